@@ -1,0 +1,307 @@
+"""The package stack as immutable specs, in SI units.
+
+Specs are frozen dataclasses of floats, strings and tuples: hashable, comparable, safe to use
+as static metadata. Change one with :func:`dataclasses.replace` or the ``with_*`` helpers.
+Coordinates are absolute in the package frame: x, y in the package plane with the origin at
+the package's lower-left corner; layers are listed top (heat-sink side) to bottom (board side).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+__all__ = [
+    "CHIPLET_KINDS",
+    "INTERCONNECT_KINDS",
+    "Boundary",
+    "Chiplet",
+    "HBMStack",
+    "Interconnect",
+    "Layer",
+    "Leakage",
+    "Link",
+    "Material",
+    "MeshControls",
+    "PowerBlock",
+    "PowerMap",
+    "Rect",
+    "Stack",
+]
+
+CHIPLET_KINDS = ("logic", "hbm", "optical_engine", "bridge", "dummy")
+INTERCONNECT_KINDS = ("c4", "microbump", "hybrid_bond", "tsv")
+
+
+@dataclass(frozen=True)
+class Material:
+    """A material with principal conductivities [W/m/K] and volumetric heat capacity [J/m^3/K].
+
+    ``k(T) = k·(T / reference_temperature)^temperature_exponent`` (exponent 0: constant).
+    """
+
+    name: str
+    kx: float
+    ky: float
+    kz: float
+    heat_capacity: float
+    temperature_exponent: float = 0.0
+    reference_temperature: float = 300.0
+    source: str = ""
+
+    @property
+    def isotropic(self) -> bool:
+        return self.kx == self.ky == self.kz
+
+
+@dataclass(frozen=True)
+class Rect:
+    """An axis-aligned rectangle: lower-left corner ``(x, y)`` and size ``(width, height)`` [m]."""
+
+    x: float
+    y: float
+    width: float
+    height: float
+
+    @property
+    def x1(self) -> float:
+        return self.x + self.width
+
+    @property
+    def y1(self) -> float:
+        return self.y + self.height
+
+    @property
+    def area(self) -> float:
+        return self.width * self.height
+
+    @property
+    def centre(self) -> tuple[float, float]:
+        return (self.x + 0.5 * self.width, self.y + 0.5 * self.height)
+
+    def contains(self, other: "Rect", tol: float = 1e-12) -> bool:
+        return (other.x >= self.x - tol and other.y >= self.y - tol
+                and other.x1 <= self.x1 + tol and other.y1 <= self.y1 + tol)
+
+    def overlap_area(self, other: "Rect") -> float:
+        w = min(self.x1, other.x1) - max(self.x, other.x)
+        h = min(self.y1, other.y1) - max(self.y, other.y)
+        return max(w, 0.0) * max(h, 0.0)
+
+    def overlaps(self, other: "Rect", tol: float = 1e-15) -> bool:
+        return self.overlap_area(other) > tol
+
+
+@dataclass(frozen=True)
+class PowerBlock:
+    """A rectangle of uniform power inside a chiplet (absolute coordinates)."""
+
+    name: str
+    rect: Rect
+    power: float
+
+
+@dataclass(frozen=True)
+class PowerMap:
+    """A grid of powers [W] over a chiplet: ``values[row][col]``, row 0 at the die's low-y edge."""
+
+    path: str
+    values: tuple[tuple[float, ...], ...]
+
+    @property
+    def total(self) -> float:
+        return float(sum(sum(r) for r in self.values))
+
+
+@dataclass(frozen=True)
+class Leakage:
+    """Leakage power versus temperature, spread like the chiplet's power map.
+
+    ``exponential``: ``P(T) = reference_power·exp(coefficient·(T − reference_temperature))``.
+    ``polynomial``: ``P(T) = reference_power·(1 + Σ c_i (T − T_ref)^i)``, ``c_i`` in
+    ``polynomial`` [1/K^i].
+    """
+
+    reference_power: float
+    reference_temperature: float
+    model: str = "exponential"
+    coefficient: float = 0.0
+    polynomial: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True)
+class Interconnect:
+    """A physical interconnect array: conductor columns in a fill, homogenised automatically."""
+
+    kind: str
+    pitch: float
+    diameter: float
+    material: str
+    fill: str
+
+
+@dataclass(frozen=True)
+class HBMStack:
+    """An HBM stack described by its DRAM dies; homogenised into one anisotropic block."""
+
+    generation: str
+    dram_dies: int
+    die_thickness: float
+    bond_thickness: float
+    base_die_thickness: float
+    bond: Interconnect
+
+
+@dataclass(frozen=True)
+class Chiplet:
+    """A die (or bridge, or dummy) occupying its layer's full thickness over ``rect``."""
+
+    name: str
+    kind: str
+    material: str
+    rect: Rect
+    power: float = 0.0
+    power_blocks: tuple[PowerBlock, ...] = ()
+    power_map: PowerMap | None = None
+    active_thickness: float | None = None
+    active_side: str = "bottom"
+    leakage: Leakage | None = None
+    tj_max: float | None = None
+    hbm: HBMStack | None = None
+
+    @property
+    def total_power(self) -> float:
+        """Dynamic power [W]: uniform + blocks + map."""
+        return (self.power + sum(b.power for b in self.power_blocks)
+                + (self.power_map.total if self.power_map else 0.0))
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One layer of the stack: a fill material over ``extent``, chiplets placed in it.
+
+    Outside ``extent`` the layer holds ``surround`` (air by default). An interconnect layer
+    carries ``interconnect``, homogenised and applied over the whole extent
+    (``interconnect_region = "extent"``) or only under the chiplets of the layer above
+    (``"under_above"``).
+    """
+
+    name: str
+    thickness: float
+    material: str
+    extent: Rect
+    surround: str = "air"
+    chiplets: tuple[Chiplet, ...] = ()
+    interconnect: Interconnect | None = None
+    interconnect_region: str = "extent"
+    cells: int | None = None
+
+
+@dataclass(frozen=True)
+class Boundary:
+    """A convective boundary: ``q = h (T − ambient)``; ``h = 0`` is adiabatic."""
+
+    kind: str
+    heat_transfer_coefficient: float
+    ambient: float
+
+
+@dataclass(frozen=True)
+class Link:
+    """A required connection between two chiplets (used by the interconnect model)."""
+
+    name: str
+    endpoints: tuple[str, str]
+    bandwidth: float
+    phy: str = "auto"
+    length: float | None = None
+
+
+@dataclass(frozen=True)
+class MeshControls:
+    """Mesh size controls [m]; ``grading`` is the largest neighbour-cell size ratio."""
+
+    max_lateral_size: float = 1e-3
+    min_lateral_size: float | None = None
+    grading: float = 1.0
+    cells_per_layer: int = 1
+    max_vertical_size: float = 2e-4
+
+
+@dataclass(frozen=True)
+class Stack:
+    """A validated package stack (see :func:`codesign.load_layout`)."""
+
+    name: str
+    description: str
+    package: Rect
+    layers: tuple[Layer, ...]
+    materials: tuple[Material, ...]
+    top: Boundary
+    bottom: Boundary
+    sides: Boundary
+    links: tuple[Link, ...] = ()
+    mesh: MeshControls = field(default_factory=MeshControls)
+    source: str = ""
+
+    # -- lookups -----------------------------------------------------------------------------
+    def material(self, name: str) -> Material:
+        for m in self.materials:
+            if m.name == name:
+                return m
+        raise KeyError(f"no material {name!r} in stack {self.name!r}")
+
+    def layer(self, name: str) -> Layer:
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise KeyError(f"no layer {name!r}; layers are {[l.name for l in self.layers]}")
+
+    @property
+    def chiplets(self) -> tuple[Chiplet, ...]:
+        return tuple(c for layer in self.layers for c in layer.chiplets)
+
+    def chiplet(self, name: str) -> Chiplet:
+        for c in self.chiplets:
+            if c.name == name:
+                return c
+        raise KeyError(f"no chiplet {name!r}; chiplets are {[c.name for c in self.chiplets]}")
+
+    def layer_of(self, chiplet: str) -> Layer:
+        for layer in self.layers:
+            if any(c.name == chiplet for c in layer.chiplets):
+                return layer
+        raise KeyError(f"no chiplet {chiplet!r}")
+
+    @property
+    def total_power(self) -> float:
+        """Total dynamic power of all chiplets [W]."""
+        return sum(c.total_power for c in self.chiplets)
+
+    @property
+    def height(self) -> float:
+        return sum(layer.thickness for layer in self.layers)
+
+    def layer_bottoms(self) -> dict[str, float]:
+        """z of each layer's bottom face [m], with z = 0 at the board side."""
+        z, out = 0.0, {}
+        for layer in reversed(self.layers):
+            out[layer.name] = z
+            z += layer.thickness
+        return out
+
+    # -- copies ---------------------------------------------------------------------------------
+    def with_chiplet(self, name: str, **changes) -> "Stack":
+        """A copy with one chiplet's fields replaced (e.g. ``power=...``, ``rect=...``)."""
+        self.chiplet(name)
+        layers = tuple(
+            dataclasses.replace(layer, chiplets=tuple(
+                dataclasses.replace(c, **changes) if c.name == name else c for c in layer.chiplets))
+            for layer in self.layers)
+        return dataclasses.replace(self, layers=layers)
+
+    def with_layer(self, name: str, **changes) -> "Stack":
+        """A copy with one layer's fields replaced (e.g. ``thickness=...``)."""
+        self.layer(name)
+        return dataclasses.replace(self, layers=tuple(
+            dataclasses.replace(l, **changes) if l.name == name else l for l in self.layers))
