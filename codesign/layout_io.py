@@ -683,15 +683,22 @@ def _parse(ctx: _Ctx, doc: dict) -> Stack | None:
 
 # -- entry points ---------------------------------------------------------------------------------
 
+def _layouts_root() -> Path:
+    """The shipped layouts: package data ``codesign.layouts`` once installed, else the source tree's."""
+    try:
+        return Path(str(resources.files("codesign.layouts")))
+    except ModuleNotFoundError:
+        return Path(__file__).resolve().parent.parent / "layouts"
+
+
 def shipped_layouts() -> list[str]:
     """Names of the reference layouts shipped with the package."""
-    root = resources.files("codesign.layouts")
-    return sorted(p.name[:-5] for p in root.iterdir() if p.name.endswith(".toml"))
+    return sorted(p.name[:-5] for p in _layouts_root().iterdir() if p.name.endswith(".toml"))
 
 
 def shipped_layout_path(name: str) -> Path:
     """Path of a shipped layout by name (``"demo"``)."""
-    return Path(str(resources.files("codesign.layouts").joinpath(f"{name}.toml")))
+    return _layouts_root() / f"{name}.toml"
 
 
 def loads_layout(text: str, *, source: str = "<string>", folder: str | Path | None = None) -> Stack:

@@ -13,8 +13,10 @@ kind>"`` (homogenised bumps) and ``"<layer>/surround"`` (outside the layer's ext
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -22,7 +24,7 @@ from solvers import TensorGrid, ThermalFields, graded_axis
 
 from .stack import Chiplet, Layer, Rect, Stack
 
-__all__ = ["MeshedStack", "mesh_stack", "estimate_cells"]
+__all__ = ["MeshedStack", "mesh_stack", "estimate_cells", "export_vtu", "read_vtu"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -198,6 +200,12 @@ def mesh_stack(stack: Stack, *, max_lateral_size: float | None = None, min_later
             chiplet_regions[c.name] = f"{layer.name}/{c.name}"
         above = layer
 
+    # Drop regions that ended up empty (a fill wholly covered by its interconnect, say).
+    used = np.unique(region)
+    renumber = np.full(len(region_names), -1, np.int32)
+    renumber[used] = np.arange(used.size, dtype=np.int32)
+    region = renumber[region]
+    region_names = [region_names[r] for r in used]
     grid = TensorGrid(x, y, z, region, tuple(region_names), material, tuple(material_names))
 
     # Material fields, per element.
@@ -253,3 +261,41 @@ def _source_pattern(grid: TensorGrid, c: Chiplet, z_range: tuple[float, float]) 
                     cell = Rect(c.rect.x + col * w, c.rect.y + r * hgt, w, hgt)
                     plane += _rect_mask(grid, cell) * (vals[r][col] / cell.area)
     return plane[:, :, None] * active[None, None, :] / t
+
+
+def export_vtu(meshed: MeshedStack, path, *, temperature=None, extra_point_data=None) -> Path:
+    """Write the mesh and its fields to a ``.vtu`` file for ParaView, through meshio.
+
+    Cell data: ``region`` and ``material`` ids, ``kx``, ``ky``, ``kz`` [W/m/K],
+    ``heat_capacity`` [J/m^3/K], ``power_density`` [W/m^3]. Point data: ``temperature`` [K] when
+    given (``temperature_C`` [degC] too). VTU files written by meshio carry no string tables, so
+    the id -> name tables go to a sidecar ``<name>.regions.json``; :func:`read_vtu` reads both.
+    Returns the sidecar's path.
+    """
+    f = meshed.fields
+    cell = {"kx": np.asarray(f.kx), "ky": np.asarray(f.ky), "kz": np.asarray(f.kz),
+            "heat_capacity": np.asarray(f.heat_capacity), "power_density": np.asarray(f.source)}
+    point = dict(extra_point_data or {})
+    if temperature is not None:
+        point["temperature"] = np.asarray(temperature, dtype=float)
+        point["temperature_C"] = np.asarray(temperature, dtype=float) - 273.15
+    path = Path(path)
+    meshed.grid.to_meshio(point_data=point, cell_data=cell).write(str(path))
+    side = path.with_suffix(".regions.json")
+    side.write_text(json.dumps({"region_names": list(meshed.grid.region_names),
+                                "material_names": list(meshed.grid.material_names)}, indent=1))
+    return side
+
+
+def read_vtu(path) -> dict:
+    """Read a file written by :func:`export_vtu` back: points, cells, data and name tables."""
+    import meshio
+
+    path = Path(path)
+    mesh = meshio.read(str(path))
+    out = {"points": mesh.points, "cells": mesh.cells[0].data,
+           "cell_data": {k: v[0] for k, v in mesh.cell_data.items()}, "point_data": dict(mesh.point_data)}
+    side = path.with_suffix(".regions.json")
+    if side.is_file():
+        out.update(json.loads(side.read_text()))
+    return out

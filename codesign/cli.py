@@ -1,0 +1,147 @@
+"""The ``codesign`` command line: a thin layer over the public API.
+
+Each subcommand calls into :mod:`codesign`; physics stays in the layout file, flags mirror
+keyword arguments. ``main(argv) -> int`` returns the exit status (0 ok, 1 bad input or a
+failed solve, 2 usage).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+__all__ = ["main"]
+
+
+def _fmt_len(v: float) -> str:
+    return f"{v * 1e3:.4g} mm" if v >= 1e-3 else f"{v * 1e6:.4g} um"
+
+
+def _table(rows: list[list[str]], header: list[str]) -> str:
+    widths = [max(len(str(r[i])) for r in [header] + rows) for i in range(len(header))]
+    line = lambda r: "  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip()  # noqa: E731
+    return "\n".join([line(header), line(["-" * w for w in widths])] + [line(r) for r in rows])
+
+
+def _cmd_layouts(args) -> int:
+    from .layout_io import load_layout, shipped_layout_path, shipped_layouts
+
+    rows = []
+    for name in shipped_layouts():
+        try:
+            s = load_layout(name)
+            rows.append([name, f"{s.total_power:.0f} W", f"{len(s.chiplets)}", s.description])
+        except Exception as e:  # a broken shipped layout must not hide the others
+            rows.append([name, "-", "-", f"INVALID: {str(e).splitlines()[0]}"])
+    print(_table(rows, ["layout", "power", "chiplets", "description"]))
+    print(f"\n(files in {shipped_layout_path('demo').parent})")
+    return 0
+
+
+def _load(arg: str):
+    from .layout_io import LayoutError, load_layout
+
+    try:
+        return load_layout(arg)
+    except LayoutError as e:
+        print(f"LayoutError: {e}", file=sys.stderr)
+        return None
+
+
+def check_summary(stack, meshed) -> str:
+    """The text `codesign check` prints for a valid layout."""
+    out = [f"{stack.name}: {stack.description}", f"  file: {stack.source}",
+           f"  package: {_fmt_len(stack.package.width)} x {_fmt_len(stack.package.height)}, "
+           f"height {_fmt_len(stack.height)}, total power {stack.total_power:.2f} W", ""]
+    rows = []
+    for layer in stack.layers:
+        ic = ""
+        if layer.interconnect is not None:
+            i = layer.interconnect
+            ic = f"{i.kind} {i.diameter * 1e6:.3g}/{i.pitch * 1e6:.3g} um ({layer.interconnect_region})"
+        rows.append([layer.name, _fmt_len(layer.thickness), layer.material, ic,
+                     ", ".join(c.name for c in layer.chiplets)])
+    out += [_table(rows, ["layer (top to bottom)", "thickness", "fill", "interconnect", "chiplets"]), ""]
+    rows = []
+    for c in stack.chiplets:
+        rows.append([c.name, c.kind, stack.layer_of(c.name).name, f"{_fmt_len(c.rect.width)} x {_fmt_len(c.rect.height)}",
+                     f"{c.total_power:.2f} W", f"{c.tj_max - 273.15:.0f} degC" if c.tj_max else "-",
+                     "yes" if c.leakage else "-"])
+    out += [_table(rows, ["chiplet", "kind", "layer", "size", "power", "Tj,max", "leakage"]), ""]
+    derived = [m for m in stack.materials if ":" in m.name]
+    if derived:
+        rows = [[m.name, f"{m.kx:.4g}", f"{m.ky:.4g}", f"{m.kz:.4g}"] for m in derived if m.name.count(":") == 1]
+        out += [_table(rows, ["homogenised material", "kx W/m/K", "ky", "kz"]), ""]
+    if stack.links:
+        rows = [[l.name, " <-> ".join(l.endpoints), f"{l.bandwidth / 8e9:.4g} GB/s", l.phy] for l in stack.links]
+        out += [_table(rows, ["link", "between", "bandwidth", "phy"]), ""]
+    b = stack
+    out.append(f"  boundaries: top {b.top.kind} h={b.top.heat_transfer_coefficient:.4g} W/m^2/K at "
+               f"{b.top.ambient - 273.15:.4g} degC; bottom {b.bottom.kind} h={b.bottom.heat_transfer_coefficient:.4g}; "
+               f"sides {b.sides.kind}")
+    out.append(f"  mesh: {meshed.summary()}")
+    p_grid = meshed.fields.total_power(meshed.grid)
+    out.append(f"  power on the grid: {p_grid:.6g} W (layout {stack.total_power:.6g} W)")
+    return "\n".join(out)
+
+
+def _cmd_check(args) -> int:
+    from .mesh import mesh_stack
+
+    stack = _load(args.layout)
+    if stack is None:
+        return 1
+    print(check_summary(stack, mesh_stack(stack)))
+    print("OK")
+    return 0
+
+
+def _cmd_mesh(args) -> int:
+    from .mesh import export_vtu, mesh_stack
+
+    stack = _load(args.layout)
+    if stack is None:
+        return 1
+    meshed = mesh_stack(stack, max_lateral_size=args.max_lateral_size)
+    out = Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    side = export_vtu(meshed, out)
+    print(f"{stack.name}: {meshed.summary()}")
+    print(f"wrote {out} (region and material names in {side.name})")
+    return 0
+
+
+def _length_arg(text: str) -> float:
+    from .units import UnitError, parse_quantity
+
+    try:
+        return parse_quantity(text, "length")
+    except UnitError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="codesign", description="Early design of chiplet-based 2.5D/3D packages.")
+    sub = p.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("layouts", help="list the shipped reference layouts")
+    s.set_defaults(func=_cmd_layouts)
+    s = sub.add_parser("check", help="validate a layout and print a summary (exit 1 on errors)")
+    s.add_argument("layout", help="a .toml file or a shipped layout name")
+    s.set_defaults(func=_cmd_check)
+    s = sub.add_parser("mesh", help="mesh a layout and write a .vtu file")
+    s.add_argument("layout")
+    s.add_argument("-o", "--output", required=True, help="output .vtu file")
+    s.add_argument("--max-lateral-size", type=_length_arg, default=None, help='override, e.g. "250 um"')
+    s.set_defaults(func=_cmd_mesh)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Reference layouts shipped with chiplet-codesign (data only: TOML files and CSV power maps)."""
