@@ -554,6 +554,7 @@ def _parse(ctx: _Ctx, doc: dict) -> Stack | None:
         ctx.err("layers", "missing; list the layers top to bottom as [[layers]] tables")
     layers: list[Layer] = []
     names_seen: dict[str, str] = {}
+    chip_paths: dict[str, str] = {}
     layer_items = _list_of_tables(ctx, raw_layers, "layers")
     if raw_layers is not None and not layer_items and isinstance(raw_layers, list):
         ctx.err("layers", "no layers given; list at least one [[layers]] table")
@@ -596,6 +597,7 @@ def _parse(ctx: _Ctx, doc: dict) -> Stack | None:
                 ctx.err(_join(cpath, "name"), f"duplicate name {c.name!r} (also {names_seen[c.name]}); names must be unique")
                 continue
             names_seen[c.name] = cpath
+            chip_paths[c.name] = cpath
             if extent is not None and not extent.contains(c.rect, tol=1e-9):
                 ctx.err(cpath, (f"chiplet {c.name!r} at ({c.rect.x * 1e3:.4g}, {c.rect.y * 1e3:.4g}) mm of size "
                                 f"{c.rect.width * 1e3:.4g} x {c.rect.height * 1e3:.4g} mm lies outside its layer "
@@ -614,7 +616,7 @@ def _parse(ctx: _Ctx, doc: dict) -> Stack | None:
     for upper, lower in zip(layers[:-1], layers[1:]):
         for c in upper.chiplets:
             if not lower.extent.contains(c.rect, tol=1e-9):
-                ctx.err(f"layers[{layers.index(upper)}]",
+                ctx.err(chip_paths[c.name],
                         f"chiplet {c.name!r} is stacked over nothing: its footprint is not inside the extent of layer "
                         f"{lower.name!r} below; enlarge that layer or move the chiplet")
 

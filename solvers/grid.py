@@ -306,25 +306,20 @@ def graded_axis(
 
 
 def _split_interval(a: float, b: float, hmax: float, hmin: float, r: float, nmin: int) -> np.ndarray:
+    """Nodes on [a, b]: the fewest cells ``c_i = min(hmin·r^min(i, n-1-i), hmax)`` that cover the
+    interval, scaled down uniformly to fit it exactly (ratios and the cap are kept)."""
     length = b - a
-    if r <= 1.0 or hmin >= hmax or length <= 2 * hmin:
+    if r <= 1.0 or hmin >= hmax:
         n = max(nmin, int(np.ceil(length / hmax - 1e-9)))
         return np.linspace(a, b, n + 1)
-    # Half-interval sizes: hmin, hmin*r, ... capped at hmax, mirrored about the middle.
-    half = 0.5 * length
-    sizes = []
-    s, total = hmin, 0.0
-    while total + s < half:
-        sizes.append(s)
-        total += s
-        s = min(s * r, hmax)
-    # Remaining middle gap (both halves together) filled with near-uniform cells.
-    gap = length - 2 * total
-    n_mid = max(1, int(np.ceil(gap / min(s, hmax) - 1e-9)))
-    mid = [gap / n_mid] * n_mid
-    steps = sizes + mid + sizes[::-1]
-    if len(steps) < nmin:
-        return np.linspace(a, b, nmin + 1)
-    x = a + np.concatenate([[0.0], np.cumsum(steps)])
+    n = max(nmin, 1)
+    while True:
+        i = np.arange(n)
+        cells = np.minimum(hmin * r ** np.minimum(i, n - 1 - i), hmax)
+        if cells.sum() >= length * (1 - 1e-12):
+            break
+        n += 1
+    cells *= length / cells.sum()
+    x = a + np.concatenate([[0.0], np.cumsum(cells)])
     x[-1] = b
     return x

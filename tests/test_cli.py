@@ -1,0 +1,48 @@
+"""The command line: layouts, check (summary or errors, exit status), mesh."""
+
+import subprocess
+import sys
+
+import pytest
+
+from codesign.cli import main
+
+
+def test_layouts_lists_demo(capsys):
+    assert main(["layouts"]) == 0
+    out = capsys.readouterr().out
+    assert "demo" in out and "INVALID" not in out
+
+
+def test_check_prints_summary(capsys):
+    assert main(["check", "demo"]) == 0
+    out = capsys.readouterr().out
+    assert "total power 116.00 W" in out
+    assert "microbumps:microbump" in out
+    assert "power on the grid: 116 W" in out
+    assert out.rstrip().endswith("OK")
+
+
+def test_check_reports_errors_with_exit_1(tmp_path, capsys):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('schema = 1\nname = "x"\n[package]\nsize = ["10 mm", 5]\n')
+    assert main(["check", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert "LayoutError" in err and "package.size[1]" in err and "(no unit)" in err
+
+
+def test_mesh_writes_vtu(tmp_path, capsys):
+    out = tmp_path / "m" / "demo.vtu"
+    assert main(["mesh", "demo", "-o", str(out), "--max-lateral-size", "1 mm"]) == 0
+    assert out.is_file() and out.with_suffix(".regions.json").is_file()
+
+
+def test_bad_flag_value_is_a_usage_error(tmp_path):
+    with pytest.raises(SystemExit) as e:
+        main(["mesh", "demo", "-o", str(tmp_path / "x.vtu"), "--max-lateral-size", "5"])
+    assert e.value.code == 2
+
+
+def test_console_script_entry_point_runs():
+    r = subprocess.run([sys.executable, "-m", "codesign.cli", "check", "demo"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
