@@ -14,6 +14,8 @@ from .materials import BUILTIN_MATERIALS as BUILTIN_MATERIALS
 from .mesh import MeshedStack as MeshedStack
 from .mesh import mesh_stack as mesh_stack
 from .stack import Chiplet as Chiplet
+from .stack import HeatSource as HeatSource
+from .stack import Rect as Rect
 from .stack import Layer as Layer
 from .stack import Material as Material
 from .stack import Stack as Stack
@@ -22,10 +24,12 @@ from .units import parse_quantity as parse_quantity
 __all__ = [
     "BUILTIN_MATERIALS",
     "Chiplet",
+    "HeatSource",
     "Layer",
     "LayoutError",
     "Material",
     "MeshedStack",
+    "Rect",
     "Stack",
     "homogenise_interconnect",
     "homogenise_laminate",

@@ -17,12 +17,13 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
 from solvers import TensorGrid, ThermalFields, graded_axis
 
-from .stack import Chiplet, Layer, Rect, Stack
+from .stack import Chiplet, HeatSource, Layer, PowerBlock, Rect, Stack
 
 __all__ = ["MeshedStack", "mesh_stack", "estimate_cells", "export_vtu", "read_vtu"]
 
@@ -46,7 +47,10 @@ class MeshedStack:
     reference_temperature : numpy.ndarray
         Per-element reference temperature of the conductivity law [K].
     source_patterns : dict
-        Chiplet name -> per-element source [W/m^3] of that chiplet alone (sums to ``fields.source``).
+        Chiplet name (or ``"<chiplet>/<heat source>"``) -> per-element source [W/m^3] of that
+        contribution alone; they sum to ``fields.source``.
+    heat_sources : tuple
+        The extra :class:`~codesign.stack.HeatSource` objects meshed in.
     """
 
     stack: Stack
@@ -57,6 +61,7 @@ class MeshedStack:
     k_exponent: np.ndarray
     reference_temperature: np.ndarray
     source_patterns: dict
+    heat_sources: tuple = ()
 
     @property
     def n_cells(self) -> int:
@@ -138,8 +143,13 @@ def _rect_mask(grid: TensorGrid, r: Rect) -> np.ndarray:
 
 def mesh_stack(stack: Stack, *, max_lateral_size: float | None = None, min_lateral_size: float | None = None,
                grading: float | None = None, cells_per_layer: int | None = None,
-               max_vertical_size: float | None = None) -> MeshedStack:
+               max_vertical_size: float | None = None,
+               heat_sources: Sequence[HeatSource] = ()) -> MeshedStack:
     """Mesh a stack; keyword arguments override the layout's ``[mesh]`` controls.
+
+    ``heat_sources`` add heat from other models (interconnect PHYs, ...) to rectangles of named
+    chiplets; their edges become grid lines, and each appears in ``source_patterns`` under
+    ``"<chiplet>/<name>"``. A source outside its chiplet raises ``ValueError``.
 
     Examples
     --------
@@ -154,7 +164,16 @@ def mesh_stack(stack: Stack, *, max_lateral_size: float | None = None, min_later
     if overrides:
         stack = dataclasses.replace(stack, mesh=dataclasses.replace(stack.mesh, **overrides))
     m = stack.mesh
+    heat_sources = tuple(heat_sources)
+    for hs in heat_sources:
+        chip = stack.chiplet(hs.chiplet)
+        if not chip.rect.contains(hs.rect, tol=1e-9) or not (hs.power >= 0 and math.isfinite(hs.power)):
+            raise ValueError(f"`mesh_stack(heat_sources=...)`: source {hs.name!r} ({hs.origin}) of {hs.power!r} W "
+                             f"must lie inside chiplet {hs.chiplet!r} with a finite, non-negative power")
     xs, ys = _lateral_breakpoints(stack)
+    for hs in heat_sources:
+        xs += [hs.rect.x, hs.rect.x1]
+        ys += [hs.rect.y, hs.rect.y1]
     kw = dict(max_size=m.max_lateral_size, min_size=m.min_lateral_size, grading=m.grading)
     x = graded_axis(xs, **kw)
     y = graded_axis(ys, **kw)
@@ -214,6 +233,11 @@ def mesh_stack(stack: Stack, *, max_lateral_size: float | None = None, min_later
     per = table[material]
     patterns = {c.name: _source_pattern(grid, c, layer_z[stack.layer_of(c.name).name])
                 for c in stack.chiplets}
+    for hs in heat_sources:
+        chip = stack.chiplet(hs.chiplet)
+        extra = dataclasses.replace(chip, power=0.0, power_map=None,
+                                    power_blocks=(PowerBlock(hs.name, hs.rect, hs.power),))
+        patterns[f"{hs.chiplet}/{hs.name}"] = _source_pattern(grid, extra, layer_z[stack.layer_of(hs.chiplet).name])
     source = np.zeros(shape)
     for q in patterns.values():
         source += q
@@ -236,7 +260,8 @@ def mesh_stack(stack: Stack, *, max_lateral_size: float | None = None, min_later
     fields = ThermalFields(kx=per[..., 0], ky=per[..., 1], kz=per[..., 2], heat_capacity=per[..., 3],
                            source=source, h=h, ambient=amb)
     return MeshedStack(stack=stack, grid=grid, fields=fields, chiplet_regions=chiplet_regions, layer_z=layer_z,
-                       k_exponent=per[..., 4], reference_temperature=per[..., 5], source_patterns=patterns)
+                       k_exponent=per[..., 4], reference_temperature=per[..., 5], source_patterns=patterns,
+                       heat_sources=heat_sources)
 
 
 def _source_pattern(grid: TensorGrid, c: Chiplet, z_range: tuple[float, float]) -> np.ndarray:

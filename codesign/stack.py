@@ -15,6 +15,7 @@ __all__ = [
     "CHIPLET_KINDS",
     "INTERCONNECT_KINDS",
     "Boundary",
+    "HeatSource",
     "Chiplet",
     "HBMStack",
     "Interconnect",
@@ -127,6 +128,22 @@ class Leakage:
     model: str = "exponential"
     coefficient: float = 0.0
     polynomial: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True)
+class HeatSource:
+    """Extra heat from any model (PHYs, voltage regulators, ...) deposited in part of a chiplet.
+
+    ``rect`` (absolute coordinates) must lie inside the chiplet ``chiplet``; the power is spread
+    uniformly over that rectangle and the chiplet's active thickness. ``origin`` names the model
+    that produced it (e.g. ``"interconnect"``), so reports can split the heat by cause.
+    """
+
+    name: str
+    chiplet: str
+    rect: Rect
+    power: float
+    origin: str = "user"
 
 
 @dataclass(frozen=True)

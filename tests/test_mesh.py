@@ -116,3 +116,23 @@ def test_skfem_mesh_has_named_subdomains_and_boundaries(demo):
     assert len(m.boundaries["zmax"]) == nx * ny
     assert "dies/logic" in m.subdomains
     np.testing.assert_array_equal(m.subdomains["dies/logic"], np.flatnonzero(demo.grid.region_mask("dies/logic")))
+
+
+def test_extra_heat_sources_land_in_their_strip_and_conserve_power(demo):
+    logic = demo.stack.chiplet("logic").rect
+    strip = cd.Rect(logic.x1 - 0.7e-3, logic.y + 1e-3, 0.7e-3, 4e-3)
+    hs = cd.HeatSource("phy_hbm0", "logic", strip, 3.5, origin="interconnect")
+    m = cd.mesh_stack(demo.stack, heat_sources=[hs])
+    assert m.fields.total_power(m.grid) == pytest.approx(116.0 + 3.5, rel=1e-12)
+    q = m.source_patterns["logic/phy_hbm0"]
+    assert float(np.sum(q * m.grid.cell_volumes())) == pytest.approx(3.5, rel=1e-12)
+    xc, yc, _ = m.grid.element_centres()
+    ix, iy, _ = np.nonzero(q)
+    assert xc[ix].min() > strip.x and xc[ix].max() < strip.x1 and yc[iy].min() > strip.y and yc[iy].max() < strip.y1
+    assert on_grid([strip.x, strip.x1], m.grid.x) and on_grid([strip.y, strip.y1], m.grid.y)
+
+
+def test_heat_source_outside_its_chiplet_is_refused(demo):
+    hs = cd.HeatSource("bad", "hbm0", cd.Rect(0.0, 0.0, 1e-3, 1e-3), 1.0)
+    with pytest.raises(ValueError, match="must lie inside chiplet 'hbm0'"):
+        cd.mesh_stack(demo.stack, heat_sources=[hs])
