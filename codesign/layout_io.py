@@ -121,6 +121,9 @@ def _quantity(ctx: _Ctx, tbl: dict, key: str, path: str, kind: str, *, required:
     if positive and not v > 0:
         ctx.err(p, f"must be positive, got {tbl[key]!r}")
         return default
+    if positive and kind == "length" and v < 1e-8:
+        ctx.err(p, f"{tbl[key]!r} is below 10 nm, smaller than anything a package model resolves; check the unit")
+        return default
     if nonnegative and v < 0:
         ctx.err(p, f"must not be negative, got {tbl[key]!r}")
         return default

@@ -21,7 +21,7 @@ from typing import Sequence
 
 import numpy as np
 
-from solvers import TensorGrid, ThermalFields, graded_axis
+from solvers import MeshError, TensorGrid, ThermalFields, graded_axis
 
 from .stack import Chiplet, HeatSource, Layer, PowerBlock, Rect, Stack
 
@@ -285,7 +285,14 @@ def _source_pattern(grid: TensorGrid, c: Chiplet, z_range: tuple[float, float]) 
                 if vals[r][col]:
                     cell = Rect(c.rect.x + col * w, c.rect.y + r * hgt, w, hgt)
                     plane += _rect_mask(grid, cell) * (vals[r][col] / cell.area)
-    return plane[:, :, None] * active[None, None, :] / t
+    q = plane[:, :, None] * active[None, None, :] / t
+    # Every grid line of the die, block and map cells is on the grid, so the power is exact;
+    # guard the invariant rather than lose heat silently.
+    meshed_power = float(np.sum(q * grid.cell_volumes()))
+    if not np.isclose(meshed_power, c.total_power, rtol=1e-9, atol=1e-12):
+        raise MeshError(f"chiplet {c.name!r}: {c.total_power:.6g} W in the layout but {meshed_power:.6g} W on the grid; "
+                        "a power region is thinner than the mesh resolves (check active_thickness and block sizes)")
+    return q
 
 
 def export_vtu(meshed: MeshedStack, path, *, temperature=None, extra_point_data=None) -> Path:

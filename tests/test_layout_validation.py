@@ -95,7 +95,7 @@ def test_base_layout_is_valid():
          r"leakage\.polynomial\[1\]", r"1/K\^2"),
         (lambda d: logic(d).update(tj_max="105 W"), r"chiplets\[0\]\.tj_max", r"expected a temperature"),
         (lambda d: logic(d).update(active_thickness="2 mm"), r"active_thickness", r"exceeds the layer thickness"),
-        (lambda d: d["mesh"].update(max_lateral_size="1 nm"), r"mesh", r"cells \(limit"),
+        (lambda d: d["mesh"].update(max_lateral_size="1 um"), r"mesh", r"cells \(limit"),
         (lambda d: d["mesh"].update(grading=0.5), r"mesh\.grading", r"between 1.0 and 3.0"),
         (lambda d: d["layers"][0].update(thickness="1e9 m"), r"layers\[0\]\.thickness", r"out of range"),
         (lambda d: d.setdefault("materials", {}).update(foo={"conductivity": ["1 W/m/K", "2 W/m/K"], "heat_capacity": "1 MJ/m^3/K"}),
@@ -167,3 +167,9 @@ def test_power_map_problems(tmp_path, csv_text, target, message):
     doc = mutated(lambda d: logic(d).update(power_map=target))
     with pytest.raises(cd.LayoutError, match=r"chiplets\[0\]\.power_map: .*" + message):
         load(doc, sub)
+
+
+def test_sub_resolution_sizes_are_refused():
+    doc = mutated(lambda d: logic(d)["power_blocks"][0].update(size=["1e-30 um", "1 mm"]))
+    with pytest.raises(cd.LayoutError, match=r"power_blocks\[0\]\.size\[0\]: .*below 10 nm"):
+        load(doc)
