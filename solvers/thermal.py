@@ -1,0 +1,548 @@
+"""Fast steady, transient and nonlinear heat-conduction solves on a :class:`TensorGrid`.
+
+The operator is the matrix-free Q1 operator of :mod:`solvers.fem`; linear systems are
+solved by conjugate gradients preconditioned with the geometric multigrid V-cycle of
+:mod:`solvers.multigrid`. Every solve checks the *true* residual ``||b - A x|| / ||b||`` at the
+end (a recursive CG residual can drift from it) and the global energy balance, and reports
+both in the result.
+
+Temperatures are in kelvin, powers in watts. All functions take ``(grid, fields)`` and
+keyword-only options; see :class:`ThermalSolution` for what comes back.
+
+Gradients of any scalar of a result with respect to ``fields`` (sources, conductivities,
+heat-transfer coefficients, ambient temperatures, heat capacities) come from
+``jax.grad``; the linear solve is wrapped in :func:`jax.lax.custom_linear_solve`, so the
+backward pass is one adjoint solve with the same operator and preconditioner.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import fem
+from .fem import FACES, from_work, to_work
+from .grid import TensorGrid, ThermalFields, face_shape
+from .multigrid import Hierarchy, build_hierarchy, plan_coarsening, vcycle
+
+__all__ = [
+    "SolveError",
+    "ThermalSolution",
+    "TransientSolution",
+    "solve_steady",
+    "solve_batch",
+    "solve_transient",
+    "solve_nonlinear",
+    "region_statistics",
+    "PowerTrace",
+]
+
+
+class SolveError(RuntimeError):
+    """A thermal solve did not converge, or its inputs or outputs were not finite.
+
+    Attributes
+    ----------
+    residual_history : numpy.ndarray or None
+        Relative residuals of the conjugate-gradient iterations.
+    solution : object or None
+        The unconverged result, for inspection.
+    """
+
+    def __init__(self, message: str, *, residual_history=None, solution=None):
+        super().__init__(message)
+        self.residual_history = residual_history
+        self.solution = solution
+
+
+# ======================================================================================
+# results
+@jax.tree_util.register_dataclass
+@dataclass(frozen=True)
+class ThermalSolution:
+    """Result of a steady solve (a pytree; batched solves add a leading axis to every leaf).
+
+    Attributes
+    ----------
+    temperature : array
+        Nodal temperature, shape ``grid.node_shape`` [K].
+    converged : bool array
+        True when the true relative residual is at most ``rtol`` and everything is finite.
+    iterations : int array
+        Conjugate-gradient iterations (all linear solves together for nonlinear solves).
+    residual_history : array
+        Relative (recursive) CG residual after each iteration; entries past ``iterations``
+        are zero. See :attr:`residuals`.
+    relative_residual : array
+        True relative residual ``||b - K T|| / ||b||`` of the final temperature.
+    power_in : array
+        Total volumetric heat input ``sum(source * volume)`` [W].
+    heat_out : dict of str -> array
+        Heat leaving through each convective face ``∫ h (T - T_amb) dA`` [W].
+    energy_balance : array
+        ``|power_in - sum(heat_out)| / max(|power_in|, sum |heat_out|)`` (dimensionless).
+    nonlinear_iterations : int array
+        Picard iterations of a temperature-dependent solve (0 for linear solves).
+    timings : dict of str -> float
+        Wall-clock seconds of ``setup`` (preconditioner), ``solve`` and ``total``, measured
+        outside of JAX transformations (empty when the solve was traced).
+    """
+
+    temperature: jax.Array
+    converged: jax.Array
+    iterations: jax.Array
+    residual_history: jax.Array
+    relative_residual: jax.Array
+    power_in: jax.Array
+    heat_out: dict
+    energy_balance: jax.Array
+    nonlinear_iterations: jax.Array
+    timings: dict = field(default_factory=dict)
+
+    @property
+    def residuals(self) -> np.ndarray:
+        """The residual history up to the last iteration (unbatched results only)."""
+        return np.asarray(self.residual_history)[: int(self.iterations) + 1]
+
+    @property
+    def max_temperature(self) -> jax.Array:
+        """Largest nodal temperature [K] (the exact maximum of the trilinear field)."""
+        return jnp.max(self.temperature, axis=(-3, -2, -1))
+
+
+# ======================================================================================
+# input checks
+def _is_traced(tree) -> bool:
+    return any(isinstance(x, jax.core.Tracer) for x in jax.tree_util.tree_leaves(tree))
+
+
+def _check_fields(grid: TensorGrid, fields: ThermalFields, *, call: str, batch: int | None = None) -> None:
+    """Shapes and finiteness of every field; raises ValueError naming each problem."""
+    if _is_traced(fields):
+        return
+    problems = []
+    lead = () if batch is None else (batch,)
+    for name in ("kx", "ky", "kz", "heat_capacity", "source"):
+        a = np.asarray(getattr(fields, name))
+        if a.shape not in (lead + grid.shape,) and not (batch is None and a.ndim == 0):
+            problems.append(f"`{name}` has shape {a.shape}, expected {lead + grid.shape} (grid elements)")
+            continue
+        bad = ~np.isfinite(a)
+        if bad.any():
+            idx = tuple(int(i) for i in np.argwhere(bad)[0])
+            problems.append(f"`{name}` is not finite at element {idx}: {a[idx]!r}; replace NaN/Inf values")
+        if name in ("kx", "ky", "kz") and np.any(a <= 0):
+            idx = tuple(int(i) for i in np.argwhere(a <= 0)[0])
+            problems.append(f"`{name}` must be positive [W/m/K]; element {idx} has {a[idx]!r}")
+    for face in list(fields.h) + list(fields.ambient):
+        if face not in FACES:
+            problems.append(f"unknown face {face!r} in `h`/`ambient`; faces are {', '.join(FACES)}")
+    for face in fields.h:
+        if face not in FACES:
+            continue
+        if face not in fields.ambient:
+            problems.append(f"face {face!r} has `h` but no `ambient` temperature; add `ambient[{face!r}]` [K]")
+        for what, d in (("h", fields.h), ("ambient", fields.ambient)):
+            if face not in d:
+                continue
+            a = np.asarray(d[face])
+            want = lead + face_shape(grid.shape, face)
+            if a.ndim and a.shape != want and a.shape != lead:
+                problems.append(f"`{what}[{face!r}]` has shape {a.shape}, expected {want} or a scalar")
+            if not np.all(np.isfinite(a)):
+                problems.append(f"`{what}[{face!r}]` has non-finite values; replace NaN/Inf values")
+            if what == "h" and np.any(a < 0):
+                problems.append(f"`h[{face!r}]` has negative values (min {a.min()!r}) [W/m^2/K]")
+    if problems:
+        raise ValueError(f"`{call}`: {len(problems)} problem(s) with the fields:\n  " + "\n  ".join(problems))
+
+
+def _broadcast_fields(grid: TensorGrid, fields: ThermalFields, dtype) -> ThermalFields:
+    el = lambda a: jnp.broadcast_to(jnp.asarray(a, dtype), grid.shape)  # noqa: E731
+    return ThermalFields(
+        kx=el(fields.kx), ky=el(fields.ky), kz=el(fields.kz),
+        heat_capacity=el(fields.heat_capacity), source=el(fields.source),
+        h={f: jnp.broadcast_to(jnp.asarray(v, dtype), face_shape(grid.shape, f)) for f, v in fields.h.items()},
+        ambient={f: jnp.broadcast_to(jnp.asarray(fields.ambient[f], dtype), face_shape(grid.shape, f))
+                 for f in fields.h},
+    )
+
+
+def _dtype(dtype, fields):
+    if dtype is not None:
+        return jnp.dtype(dtype)
+    return jnp.result_type(float)  # float64 when x64 is enabled, else float32
+
+
+# ======================================================================================
+# conjugate gradients
+def _pcg(A, M, b, x0, *, rtol, max_iterations: int, bnorm):
+    """Preconditioned CG with restarts on a failed true-residual check.
+
+    Returns ``x, iterations, history, true_rel``. Stops when the recursive residual reaches
+    ``rtol``, then recomputes ``b - A x``; if that is still above ``rtol`` CG restarts from
+    ``x`` (at most three times) within the iteration budget.
+    """
+    dtype = b.dtype
+    hist0 = jnp.zeros(max_iterations + 1, dtype)
+    dot = lambda u, v: jnp.sum(u * v)  # noqa: E731
+    safe_bnorm = jnp.where(bnorm > 0, bnorm, 1.0)
+
+    def inner(x, k0, hist):
+        r = b - A(x)
+        z = M(r)
+        rz = dot(r, z)
+        rel = jnp.sqrt(dot(r, r)) / safe_bnorm
+        hist = hist.at[k0].set(rel)
+
+        def cond(s):
+            x, r, z, p, rz, k, rel, hist, ok = s
+            return (k < max_iterations) & (rel > rtol) & ok
+
+        def body(s):
+            x, r, z, p, rz, k, rel, hist, ok = s
+            Ap = A(p)
+            pAp = dot(p, Ap)
+            ok = jnp.isfinite(pAp) & (pAp > 0)
+            alpha = jnp.where(ok, rz / jnp.where(ok, pAp, 1.0), 0.0)
+            x = x + alpha * p
+            r = r - alpha * Ap
+            z = M(r)
+            rz_new = dot(r, z)
+            beta = rz_new / jnp.where(rz != 0, rz, 1.0)
+            p = z + beta * p
+            rel = jnp.sqrt(dot(r, r)) / safe_bnorm
+            ok = ok & jnp.isfinite(rel)
+            k = k + 1
+            hist = hist.at[k].set(rel)
+            return x, r, z, p, rz_new, k, rel, hist, ok
+
+        s = (x, r, z, z, rz, k0, rel, hist, jnp.isfinite(rel))
+        x, r, z, p, rz, k, rel, hist, ok = jax.lax.while_loop(cond, body, s)
+        true_rel = jnp.sqrt(dot(b - A(x), b - A(x))) / safe_bnorm
+        return x, k, hist, true_rel, ok
+
+    def outer_cond(s):
+        x, k, hist, true_rel, ok, restarts = s
+        return (true_rel > rtol) & (k < max_iterations) & ok & (restarts < 4)
+
+    def outer_body(s):
+        x, k, hist, true_rel, ok, restarts = s
+        x, k, hist, true_rel, ok = inner(x, k, hist)
+        return x, k, hist, true_rel, ok, restarts + 1
+
+    init_rel = jnp.sqrt(dot(b - A(x0), b - A(x0))) / safe_bnorm
+    s = (x0, jnp.asarray(0), hist0, init_rel, jnp.isfinite(init_rel), jnp.asarray(0))
+    x, k, hist, true_rel, ok, _ = jax.lax.while_loop(outer_cond, outer_body, s)
+    true_rel = jnp.where(bnorm > 0, true_rel, 0.0)
+    return x, k, hist, true_rel
+
+
+# ======================================================================================
+# steady solve
+def _reference_temperature(fields: ThermalFields, grid: TensorGrid, dtype):
+    """h·A-weighted mean ambient temperature [K] (a constant shift that keeps b small)."""
+    num = jnp.asarray(0.0, dtype)
+    den = jnp.asarray(0.0, dtype)
+    for face, hf in fields.h.items():
+        w = hf * jnp.asarray(grid.face_areas(face), dtype)
+        num = num + jnp.sum(w * fields.ambient[face])
+        den = den + jnp.sum(w)
+    return jax.lax.stop_gradient(jnp.where(den > 0, num / jnp.where(den > 0, den, 1.0), 0.0)), den
+
+
+def _setup(grid: TensorGrid, fields: ThermalFields, dtype, smoothing_steps: int, coarse_size: int,
+           capacity_scale=None, lumped=False) -> Hierarchy:
+    op = fem.build_operator(grid, jax.lax.stop_gradient(fields), dtype=dtype)
+    if capacity_scale is not None:
+        op = op.with_mass(to_work(jax.lax.stop_gradient(fields.heat_capacity)), capacity_scale, lumped=lumped)
+    op = op.prepared()
+    plan = _plan(grid, coarse_size)
+    return build_hierarchy(op, plan, smoothing_steps=smoothing_steps)
+
+
+_PLANS: dict = {}
+
+
+def _plan(grid: TensorGrid, coarse_size: int):
+    key = (id(grid), coarse_size)
+    hit = _PLANS.get(key)
+    if hit is not None and hit[0] is grid:
+        return hit[1]
+    plan = plan_coarsening((grid.z, grid.x, grid.y), coarse_size=coarse_size)
+    _PLANS[key] = (grid, plan)
+    return plan
+
+
+def _linear_solve(op, hierarchy, b, *, rtol, max_iterations):
+    """``op^-1 b`` by PCG, differentiable (custom_linear_solve, symmetric)."""
+    bnorm = jnp.sqrt(jnp.sum(b * b))
+    M = lambda r: vcycle(hierarchy, r)  # noqa: E731
+
+    def solve(matvec, rhs):
+        rn = jnp.sqrt(jnp.sum(rhs * rhs))
+        x, k, hist, true_rel = _pcg(matvec, M, rhs, jnp.zeros_like(rhs), rtol=rtol,
+                                    max_iterations=max_iterations, bnorm=rn)
+        return x, (k, hist, true_rel)
+
+    x, (k, hist, true_rel) = jax.lax.custom_linear_solve(op, b, solve, symmetric=True, has_aux=True)
+    del bnorm
+    return x, k, hist, true_rel
+
+
+def _energy(grid, fields, T, dtype):
+    vol = jnp.asarray(grid.cell_volumes(), dtype)
+    p_in = jnp.sum(fields.source * vol)
+    out = fem.face_heat_flow(grid, fields, T, dtype=dtype)
+    total = sum(out.values(), jnp.asarray(0.0, dtype))
+    scale = jnp.maximum(jnp.abs(p_in), sum((jnp.abs(v) for v in out.values()), jnp.asarray(0.0, dtype)))
+    bal = jnp.abs(p_in - total) / jnp.where(scale > 0, scale, 1.0)
+    return p_in, out, bal
+
+
+def _steady_core(grid, fields, hierarchy, *, dtype, rtol, max_iterations, x0=None):
+    """Traceable steady solve: returns a ThermalSolution (no timings, no raising)."""
+    t_ref, hsum = _reference_temperature(fields, grid, dtype)
+    op = fem.build_operator(grid, fields, dtype=dtype).prepared()
+    b = fem.load_vector(grid, fields, dtype=dtype, ambient_shift=t_ref)
+    if x0 is not None:
+        # solve for the correction: K d = b - K (x0 - t_ref)
+        base = to_work(jnp.asarray(x0, dtype)) - t_ref
+        b = b - op(base)
+    else:
+        base = None
+    theta, k, hist, true_rel = _linear_solve(op, hierarchy, b, rtol=rtol, max_iterations=max_iterations)
+    if base is not None:
+        theta = theta + base
+    T = from_work(theta) + t_ref
+    p_in, out, bal = _energy(grid, fields, T, dtype)
+    ok = (true_rel <= rtol) & jnp.all(jnp.isfinite(T)) & (hsum > 0)
+    return ThermalSolution(T, ok, k, hist, true_rel, p_in, out, bal, jnp.asarray(0), {})
+
+
+_JIT_CACHE: dict = {}
+
+
+def _jitted(name, fn, static):
+    key = (name,)
+    f = _JIT_CACHE.get(key)
+    if f is None:
+        f = jax.jit(fn, static_argnames=static)
+        _JIT_CACHE[key] = f
+    return f
+
+
+def _setup_jit(grid, fields, *, dtype, smoothing_steps, coarse_size, capacity_scale=None, lumped=False):
+    f = _jitted("setup", lambda grid, fields, dtype, smoothing_steps, coarse_size, capacity_scale, lumped:
+                _setup(grid, fields, dtype, smoothing_steps, coarse_size, capacity_scale, lumped),
+                ("grid", "dtype", "smoothing_steps", "coarse_size", "lumped"))
+    return f(grid, fields, dtype=dtype, smoothing_steps=smoothing_steps, coarse_size=coarse_size,
+             capacity_scale=capacity_scale, lumped=lumped)
+
+
+def _steady_jit(grid, fields, hierarchy, *, dtype, rtol, max_iterations, x0=None):
+    f = _jitted("steady", lambda grid, fields, hierarchy, dtype, rtol, max_iterations, x0:
+                _steady_core(grid, fields, hierarchy, dtype=dtype, rtol=rtol,
+                             max_iterations=max_iterations, x0=x0),
+                ("grid", "dtype", "max_iterations"))
+    return f(grid, fields, hierarchy, dtype=dtype, rtol=rtol, max_iterations=max_iterations, x0=x0)
+
+
+def _raise_if_failed(sol: ThermalSolution, *, call: str, rtol: float, max_iterations: int,
+                     energy_tolerance: float) -> None:
+    conv = np.asarray(sol.converged)
+    hist = np.asarray(sol.residual_history)
+    T = np.asarray(sol.temperature)
+    if not np.all(np.isfinite(T)):
+        raise SolveError(
+            f"`{call}` produced non-finite temperatures. The inputs were finite, so the operator "
+            f"is probably singular or wildly scaled: check that some face has h > 0 and that "
+            f"conductivities are positive and physically sized [W/m/K].",
+            residual_history=hist, solution=sol)
+    if not np.all(conv):
+        it = int(np.max(np.asarray(sol.iterations)))
+        rel = float(np.max(np.asarray(sol.relative_residual)))
+        if not np.any([np.asarray(v).size for v in []]):
+            pass
+        raise SolveError(
+            f"`{call}` did not converge: true relative residual {rel:.3e} > rtol={rtol:g} after "
+            f"{it} of max_iterations={max_iterations} CG iterations (last recursive residuals: "
+            f"{np.array2string(hist.reshape(-1, hist.shape[-1])[0][max(0, it - 3):it + 1], precision=3)}). "
+            f"Try increasing `max_iterations`, loosening `rtol` (float32 reaches ~1e-5 at best), "
+            f"or check that at least one face has a heat-transfer coefficient h > 0.",
+            residual_history=hist, solution=sol)
+    bal = float(np.max(np.asarray(sol.energy_balance)))
+    if bal > energy_tolerance:
+        raise SolveError(
+            f"`{call}`: energy balance off by a relative {bal:.3e} (> {energy_tolerance:.1e}) although "
+            f"the linear residual is {float(np.max(np.asarray(sol.relative_residual))):.2e}: power in "
+            f"{float(np.sum(np.asarray(sol.power_in))):.6g} W vs heat out "
+            f"{float(sum(np.sum(np.asarray(v)) for v in sol.heat_out.values())):.6g} W. "
+            f"Tighten `rtol`, or use float64 (`dtype=numpy.float64` with jax_enable_x64).",
+            residual_history=hist, solution=sol)
+
+
+def _callback_raise(converged, rel, iterations, *, call, rtol):
+    if not np.all(np.asarray(converged)):
+        raise SolveError(
+            f"`{call}` did not converge (traced call): true relative residual "
+            f"{float(np.max(rel)):.3e} > rtol={rtol:g} after {int(np.max(iterations))} CG iterations. "
+            f"Try increasing `max_iterations`, or pass throw=False and inspect `converged`.")
+
+
+def _default_energy_tol(rtol, n_nodes):
+    # |1^T r| <= sqrt(n) ||r||, and ||b||_2 <= power scale for the shifted problem
+    return max(1e-9, 10.0 * math.sqrt(n_nodes) * rtol)
+
+
+def solve_steady(
+    grid: TensorGrid,
+    fields: ThermalFields,
+    *,
+    rtol: float = 1e-8,
+    max_iterations: int = 200,
+    throw: bool = True,
+    dtype=None,
+    initial_temperature=None,
+    smoothing_steps: int = 1,
+    coarse_size: int = 1200,
+) -> ThermalSolution:
+    """Steady temperature of ``K T = b`` (conduction + Robin faces + volumetric sources).
+
+    Parameters
+    ----------
+    grid : TensorGrid
+        The mesh.
+    fields : ThermalFields
+        Conductivities [W/m/K], sources [W/m^3], face heat-transfer coefficients [W/m^2/K]
+        and ambient temperatures [K]. At least one face needs ``h > 0``.
+    rtol : float
+        Relative residual ``||b - K T|| / ||b||`` to reach (checked on the true residual).
+    max_iterations : int
+        Largest number of CG iterations.
+    throw : bool
+        Raise :class:`SolveError` when the solve fails (default). With ``False`` the result
+        carries ``converged=False`` instead. Under ``jax.jit``/``grad``/``vmap`` the check runs
+        as a host callback.
+    dtype : numpy dtype, optional
+        ``float64`` (default when ``jax_enable_x64`` is on) or ``float32``.
+    initial_temperature : array, optional
+        Initial guess, node shape [K].
+    smoothing_steps : int
+        Line-relaxation sweeps before and after each coarse correction.
+    coarse_size : int
+        Largest number of nodes solved densely on the coarsest multigrid level.
+
+    Returns
+    -------
+    ThermalSolution
+
+    Examples
+    --------
+    >>> import numpy as np, jax
+    >>> from solvers import TensorGrid, ThermalFields, solve_steady
+    >>> g = TensorGrid(np.linspace(0, 1e-2, 3), np.linspace(0, 1e-2, 3), np.linspace(0, 1e-3, 3),
+    ...                np.zeros((2, 2, 2), np.int32), ("all",), np.zeros((2, 2, 2), np.int32), ("si",))
+    >>> e = np.ones((2, 2, 2))
+    >>> f = ThermalFields(kx=150 * e, ky=150 * e, kz=150 * e, heat_capacity=1.6e6 * e, source=1e9 * e,
+    ...                   h={"zmax": np.full((2, 2), 1e4)}, ambient={"zmax": np.full((2, 2), 300.0)})
+    >>> sol = solve_steady(g, f, dtype=np.float32)
+    >>> round(float(sol.temperature[..., -1].mean()), 1)   # T_amb + P/(h A) = 300 + 0.1 W / 1 W/K
+    400.0
+    """
+    call = "solvers.solve_steady"
+    dtype = _dtype(dtype, fields)
+    _check_fields(grid, fields, call=call)
+    if not _is_traced(fields):
+        if not fields.h or all(float(np.max(np.asarray(v))) <= 0 for v in fields.h.values()):
+            raise ValueError(
+                f"`{call}`: no face has a heat-transfer coefficient h > 0 (faces given: "
+                f"{sorted(fields.h) or 'none'}); the steady problem has no unique solution. "
+                f"Add e.g. `h={{'zmax': ...}}` with `ambient`.")
+    fields = _broadcast_fields(grid, fields, dtype)
+    if _is_traced(fields):
+        hier = _setup(grid, fields, dtype, smoothing_steps, coarse_size)
+        sol = _steady_core(grid, fields, hier, dtype=dtype, rtol=rtol, max_iterations=max_iterations,
+                           x0=initial_temperature)
+        if throw:
+            jax.debug.callback(lambda c, r, i: _callback_raise(c, r, i, call=call, rtol=rtol),
+                               sol.converged, sol.relative_residual, sol.iterations)
+        return sol
+    t0 = time.perf_counter()
+    hier = _setup_jit(grid, fields, dtype=dtype, smoothing_steps=smoothing_steps, coarse_size=coarse_size)
+    jax.block_until_ready(hier)
+    t1 = time.perf_counter()
+    sol = _steady_jit(grid, fields, hier, dtype=dtype, rtol=rtol, max_iterations=max_iterations,
+                      x0=initial_temperature)
+    jax.block_until_ready(sol)
+    t2 = time.perf_counter()
+    sol = dataclasses.replace(sol, timings={"setup": t1 - t0, "solve": t2 - t1, "total": t2 - t0})
+    if throw:
+        _raise_if_failed(sol, call=call, rtol=rtol, max_iterations=max_iterations,
+                         energy_tolerance=_default_energy_tol(rtol, grid.n_nodes))
+    return sol
+
+
+# ======================================================================================
+# post-processing
+def region_statistics(grid: TensorGrid, temperature) -> dict:
+    """Maximum, mean and hotspot of the temperature in every named region.
+
+    The Q1 temperature is trilinear in each element, so its maximum over a region is
+    attained at a node: ``max`` is the largest *nodal* temperature over the nodes of the
+    region's elements (the exact maximum of the finite-element field there), and
+    ``hotspot`` is that node's coordinates. ``mean`` is the exact volume average of the
+    field over the region (each element contributes the mean of its 8 corners, weighted by
+    its volume).
+
+    Parameters
+    ----------
+    grid : TensorGrid
+        The mesh, with ``region`` ids and ``region_names``.
+    temperature : array or ThermalSolution
+        Nodal temperature [K], shape ``grid.node_shape``.
+
+    Returns
+    -------
+    dict of str -> dict
+        ``{name: {"max": K, "mean": K, "hotspot": (x, y, z) [m], "volume": m^3}}`` for every
+        region that has elements.
+    """
+    if isinstance(temperature, ThermalSolution):
+        temperature = temperature.temperature
+    T = np.asarray(temperature, dtype=float)
+    if T.shape != grid.node_shape:
+        raise ValueError(f"`solvers.region_statistics`: temperature has shape {T.shape}, expected "
+                         f"the node shape {grid.node_shape}")
+    nx, ny, nz = grid.shape
+    corners = [T[a:a + nx, b:b + ny, c:c + nz] for a in (0, 1) for b in (0, 1) for c in (0, 1)]
+    emean = sum(corners) / 8.0
+    emax = np.maximum.reduce(corners)
+    vol = grid.cell_volumes()
+    out = {}
+    for r, name in enumerate(grid.region_names):
+        mask = grid.region == r
+        if not mask.any():
+            continue
+        v = vol[mask]
+        mean = float(np.sum(emean[mask] * v) / np.sum(v))
+        # nodal maximum: the element with the largest corner, then that corner
+        flat = np.flatnonzero(mask)
+        e = flat[np.argmax(emax.ravel()[flat])]
+        i, j, k = np.unravel_index(e, grid.shape)
+        block = T[i:i + 2, j:j + 2, k:k + 2]
+        a, b, c = np.unravel_index(np.argmax(block), (2, 2, 2))
+        out[name] = {
+            "max": float(block[a, b, c]),
+            "mean": mean,
+            "hotspot": (float(grid.x[i + a]), float(grid.y[j + b]), float(grid.z[k + c])),
+            "volume": float(np.sum(v)),
+        }
+    return out
