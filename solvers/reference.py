@@ -1,20 +1,40 @@
-"""Reference (oracle) assembly of the Q1 heat-conduction operator with scikit-fem.
+"""Reference (oracle) assembly and solves of the Q1 heat-conduction problem with scikit-fem.
 
 The fast path in :mod:`solvers` applies the same operator matrix-free in JAX; this module
 assembles it as a sparse matrix on the same grid (quadrature ``intorder=3``) so the two can be
-compared to round-off, and so a slow, independent solve path stays available.
+compared to round-off, and it solves it by an independent route (pyamg smoothed-aggregation
+CG, BDF2 in time, Picard for k(T)) so the fast solver has something to be checked against.
 
 Node numbering is the grid's C order (see :mod:`solvers.grid`).
+
+All solves are carried out for the deviation ``theta = T - T_0`` from a reference temperature
+``T_0`` (the h·A-weighted mean ambient). Without the shift the right-hand side is dominated by
+``∫ h T_amb v ds`` (about ``h·A·300 K``), and a relative residual of 1e-8 of *that* could be as
+large as the power itself; with it, the tolerance applies to the heat that actually flows.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 
 from .grid import FACES, TensorGrid, ThermalFields
 
-__all__ = ["assemble", "assemble_capacity"]
+__all__ = [
+    "EnergyBalance",
+    "NonlinearReferenceResult",
+    "ReferenceSolveError",
+    "SteadyReferenceResult",
+    "TransientReferenceResult",
+    "assemble",
+    "assemble_capacity",
+    "energy_balance",
+    "solve_reference_nonlinear",
+    "solve_reference_steady",
+    "solve_reference_transient",
+]
 
 
 def _bases(grid: TensorGrid):
@@ -106,3 +126,539 @@ def assemble_capacity(grid: TensorGrid, fields: ThermalFields) -> sp.csr_matrix:
 
     C = asm(capacity, basis, c=basis0.interpolate(np.asarray(fields.heat_capacity, dtype=float).ravel()))
     return sp.csr_matrix(C)
+
+
+# ---------------------------------------------------------------------------------------
+# Results and diagnostics
+# ---------------------------------------------------------------------------------------
+
+
+class ReferenceSolveError(RuntimeError):
+    """A reference solve did not reach its tolerance (the message carries the history)."""
+
+
+@dataclass(frozen=True, eq=False)
+class EnergyBalance:
+    """Global heat balance of a solution [W].
+
+    For steady solves the fields are floats; for transient solves they are arrays with one
+    entry per time step (evaluated at the end of the step).
+
+    Attributes
+    ----------
+    power_in : float or numpy.ndarray
+        Heat generated, ``∫ q dV`` [W].
+    heat_out : float or numpy.ndarray
+        Heat leaving through the convective faces, ``∫ h (T - T_amb) dA`` [W].
+    stored : float or numpy.ndarray
+        Rate of increase of the stored heat, ``∫ rho c dT/dt dV`` as the time integrator
+        discretises it [W]; zero for steady solves.
+    """
+
+    power_in: float | np.ndarray
+    heat_out: float | np.ndarray
+    stored: float | np.ndarray = 0.0
+
+    @property
+    def residual(self):
+        """``power_in - heat_out - stored`` [W]; zero up to the linear-solver tolerance."""
+        return self.power_in - self.heat_out - self.stored
+
+    @property
+    def relative(self):
+        """``|residual|`` over the largest of the three flows (dimensionless)."""
+        scale = np.maximum.reduce(
+            [np.abs(self.power_in), np.abs(self.heat_out), np.abs(self.stored), np.full(np.shape(self.power_in), 1e-300)]
+        )
+        return np.abs(self.residual) / scale
+
+
+@dataclass(frozen=True, eq=False)
+class SteadyReferenceResult:
+    """Result of :func:`solve_reference_steady`.
+
+    Attributes
+    ----------
+    temperature : numpy.ndarray
+        Nodal temperature [K], shape ``grid.node_shape``.
+    iterations : int
+        Preconditioned-CG iterations.
+    residuals : numpy.ndarray
+        CG residual-norm history (pyamg's, in units of the load [W]).
+    relative_residual : float
+        True residual ``||b - K T|| / ||b||`` of the shifted system, recomputed after the solve.
+    energy_balance : EnergyBalance
+        Power in against convective heat out.
+    """
+
+    temperature: np.ndarray
+    iterations: int
+    residuals: np.ndarray
+    relative_residual: float
+    energy_balance: EnergyBalance
+
+
+@dataclass(frozen=True, eq=False)
+class TransientReferenceResult:
+    """Result of :func:`solve_reference_transient`.
+
+    Attributes
+    ----------
+    times : numpy.ndarray
+        ``(n_steps + 1,)`` output times [s], ``times[0]`` the initial time.
+    temperature : numpy.ndarray
+        ``(n_steps + 1, *grid.node_shape)`` nodal temperatures [K]; ``temperature[0]`` is the
+        initial state.
+    iterations : numpy.ndarray
+        CG iterations of each step.
+    relative_residuals : numpy.ndarray
+        True relative residual of each step's linear solve.
+    energy_balance : EnergyBalance
+        Per-step arrays: power in, heat out, and the discrete rate of heat storage.
+    """
+
+    times: np.ndarray
+    temperature: np.ndarray
+    iterations: np.ndarray
+    relative_residuals: np.ndarray
+    energy_balance: EnergyBalance
+
+
+@dataclass(frozen=True, eq=False)
+class NonlinearReferenceResult:
+    """Result of :func:`solve_reference_nonlinear`.
+
+    Attributes
+    ----------
+    temperature : numpy.ndarray
+        Nodal temperature [K], shape ``grid.node_shape``.
+    iterations : int
+        Picard iterations (linear solves) until the update fell below the tolerance.
+    updates : numpy.ndarray
+        ``max |T_{i+1} - T_i|`` of every Picard iteration [K].
+    linear_iterations : int
+        Total CG iterations over all Picard iterations.
+    relative_residual : float
+        Nonlinear residual ``||b - K(T) T|| / ||b||`` at the returned temperature.
+    energy_balance : EnergyBalance
+        Power in against convective heat out.
+    """
+
+    temperature: np.ndarray
+    iterations: int
+    updates: np.ndarray
+    linear_iterations: int
+    relative_residual: float
+    energy_balance: EnergyBalance
+
+
+# ---------------------------------------------------------------------------------------
+# Helpers
+# ---------------------------------------------------------------------------------------
+
+
+def _face_nodes(temperature: np.ndarray, face: str) -> np.ndarray:
+    side = 0 if face.endswith("min") else -1
+    axis = "xyz".index(face[0])
+    return np.take(temperature, side if side == 0 else temperature.shape[axis] - 1, axis=axis)
+
+
+def _face_cell_mean(nodal_face: np.ndarray) -> np.ndarray:
+    """Mean of a bilinear function over each face cell: the mean of its four corners (exact)."""
+    t = nodal_face
+    return 0.25 * (t[:-1, :-1] + t[1:, :-1] + t[:-1, 1:] + t[1:, 1:])
+
+
+def _face_field(grid: TensorGrid, value, face: str) -> np.ndarray:
+    from .grid import face_shape
+
+    shape = face_shape(grid.shape, face)
+    return np.broadcast_to(np.asarray(value, dtype=float), shape)
+
+
+def energy_balance(grid: TensorGrid, fields: ThermalFields, temperature, *, source=None) -> EnergyBalance:
+    """Heat generated against heat convected away for a nodal temperature field.
+
+    Both integrals are exact for a Q1 (trilinear) temperature: the mean of a bilinear
+    function over a rectangle is the mean of its four corner values.
+
+    Parameters
+    ----------
+    grid : TensorGrid
+    fields : ThermalFields
+        Supplies ``h`` and ``ambient`` per face and, unless ``source`` is given, the source.
+    temperature : array
+        Nodal temperature [K], shape ``grid.node_shape`` (or flat).
+    source : array, optional
+        Element source [W/m^3] to use instead of ``fields.source``.
+
+    Returns
+    -------
+    EnergyBalance
+    """
+    t = np.asarray(temperature, dtype=float).reshape(grid.node_shape)
+    q = np.asarray(fields.source if source is None else source, dtype=float)
+    power = float(np.sum(q * grid.cell_volumes()))
+    out = 0.0
+    for face in FACES:
+        if face not in fields.h:
+            continue
+        h = _face_field(grid, fields.h[face], face)
+        t_amb = _face_field(grid, fields.ambient[face], face)
+        mean_t = _face_cell_mean(_face_nodes(t, face))
+        out += float(np.sum(h * (mean_t - t_amb) * grid.face_areas(face)))
+    return EnergyBalance(power_in=power, heat_out=out)
+
+
+def _element_load(grid: TensorGrid, q) -> np.ndarray:
+    """Consistent Q1 load ``∫ q φ_i dV`` of a piecewise-constant source: each element gives
+    ``q V / 8`` to each of its corners (exact)."""
+    share = np.asarray(q, dtype=float) * grid.cell_volumes() / 8.0
+    nx, ny, nz = grid.shape
+    load = np.zeros(grid.node_shape)
+    for di in (0, 1):
+        for dj in (0, 1):
+            for dk in (0, 1):
+                load[di : di + nx, dj : dj + ny, dk : dk + nz] += share
+    return load.ravel()
+
+
+def _reference_temperature(grid: TensorGrid, fields: ThermalFields, caller: str) -> float:
+    """The h·A-weighted mean ambient temperature [K] (the shift of every solve)."""
+    num = den = 0.0
+    for face in FACES:
+        if face not in fields.h:
+            continue
+        ha = _face_field(grid, fields.h[face], face) * grid.face_areas(face)
+        num += float(np.sum(ha * _face_field(grid, fields.ambient[face], face)))
+        den += float(np.sum(ha))
+    if not den > 0:
+        raise ValueError(
+            f"`{caller}`: no face carries a positive heat-transfer coefficient (fields.h has "
+            f"faces {sorted(fields.h)}), so the steady problem has no unique solution. Give at "
+            "least one face, e.g. 'zmax', a positive `h` and an `ambient` temperature."
+        )
+    return num / den
+
+
+def _amg_solve(K, rhs, x0, rtol: float, maxiter: int, caller: str, ml=None):
+    """SA-AMG preconditioned CG with a check of the true residual."""
+    import pyamg
+
+    if ml is None:
+        ml = pyamg.smoothed_aggregation_solver(K, symmetry="hermitian")
+    norm_b = float(np.linalg.norm(rhs))
+    if norm_b == 0.0:
+        return np.zeros_like(rhs), 0, np.zeros(1), 0.0
+    res: list[float] = []
+    x = ml.solve(rhs, x0=x0, tol=rtol, accel="cg", maxiter=maxiter, residuals=res)
+    true_rel = float(np.linalg.norm(rhs - K @ x) / norm_b)
+    # pyamg's CG updates its residual recursively; allow the recomputed one a little slack.
+    if not np.isfinite(true_rel) or true_rel > 10 * rtol:
+        hist = ", ".join(f"{r / norm_b:.2e}" for r in res[-8:])
+        raise ReferenceSolveError(
+            f"`{caller}`: smoothed-aggregation CG did not converge: true relative residual "
+            f"{true_rel:.3e} > rtol={rtol:.1e} after {len(res) - 1} iterations (maxiter={maxiter}); "
+            f"last relative residuals [{hist}]. Check that conductivities and h are positive and "
+            "finite; otherwise raise `maxiter` or loosen `rtol`."
+        )
+    return x, len(res) - 1, np.asarray(res), true_rel
+
+
+# ---------------------------------------------------------------------------------------
+# Steady
+# ---------------------------------------------------------------------------------------
+
+
+def solve_reference_steady(
+    grid: TensorGrid, fields: ThermalFields, *, rtol: float = 1e-8, maxiter: int = 500
+) -> SteadyReferenceResult:
+    """Solve the steady problem ``K T = b`` with smoothed-aggregation AMG + CG (pyamg).
+
+    Parameters
+    ----------
+    grid : TensorGrid
+    fields : ThermalFields
+        Conductivities, source and the Robin data (at least one face with ``h > 0``).
+    rtol : float
+        Relative residual tolerance of the shifted system (see the module docstring).
+    maxiter : int
+        Most CG iterations.
+
+    Returns
+    -------
+    SteadyReferenceResult
+
+    Raises
+    ------
+    ReferenceSolveError
+        If the true relative residual exceeds ``10 * rtol``; the message has the history.
+    """
+    K, b = assemble(grid, fields)
+    t0 = _reference_temperature(grid, fields, "solve_reference_steady")
+    rhs = b - t0 * (K @ np.ones(K.shape[0]))
+    theta, its, res, rel = _amg_solve(K, rhs, None, rtol, maxiter, "solve_reference_steady")
+    temperature = (t0 + theta).reshape(grid.node_shape)
+    return SteadyReferenceResult(
+        temperature=temperature,
+        iterations=its,
+        residuals=res,
+        relative_residual=rel,
+        energy_balance=energy_balance(grid, fields, temperature),
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# Transient
+# ---------------------------------------------------------------------------------------
+
+
+def solve_reference_transient(
+    grid: TensorGrid,
+    fields: ThermalFields,
+    *,
+    times=None,
+    dt: float | None = None,
+    n_steps: int | None = None,
+    source_patterns=None,
+    weights=None,
+    initial=None,
+    rtol: float = 1e-10,
+    maxiter: int = 500,
+) -> TransientReferenceResult:
+    """Integrate ``C dT/dt + K T = b(t)`` with BDF2 (backward Euler for the first step).
+
+    ``C`` is the consistent capacity matrix (:func:`assemble_capacity`). Variable steps use
+    the variable-step BDF2 formula with ``ω = dt_n / dt_{n-1}``::
+
+        (1+2ω)/(1+ω) T_{n+1} - (1+ω) T_n + ω²/(1+ω) T_{n-1} = dt_n C⁻¹ (b_{n+1} - K T_{n+1})
+
+    which is zero-stable for step ratios ``ω < 1 + √2``.
+
+    Parameters
+    ----------
+    grid : TensorGrid
+    fields : ThermalFields
+        Conductivities, ``heat_capacity`` (must be positive) and Robin data.
+    times : array, optional
+        Strictly increasing times [s]; ``times[0]`` is the initial time. Give either ``times``
+        or ``dt`` and ``n_steps`` (then ``times = dt * arange(n_steps + 1)``).
+    dt : float, optional
+        Constant step [s].
+    n_steps : int, optional
+        Number of constant steps.
+    source_patterns : array, optional
+        ``(n_patterns, nx, ny, nz)`` element sources [W/m^3]; defaults to ``fields.source``.
+    weights : array, optional
+        ``(n_steps, n_patterns)`` dimensionless weights, piecewise constant: during
+        ``(times[i], times[i+1]]`` the source is ``Σ_p weights[i, p] source_patterns[p]``.
+        Defaults to all ones.
+    initial : float or array, optional
+        Initial nodal temperature [K] (scalar or ``grid.node_shape``); defaults to the
+        h·A-weighted mean ambient temperature.
+    rtol : float
+        Relative residual tolerance of every step's linear solve.
+    maxiter : int
+        Most CG iterations per step.
+
+    Returns
+    -------
+    TransientReferenceResult
+    """
+    import pyamg
+
+    caller = "solve_reference_transient"
+    if times is None:
+        if dt is None or n_steps is None:
+            raise ValueError(f"`{caller}`: give `times`, or both `dt` and `n_steps`; got times=None, dt={dt!r}, n_steps={n_steps!r}.")
+        times = float(dt) * np.arange(int(n_steps) + 1)
+    times = np.asarray(times, dtype=float)
+    steps = np.diff(times)
+    if times.ndim != 1 or times.size < 2 or not np.all(steps > 0):
+        raise ValueError(f"`{caller}(times=...)` must be a strictly increasing 1-D array of at least two times; got {times!r}.")
+    if steps.size > 1 and np.max(steps[1:] / steps[:-1]) >= 1 + np.sqrt(2):
+        i = int(np.argmax(steps[1:] / steps[:-1]))
+        raise ValueError(
+            f"`{caller}(times=...)`: step ratio dt[{i + 1}]/dt[{i}] = {steps[i + 1] / steps[i]:.3f} "
+            "makes variable-step BDF2 unstable (needs < 1 + √2 ≈ 2.414); grow the steps more gradually."
+        )
+    if np.any(np.asarray(fields.heat_capacity) <= 0):
+        raise ValueError(f"`{caller}`: `fields.heat_capacity` must be positive everywhere (rho*c in J/m^3/K); min is {np.min(fields.heat_capacity)!r}.")
+    n = steps.size
+    patterns = np.asarray(fields.source if source_patterns is None else source_patterns, dtype=float)
+    if patterns.shape == grid.shape:
+        patterns = patterns[None]
+    if patterns.shape[1:] != grid.shape:
+        raise ValueError(f"`{caller}(source_patterns=...)` must have shape (n_patterns, {', '.join(map(str, grid.shape))}); got {patterns.shape}.")
+    w = np.ones((n, patterns.shape[0])) if weights is None else np.asarray(weights, dtype=float)
+    if w.shape != (n, patterns.shape[0]):
+        raise ValueError(f"`{caller}(weights=...)` must have shape (n_steps, n_patterns) = ({n}, {patterns.shape[0]}); got {w.shape}.")
+
+    zero = np.zeros(grid.shape)
+    K, b_robin = assemble(grid, fields.with_(source=zero))
+    C = assemble_capacity(grid, fields)
+    loads = np.stack([_element_load(grid, p) for p in patterns])  # (n_patterns, n_nodes)
+    t0 = _reference_temperature(grid, fields, caller)
+    b_fixed = b_robin - t0 * (K @ np.ones(K.shape[0]))
+    init = t0 if initial is None else initial
+    theta = np.broadcast_to(np.asarray(init, dtype=float), grid.node_shape).ravel() - t0
+
+    out = np.empty((n + 1, grid.n_nodes))
+    out[0] = theta
+    its = np.zeros(n, dtype=int)
+    rels = np.zeros(n)
+    power = np.zeros(n)
+    heat_out = np.zeros(n)
+    stored = np.zeros(n)
+    cache: dict[float, object] = {}
+    ones = np.ones(K.shape[0])
+    prev = None
+    for i in range(n):
+        h_i = steps[i]
+        if i == 0:
+            a0, a1, a2 = 1.0, -1.0, 0.0
+        else:
+            om = h_i / steps[i - 1]
+            a0, a1, a2 = (1 + 2 * om) / (1 + om), -(1 + om), om * om / (1 + om)
+        key = float(np.round(a0 / h_i, 12))
+        A = (a0 / h_i) * C + K
+        if key not in cache:
+            cache[key] = pyamg.smoothed_aggregation_solver(A.tocsr(), symmetry="hermitian")
+        src = w[i] @ loads
+        hist = -a1 * out[i] - (a2 * prev if prev is not None else 0.0)
+        rhs = b_fixed + src + (C @ hist) / h_i
+        x, its[i], _, rels[i] = _amg_solve(A, rhs, out[i], rtol, maxiter, f"{caller} (step {i}, t={times[i + 1]:.6g} s)", ml=cache[key])
+        stored_rate = C @ (a0 * x + a1 * out[i] + (a2 * prev if prev is not None else 0.0)) / h_i
+        stored[i] = float(ones @ stored_rate)
+        q_elem = np.tensordot(w[i], patterns, axes=1)
+        eb = energy_balance(grid, fields, (t0 + x).reshape(grid.node_shape), source=q_elem)
+        power[i], heat_out[i] = eb.power_in, eb.heat_out
+        prev = out[i]
+        out[i + 1] = x
+    temperature = (t0 + out).reshape((n + 1, *grid.node_shape))
+    return TransientReferenceResult(
+        times=times,
+        temperature=temperature,
+        iterations=its,
+        relative_residuals=rels,
+        energy_balance=EnergyBalance(power_in=power, heat_out=heat_out, stored=stored),
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# Temperature-dependent conductivity
+# ---------------------------------------------------------------------------------------
+
+
+def solve_reference_nonlinear(
+    grid: TensorGrid,
+    fields: ThermalFields,
+    *,
+    k_exponent=0.0,
+    reference_temperature: float = 300.0,
+    tol: float = 1e-9,
+    max_iterations: int = 100,
+    linear_rtol: float = 1e-11,
+    initial=None,
+) -> NonlinearReferenceResult:
+    """Steady conduction with power-law conductivity, by Picard (fixed-point) iteration.
+
+    The conductivity of element ``e`` is ``k_e(T) = k_e · (T / T_ref) ** n_e`` for each of
+    ``kx, ky, kz``, evaluated at the quadrature points of the trilinear temperature (the
+    standard Galerkin discretisation; in 1-D it reproduces the Kirchhoff solution at the
+    nodes up to the 2-point Gauss error, about ``k''''·ΔT_e⁴``). Each iteration solves
+    ``K(T_i) T_{i+1} = b`` with :func:`solve_reference_steady`'s AMG-CG.
+
+    Parameters
+    ----------
+    grid : TensorGrid
+    fields : ThermalFields
+        ``kx, ky, kz`` are the conductivities at ``reference_temperature`` [W/m/K].
+    k_exponent : float or array
+        Exponent ``n`` per element (scalar or ``grid.shape``); silicon is about -1.3.
+    reference_temperature : float
+        ``T_ref`` [K] at which the conductivities are given.
+    tol : float
+        Stop when ``max|T_{i+1} - T_i|`` ≤ ``tol`` · ``max|T_{i+1} - T_0|`` (``T_0`` the
+        mean ambient).
+    max_iterations : int
+        Most Picard iterations.
+    linear_rtol : float
+        Relative residual tolerance of each linear solve.
+    initial : float or array, optional
+        Starting temperature [K]; defaults to the solution with ``k(T_ref)``.
+
+    Returns
+    -------
+    NonlinearReferenceResult
+
+    Raises
+    ------
+    ReferenceSolveError
+        If Picard has not converged after ``max_iterations`` (the update history is in the
+        message), or if a temperature is not positive (absolute kelvin are required).
+    """
+    from skfem import BilinearForm, asm
+
+    caller = "solve_reference_nonlinear"
+    if not reference_temperature > 0:
+        raise ValueError(f"`{caller}(reference_temperature=...)` must be an absolute temperature > 0 K; got {reference_temperature!r}.")
+    zero = np.zeros(grid.shape)
+    K_robin, b = assemble(grid, fields.with_(kx=zero, ky=zero, kz=zero))
+    mesh, basis, basis0 = _bases(grid)
+    el = lambda a: basis0.interpolate(np.broadcast_to(np.asarray(a, dtype=float), grid.shape).ravel())  # noqa: E731
+    kx, ky, kz, n_exp = el(fields.kx), el(fields.ky), el(fields.kz), el(k_exponent)
+
+    @BilinearForm
+    def conduction(u, v, w):
+        scale = (w.T / reference_temperature) ** w.n
+        du, dv = u.grad, v.grad
+        return scale * (w.kx * du[0] * dv[0] + w.ky * du[1] * dv[1] + w.kz * du[2] * dv[2])
+
+    def stiffness(t_flat):
+        if np.min(t_flat) <= 0:
+            raise ReferenceSolveError(
+                f"`{caller}`: a Picard iterate reached a non-positive temperature {np.min(t_flat):.4g} K; "
+                "the power law (T/T_ref)**n needs absolute temperatures. Check that `ambient` is in kelvin."
+            )
+        return (asm(conduction, basis, T=basis.interpolate(t_flat), kx=kx, ky=ky, kz=kz, n=n_exp) + K_robin).tocsr()
+
+    t0 = _reference_temperature(grid, fields, caller)
+    ones = np.ones(grid.n_nodes)
+    if initial is None:
+        K = stiffness(np.full(grid.n_nodes, reference_temperature))
+        theta, lin, _, _ = _amg_solve(K, b - t0 * (K @ ones), None, linear_rtol, 500, caller)
+        t = t0 + theta
+    else:
+        t = np.broadcast_to(np.asarray(initial, dtype=float), grid.node_shape).ravel().copy()
+        lin = 0
+    updates = []
+    for it in range(1, max_iterations + 1):
+        K = stiffness(t)
+        theta, li, _, _ = _amg_solve(K, b - t0 * (K @ ones), t - t0, linear_rtol, 500, caller)
+        lin += li
+        t_new = t0 + theta
+        upd = float(np.max(np.abs(t_new - t)))
+        updates.append(upd)
+        t = t_new
+        if upd <= tol * max(float(np.max(np.abs(t - t0))), 1e-300):
+            break
+    else:
+        hist = ", ".join(f"{u:.2e}" for u in updates[-8:])
+        raise ReferenceSolveError(
+            f"`{caller}`: Picard did not converge in {max_iterations} iterations (tol={tol:.1e}); "
+            f"last updates [K]: [{hist}]. Strong k(T) nonlinearity can make Picard diverge: raise "
+            "`max_iterations`, or start closer with `initial=`."
+        )
+    K = stiffness(t)
+    rhs = b - t0 * (K @ ones)
+    rel = float(np.linalg.norm(rhs - K @ (t - t0)) / max(np.linalg.norm(rhs), 1e-300))
+    temperature = t.reshape(grid.node_shape)
+    return NonlinearReferenceResult(
+        temperature=temperature,
+        iterations=len(updates),
+        updates=np.asarray(updates),
+        linear_iterations=int(lin),
+        relative_residual=rel,
+        energy_balance=energy_balance(grid, fields, temperature),
+    )
