@@ -1,0 +1,112 @@
+"""Electro-thermal coupling against verification.md V6, runaway, monotonicity and derating."""
+
+import math
+
+import pytest
+
+import codesign as cd
+from codesign.electrothermal import ThermalRunawayError, derate, solve_coupled
+from solvers.analytic import leakage_equilibrium
+
+K0 = 273.15
+
+
+def v6_layout(*, p_dyn=20.0, p_leak=5.0, beta=0.02, t_ref=60.0, h=1e4, tj_max=None):
+    """A 10 x 10 mm, 100 um die of k = 1e4 W/m/K: isothermal to ~1e-3 K; R = 1/(h A) = 1e4/h K/W."""
+    tj = f'tj_max = "{tj_max} degC"' if tj_max is not None else ""
+    return cd.loads_layout(f"""
+schema = 1
+name = "v6"
+[materials.isothermal]
+conductivity = "1e4 W/m/K"
+heat_capacity = "1 MJ/m^3/K"
+source = "test material: nearly isothermal die"
+[package]
+size = ["10 mm", "10 mm"]
+[boundaries.top]
+heat_transfer_coefficient = "{h} W/m^2/K"
+ambient = "40 degC"
+[boundaries.bottom]
+kind = "adiabatic"
+[[layers]]
+name = "die"
+material = "isothermal"
+thickness = "100 um"
+  [[layers.chiplets]]
+  name = "cpu"
+  material = "isothermal"
+  origin = ["0 mm", "0 mm"]
+  size = ["10 mm", "10 mm"]
+  power = "{p_dyn} W"
+  {tj}
+  leakage = {{ reference_power = "{p_leak} W", reference_temperature = "{t_ref} degC", coefficient = "{beta} 1/K" }}
+[mesh]
+max_lateral_size = "2.5 mm"
+""", source="v6.toml")
+
+
+def analytic(**kw):
+    d = dict(p_dyn=20.0, p_leak=5.0, beta=0.02, t_ref=60.0, h=1e4)
+    d.update(kw)
+    return leakage_equilibrium(thermal_resistance=1.0 / (d["h"] * 1e-4), ambient=40.0 + K0,
+                               dynamic_power=d["p_dyn"], leakage_power=d["p_leak"],
+                               leakage_coefficient=d["beta"], reference_temperature=d["t_ref"] + K0, throw=False)
+
+
+@pytest.mark.parametrize("p_dyn, p_leak, beta", [(20.0, 5.0, 0.02), (30.0, 8.0, 0.02), (20.0, 5.0, 0.06)])
+def test_v6_operating_point(p_dyn, p_leak, beta):
+    ref = analytic(p_dyn=p_dyn, p_leak=p_leak, beta=beta)
+    assert not ref.runaway
+    r = solve_coupled(v6_layout(p_dyn=p_dyn, p_leak=p_leak, beta=beta), method="reference", tol=1e-5)
+    tj = r.report.chiplet("cpu").junction
+    # Die conduction adds at most P t/(k A) = 40 W * 1e-4 m / (1e4 * 1e-4) = 4e-3 K: tolerance 1e-2 K.
+    assert tj == pytest.approx(ref.temperature, abs=1e-2)
+    assert r.dynamic["cpu"] + r.leakage["cpu"] == pytest.approx(ref.power, rel=1e-3)
+    assert r.report.energy_residual < 1e-6
+    assert r.iterations >= 3 and r.contraction < 1
+    # The loop gain R·β·P_leak is the contraction factor of the fixed point.
+    assert r.contraction == pytest.approx(ref.loop_gain, abs=0.05)
+
+
+def test_runaway_is_raised_where_the_scalar_equation_has_no_root():
+    ref = analytic(p_dyn=50.0, p_leak=20.0, beta=0.05, t_ref=40.0)
+    assert ref.runaway
+    with pytest.raises(ThermalRunawayError, match=r"thermal runaway: .*Chiplet 'cpu' reached .* degC .* W of leakage"
+                                                  r".*Improve the cooling") as info:
+        solve_coupled(v6_layout(p_dyn=50.0, p_leak=20.0, beta=0.05, t_ref=40.0), method="reference")
+    assert info.value.chiplet == "cpu"
+    assert info.value.temperature > ref.tangency_temperature
+    assert len(info.value.history) < 300  # never loops forever
+
+
+def test_close_to_runaway_still_converges_to_the_smallest_root():
+    # Loop gain R·β·P_leak ≈ 0.74 at the root: slow contraction, still a stable point.
+    ref = analytic(p_dyn=30.0, p_leak=5.0, beta=0.045)
+    assert not ref.runaway and 0.7 < ref.loop_gain < 1
+    r = solve_coupled(v6_layout(p_dyn=30.0, p_leak=5.0, beta=0.045), method="reference", tol=1e-5)
+    assert r.report.chiplet("cpu").junction == pytest.approx(ref.temperature, abs=2e-2)
+
+
+def test_leakage_falls_with_better_cooling():
+    leaks = [solve_coupled(v6_layout(h=h), method="reference").leakage["cpu"] for h in (5e3, 1e4, 2e4)]
+    assert leaks[0] > leaks[1] > leaks[2]
+
+
+def test_derating_sits_at_the_junction_limit():
+    stack = v6_layout(tj_max=95.0)
+    d = derate(stack, method="reference", temperature_tolerance=0.02)
+    assert d.limiting == "cpu"
+    tj = d.at_limit.report.chiplet("cpu").junction
+    assert tj <= 95.0 + K0 + 1e-9 and tj == pytest.approx(95.0 + K0, abs=0.1)
+    assert d.frequency_factor == pytest.approx(d.scale ** (1 / 3))
+    # Against the scalar equation: the power that puts T at 95 degC.
+    t = 95.0 + K0
+    p_total = (t - (40 + K0)) * 1e4 * 1e-4
+    p_leak = 5.0 * math.exp(0.02 * (t - (60 + K0)))
+    assert d.scale * 20.0 == pytest.approx(p_total - p_leak, rel=2e-3)
+    assert d.margins["cpu"] > 0  # nominal 20 W is within the limit
+
+
+def test_derating_below_one_when_nominal_exceeds_the_limit():
+    d = derate(v6_layout(tj_max=60.0), method="reference")
+    assert d.scale < 1 and d.margins["cpu"] < 0
