@@ -112,6 +112,50 @@ def _cmd_mesh(args) -> int:
     return 0
 
 
+def _enable_x64() -> None:
+    """Entry points (not the library) switch JAX to float64 for reference-quality solves."""
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+
+
+def _write_results(report, out_dir: Path, stem: str, extra: dict | None = None) -> list[Path]:
+    import json
+
+    from .mesh import export_vtu
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    data = report.to_dict()
+    data.update(extra or {})
+    js = out_dir / f"{stem}.json"
+    js.write_text(json.dumps(data, indent=1))
+    vtu = out_dir / f"{stem}.vtu"
+    export_vtu(report.meshed, vtu, temperature=report.temperature)
+    return [js, vtu]
+
+
+def _cmd_run(args) -> int:
+    from .thermal import analyse
+
+    _enable_x64()
+    stack = _load(args.layout)
+    if stack is None:
+        return 1
+    from solvers.thermal import SolveError
+
+    try:
+        report = analyse(stack, method=args.method, rtol=args.rtol, temperature_dependent=args.k_of_t)
+    except SolveError as e:
+        print(f"SolveError: {e}", file=sys.stderr)
+        return 1
+    print(f"{stack.name}: steady state, {report.power_in:.2f} W\n")
+    print(report.table())
+    out = Path(args.output) if args.output else Path("out") / stack.name
+    files = _write_results(report, out, stack.name)
+    print("\nwrote " + ", ".join(str(f) for f in files))
+    return 0
+
+
 def _length_arg(text: str) -> float:
     from .units import UnitError, parse_quantity
 
@@ -134,6 +178,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-o", "--output", required=True, help="output .vtu file")
     s.add_argument("--max-lateral-size", type=_length_arg, default=None, help='override, e.g. "250 um"')
     s.set_defaults(func=_cmd_mesh)
+    s = sub.add_parser("run", help="solve a layout (steady) and print per-chiplet temperatures; write JSON and VTU")
+    s.add_argument("layout")
+    s.add_argument("-o", "--output", default=None, help="output folder (default: out/<layout name>)")
+    s.add_argument("--method", choices=("jax", "reference"), default="jax",
+                   help="jax: matrix-free multigrid-CG (default); reference: scikit-fem + pyamg")
+    s.add_argument("--rtol", type=float, default=1e-8, help="relative residual of the linear solve")
+    s.add_argument("--k-of-t", action="store_true", help="temperature-dependent conductivity (Picard)")
+    s.set_defaults(func=_cmd_run)
     return p
 
 

@@ -186,10 +186,10 @@ def make_linear_solver(meshed: MeshedStack, *, method: str = "jax", rtol: float 
         return solve
     if method != "jax":
         raise ValueError(f"`make_linear_solver(method={method!r})`: choose 'jax' or 'reference'")
-    import solvers
+    from solvers.thermal import solve_steady
 
     def solve(q):
-        sol = solvers.solve_steady(g, f.with_(source=np.asarray(q)), rtol=rtol, throw=True)
+        sol = solve_steady(g, f.with_(source=np.asarray(q)), rtol=rtol, throw=True)
         return np.asarray(sol.temperature)
 
     return solve

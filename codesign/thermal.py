@@ -253,15 +253,15 @@ def _solve(meshed: MeshedStack, *, method: str, rtol: float, nonlinear: bool, th
 
 
 def _solve_jax(meshed: MeshedStack, *, rtol: float, nonlinear: bool, throw: bool):
-    import solvers
+    from solvers import thermal as solvers_thermal
 
     g, f = meshed.grid, meshed.fields
     t0 = time.perf_counter()
     if nonlinear:
-        sol = solvers.solve_nonlinear(g, f, k_exponent=meshed.k_exponent,
+        sol = solvers_thermal.solve_nonlinear(g, f, k_exponent=meshed.k_exponent,
                                       reference_temperature=meshed.reference_temperature, rtol=rtol, throw=throw)
     else:
-        sol = solvers.solve_steady(g, f, rtol=rtol, throw=throw)
+        sol = solvers_thermal.solve_steady(g, f, rtol=rtol, throw=throw)
     wall = time.perf_counter() - t0
     stats = {"method": "jax (matrix-free Q1, multigrid-preconditioned CG)" + (", Picard k(T)" if nonlinear else "")}
     stats.update(_solution_stats(sol))

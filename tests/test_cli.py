@@ -46,3 +46,17 @@ def test_bad_flag_value_is_a_usage_error(tmp_path):
 def test_console_script_entry_point_runs():
     r = subprocess.run([sys.executable, "-m", "codesign.cli", "check", "demo"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+
+
+def test_run_solves_and_writes_json_and_vtu(tmp_path, capsys):
+    import json
+
+    assert main(["run", "demo", "-o", str(tmp_path), "--method", "reference"]) == 0
+    out = capsys.readouterr().out
+    assert "logic" in out and "energy balance" in out
+    data = json.loads((tmp_path / "demo.json").read_text())
+    assert data["power_in_W"] == pytest.approx(116.0)
+    assert data["energy_balance_relative_residual"] < 1e-6
+    hottest = max(data["chiplets"], key=lambda c: c["junction_C"])
+    assert hottest["name"] == "logic" and 60 < hottest["junction_C"] < 200
+    assert (tmp_path / "demo.vtu").is_file()
