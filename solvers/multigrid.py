@@ -98,16 +98,19 @@ def probe_stencil(apply: Callable, shape: tuple[int, int, int], dtype) -> jax.Ar
 # --------------------------------------------------------------------------------------
 @dataclass(frozen=True, eq=False)
 class Interp1D:
-    """Linear interpolation from every other node (plus the last) along one axis (static)."""
+    """Linear interpolation from the even nodes (plus the last node) along one axis (static).
+
+    Coarse nodes are the fine nodes ``0, 2, 4, ...`` and always the last one. Fine node
+    ``2j+1`` takes ``w_left[j] * coarse[j] + w_right[j] * coarse[j+1]`` (weights from the
+    coordinates; when the number of fine nodes is even the last odd node *is* the last
+    coarse node, with weights ``(0, 1)``). Both directions are written with strided slices
+    and interior padding, which XLA fuses (gathers were 5x slower on CPU).
+    """
 
     n_fine: int
     coarse: np.ndarray  # fine index of each coarse node
-    left: np.ndarray  # coarse index to the left of each fine node
-    right: np.ndarray
-    w_left: np.ndarray
+    w_left: np.ndarray  # per odd fine node
     w_right: np.ndarray
-    r_minus: np.ndarray  # restriction weight of fine node coarse-1 for each coarse node
-    r_plus: np.ndarray
 
     @staticmethod
     def build(x: np.ndarray) -> "Interp1D":
@@ -115,46 +118,60 @@ class Interp1D:
         coarse = np.arange(0, n, 2)
         if coarse[-1] != n - 1:
             coarse = np.append(coarse, n - 1)
-        is_c = np.zeros(n, bool)
-        is_c[coarse] = True
-        cpos = np.cumsum(is_c) - 1  # coarse index at or left of each fine node
-        left = np.where(is_c, cpos, cpos)
-        right = np.where(is_c, cpos, cpos + 1)
-        wl = np.ones(n)
-        wr = np.zeros(n)
-        for i in np.flatnonzero(~is_c):
-            xl, xr = x[i - 1], x[i + 1]
-            wl[i] = (xr - x[i]) / (xr - xl)
-            wr[i] = 1.0 - wl[i]
-        rm = np.zeros(len(coarse))
-        rp = np.zeros(len(coarse))
-        for J, f in enumerate(coarse):
-            if f - 1 >= 0 and not is_c[f - 1]:
-                rm[J] = wr[f - 1]
-            if f + 1 < n and not is_c[f + 1]:
-                rp[J] = wl[f + 1]
-        return Interp1D(n, coarse, left, right, wl, wr, rm, rp)
+        odd = np.arange(1, n, 2)
+        wl = np.zeros(len(odd))
+        wr = np.zeros(len(odd))
+        for j, i in enumerate(odd):
+            if i == n - 1:  # even n: the last node is coarse
+                wl[j], wr[j] = 0.0, 1.0
+            else:
+                wl[j] = (x[i + 1] - x[i]) / (x[i + 1] - x[i - 1])
+                wr[j] = 1.0 - wl[j]
+        return Interp1D(n, coarse, wl, wr)
 
     @property
     def n_coarse(self) -> int:
         return len(self.coarse)
 
-    def prolong(self, u, axis: int):
+    def _w(self, w, axis, dtype):
         shp = [1, 1, 1]
         shp[axis] = -1
-        wl = jnp.asarray(self.w_left, u.dtype).reshape(shp)
-        wr = jnp.asarray(self.w_right, u.dtype).reshape(shp)
-        return wl * jnp.take(u, self.left, axis=axis) + wr * jnp.take(u, self.right, axis=axis)
+        return jnp.asarray(w, dtype).reshape(shp)
+
+    def prolong(self, u, axis: int):
+        n, nc = self.n_fine, self.n_coarse
+        n_even = (n + 1) // 2
+        n_odd = n // 2
+        wl = self._w(self.w_left, axis, u.dtype)
+        wr = self._w(self.w_right, axis, u.dtype)
+        c_lo = jax.lax.slice_in_dim(u, 0, n_odd, axis=axis)
+        c_hi = jax.lax.slice_in_dim(u, 1, n_odd + 1, axis=axis)
+        odd = wl * c_lo + wr * c_hi
+        even = jax.lax.slice_in_dim(u, 0, n_even, axis=axis)
+        zero = jnp.zeros((), u.dtype)
+        pe = [(0, 0, 0)] * 3
+        po = [(0, 0, 0)] * 3
+        pe[axis] = (0, n - (2 * n_even - 1), 1)
+        po[axis] = (1, n - (2 * n_odd), 1)
+        del nc
+        return jax.lax.pad(even, zero, pe) + jax.lax.pad(odd, zero, po)
 
     def restrict(self, f, axis: int):
-        shp = [1, 1, 1]
-        shp[axis] = -1
-        rm = jnp.asarray(self.r_minus, f.dtype).reshape(shp)
-        rp = jnp.asarray(self.r_plus, f.dtype).reshape(shp)
-        n = self.n_fine
-        return (jnp.take(f, self.coarse, axis=axis)
-                + rm * jnp.take(f, np.clip(self.coarse - 1, 0, n - 1), axis=axis)
-                + rp * jnp.take(f, np.clip(self.coarse + 1, 0, n - 1), axis=axis))
+        n, nc = self.n_fine, self.n_coarse
+        n_even = (n + 1) // 2
+        n_odd = n // 2
+        wl = self._w(self.w_left, axis, f.dtype)
+        wr = self._w(self.w_right, axis, f.dtype)
+        even = jax.lax.slice_in_dim(f, 0, n, stride=2, axis=axis)
+        odd = jax.lax.slice_in_dim(f, 1, n, stride=2, axis=axis)
+        zero = jnp.zeros((), f.dtype)
+
+        def pad(a, lo, total):
+            cfg = [(0, 0, 0)] * 3
+            cfg[axis] = (lo, total - lo - a.shape[axis], 0)
+            return jax.lax.pad(a, zero, cfg)
+
+        return pad(even, 0, nc) + pad(wl * odd, 0, nc) + pad(wr * odd, 1, nc) if n_even else None
 
 
 @dataclass(frozen=True, eq=False)
@@ -255,7 +272,7 @@ class Hierarchy:
         return len(self.levels) + 1
 
 
-def _line_jacobi_omega(op, factors, shape, dtype, iters: int = 12):
+def _line_jacobi_omega(op, factors, shape, dtype, iters: int = 8):
     """Damping for z-line Jacobi from a power-iteration estimate of lambda_max(T^-1 A)."""
     v = jnp.asarray(np.random.default_rng(0).random(shape), dtype)
 
