@@ -1,0 +1,257 @@
+"""The report a user opens: one folder with pictures, JSON, VTU and a static ``index.html``.
+
+The HTML page needs no server and fetches nothing: CSS is inline, there is no script, and images
+and data files are linked by relative paths, so the folder can be zipped, mailed or archived.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import time
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
+
+import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .thermal import ThermalReport
+
+__all__ = ["write_report", "html_table"]
+
+KELVIN = 273.15
+
+FILES = {
+    "hotspots": "hotspots.png",
+    "exploded": "hotspots_exploded.png",
+    "layers": "layer_maps.png",
+    "json": "results.json",
+    "vtu": "temperature.vtu",
+}
+
+_CSS = """
+body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 2em auto; max-width: 1200px;
+       color: #1a1a1a; padding: 0 1em; line-height: 1.4; }
+h1 { font-size: 1.6em; margin-bottom: 0.2em; }
+h2 { font-size: 1.2em; margin-top: 1.8em; border-bottom: 1px solid #ccc; padding-bottom: 0.2em; }
+p.meta { color: #555; margin-top: 0; }
+table { border-collapse: collapse; margin: 0.6em 0; font-size: 0.9em; }
+th, td { border: 1px solid #d0d0d0; padding: 0.25em 0.6em; text-align: left; vertical-align: top; }
+th { background: #f0f0f0; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+tr.bad td { background: #fde2e2; }
+tr.hot td:first-child { font-weight: bold; }
+.summary { display: flex; gap: 1em; flex-wrap: wrap; margin: 1em 0; }
+.card { border: 1px solid #ddd; border-radius: 6px; padding: 0.6em 1em; min-width: 10em; }
+.card b { display: block; font-size: 1.4em; }
+.card.bad { border-color: #c00; background: #fff4f4; }
+figure { margin: 1em 0; }
+figure img { max-width: 100%; border: 1px solid #ddd; }
+figcaption { color: #555; font-size: 0.9em; }
+.note { color: #a00; }
+"""
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (int, np.integer)):
+        return f"{int(value):,}"
+    if isinstance(value, (float, np.floating)):
+        v = float(value)
+        if not math.isfinite(v):
+            return str(v)
+        if v == 0:
+            return "0"
+        if abs(v) >= 1e5 or abs(v) < 1e-3:
+            return f"{v:.3e}"
+        return f"{v:.2f}" if abs(v) >= 1 else f"{v:.4f}"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_fmt(v) for v in value)
+    if isinstance(value, Mapping):
+        return "; ".join(f"{k}: {_fmt(v)}" for k, v in value.items())
+    return str(value)
+
+
+def _is_num(value: Any) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+
+
+def html_table(rows: Sequence[Mapping[str, Any]], *, columns: Sequence[str] | None = None,
+               row_class: Sequence[str] | None = None) -> str:
+    """An HTML table from row dicts (columns: the union of keys, in first-seen order); values escaped."""
+    if not rows:
+        return "<p><i>(no rows)</i></p>"
+    if columns is None:
+        columns = []
+        for r in rows:
+            for k in r:
+                if k not in columns:
+                    columns.append(k)
+    out = ["<table>", "<tr>" + "".join(f"<th>{html.escape(str(c))}</th>" for c in columns) + "</tr>"]
+    for i, r in enumerate(rows):
+        cls = f' class="{html.escape(row_class[i])}"' if row_class and row_class[i] else ""
+        cells = []
+        for c in columns:
+            v = r.get(c)
+            num = ' class="num"' if _is_num(v) else ""
+            cells.append(f"<td{num}>{html.escape(_fmt(v))}</td>")
+        out.append(f"<tr{cls}>" + "".join(cells) + "</tr>")
+    out.append("</table>")
+    return "\n".join(out)
+
+
+def _chiplet_rows(report: "ThermalReport") -> tuple[list[dict], list[str]]:
+    rows, classes = [], []
+    hottest = report.hottest.name
+    for c in sorted(report.chiplets, key=lambda c: -c.junction):
+        rows.append({
+            "chiplet": c.name, "kind": c.kind, "layer": c.layer, "power [W]": c.power,
+            "Tj [°C]": c.junction - KELVIN, "Tmean [°C]": c.mean - KELVIN,
+            "Tj,max [°C]": None if c.tj_max is None else c.tj_max - KELVIN,
+            "margin [K]": c.margin,
+            "hotspot x, y, z [mm]": ", ".join(f"{v * 1e3:.2f}" for v in c.hotspot),
+        })
+        classes.append("bad" if c.margin is not None and c.margin < 0 else ("hot" if c.name == hottest else ""))
+    return rows, classes
+
+
+def _layer_rows(report: "ThermalReport") -> list[dict]:
+    meshed = report.meshed
+    t = np.asarray(report.temperature, dtype=float)
+    g = meshed.grid
+    rows = []
+    for layer in meshed.stack.layers:
+        zb, zt = meshed.layer_z[layer.name]
+        k = (g.z >= zb - 1e-12) & (g.z <= zt + 1e-12)
+        rows.append({
+            "layer": layer.name, "material": layer.material, "thickness [um]": layer.thickness * 1e6,
+            "z bottom-top [mm]": f"{zb * 1e3:.3f} - {zt * 1e3:.3f}",
+            "extent [mm]": f"{layer.extent.width * 1e3:.3g} x {layer.extent.height * 1e3:.3g}",
+            "interconnect": (f"{layer.interconnect.kind}, pitch {layer.interconnect.pitch * 1e6:.3g} um"
+                             if layer.interconnect else "-"),
+            "chiplets": ", ".join(c.name for c in layer.chiplets) or "-",
+            "T max [°C]": float(t[:, :, k].max()) - KELVIN,
+        })
+    return rows
+
+
+def _energy_rows(report: "ThermalReport") -> list[dict]:
+    rows = [{"quantity": "power in [W]", "value": report.power_in}]
+    for face, q in report.heat_out.items():
+        rows.append({"quantity": f"heat out through {face} [W]", "value": q})
+    rows.append({"quantity": "heat out, total [W]", "value": float(sum(report.heat_out.values()))})
+    rows.append({"quantity": "relative residual |in - out| / in", "value": report.energy_residual})
+    return rows
+
+
+def write_report(report: "ThermalReport", out_dir, *, extra_tables: Mapping[str, Sequence[Mapping]] | None = None,
+                 title: str | None = None, pictures_3d: bool = True) -> Path:
+    """Write a self-contained report folder and return the path of its ``index.html``.
+
+    The folder holds ``hotspots.png`` and ``hotspots_exploded.png`` (3D, :func:`codesign.render.plot_hotspots`),
+    ``layer_maps.png`` (:func:`codesign.plots.plot_layer_maps`), ``results.json``
+    (``report.to_dict()``), ``temperature.vtu`` with its ``temperature.regions.json`` sidecar
+    (:func:`codesign.mesh.export_vtu`, for ParaView) and ``index.html``.
+
+    Parameters
+    ----------
+    report : ThermalReport
+    out_dir : str or path-like
+        Created if missing; files of the same names are replaced.
+    extra_tables : mapping, optional
+        Section title -> list of row dicts (links, PPAC, ...), one HTML table each.
+    title : str, optional
+        Page title (default: the layout's name and description).
+    pictures_3d : bool
+        Render the 3D pictures (needs OpenGL; when rendering fails the page says why and the rest
+        of the report is still written).
+    """
+    from . import plots
+    from .mesh import export_vtu
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    stack = report.meshed.stack
+    notes: list[str] = []
+
+    pictures: list[tuple[str, str]] = []
+    if pictures_3d:
+        try:
+            from .render import plot_hotspots
+
+            for key, kw, caption in (
+                    ("hotspots", {}, "Temperature in 3D, the corner in front of the hottest die cut away through its "
+                                     "hotspot; flags give each chiplet's junction temperature and margin."),
+                    ("exploded", {"exploded": True}, "The same with the layers pulled apart vertically.")):
+                pl = plot_hotspots(report, screenshot=out / FILES[key], off_screen=True, **kw)
+                pl.close()
+                pictures.append((FILES[key], caption))
+        except Exception as exc:  # noqa: BLE001 - a missing OpenGL must not cost the rest of the report
+            msg = f"3D pictures not rendered: {type(exc).__name__}: {exc}"
+            warnings.warn(f"`write_report`: {msg}", RuntimeWarning, stacklevel=2)
+            notes.append(msg)
+    plots.plot_layer_maps(report, out / FILES["layers"])
+    pictures.append((FILES["layers"], "Largest temperature through the thickness of each layer (top layer first); "
+                                      "the layer's own chiplets outlined and named, others dashed, hotspots marked x."))
+
+    data = report.to_dict()
+    if extra_tables:
+        data["extra_tables"] = {k: [dict(r) for r in v] for k, v in extra_tables.items()}
+    (out / FILES["json"]).write_text(json.dumps(data, indent=1, default=_json_default))
+    sidecar = export_vtu(report.meshed, out / FILES["vtu"], temperature=report.temperature)
+
+    hottest = report.hottest
+    worst = min((c for c in report.chiplets if c.margin is not None), key=lambda c: c.margin, default=None)
+    cards = [("max temperature", f"{report.max_temperature - KELVIN:.1f} °C", False),
+             ("hottest chiplet", hottest.name, False),
+             ("power", f"{report.power_in:.1f} W", False)]
+    if worst is not None:
+        cards.append((f"smallest margin ({worst.name})", f"{worst.margin:+.1f} K", worst.margin < 0))
+    cards.append(("energy balance", f"{report.energy_residual:.1e}", report.energy_residual > 1e-6))
+
+    heading = title or stack.name
+    body = [f"<h1>{html.escape(heading)}</h1>",
+            f"<p class=\"meta\">{html.escape(stack.description)}<br>Layout: {html.escape(str(stack.source or '-'))}"
+            f" &middot; written {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
+            f" &middot; mesh {html.escape(report.meshed.summary())}</p>",
+            "<div class=\"summary\">"
+            + "".join(f"<div class=\"card{' bad' if bad else ''}\">{html.escape(k)}<b>{html.escape(v)}</b></div>"
+                      for k, v, bad in cards) + "</div>"]
+    for n in notes:
+        body.append(f"<p class=\"note\">{html.escape(n)}</p>")
+    rows, classes = _chiplet_rows(report)
+    body += ["<h2>Chiplet temperatures</h2>", html_table(rows, row_class=classes),
+             "<p class=\"meta\">Tj: largest nodal temperature in the die; margin: Tj,max - Tj "
+             "(negative rows are over their limit).</p>"]
+    for name, caption in pictures:
+        body.append(f"<figure><a href=\"{html.escape(name)}\"><img src=\"{html.escape(name)}\" "
+                    f"alt=\"{html.escape(caption)}\"></a><figcaption>{html.escape(caption)}</figcaption></figure>")
+    body += ["<h2>Energy balance</h2>", html_table(_energy_rows(report))]
+    body += ["<h2>Solver</h2>", html_table([{"statistic": k, "value": v} for k, v in report.solver.items()])]
+    body += ["<h2>Layers (top first)</h2>", html_table(_layer_rows(report))]
+    for name, table in (extra_tables or {}).items():
+        body += [f"<h2>{html.escape(str(name))}</h2>", html_table(list(table))]
+    files = [(FILES["json"], "results (JSON: temperatures in °C, lengths in mm, powers in W)"),
+             (FILES["vtu"], "mesh and temperature for ParaView (VTU)"),
+             (sidecar.name, "region and material names of the VTU ids")]
+    body += ["<h2>Files</h2>", "<ul>"] + [f"<li><a href=\"{html.escape(f)}\">{html.escape(f)}</a>: {html.escape(d)}</li>"
+                                         for f, d in files] + ["</ul>"]
+    page = ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+            f"<title>{html.escape(heading)}: thermal report</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
+            + "\n".join(body) + "\n</body>\n</html>\n")
+    index = out / "index.html"
+    index.write_text(page, encoding="utf-8")
+    return index
+
+
+def _json_default(value):
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, (np.integer, np.floating, np.bool_)):
+        return value.item()
+    return str(value)
