@@ -242,17 +242,16 @@ class FluxChannel:
         a0 = self.power / (self.a * self.b) * (self.t / self.k + 1 / self.h)
         b0 = -self.power / (self.k * self.a * self.b)
         x, y, z = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (x, y, z)))
-        out = np.empty(x.shape)
-        for idx in np.ndindex(x.shape):
-            xi, yi, zi = x[idx], y[idx], z[idx]
-            cx = np.cos(lam * xi)
-            cy = np.cos(dlt * yi)
-            val = a0 + b0 * zi
-            val += np.sum(a_m * cx * self._phi(lam, zi))
-            val += np.sum(a_n * cy * self._phi(dlt, zi))
-            val += cx @ (a_mn * self._phi(beta, zi)) @ cy
-            out[idx] = val
-        return out
+        xf, yf, zf = x.ravel(), y.ravel(), z.ravel()
+        out = np.empty(xf.shape)
+        # Vectorised over points; the depth factors are shared by all points at one height.
+        for zi in np.unique(zf):
+            sel = zf == zi
+            cx = np.cos(np.outer(xf[sel], lam))  # (points, M)
+            cy = np.cos(np.outer(yf[sel], dlt))  # (points, N)
+            double = np.sum((cx @ (a_mn * self._phi(beta, zi))) * cy, axis=1)
+            out[sel] = a0 + b0 * zi + cx @ (a_m * self._phi(lam, zi)) + cy @ (a_n * self._phi(dlt, zi)) + double
+        return out.reshape(x.shape)
 
     def temperature(self, x, y, z, *, n_terms: int | None = None) -> np.ndarray:
         """Temperature ``T_f + θ(x, y, z)`` [K] at points in the plate (broadcast arrays) [m]."""
