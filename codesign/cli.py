@@ -143,6 +143,9 @@ def _cmd_run(args) -> int:
         return 1
     from solvers.thermal import SolveError
 
+    if args.transient:
+        return _run_transient(args, stack)
+
     try:
         report = analyse(stack, method=args.method, rtol=args.rtol, temperature_dependent=args.k_of_t)
     except SolveError as e:
@@ -154,6 +157,41 @@ def _cmd_run(args) -> int:
     files = _write_results(report, out, stack.name)
     print("\nwrote " + ", ".join(str(f) for f in files))
     return 0
+
+
+def _run_transient(args, stack) -> int:
+    import json
+
+    from solvers.thermal import SolveError
+
+    from .mesh import export_vtu
+    from .transient import PowerTraceError, analyse_transient, read_power_trace
+
+    try:
+        trace = read_power_trace(args.transient, stack)
+        report = analyse_transient(stack, trace, duration=args.duration, dt=args.dt, initial=args.initial)
+    except (PowerTraceError, SolveError) as e:
+        print(f"{type(e).__name__}: {e}", file=sys.stderr)
+        return 1
+    print(f"{stack.name}: transient over {report.times[-1]:.4g} s driven by {args.transient}\n")
+    print(report.table())
+    out = Path(args.output) if args.output else Path("out") / stack.name
+    out.mkdir(parents=True, exist_ok=True)
+    js = out / f"{stack.name}_transient.json"
+    js.write_text(json.dumps(report.to_dict(), indent=1))
+    vtu = out / f"{stack.name}_transient_final.vtu"
+    export_vtu(report.meshed, vtu, temperature=report.temperature)
+    print(f"\nwrote {js}, {vtu}")
+    return 0
+
+
+def _time_arg(text: str) -> float:
+    from .units import UnitError, parse_quantity
+
+    try:
+        return parse_quantity(text, "time")
+    except UnitError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _length_arg(text: str) -> float:
@@ -185,6 +223,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="jax: matrix-free multigrid-CG (default); reference: scikit-fem + pyamg")
     s.add_argument("--rtol", type=float, default=1e-8, help="relative residual of the linear solve")
     s.add_argument("--k-of-t", action="store_true", help="temperature-dependent conductivity (Picard)")
+    s.add_argument("--transient", metavar="TRACE.csv", default=None,
+                   help="solve in time, driven by a power trace: 'time [ms], <chiplet> [W], ...'")
+    s.add_argument("--duration", type=_time_arg, default=None, help='transient end time, e.g. "10 s"')
+    s.add_argument("--dt", type=_time_arg, default=None, help='largest time step, e.g. "20 ms"')
+    s.add_argument("--initial", choices=("ambient", "steady"), default="ambient",
+                   help="transient start: ambient temperature or the steady state at the t = 0 powers")
     s.set_defaults(func=_cmd_run)
     return p
 
