@@ -543,10 +543,13 @@ def solve_reference_transient(
         else:
             om = h_i / steps[i - 1]
             a0, a1, a2 = (1 + 2 * om) / (1 + om), -(1 + om), om * om / (1 + om)
-        key = float(np.round(a0 / h_i, 12))
-        A = (a0 / h_i) * C + K
+        # One hierarchy per distinct a0/dt (to 12 significant digits, so that equal steps from
+        # `linspace` share it); CG runs on the hierarchy's own level-0 matrix, so the solved
+        # system and the residual check use the same operator.
+        key = float(f"{a0 / h_i:.12e}")
         if key not in cache:
-            cache[key] = _amg(A.tocsr())
+            cache[key] = _amg(((a0 / h_i) * C + K).tocsr())
+        A = cache[key].levels[0].A
         src = w[i] @ loads
         hist = -a1 * out[i] - (a2 * prev if prev is not None else 0.0)
         rhs = b_fixed + src + (C @ hist) / h_i
