@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from paths import STEADY_PATHS
 from solvers.analytic import FluxChannel, ManufacturedBox, layered_slab_temperature
 from solvers.grid import TensorGrid, ThermalFields, graded_axis
-from solvers.reference import ReferenceSolveError, energy_balance, solve_reference_steady
+from solvers.reference import ReferenceSolveError, assemble, energy_balance, solve_reference_steady
 
 PATHS = pytest.mark.parametrize("path", sorted(STEADY_PATHS))
 
@@ -206,6 +206,24 @@ def test_v3_manufactured_convergence_order(path, kind):
     assert rates["max_nodal"] > 1.6, rates
 
 
+@pytest.mark.slow
+@PATHS
+def test_v3_manufactured_graded_fine(path):
+    # Graded levels 1..3 (finest 48³ cells): the nodal maximum's rate climbs towards 2.
+    mb = ManufacturedBox()
+    h, errs = [], []
+    for lev in (1, 2, 3):
+        axes = _v3_axes("graded", lev, mb.lengths)
+        grid = make_grid(*axes)
+        T = np.asarray(STEADY_PATHS[path](grid, mb.fields(grid), rtol=1e-11))
+        h.append(max(np.max(np.diff(a)) for a in axes))
+        errs.append(mb.errors(grid, T))
+    rates = {key: fit_rate(h, [e[key] for e in errs]) for key in ("l2", "h1", "max_nodal")}
+    print(f"{path}/graded-fine: rates {rates}; finest errors {errs[-1]}")
+    assert abs(rates["l2"] - 2.0) < 0.1 and abs(rates["h1"] - 1.0) < 0.1, rates
+    assert rates["max_nodal"] > 1.8, rates
+
+
 # ---------------------------------------------------------------------------------------
 # V7: invariants (hypothesis) on one coarse grid
 # ---------------------------------------------------------------------------------------
@@ -334,6 +352,22 @@ def test_reference_steady_reports_residual_and_balance():
     assert r.relative_residual <= 1e-8  # 10·rtol is what the solver guarantees
     assert r.residuals.ndim == 1 and r.residuals.size == r.iterations + 1
     assert abs(r.energy_balance.residual) <= 1e-6 * r.energy_balance.power_in
+
+
+def test_reference_steady_matches_direct_factorisation():
+    """The AMG-CG solve of the shifted system equals a sparse LU solve of K T = b."""
+    import scipy.sparse.linalg as spla
+
+    q = np.zeros(V7_GRID.shape)
+    q[1:3, 1:3, 0] = 3e9
+    fields = v7_fields((120.0, 2.0, 400.0), 0.5, q, 2e4, 300.0)
+    fields = fields.with_(ambient={"zmax": np.full((6, 4), 310.0), "zmin": np.linspace(290, 300, 24).reshape(6, 4)})
+    K, b = assemble(V7_GRID, fields)
+    direct = spla.splu(K.tocsc()).solve(b).reshape(V7_GRID.node_shape)
+    r = solve_reference_steady(V7_GRID, fields, rtol=1e-12)
+    # cond(K) ~1e6 here: 1e-12 relative residual -> ~1e-6 relative of the rise at worst.
+    rise = direct.max() - 290.0
+    np.testing.assert_allclose(r.temperature, direct, rtol=0, atol=1e-7 * rise)
 
 
 def test_reference_steady_raises_with_history_when_not_converged():
