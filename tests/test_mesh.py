@@ -49,7 +49,7 @@ def test_regions_and_materials_match_the_stack(demo):
     # Microbumps only under the dies of the layer above.
     ub = g.region_mask("microbumps/microbump")
     area = float(np.sum(g.cell_volumes()[ub])) / 30e-6
-    assert area == pytest.approx(8e-3 * 10e-3 + 2 * 5e-3 * 4.5e-3, rel=1e-12)
+    assert area == pytest.approx(8e-3 * 10e-3 + 2 * 6e-3 * 10e-3, rel=1e-12)
 
 
 def test_max_cell_sizes_and_cells_per_layer(demo):
@@ -106,7 +106,7 @@ def test_vtu_round_trip(demo, tmp_path):
     import pyvista as pv
 
     vol = pv.read(path).volume  # VTK's own volume: the hexahedra are well oriented
-    assert vol == pytest.approx(20e-3 * 16e-3 * demo.grid.z[-1], rel=1e-9)
+    assert vol == pytest.approx(27e-3 * 16e-3 * demo.grid.z[-1], rel=1e-9)
 
 
 def test_skfem_mesh_has_named_subdomains_and_boundaries(demo):
