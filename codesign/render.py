@@ -40,6 +40,8 @@ STACK_FRACTION = 0.30
 COVER_OPACITY = 0.3
 #: Gap between exploded layer slices, as a fraction of the package's larger side.
 SLICE_GAP_FRACTION = 0.3
+#: Most chiplets flagged with their junction temperature in a 3D picture (hottest first).
+MAX_LABELS = 8
 
 
 def has_display() -> bool:
@@ -338,34 +340,50 @@ def plot_hotspots(report: "ThermalReport", *, screenshot=None, off_screen: bool 
             box = box.clip_box(cut, invert=True)
         if box.n_points:
             pl.add_mesh(box, color="black", line_width=2.5)
-    top = float(zmap.z_disp[-1] + zmap.gap * (len(stack.layers) - 1))
-    # Hotspot flags: a marker at each chiplet's hottest point, a pole up to above the stack, and the
-    # label on top of the pole (staggered in height, hottest first and in red), so that no label
-    # covers the cutaway.
-    size = max(px1 - px0, py1 - py0)
-    for rank, c in enumerate(sorted(report.chiplets, key=lambda c: -c.junction)):
-        point = world_coordinates(meshed, c.hotspot, z_scale=z_scale, exploded=exploded, slices=slices)
-        flag = point.copy()
-        flag[2] = top + (0.06 + 0.055 * rank) * size
-        hot = rank == 0
-        pl.add_mesh(pv.Line(point, flag), color="#b00000" if hot else "black", line_width=2.5 if hot else 1.5)
-        pl.add_points(point[None, :], color="#b00000" if hot else "black", point_size=16 if hot else 11,
-                      render_points_as_spheres=True)
-        margin = "" if c.margin is None else f"  ({c.margin:+.1f} K to Tj,max)"
-        style = (dict(font_size=19, text_color="white", shape_color="#b00000") if hot else
-                 dict(font_size=15, text_color="black", shape_color="white"))
-        pl.add_point_labels(flag[None, :], [f"{c.name}  {c.junction - KELVIN:.1f} °C{margin}"], shape_opacity=0.9,
-                            show_points=False, always_visible=True, margin=4, **style)
 
-    # Camera: from the cutaway's corner, above, so the notch and its sections face the viewer.
+    # Camera: from the cutaway's corner, above, so the notch and its sections face the viewer; the
+    # bounds leave headroom above the stack for the hotspot flags.
+    top = float(zmap.z_disp[-1] + zmap.gap * (len(stack.layers) - 1))
+    size = max(px1 - px0, py1 - py0)
     centre = np.array([(px0 + px1) / 2, (py0 + py1) / 2, 0.5 * (zmap.z_disp[0] + top)])
     direction = np.array([sx * 1.0, sy * 1.35, 0.75 if slices and exploded else 1.05])
     pl.camera.focal_point = tuple(centre)
     pl.camera.position = tuple(centre + direction / np.linalg.norm(direction))
     pl.camera.up = (0.0, 0.0, 1.0)
-    pl.reset_camera()
+    pl.reset_camera(bounds=(px0, px1, py0, py1, float(zmap.z_disp[0]), top + 0.16 * size))
     pl.camera.zoom(0.95 if slices and exploded else 1.15)
     _layer_legend(pl, stack, zmap, (px0, px1, py0, py1), window_size)
+
+    # Hotspot flags: a marker at a chiplet's hottest point, a pole up to above the stack and the
+    # label on top, raised until it clears the labels already placed (hottest first, in red), so no
+    # label covers the cutaway. Dummy dies without power or limit get no flag; at most MAX_LABELS.
+    flagged = [c for c in sorted(report.chiplets, key=lambda c: -c.junction)
+               if c.power > 0 or c.tj_max is not None or c.kind != "dummy"]
+    flagged = ([hottest] + [c for c in flagged if c.name != hottest.name])[:MAX_LABELS]
+    placed: list[tuple[float, float, float, float]] = []
+    for rank, c in enumerate(flagged):
+        hot = rank == 0
+        font = 19 if hot else 15
+        point = world_coordinates(meshed, c.hotspot, z_scale=z_scale, exploded=exploded, slices=slices)
+        margin = "" if c.margin is None else f"  ({c.margin:+.1f} K to Tj,max)"
+        text = f"{c.name}  {c.junction - KELVIN:.1f} °C{margin}"
+        width, height = 0.52 * font * len(text) + 12.0, 1.5 * font
+        flag = point.copy()
+        for step in range(48):
+            flag[2] = top + (0.035 + 0.01 * step) * size
+            (x, y), = _to_display(pl.renderer, [flag])
+            box = (x - 4.0, y - 4.0, x + width, y + height)
+            if not any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3] for b in placed):
+                break
+        placed.append(box)
+        pl.add_mesh(pv.Line(point, flag), color="#b00000" if hot else "black", line_width=2.5 if hot else 1.5,
+                    reset_camera=False)
+        pl.add_points(point[None, :], color="#b00000" if hot else "black", point_size=16 if hot else 11,
+                      render_points_as_spheres=True, reset_camera=False)
+        style = (dict(text_color="white", shape_color="#b00000") if hot else
+                 dict(text_color="black", shape_color="white"))
+        pl.add_point_labels(flag[None, :], [text], font_size=font, shape_opacity=0.9, show_points=False,
+                            always_visible=True, margin=4, reset_camera=False, **style)
 
     pl.add_text(f"{stack.name}: {report.power_in:.0f} W, max {report.max_temperature - KELVIN:.1f} °C "
                 f"in {hottest.name}", position="upper_left", font_size=14, color="black")
@@ -378,6 +396,9 @@ def plot_hotspots(report: "ThermalReport", *, screenshot=None, off_screen: bool 
         notes.append(f"corner cut away through the {hottest.name} hotspot")
     if cover and not slices:
         notes.append(f"{', '.join(sorted(cover, key=[l.name for l in stack.layers].index))} translucent")
+    unflagged = len(report.chiplets) - len(flagged)
+    if unflagged:
+        notes.append(f"{unflagged} more chiplets in the tables")
     notes.append(f"ambient {stack.top.ambient - KELVIN:.0f} °C")
     pl.add_text("; ".join(notes), position="lower_left", font_size=10, color="#404040")
 
