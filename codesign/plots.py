@@ -125,9 +125,12 @@ def plot_layer_maps(report: "ThermalReport", path, *, layers: Sequence[str] | No
                 if mine:
                     ct = hot.get(c.name)
                     label = c.name if ct is None else f"{c.name}\n{ct.junction - KELVIN:.1f} °C"
-                    # Name at the die's lower edge, clear of a central hotspot marker.
+                    # Name at the die's lower edge, clear of a central hotspot marker; the font
+                    # shrinks (to a floor) so the name fits the die's width on the panel.
+                    die_pt = 0.8 * panel_w * 72 * r.width / stack.package.width
+                    size = float(np.clip(die_pt / (0.62 * max(len(s) for s in label.split("\n"))), 4.5, 7.5))
                     ax.text(r.centre[0] * 1e3, (r.y + 0.06 * r.height) * 1e3, label, ha="center", va="bottom",
-                            fontsize=7.5,
+                            fontsize=size,
                             bbox=dict(boxstyle="round,pad=0.2", fc="white", ec="none", alpha=0.75))
                     if ct is not None:
                         ax.plot(ct.hotspot[0] * 1e3, ct.hotspot[1] * 1e3, marker="x", ms=7, mew=2, color="white")
