@@ -119,44 +119,90 @@ def _enable_x64() -> None:
     jax.config.update("jax_enable_x64", True)
 
 
-def _write_results(report, out_dir: Path, stem: str, extra: dict | None = None) -> list[Path]:
+def _write_results(run, out_dir: Path, stem: str) -> list[Path]:
     import json
 
     from .mesh import export_vtu
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    data = report.to_dict()
-    data.update(extra or {})
     js = out_dir / f"{stem}.json"
-    js.write_text(json.dumps(data, indent=1))
+    js.write_text(json.dumps(run.to_dict(), indent=1, default=float))
     vtu = out_dir / f"{stem}.vtu"
-    export_vtu(report.meshed, vtu, temperature=report.temperature)
+    export_vtu(run.thermal.meshed, vtu, temperature=run.thermal.temperature)
     return [js, vtu]
 
 
-def _cmd_run(args) -> int:
-    from .thermal import analyse
+def _cmd_links(args) -> int:
+    from .interconnect import InterconnectError, evaluate_links
+    from .phys import PhyError
 
+    stack = _load(args.layout)
+    if stack is None:
+        return 1
+    try:
+        report = evaluate_links(stack)
+    except (InterconnectError, PhyError) as e:
+        print(f"{type(e).__name__}: {e}", file=sys.stderr)
+        return 1
+    print(report.table())
+    if args.json:
+        import json
+
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(report.to_dict(), indent=1, default=float))
+        print(f"\nwrote {args.json}")
+    return 0
+
+
+def _cmd_run(args) -> int:
     _enable_x64()
     stack = _load(args.layout)
     if stack is None:
         return 1
-    from solvers.thermal import SolveError
-
     if args.transient:
         return _run_transient(args, stack)
-
-    try:
-        report = analyse(stack, method=args.method, rtol=args.rtol, temperature_dependent=args.k_of_t)
-    except SolveError as e:
-        print(f"SolveError: {e}", file=sys.stderr)
+    run = _main_job(args, stack)
+    if run is None:
         return 1
-    print(f"{stack.name}: steady state, {report.power_in:.2f} W\n")
-    print(report.table())
     out = Path(args.output) if args.output else Path("out") / stack.name
-    files = _write_results(report, out, stack.name)
+    files = _write_results(run, out, stack.name)
     print("\nwrote " + ", ".join(str(f) for f in files))
     return 0
+
+
+def _main_job(args, stack):
+    """Run the pipeline and print its tables; None (and a message on stderr) on failure."""
+    from solvers.thermal import SolveError
+
+    from .electrothermal import ThermalRunawayError
+    from .pipeline import run_layout
+
+    mesh = {"max_lateral_size": args.max_lateral_size} if getattr(args, "max_lateral_size", None) else None
+    try:
+        run = run_layout(stack, method=args.method, phy_heat=args.phy_heat, derating=not args.no_derate,
+                         temperature_dependent=args.k_of_t, mesh=mesh)
+    except (SolveError, ThermalRunawayError) as e:
+        print(f"{type(e).__name__}: {e}", file=sys.stderr)
+        return None
+    t = run.thermal
+    print(f"{stack.name}: steady state, {t.power_in:.2f} W\n")
+    print(t.table())
+    if run.coupled is not None:
+        print("\nLeakage at the operating point\n")
+        print(run.coupled.table())
+    if run.derating is not None:
+        d = run.derating
+        print(f"\nDerating: dynamic power x{d.scale:.4f} (clock x{d.frequency_factor:.4f}, {d.pf_model} model) "
+              f"keeps every junction within its limit; limiting: {d.limiting}")
+        for note in d.notes:
+            print(f"  note: {note}")
+    if run.links is not None:
+        print()
+        print(run.links.table())
+    if run.ppac is not None and hasattr(run.ppac, "table"):
+        print()
+        print(run.ppac.table())
+    return run
 
 
 def _run_transient(args, stack) -> int:
@@ -223,6 +269,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="jax: matrix-free multigrid-CG (default); reference: scikit-fem + pyamg")
     s.add_argument("--rtol", type=float, default=1e-8, help="relative residual of the linear solve")
     s.add_argument("--k-of-t", action="store_true", help="temperature-dependent conductivity (Picard)")
+    s.add_argument("--phy-heat", action="store_true",
+                   help="add each link's PHY power as heat in die-edge strips (when die powers exclude I/O)")
+    s.add_argument("--no-derate", action="store_true", help="skip the derating root find (leakage layouts)")
+    s.add_argument("--max-lateral-size", type=_length_arg, default=None, help='mesh override, e.g. "1 mm"')
     s.add_argument("--transient", metavar="TRACE.csv", default=None,
                    help="solve in time, driven by a power trace: 'time [ms], <chiplet> [W], ...'")
     s.add_argument("--duration", type=_time_arg, default=None, help='transient end time, e.g. "10 s"')
@@ -230,6 +280,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--initial", choices=("ambient", "steady"), default="ambient",
                    help="transient start: ambient temperature or the steady state at the t = 0 powers")
     s.set_defaults(func=_cmd_run)
+    s = sub.add_parser("links", help="evaluate the layout's die-to-die, memory and optical links")
+    s.add_argument("layout")
+    s.add_argument("--json", default=None, help="also write the link report as JSON")
+    s.set_defaults(func=_cmd_links)
     return p
 
 

@@ -55,8 +55,19 @@ def test_run_solves_and_writes_json_and_vtu(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "logic" in out and "energy balance" in out
     data = json.loads((tmp_path / "demo.json").read_text())
-    assert data["power_in_W"] == pytest.approx(116.0)
-    assert data["energy_balance_relative_residual"] < 1e-6
-    hottest = max(data["chiplets"], key=lambda c: c["junction_C"])
+    thermal = data["thermal"]
+    assert thermal["power_in_W"] == pytest.approx(116.0)
+    assert thermal["energy_balance_relative_residual"] < 1e-6
+    assert len(data["links"]["links"]) == 2
+    hottest = max(thermal["chiplets"], key=lambda c: c["junction_C"])
     assert hottest["name"] == "logic" and 60 < hottest["junction_C"] < 200
     assert (tmp_path / "demo.vtu").is_file()
+
+
+def test_links_prints_table_and_json(tmp_path, capsys):
+    import json
+
+    assert main(["links", "h100_cowos_s", "--json", str(tmp_path / "l.json")]) == 0
+    out = capsys.readouterr().out
+    assert "gh100-hbm0" in out and "HBM: 5 stacks" in out
+    assert len(json.loads((tmp_path / "l.json").read_text())["links"]) == 5
