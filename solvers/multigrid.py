@@ -276,13 +276,13 @@ def _line_jacobi_omega(op, factors, shape, dtype, iters: int = 8):
     """Damping for z-line Jacobi from a power-iteration estimate of lambda_max(T^-1 A)."""
     v = jnp.asarray(np.random.default_rng(0).random(shape), dtype)
 
-    def body(_, v):
+    def body(_, s):
+        v, _lam = s
         w = _thomas_solve(factors, op(v))
-        return w / jnp.sqrt(jnp.sum(w * w))
+        lam = jnp.sum(v * w) / jnp.sum(v * v)
+        return w / jnp.sqrt(jnp.sum(w * w)), lam
 
-    v = jax.lax.fori_loop(0, iters, body, v / jnp.sqrt(jnp.sum(v * v)))
-    w = _thomas_solve(factors, op(v))
-    lam = jnp.sum(v * w) / jnp.sum(v * v)
+    _, lam = jax.lax.fori_loop(0, iters, body, (v / jnp.sqrt(jnp.sum(v * v)), jnp.asarray(1.0, dtype)))
     return 1.45 / lam
 
 
