@@ -151,8 +151,8 @@ def plot_layer_maps(report: "ThermalReport", path, *, layers: Sequence[str] | No
         ax.set_visible(False)
     if shared_scale and image is not None:
         fig.colorbar(image, ax=axes[:n].tolist(), shrink=0.9, label="Temperature [°C] (max through each layer)")
-    fig.suptitle(f"{stack.name}: {report.power_in:.0f} W, max {report.max_temperature - KELVIN:.1f} °C "
-                 f"in {report.hottest.name}", fontsize=11)
+    fig.suptitle(f"{stack.name}: {report.power_in:.0f} W, max {report.max_temperature - KELVIN:.1f} °C"
+                 + (f" in {report.hottest.name}" if report.chiplets else ""), fontsize=11)
     return _save(fig, path)
 
 

@@ -57,6 +57,8 @@ def _pyvista():
         os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
     import pyvista as pv
 
+    if not has_display():
+        pv.OFF_SCREEN = True  # what DESIGN.md prescribes for headless machines; plotters made later agree
     return pv
 
 
@@ -281,7 +283,7 @@ def plot_hotspots(report: "ThermalReport", *, screenshot=None, off_screen: bool 
     if off_screen is None:
         off_screen = bool(pv.OFF_SCREEN) or not has_display()
     zmap = _z_map(meshed, z_scale, exploded, slices)
-    hottest = report.hottest
+    hottest = report.hottest if report.chiplets else None
     clim = (float(temperature.min()) - KELVIN, float(temperature.max()) - KELVIN)
 
     pl = pv.Plotter(off_screen=off_screen, window_size=list(window_size))
@@ -289,7 +291,11 @@ def plot_hotspots(report: "ThermalReport", *, screenshot=None, off_screen: bool 
     blocks = _display_blocks(meshed, temperature, zmap, pv)
 
     # The cutaway: remove the quadrant between the hotspot and the nearer package corner.
-    hx, hy = hottest.hotspot[0] * 1e3, hottest.hotspot[1] * 1e3
+    if hottest is not None:
+        hx, hy = hottest.hotspot[0] * 1e3, hottest.hotspot[1] * 1e3
+    else:  # no chiplets: cut through the hottest node
+        i, j, _ = np.unravel_index(int(np.argmax(temperature)), temperature.shape)
+        hx, hy = meshed.grid.x[i] * 1e3, meshed.grid.y[j] * 1e3
     px0, px1 = stack.package.x * 1e3, stack.package.x1 * 1e3
     py0, py1 = stack.package.y * 1e3, stack.package.y1 * 1e3
     sx = -1.0 if hx - px0 <= px1 - hx else 1.0
@@ -359,7 +365,8 @@ def plot_hotspots(report: "ThermalReport", *, screenshot=None, off_screen: bool 
     # label covers the cutaway. Dummy dies without power or limit get no flag; at most MAX_LABELS.
     flagged = [c for c in sorted(report.chiplets, key=lambda c: -c.junction)
                if c.power > 0 or c.tj_max is not None or c.kind != "dummy"]
-    flagged = ([hottest] + [c for c in flagged if c.name != hottest.name])[:MAX_LABELS]
+    if hottest is not None:
+        flagged = ([hottest] + [c for c in flagged if c.name != hottest.name])[:MAX_LABELS]
     placed: list[tuple[float, float, float, float]] = []
     for rank, c in enumerate(flagged):
         hot = rank == 0
@@ -385,15 +392,15 @@ def plot_hotspots(report: "ThermalReport", *, screenshot=None, off_screen: bool 
         pl.add_point_labels(flag[None, :], [text], font_size=font, shape_opacity=0.9, show_points=False,
                             always_visible=True, margin=4, reset_camera=False, **style)
 
-    pl.add_text(f"{stack.name}: {report.power_in:.0f} W, max {report.max_temperature - KELVIN:.1f} °C "
-                f"in {hottest.name}", position="upper_left", font_size=14, color="black")
+    pl.add_text(f"{stack.name}: {report.power_in:.0f} W, max {report.max_temperature - KELVIN:.1f} °C"
+                + (f" in {hottest.name}" if hottest else ""), position="upper_left", font_size=14, color="black")
     notes = [f"z x{zmap.scale:.3g}" + (" (thin layers thickened: z not to scale)" if zmap.inflated else "")]
     if exploded:
         notes.append("layers exploded")
     if slices:
         notes.append("slices through the middle of each layer")
     elif clip:
-        notes.append(f"corner cut away through the {hottest.name} hotspot")
+        notes.append(f"corner cut away through the {hottest.name if hottest else 'hottest'} hotspot")
     if cover and not slices:
         notes.append(f"{', '.join(sorted(cover, key=[l.name for l in stack.layers].index))} translucent")
     unflagged = len(report.chiplets) - len(flagged)

@@ -107,7 +107,7 @@ def html_table(rows: Sequence[Mapping[str, Any]], *, columns: Sequence[str] | No
 
 def _chiplet_rows(report: "ThermalReport") -> tuple[list[dict], list[str]]:
     rows, classes = [], []
-    hottest = report.hottest.name
+    hottest = report.hottest.name if report.chiplets else None
     for c in sorted(report.chiplets, key=lambda c: -c.junction):
         rows.append({
             "chiplet": c.name, "kind": c.kind, "layer": c.layer, "power [W]": c.power,
@@ -205,10 +205,9 @@ def write_report(report: "ThermalReport", out_dir, *, extra_tables: Mapping[str,
     (out / FILES["json"]).write_text(json.dumps(data, indent=1, default=_json_default))
     sidecar = export_vtu(report.meshed, out / FILES["vtu"], temperature=report.temperature)
 
-    hottest = report.hottest
     worst = min((c for c in report.chiplets if c.margin is not None), key=lambda c: c.margin, default=None)
     cards = [("max temperature", f"{report.max_temperature - KELVIN:.1f} °C", False),
-             ("hottest chiplet", hottest.name, False),
+             ("hottest chiplet", report.hottest.name if report.chiplets else "-", False),
              ("power", f"{report.power_in:.1f} W", False)]
     if worst is not None:
         cards.append((f"smallest margin ({worst.name})", f"{worst.margin:+.1f} K", worst.margin < 0))

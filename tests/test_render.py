@@ -163,3 +163,12 @@ def test_importing_codesign_loads_no_plotting_library():
             "bad = [m for m in ('pyvista', 'vtkmodules', 'matplotlib') if m in sys.modules]; "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_result_without_chiplets_still_renders(coarse_report, tmp_path):
+    import dataclasses
+
+    bare = dataclasses.replace(coarse_report, chiplets=())
+    path = tmp_path / "bare.png"
+    render.plot_hotspots(bare, screenshot=path, window_size=(400, 300)).close()
+    assert _n_colours(_png(path)) > 100

@@ -74,7 +74,8 @@ def test_page_has_the_tables(written):
     for layer in report.meshed.stack.layers:
         assert f"<td>{layer.name}</td>" in page
     assert "&lt;b&gt;raw&lt;/b&gt;" in page and "<b>raw</b>" not in page  # values are escaped
-    assert 'class="bad"' in page  # the logic die is over its limit in the demo
+    over = any(c.margin is not None and c.margin < 0 for c in report.chiplets)
+    assert ('<tr class="bad">' in page) == over  # dies over their limit are flagged
 
 
 def test_data_files(written):
@@ -100,5 +101,6 @@ def test_pictures_are_not_blank(written):
 
 def test_html_table():
     assert "no rows" in html_table([])
-    t = html_table([{"a": 1, "b": 2.5}, {"c": None}])
+    t = html_table([{"a": 1, "b": 2.5}, {"c": None}], row_class=["bad", ""])
+    assert '<tr class="bad">' in t and t.count("<tr>") == 2
     assert t.count("<th>") == 3 and "<td>-</td>" in t and '<td class="num">2.50</td>' in t
