@@ -205,6 +205,54 @@ def _main_job(args, stack):
     return run
 
 
+def report_tables(run) -> dict:
+    """Extra HTML tables (links, leakage, derating, PPAC) for :func:`codesign.report.write_report`."""
+    tables = {}
+    if run.links is not None:
+        rows = []
+        for link in run.links.to_dict()["links"]:
+            flags = [k.replace("_exceeded", "").replace("_", " ") for k in
+                     ("reach_exceeded", "shoreline_exceeded", "bump_density_exceeded", "bandwidth_short") if link[k]]
+            rows.append({"link": link["name"], "phy": link["phy"], "geometry": link["geometry"],
+                         "bandwidth GB/s": link["bandwidth"] / 8e9, "utilisation %": 100 * link["utilisation"],
+                         "pJ/bit": link["energy_per_bit"] * 1e12, "power W": link["power"],
+                         "PHY area mm2": sum(link["phy_area"]) * 1e6, "shoreline mm": link["shoreline"] * 1e3,
+                         "latency ns": link["latency"] * 1e9, "flags": ", ".join(flags) or "ok"})
+        tables["Links"] = rows
+    if run.coupled is not None:
+        c = run.coupled
+        tables["Leakage at the operating point"] = [
+            {"chiplet": n, "dynamic W": c.dynamic.get(n, 0.0), "leakage W": c.leakage.get(n, 0.0),
+             "leakage share %": 100 * c.leakage_share.get(n, 0.0)} for n in c.dynamic]
+    if run.derating is not None:
+        d = run.derating
+        tables["Thermal derating"] = [{"dynamic power scale": d.scale, "clock factor": d.frequency_factor,
+                                       "P-f model": d.pf_model, "limiting": d.limiting,
+                                       "notes": "; ".join(d.notes)}]
+    if run.ppac is not None and hasattr(run.ppac, "rows"):
+        tables["PPAC"] = run.ppac.rows()
+    return tables
+
+
+def _cmd_report(args) -> int:
+    import json
+
+    from .report import write_report
+
+    _enable_x64()
+    stack = _load(args.layout)
+    if stack is None:
+        return 1
+    run = _main_job(args, stack)
+    if run is None:
+        return 1
+    out = Path(args.output)
+    html = write_report(run.thermal, out, extra_tables=report_tables(run))
+    (out / "run.json").write_text(json.dumps(run.to_dict(), indent=1, default=float))
+    print(f"\nreport: {html} (open it in a browser; pictures, results.json, run.json and temperature.vtu beside it)")
+    return 0
+
+
 def _run_transient(args, stack) -> int:
     import json
 
@@ -280,6 +328,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--initial", choices=("ambient", "steady"), default="ambient",
                    help="transient start: ambient temperature or the steady state at the t = 0 powers")
     s.set_defaults(func=_cmd_run)
+    s = sub.add_parser("report", help="run the main job and write a folder with pictures, JSON, VTU and index.html")
+    s.add_argument("layout")
+    s.add_argument("-o", "--output", required=True, help="output folder")
+    s.add_argument("--method", choices=("jax", "reference"), default="jax")
+    s.add_argument("--phy-heat", action="store_true", help="add link PHY power as heat (see `run`)")
+    s.add_argument("--no-derate", action="store_true", help="skip the derating root find")
+    s.add_argument("--k-of-t", action="store_true", help="temperature-dependent conductivity")
+    s.add_argument("--max-lateral-size", type=_length_arg, default=None, help='mesh override, e.g. "1 mm"')
+    s.set_defaults(func=_cmd_report)
     s = sub.add_parser("links", help="evaluate the layout's die-to-die, memory and optical links")
     s.add_argument("layout")
     s.add_argument("--json", default=None, help="also write the link report as JSON")

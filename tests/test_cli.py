@@ -71,3 +71,16 @@ def test_links_prints_table_and_json(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "gh100-hbm0" in out and "HBM: 5 stacks" in out
     assert len(json.loads((tmp_path / "l.json").read_text())["links"]) == 5
+
+
+def test_report_writes_a_folder_with_html_pictures_json_and_vtu(tmp_path, capsys):
+    import re
+
+    out = tmp_path / "rep"
+    assert main(["report", "demo", "-o", str(out), "--method", "reference", "--max-lateral-size", "2 mm"]) == 0
+    html = (out / "index.html").read_text()
+    for ref in re.findall(r'(?:src|href)="([^"#:]+)"', html):
+        assert (out / ref).is_file(), ref
+    assert "Links" in html and "logic-hbm0" in html
+    for name in ("hotspots.png", "layer_maps.png", "run.json", "temperature.vtu"):
+        assert (out / name).is_file()
