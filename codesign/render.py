@@ -245,6 +245,13 @@ def plot_hotspots(report: "ThermalReport", *, screenshot=None, off_screen: bool 
                   slices: bool = False, window_size: Sequence[int] = (1400, 900)) -> "pv.Plotter":
     """Draw the temperature field of a thermal result in 3D, with the hotspot of every chiplet labelled.
 
+    The picture: every layer coloured by temperature (degC, colour map :data:`CMAP`, one scale
+    with a bar), air outside a layer's extent left out, layers above the top die layer (lid, TIM)
+    translucent so the dies show through, chiplet outlines in black, the corner in front of the
+    hottest chiplet's hotspot cut away down through the stack, layer names and thicknesses beside
+    the stack, and a flag at the hottest point of each powered chiplet (name, junction temperature,
+    margin to Tj,max; the hottest in red). The camera looks down into the cutaway from its corner.
+
     Parameters
     ----------
     report : ThermalReport
@@ -252,7 +259,10 @@ def plot_hotspots(report: "ThermalReport", *, screenshot=None, off_screen: bool 
     screenshot : str or path-like, optional
         Write a PNG of the picture to this path (rendered at once).
     off_screen : bool, optional
-        Render without a window. Default: off-screen when there is no display (see :func:`has_display`).
+        Render without a window. Default: off-screen when a ``screenshot`` is asked for or there is
+        no display (see :func:`has_display`); otherwise the returned plotter opens an interactive
+        window on ``pl.show()``. ``off_screen=False`` with a ``screenshot`` opens the window at once
+        and saves the picture when it is closed.
     z_scale : float, optional
         Vertical exaggeration of the drawing. Default (None): the stack is drawn about
         ``STACK_FRACTION`` of the package's larger side tall, and layers thinner than
@@ -275,13 +285,21 @@ def plot_hotspots(report: "ThermalReport", *, screenshot=None, off_screen: bool 
         Add to it, then ``pl.show()`` (interactive when there is a display) or ``pl.screenshot(path)``.
         World coordinates are millimetres in x and y and display heights in z
         (:func:`world_coordinates`).
+
+    Examples
+    --------
+    >>> import codesign
+    >>> from codesign.thermal import analyse
+    >>> from codesign.render import plot_hotspots
+    >>> pl = plot_hotspots(analyse(codesign.load_layout("demo")), screenshot="hotspots.png")  # doctest: +SKIP
+    >>> pl.show()  # interactive where there is a display  # doctest: +SKIP
     """
     pv = _pyvista()
     meshed = report.meshed
     stack = meshed.stack
     temperature = np.asarray(report.temperature, dtype=float)
     if off_screen is None:
-        off_screen = bool(pv.OFF_SCREEN) or not has_display()
+        off_screen = screenshot is not None or bool(pv.OFF_SCREEN) or not has_display()
     zmap = _z_map(meshed, z_scale, exploded, slices)
     hottest = report.hottest if report.chiplets else None
     clim = (float(temperature.min()) - KELVIN, float(temperature.max()) - KELVIN)
@@ -410,7 +428,10 @@ def plot_hotspots(report: "ThermalReport", *, screenshot=None, off_screen: bool 
     pl.add_text("; ".join(notes), position="lower_left", font_size=10, color="#404040")
 
     if screenshot is not None:
-        pl.screenshot(str(screenshot))
+        if off_screen:
+            pl.screenshot(str(screenshot))
+        else:  # a window was asked for: show it, and save the picture when it is closed
+            pl.show(screenshot=str(screenshot), auto_close=False)
     return pl
 
 
