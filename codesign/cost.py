@@ -32,7 +32,8 @@ Model (per package; all costs in US dollars, areas in m², defect densities in 1
   ``raw / Y_int`` and no die scrap. **Chip-first** (RDL built on placed dies): ``raw`` per
   attempt and ``Y_int`` multiplies the package yield, so an RDL defect scraps the dies.
 * bonding: ``Y_bond = Π_chips y_chip · y_bond^n_bonds`` (microbumps: per signal bump; hybrid
-  bonding: per-chip alignment and a void density over the bonded area).
+  bonding: per-chip alignment and a void density over the bonded area). Structural (``dummy``)
+  silicon carries no signals: it costs its placement but does not lower the yield.
 * package: ``cost per good package = (Σ dies + units + interposer + substrate + assembly +
   package test) / (Π q · Y_bond · Y_substrate [· Y_int if chip-first])``.
 * NRE: per distinct chiplet design ``design_nre(node) · area / 300 mm² + mask_set(node)``, shared
@@ -691,6 +692,8 @@ def package_cost(dies: Sequence[DieSpec], package: PackageSpec = PackageSpec(), 
     # Bonding: dies on the carrier (chip yield of the technology), hybrid-bonded dies (alignment + voids).
     bond = 1.0
     for d in placed:
+        if d.kind == "dummy":
+            continue                               # structural silicon carries no signals: placement cost only
         if d.hybrid_area > 0:
             y1 = hb.bond_chip_yield * float(die_yield(d.hybrid_area, hb.defect_density, model="negative_binomial",
                                                       alpha=hb.alpha))
@@ -806,7 +809,7 @@ class SmoothCostInputs:
                              p.test_cost_per_die + p.test_cost_per_area * d.area, 0.0))
         by = []
         for d in dies:
-            if d.kind == "bridge":
+            if d.kind in ("bridge", "dummy"):
                 by.append(1.0)
             elif d.hybrid_area > 0:
                 by.append(hb.bond_chip_yield * float(die_yield(d.hybrid_area, hb.defect_density, alpha=hb.alpha)))
