@@ -1,0 +1,38 @@
+"""Each example runs (off-screen, on a coarse mesh) and its key numbers hold."""
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def load(name):
+    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_01_design_script(tmp_path):
+    r = load("01_design_script").main(out_dir=tmp_path, max_lateral_size=2e-3)
+    assert r["power_in_W"] == pytest.approx(116.0)
+    assert r["heat_out_W"] == pytest.approx(116.0, rel=1e-6)  # energy balance
+    assert r["energy_residual"] < 1e-6
+    assert r["hottest"] == "logic" and 80.0 < r["logic_junction_C"] < 130.0
+    assert r["hbm_deliverable_GBps"] == pytest.approx(819.2)
+    assert Path(r["picture"]).stat().st_size > 10_000
+
+
+def test_03_transient_hotspot(tmp_path):
+    r = load("03_transient_hotspot").main(out_dir=tmp_path, max_lateral_size=3e-3, dt=0.1, duration=5.0)
+    times, p = np.array(r["times_s"]), np.array(r["power_in_W"])
+    # Power in follows the trace: 20 W idle (+16 W HBM) before 1 s, 100 W (+16) during the burst.
+    np.testing.assert_allclose(p[times <= 1.0 + 1e-9], 36.0, rtol=1e-9)
+    np.testing.assert_allclose(p[(times > 1.0 + 1e-9) & (times <= 3.0 + 1e-9)], 116.0, rtol=1e-9)
+    assert r["peak_time_s"] == pytest.approx(3.0, abs=1e-6)  # hottest at the end of the burst
+    assert r["start_C"] < r["peak_C"] and r["end_C"] < r["peak_C"]
+    assert r["peak_C"] <= r["steady_burst_C"] + 1e-6  # a 2 s burst stays below its steady state
+    assert (Path(tmp_path) / "junction.png").is_file()
