@@ -63,3 +63,36 @@ STEADY_PATHS = {"reference": _reference_steady}
 TRANSIENT_PATHS = {"reference": _reference_transient}
 TRANSIENT_ORDER = {"reference": 2}
 NONLINEAR_PATHS = {"reference": _reference_nonlinear}
+
+
+# -- fast JAX path (solvers.thermal) ------------------------------------------------------
+def _jax_steady(grid, fields, *, rtol=1e-8):
+    import solvers
+
+    return np.asarray(solvers.solve_steady(grid, fields, rtol=rtol, max_iterations=400).temperature)
+
+
+def _jax_transient(grid, fields, *, times, source_patterns, weights, initial):
+    import solvers
+
+    t = np.asarray(times, dtype=float) - float(times[0])
+    trace = solvers.PowerTrace(patterns=np.asarray(source_patterns, dtype=float), times=t[:-1],
+                               weights=np.asarray(weights, dtype=float))
+    sol = solvers.solve_transient(grid, fields.with_(source=np.zeros(grid.shape)), times=t[1:],
+                                  dt=float(np.max(np.diff(t))), power=trace, initial=np.asarray(initial, float),
+                                  rtol=1e-10, max_iterations=400)
+    return np.concatenate([np.asarray(initial, float)[None], np.asarray(sol.temperature)])
+
+
+def _jax_nonlinear(grid, fields, *, k_exponent, reference_temperature, tol=1e-9):
+    import solvers
+
+    sol = solvers.solve_nonlinear(grid, fields, exponent=k_exponent, reference_temperature=reference_temperature,
+                                  tolerance=tol, rtol=1e-12, max_nonlinear_iterations=100, max_iterations=400)
+    return np.asarray(sol.temperature), int(sol.nonlinear_iterations)
+
+
+STEADY_PATHS["jax"] = _jax_steady
+TRANSIENT_PATHS["jax"] = _jax_transient
+TRANSIENT_ORDER["jax"] = 2
+NONLINEAR_PATHS["jax"] = _jax_nonlinear

@@ -28,7 +28,11 @@ def _exact(t):
     return T_AMB + P / (H * SIDE * SIDE) * (1.0 - np.exp(-np.asarray(t) / TAU))
 
 
-@pytest.mark.parametrize("method,order", [("bdf2", 2), ("euler", 1)])
+@pytest.mark.parametrize("method,order", [
+    ("trbdf2", 2),
+    pytest.param("bdf2", 2, marks=pytest.mark.slow),  # compile time: one program per step count
+    pytest.param("euler", 1, marks=pytest.mark.slow),
+])
 def test_v4_lumped_body_and_time_order(plate, method, order):
     grid, fields = plate
     times = np.array([0.5, 1.0, 2.0]) * TAU
@@ -47,10 +51,11 @@ def test_long_transient_reaches_steady_state_and_steady_start_stays(plate):
     grid, fields = plate
     steady = np.asarray(solvers.solve_steady(grid, fields).temperature)
     sol = solvers.solve_transient(grid, fields, times=[40 * TAU], dt=TAU / 2)
-    assert np.max(np.abs(np.asarray(sol.temperature[-1]) - steady)) < 1e-8 * (steady.max() - T_AMB)
-    assert float(sol.heat_out[-1]) == pytest.approx(P, rel=1e-8)
+    # every step solved to rtol 1e-8 relative to a right-hand side dominated by C T / dt
+    assert np.max(np.abs(np.asarray(sol.temperature[-1]) - steady)) < 1e-7 * (steady.max() - T_AMB)
+    assert float(sol.heat_out[-1]) == pytest.approx(P, rel=1e-7)
     still = solvers.solve_transient(grid, fields, times=[0.5 * TAU, 2 * TAU], dt=TAU / 4, initial="steady")
-    assert np.max(np.abs(np.asarray(still.temperature) - steady)) < 1e-8 * (steady.max() - T_AMB)
+    assert np.max(np.abs(np.asarray(still.temperature) - steady)) < 1e-7 * (steady.max() - T_AMB)
 
 
 def test_power_trace_switches_at_breakpoints(plate):
