@@ -40,6 +40,7 @@ __all__ = [
     "DeratingResult",
     "ThermalRunawayError",
     "derate",
+    "solve_coupled_transient",
     "make_linear_solver",
     "solve_coupled",
 ]
@@ -246,6 +247,7 @@ def solve_coupled(
     max_iterations: int = 300,
     runaway_temperature: float = 600.0 + KELVIN,
     linear_solver: Callable | None = None,
+    dynamic_source: tuple[np.ndarray, dict] | None = None,
 ) -> CoupledResult:
     """Converged steady state with temperature-dependent leakage.
 
@@ -266,6 +268,9 @@ def solve_coupled(
         A junction above this [K] is taken as runaway.
     linear_solver : callable, optional
         Reuse a solver from :func:`make_linear_solver` (derating does this).
+    dynamic_source : (array, dict), optional
+        Replace the layout's dynamic heat by this per-element source [W/m^3] and its per-chiplet
+        powers [W] (a transient's powers at t = 0, say); ``dynamic_scale`` is then ignored.
 
     Raises
     ------
@@ -280,14 +285,17 @@ def solve_coupled(
     g = meshed.grid
     vol = g.cell_volumes()
     chips = meshed.stack.chiplets
-    q_dyn = np.zeros(g.shape)
-    dynamic = {}
-    for c in chips:
-        q_dyn += dynamic_scale * meshed.source_patterns[c.name]
-        dynamic[c.name] = dynamic_scale * c.total_power
-    for hs in meshed.heat_sources:
-        q_dyn += meshed.source_patterns[f"{hs.chiplet}/{hs.name}"]
-        dynamic[hs.chiplet] = dynamic.get(hs.chiplet, 0.0) + hs.power
+    if dynamic_source is not None:
+        q_dyn, dynamic = np.asarray(dynamic_source[0], dtype=float), dict(dynamic_source[1])
+    else:
+        q_dyn = np.zeros(g.shape)
+        dynamic = {}
+        for c in chips:
+            q_dyn += dynamic_scale * meshed.source_patterns[c.name]
+            dynamic[c.name] = dynamic_scale * c.total_power
+        for hs in meshed.heat_sources:
+            q_dyn += meshed.source_patterns[f"{hs.chiplet}/{hs.name}"]
+            dynamic[hs.chiplet] = dynamic.get(hs.chiplet, 0.0) + hs.power
     parts = _leakage_parts(meshed)
     t_amb = min(float(np.min(a)) for a in meshed.fields.ambient.values()) if meshed.fields.ambient else 300.0
     t_elem = np.full(g.shape, t_amb)
@@ -444,3 +452,106 @@ def derate(
     return DeratingResult(scale=s, frequency_factor=s ** PF_MODELS[pf_model][1], pf_model=pf_model,
                           limiting=limiting, margins=margins, at_limit=r, evaluations=evaluations,
                           nominal=nominal, notes=notes)
+
+
+# -- coupled transient ---------------------------------------------------------------------------------
+
+def solve_coupled_transient(
+    stack_or_meshed: Stack | MeshedStack,
+    trace: tuple[np.ndarray, list, np.ndarray] | None = None,
+    *,
+    duration: float,
+    dt: float,
+    initial: str = "ambient",
+    n_outputs: int = 100,
+    runaway_temperature: float = 600.0 + KELVIN,
+):
+    """Transient with leakage updated every step (BDF2, leakage at the extrapolated temperature).
+
+    ``trace`` is a power trace from :func:`codesign.transient.read_power_trace` (chiplets not in
+    it keep their layout power); without one the layout powers are constant. ``initial`` is
+    ``"ambient"`` or ``"steady"`` (the electro-thermal operating point at the t = 0 powers).
+    A junction above ``runaway_temperature`` raises :class:`ThermalRunawayError` with the time.
+
+    Returns a :class:`codesign.transient.TransientReport` whose ``solver`` dict also holds the
+    leakage power of each chiplet at every output time (``leakage_W``).
+    """
+    from solvers.coupled import solve_transient_with_source
+
+    from .transient import TransientReport, unit_pattern
+
+    meshed = stack_or_meshed if isinstance(stack_or_meshed, MeshedStack) else mesh_stack(stack_or_meshed)
+    g = meshed.grid
+    vol = g.cell_volumes()
+    names = list(trace[1]) if trace is not None else []
+    times = np.asarray(trace[0], dtype=float) if trace is not None else np.zeros(1)
+    watts = np.asarray(trace[2], dtype=float) if trace is not None else np.zeros((1, 0))
+    base = np.zeros(g.shape)
+    for c in meshed.stack.chiplets:
+        if c.name not in names:
+            base += meshed.source_patterns[c.name]
+    for hs in meshed.heat_sources:
+        base += meshed.source_patterns[f"{hs.chiplet}/{hs.name}"]
+    units = [unit_pattern(meshed, n) for n in names]
+    parts = _leakage_parts(meshed)
+
+    def dynamic_at(t: float):
+        row = np.searchsorted(times, t, side="right") - 1
+        q = base.copy()
+        powers = {c.name: c.total_power for c in meshed.stack.chiplets}
+        if row >= 0:
+            for u, n, w in zip(units, names, watts[row]):
+                q += w * u
+                powers[n] = float(w)
+        else:
+            for n in names:
+                powers[n] = 0.0
+        return q, powers
+
+    leak_log: list[dict] = []
+
+    def source(t_elem: np.ndarray, t: float) -> np.ndarray:
+        q, _ = dynamic_at(t - 1e-12 * max(dt, 1.0))  # the power applied over the step ending at t
+        leaks = {}
+        for name, w, leak in parts:
+            ql = w * leak.reference_power * _leak_factor(leak, t_elem - leak.reference_temperature)
+            q = q + ql
+            leaks[name] = float(np.sum(ql * vol))
+        leak_log.append(leaks)
+        return q
+
+    if initial == "steady":
+        q0, p0 = dynamic_at(0.0)
+        start = solve_coupled(meshed, dynamic_source=(q0, p0), method="reference").report.temperature
+    elif initial == "ambient":
+        t_amb = min(float(np.min(a)) for a in meshed.fields.ambient.values())
+        start = np.full(g.node_shape, t_amb)
+    else:
+        raise ValueError(f"`solve_coupled_transient(initial={initial!r})`: choose 'ambient' or 'steady'")
+
+    def stop(t_nodes, t):
+        hottest = float(np.max(t_nodes))
+        return f"a junction passed {runaway_temperature - KELVIN:.0f} degC at t = {t:.4g} s" \
+            if hottest > runaway_temperature else ""
+
+    n_steps = int(np.ceil(duration / dt - 1e-9))
+    t0 = time.perf_counter()
+    sol = solve_transient_with_source(g, meshed.fields, source=source, duration=duration, dt=dt, initial=start,
+                                      output_every=max(1, n_steps // n_outputs), stop=stop)
+    wall = time.perf_counter() - t0
+    if sol.stopped:
+        _runaway(meshed, sol.temperature[-1], leak_log[-1] if leak_log else {}, [float(np.max(x)) for x in
+                                                                               sol.temperature], sol.stopped)
+    junction = {c.name: np.empty(len(sol.times)) for c in meshed.stack.chiplets}
+    for i in range(len(sol.times)):
+        for ct in chiplet_temperatures(meshed, sol.temperature[i]):
+            junction[ct.name][i] = ct.junction
+    out_every = max(1, n_steps // n_outputs)
+    kept = [0] + [k for k in range(1, n_steps + 1) if k % out_every == 0 or k == n_steps]
+    leak_series = {name: [leak_log[min(k, len(leak_log) - 1)].get(name, 0.0) for k in kept]
+                   for name, _, _ in parts}
+    stats = {"steps": n_steps, "iterations": sol.iterations, "method": "reference BDF2 + leakage (extrapolated)",
+             "solve_s": wall, "dt_s": duration / n_steps, "converged": True, "max_relative_residual": 1e-9,
+             "leakage_W": leak_series}
+    return TransientReport(meshed=meshed, times=sol.times, junction=junction, temperature=sol.temperature[-1],
+                           power_in=sol.power_in, heat_out=sol.heat_out, solver=stats)

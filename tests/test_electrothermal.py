@@ -110,3 +110,24 @@ def test_derating_sits_at_the_junction_limit():
 def test_derating_below_one_when_nominal_exceeds_the_limit():
     d = derate(v6_layout(tj_max=60.0), method="reference")
     assert d.scale < 1 and d.margins["cpu"] < 0
+
+
+def test_coupled_transient_settles_on_the_coupled_steady_state():
+    from codesign.electrothermal import solve_coupled_transient
+
+    stack = v6_layout()
+    steady = solve_coupled(stack, method="reference", tol=1e-6)
+    # Time constant ρc·t/h = 1e6 * 1e-4 / 1e4 = 0.01 s (loop gain ~0.1 barely changes it).
+    tr = solve_coupled_transient(stack, duration=0.2, dt=0.002, initial="ambient")
+    assert tr.junction["cpu"][-1] == pytest.approx(steady.report.chiplet("cpu").junction, abs=1e-3)
+    leak = tr.solver["leakage_W"]["cpu"]
+    assert leak[-1] == pytest.approx(steady.leakage["cpu"], rel=1e-4)
+    assert leak[0] < leak[-1]  # leakage grows as the die heats
+
+
+def test_coupled_transient_detects_runaway_in_time():
+    from codesign.electrothermal import solve_coupled_transient
+
+    stack = v6_layout(p_dyn=50.0, p_leak=20.0, beta=0.05, t_ref=40.0)
+    with pytest.raises(ThermalRunawayError, match=r"passed .* degC at t = "):
+        solve_coupled_transient(stack, duration=5.0, dt=0.005, runaway_temperature=400 + 273.15)
