@@ -23,12 +23,16 @@ from .materials import BUILTIN_MATERIALS as BUILTIN_MATERIALS
 from .mesh import MeshedStack as MeshedStack
 from .mesh import export_vtu as export_vtu
 from .mesh import mesh_stack as mesh_stack
+from .render import plot_hotspots as plot_hotspots
+from .render import to_pyvista as to_pyvista
+from .report import write_report as write_report
 from .stack import Chiplet as Chiplet
 from .stack import HeatSource as HeatSource
 from .stack import Rect as Rect
 from .stack import Layer as Layer
 from .stack import Material as Material
 from .stack import Stack as Stack
+from .electrothermal import solve_coupled_transient as solve_coupled_transient
 from .phys import PHYS as PHYS
 from .phys import PhySpec as PhySpec
 from .phys import get_phy as get_phy
@@ -74,8 +78,12 @@ __all__ = [
     "mesh_stack",
     "parse_quantity",
     "phy_heat_sources",
+    "plot_hotspots",
     "read_power_trace",
     "run_layout",
     "shipped_layouts",
     "solve_coupled",
+    "solve_coupled_transient",
+    "to_pyvista",
+    "write_report",
 ]

@@ -261,10 +261,17 @@ def _run_transient(args, stack) -> int:
     from .mesh import export_vtu
     from .transient import PowerTraceError, analyse_transient, read_power_trace
 
+    from .electrothermal import ThermalRunawayError, solve_coupled_transient
+
     try:
         trace = read_power_trace(args.transient, stack)
-        report = analyse_transient(stack, trace, duration=args.duration, dt=args.dt, initial=args.initial)
-    except (PowerTraceError, SolveError) as e:
+        if any(c.leakage is not None for c in stack.chiplets):
+            duration = args.duration or (2.0 * float(trace[0][-1]) if trace[0][-1] > 0 else 1.0)
+            report = solve_coupled_transient(stack, trace, duration=duration, dt=args.dt or duration / 400,
+                                             initial=args.initial)
+        else:
+            report = analyse_transient(stack, trace, duration=args.duration, dt=args.dt, initial=args.initial)
+    except (PowerTraceError, SolveError, ThermalRunawayError) as e:
         print(f"{type(e).__name__}: {e}", file=sys.stderr)
         return 1
     print(f"{stack.name}: transient over {report.times[-1]:.4g} s driven by {args.transient}\n")
