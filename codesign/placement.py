@@ -641,7 +641,7 @@ def optimize_main(argv: Sequence[str] | None = None) -> int:
     try:
         stack = load_layout(args.layout)
         cell = parse_quantity(args.cell_size, "length") if args.cell_size else None
-        gap = parse_quantity(args.min_spacing, "length") if args.min_spacing.strip()[0] != "0" else 0.0
+        gap = parse_quantity(args.min_spacing, "length")
     except (LayoutError, UnitError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
