@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
@@ -374,6 +375,11 @@ def dies_per_wafer(width: float, height: float, *, wafer_diameter: float = 0.300
         raise CostError(f"`dies_per_wafer(method={method!r})`: choose 'exact' or 'analytic'")
     if not (width > 0 and height > 0):
         raise CostError(f"`dies_per_wafer`: die size must be positive, got {width!r} x {height!r} m")
+    return _exact_count(float(width), float(height), float(d), float(scribe))
+
+
+@functools.lru_cache(maxsize=65536)
+def _exact_count(width: float, height: float, d: float, scribe: float) -> int:
     r = d / 2
     px, py = width + scribe, height + scribe
     best = 0

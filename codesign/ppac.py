@@ -228,7 +228,7 @@ def _leakage_at(chip: Chiplet, temperature: float) -> float:
 
 
 def _die_specs(stack: Stack, tech: PackageTechnology, nodes: Mapping[str, str], default_node: str,
-               links, reuse: Mapping[str, int]) -> tuple[list[DieSpec], list[str]]:
+               links, reuse: Mapping[str, int], given: Mapping[str, str]) -> tuple[list[DieSpec], list[str]]:
     notes = []
     bonds: dict[str, int] = {}
     if links is not None:
@@ -258,7 +258,7 @@ def _die_specs(stack: Stack, tech: PackageTechnology, nodes: Mapping[str, str], 
             node = default_node
             assumed.append(c.name)
         key = (kind, node, round(c.rect.width * 1e6), round(c.rect.height * 1e6))
-        design = designs.setdefault(key, c.name)
+        design = given[c.name] if c.name in given else designs.setdefault(key, c.name)
         specs.append(DieSpec(name=c.name, width=c.rect.width, height=c.rect.height, node=node or "-", kind=kind,
                              hbm_generation=c.hbm.generation if c.hbm else "HBM3", bonds=bonds.get(c.name, 0),
                              hybrid_area=hybrid.get(c.name, 0.0), design=design,
@@ -267,7 +267,7 @@ def _die_specs(stack: Stack, tech: PackageTechnology, nodes: Mapping[str, str], 
         notes.append(f"not priced as separate dies (same footprint as the die below: thickness extensions): "
                      f"{', '.join(skipped)}")
     shared = sorted({d.design for d in specs if sum(e.design == d.design for e in specs) > 1 and d.kind == "logic"})
-    if shared:
+    if shared and not given:
         notes.append(f"identical logic dies share one design's NRE: {', '.join(shared)} (same size and node)")
     if assumed:
         notes.append(f"process node not given for {', '.join(assumed)}: {default_node} assumed "
@@ -279,7 +279,8 @@ def ppac(stack: Stack, *, thermal=None, coupled=None, derating=None, links=None,
          cost_params: CostParams | None = None, volume: float = 1e6, nodes: Mapping[str, str] | None = None,
          default_node: str = "N5", technology: PackageTechnology | None = None,
          reuse: Mapping[str, int] | None = None, compute: float | None = None,
-         interconnect_in_dies: bool = True, max_carrier_area: float | None = None) -> PPAC:
+         interconnect_in_dies: bool = True, max_carrier_area: float | None = None,
+         designs: Mapping[str, str] | None = None, extra_dies: Sequence[DieSpec] = ()) -> PPAC:
     """Power, performance, area and cost of ``stack``.
 
     Parameters
@@ -311,6 +312,11 @@ def ppac(stack: Stack, *, thermal=None, coupled=None, derating=None, links=None,
         false, link power is added to the total.
     max_carrier_area : float, optional
         Overrides the technology's interposer size limit [m²].
+    designs : mapping chiplet → design name, optional
+        Which dies share a design (and its NRE). By default logic dies of the same size and node
+        are taken as copies of one design (noted in the report).
+    extra_dies : sequence of DieSpec
+        Priced dies not in the stack (e.g. bridges the thermal model leaves out).
     """
     params = cost_params or DEFAULT_COST_PARAMS
     nodes = dict(nodes or {})
@@ -392,7 +398,8 @@ def ppac(stack: Stack, *, thermal=None, coupled=None, derating=None, links=None,
         infeasible.append(f"carrier: {tech.technology} of {tech.carrier_area / MM2:.0f} mm2 exceeds the "
                           f"{limit / MM2:.0f} mm2 limit ({limit / RETICLE_AREA:.1f} x reticle; {tp.source('max_area')})")
     # -- cost ------------------------------------------------------------------------------------
-    specs, n2 = _die_specs(stack, tech, nodes, default_node, links, reuse or {})
+    specs, n2 = _die_specs(stack, tech, nodes, default_node, links, reuse or {}, dict(designs or {}))
+    specs += list(extra_dies)
     notes += n2
     pkg = PackageSpec(technology=tech.technology, carrier_area=tech.carrier_area,
                       substrate_area=tech.substrate_size[0] * tech.substrate_size[1], flow=tech.flow,
