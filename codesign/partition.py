@@ -313,7 +313,8 @@ class Candidate:
 
     def explain(self) -> str:
         t = "solved" if self.stage == "thermal" else "est."
-        why = "; ".join(self.reasons) if self.reasons else "feasible"
+        why = "; ".join(self.reasons) if self.reasons else (
+            "passes the screen (not floorplanned)" if self.stage == "screen" else "feasible")
         return (f"${self.cost:,.0f}/unit, {self.power:.0f} W, Tj {self.peak_temperature - KELVIN:.0f} degC ({t}), "
                 f"clock x{self.performance:.2f}, {self.silicon_area / MM2:.0f} mm2 Si, "
                 f"{self.cut_bandwidth / 8e12:.2f} TB/s cut: {why}")
@@ -765,13 +766,9 @@ def _full(c: Candidate, system: System, params: CostParams, traffic, *, thermal:
     reasons += [r for r in res.infeasible if not r.startswith("reticle")]
     peak, perf = c.peak_temperature, c.performance
     if report is not None:
-        hot = max(report.chiplets, key=lambda t: t.junction)
-        peak = hot.junction
-        lim = min((stack.chiplet(t.name).tj_max or 1e9) - t.junction for t in report.chiplets)
-        tjm = min(ch.tj_max for ch in c.chiplets)
-        perf = min(_clock_factor(t.junction, stack.chiplet(t.name).tj_max, system.ambient)
-                   for t in report.chiplets if stack.chiplet(t.name).tj_max) if lim < 0 else 1.0
-        del tjm
+        peak = max(t.junction for t in report.chiplets)
+        perf = min((_clock_factor(t.junction, stack.chiplet(t.name).tj_max, system.ambient)
+                    for t in report.chiplets if stack.chiplet(t.name).tj_max is not None), default=1.0)
     return dataclasses.replace(c, stage="thermal" if report is not None else "ppac", ppac=res, stack=stack,
                                cost=res.cost.total_per_unit, cost_per_good_package=res.cost.cost_per_good_package,
                                power=res.power["total"], peak_temperature=peak, performance=perf,

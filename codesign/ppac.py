@@ -361,8 +361,10 @@ def ppac(stack: Stack, *, thermal=None, coupled=None, derating=None, links=None,
         temps["worst_margin"] = min(margins.values()) if margins else None
         for n, m in margins.items():
             if m < 0:
+                sustain = (f"; sustainable at power x{derating.scale:.3f}, clock x{derating.frequency_factor:.3f}"
+                           if derating is not None else "; pass `derating=` for the sustainable clock")
                 infeasible.append(f"thermal limit: {n} at {report.chiplet(n).junction - KELVIN:.1f} degC, "
-                                  f"{-m:.1f} K over its tj_max")
+                                  f"{-m:.1f} K over its tj_max at nominal power{sustain}")
     # -- performance -------------------------------------------------------------------------------
     perf = {"aggregate_bandwidth": links.aggregate_bandwidth if links is not None else None,
             "hbm_bandwidth": links.hbm_demanded if links is not None and links.hbm else 0.0,
