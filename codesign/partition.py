@@ -50,7 +50,7 @@ from .cost import (DEFAULT_COST_PARAMS, MM2, RETICLE_SIZE, CostError, CostParams
                    package_cost)
 from .units import UnitError, parse_quantity
 
-__all__ = ["Block", "Candidate", "Memory", "System", "SystemError", "Traffic", "explore", "load_system",
+__all__ = ["Block", "Candidate", "Memory", "System", "SystemFileError", "Traffic", "explore", "load_system",
            "loads_system", "pareto", "partition_main", "screen", "set_partitions", "Exploration"]
 
 KELVIN = 273.15
@@ -60,7 +60,7 @@ _D2D_PHY = {"organic_substrate": "UCIe-S-32", "silicon_interposer": "UCIe-A-32",
 _HBM_SIZE = (11e-3, 10e-3)
 
 
-class SystemError(ValueError):
+class SystemFileError(ValueError):
     """A system file problem; the message lists every problem with its path and the fix."""
 
     def __init__(self, source: str, problems: list[tuple[str, str]]):
@@ -159,7 +159,7 @@ def loads_system(text: str, *, source: str = "<string>") -> System:
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
-        raise SystemError(source, [("", f"not valid TOML: {e}")]) from None
+        raise SystemFileError(source, [("", f"not valid TOML: {e}")]) from None
     P: list[tuple[str, str]] = []
     if doc.get("schema") != 1:
         P.append(("schema", f"must be 1, got {doc.get('schema')!r}"))
@@ -233,7 +233,7 @@ def loads_system(text: str, *, source: str = "<string>") -> System:
         P.append(("volume", f"give a positive number of units, got {vol!r}"))
         vol = 1e6
     if P:
-        raise SystemError(source, P)
+        raise SystemFileError(source, P)
     return System(
         name=str(doc.get("name", "system")), description=str(doc.get("description", "")), blocks=tuple(blocks),
         traffic=tuple(traffic), memory=tuple(memory), technologies=techs, node_scaling=tuple(scaling),
@@ -1072,7 +1072,7 @@ def partition_main(argv: Sequence[str] | None = None) -> int:
     a = ap.parse_args(argv)
     try:
         system = load_system(a.system)
-    except (SystemError, OSError) as e:
+    except (SystemFileError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if a.volume is not None:

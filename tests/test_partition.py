@@ -5,7 +5,7 @@ import random
 
 import pytest
 
-from codesign.partition import (Candidate, SystemError, explore, loads_system, pareto, partition_main, screen,
+from codesign.partition import (Candidate, SystemFileError, explore, loads_system, pareto, partition_main, screen,
                                 set_partitions)
 
 BELL = [1, 1, 2, 5, 15, 52, 203]
@@ -49,12 +49,12 @@ power = "3 m"
 between = ["a", "c"]
 bandwidth = "1 TB/s"
 """
-    with pytest.raises(SystemError) as e:
+    with pytest.raises(SystemFileError) as e:
         loads_system(text, source="sys.toml")
     msg = str(e.value)
     assert "sys.toml: 3 problems" in msg
     assert "blocks[0].area" in msg and "blocks[1].power" in msg and "traffic[0].between" in msg
-    with pytest.raises(SystemError, match=r"node_scaling\.N7"):
+    with pytest.raises(SystemFileError, match=r"node_scaling\.N7"):
         loads_system('schema = 1\n[[blocks]]\nname = "a"\narea = "1 mm^2"\npower = "1 W"\nnodes = ["N5", "N7"]\n')
 
 
