@@ -181,3 +181,33 @@ def test_sweep_main_writes_summary_and_pareto(full, spec_path, tmp_path, capsys)
     assert "8 variants" in text and "Pareto" in text
     assert (tmp_path / "r.pareto.png").stat().st_size > 1000
     assert sweep_main([str(spec_path), "-o", str(out)]) == 2  # exists, no --resume
+
+
+@pytest.mark.slow
+def test_resume_after_killing_a_sweep_process(full, spec_path, tmp_path):
+    """Kill a real `sweep_main` process after its first chunks, then resume: all 8, no duplicates."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "killed.jsonl"
+    code = ("import sys, jax; jax.config.update('jax_enable_x64', True); from codesign.sweep import sweep_main; "
+            f"sys.exit(sweep_main([{str(spec_path)!r}, '-o', {str(out)!r}, '--chunk-size', '1', '--no-plot']))")
+    proc = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            cwd=os.path.dirname(os.path.dirname(__file__)))
+    t0 = time.time()
+    while time.time() - t0 < 120 and proc.poll() is None:
+        if out.is_file() and len(read_results(out)) >= 2:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    n_before = len(read_results(out))
+    assert 2 <= n_before < 8
+    spec, res = full
+    r = run_sweep(spec, out, resume=True, progress=None)
+    keys = [row["key"] for row in read_results(out)]
+    assert r.computed == 8 - n_before
+    assert len(keys) == len(set(keys)) == 8 and set(keys) == {row["key"] for row in res.rows}
