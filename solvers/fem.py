@@ -218,7 +218,7 @@ class Q1Operator:
 
     @property
     def dtype(self):
-        return self.k[0].dtype
+        return self.h[0].dtype
 
     def with_mass(self, capacity, mass_scale, *, lumped: bool = False) -> "Q1Operator":
         """``K + mass_scale * C`` with the given capacity [J/m^3/K] and scale [1/s]."""

@@ -286,6 +286,12 @@ def _line_jacobi_omega(op, factors, shape, dtype, iters: int = 8):
     return 1.45 / lam
 
 
+def _without_k(op: Q1Operator) -> Q1Operator:
+    import dataclasses
+
+    return dataclasses.replace(op, k=(None, None, None), capacity=op.capacity if op.lumped else None)
+
+
 def build_hierarchy(fine: Q1Operator, transfers: list[Transfer], *, smoothing_steps: int = 1) -> Hierarchy:
     """Set up the V-cycle for ``fine`` (traceable; transfers from :func:`plan_coarsening`)."""
     dtype = fine.dtype
@@ -294,7 +300,10 @@ def build_hierarchy(fine: Q1Operator, transfers: list[Transfer], *, smoothing_st
     op = fine
     for tr in transfers:
         factors = _thomas_factor(op.diagonal(), op.z_offdiagonal())
-        levels.append(Level(op, factors, _line_jacobi_omega(op, factors, shape, dtype)))
+        omega = _line_jacobi_omega(op, factors, shape, dtype)
+        # a prepared fine operator only needs its stored coefficients: drop the conductivities
+        kept = op if isinstance(op, Stencil27) or op.cached is None else _without_k(op)
+        levels.append(Level(kept, factors, omega))
         cshape = tuple(it.n_coarse if it is not None else s for it, s in zip(tr.axes, shape))
         coef = probe_stencil(lambda e, op=op, tr=tr: tr.restrict(op(tr.prolong(e))), cshape, dtype)
         op = Stencil27(coef)
@@ -331,7 +340,14 @@ def _coarse_solve(chol, r):
 
 
 def vcycle(h: Hierarchy, r, level: int = 0):
-    """One symmetric V-cycle: an approximation of ``A^-1 r`` (working layout)."""
+    """One symmetric V-cycle: an approximation of ``A^-1 r`` (working layout).
+
+    A hierarchy built in another precision (e.g. float32 for a float64 solve) is applied in
+    its own precision; ``r`` is cast in and the result cast back.
+    """
+    hd = h.coarse_chol.dtype
+    if level == 0 and r.dtype != hd:
+        return vcycle(h, r.astype(hd), 0).astype(r.dtype)
     if level == len(h.levels):
         return _coarse_solve(h.coarse_chol, r)
     lv = h.levels[level]

@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+import weakref
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -262,17 +263,15 @@ def _setup(grid: TensorGrid, fields: ThermalFields, dtype, smoothing_steps: int,
     return build_hierarchy(op, plan, smoothing_steps=smoothing_steps)
 
 
-_PLANS: dict = {}
+_PLANS: "weakref.WeakKeyDictionary[TensorGrid, dict]" = weakref.WeakKeyDictionary()
 
 
 def _plan(grid: TensorGrid, coarse_size: int):
-    key = (id(grid), coarse_size)
-    hit = _PLANS.get(key)
-    if hit is not None and hit[0] is grid:
-        return hit[1]
-    plan = plan_coarsening((grid.z, grid.x, grid.y), coarse_size=coarse_size)
-    _PLANS[key] = (grid, plan)
-    return plan
+    """The (static) coarsening plan of a grid, cached per grid object."""
+    per_grid = _PLANS.setdefault(grid, {})
+    if coarse_size not in per_grid:
+        per_grid[coarse_size] = plan_coarsening((grid.z, grid.x, grid.y), coarse_size=coarse_size)
+    return per_grid[coarse_size]
 
 
 def _linear_solve(op, hierarchy, b, *, rtol, max_iterations, precond_is_fn=False):
@@ -406,6 +405,7 @@ def solve_steady(
     initial_temperature=None,
     smoothing_steps: int = 1,
     coarse_size: int = 1200,
+    preconditioner_dtype="auto",
 ) -> ThermalSolution:
     """Steady temperature of ``K T = b`` (conduction + Robin faces + volumetric sources).
 
@@ -432,6 +432,12 @@ def solve_steady(
         Line-relaxation sweeps before and after each coarse correction.
     coarse_size : int
         Largest number of nodes solved densely on the coarsest multigrid level.
+    preconditioner_dtype : "auto" or numpy dtype
+        Precision of the multigrid hierarchy. ``float32`` halves its memory and traffic; CG,
+        the operator and the true-residual check stay in ``dtype``, so the answer is as
+        accurate (same iteration counts on the benchmark stack, see benchmarks/RESULTS.md).
+        ``"auto"`` (default): float32 for float64 solves outside of JAX transformations, with
+        an automatic retry in float64 if that solve fails; otherwise ``dtype``.
 
     Returns
     -------
@@ -446,7 +452,7 @@ def solve_steady(
     >>> e = np.ones((2, 2, 2))
     >>> f = ThermalFields(kx=150 * e, ky=150 * e, kz=150 * e, heat_capacity=1.6e6 * e, source=1e9 * e,
     ...                   h={"zmax": np.full((2, 2), 1e4)}, ambient={"zmax": np.full((2, 2), 300.0)})
-    >>> sol = solve_steady(g, f, dtype=np.float32)
+    >>> sol = solve_steady(g, f, dtype=np.float32, rtol=1e-5)
     >>> round(float(sol.temperature[..., -1].mean()), 1)   # T_amb + P/(h A) = 300 + 0.1 W / 1 W/K
     400.0
     """
@@ -460,8 +466,13 @@ def solve_steady(
                 f"{sorted(fields.h) or 'none'}); the steady problem has no unique solution. "
                 f"Add e.g. `h={{'zmax': ...}}` with `ambient`.")
     fields = _broadcast_fields(grid, fields, dtype)
+    auto = isinstance(preconditioner_dtype, str) and preconditioner_dtype == "auto"
+    if auto:
+        pdtype = jnp.dtype(jnp.float32) if (dtype == jnp.float64 and not _is_traced(fields)) else dtype
+    else:
+        pdtype = jnp.dtype(preconditioner_dtype) if preconditioner_dtype is not None else dtype
     if _is_traced(fields):
-        hier = _setup(grid, fields, dtype, smoothing_steps, coarse_size)
+        hier = _setup(grid, fields, pdtype, smoothing_steps, coarse_size)
         sol = _steady_core(grid, fields, hier, dtype=dtype, rtol=rtol, max_iterations=max_iterations,
                            x0=initial_temperature)
         if throw:
@@ -469,7 +480,7 @@ def solve_steady(
                                sol.converged, sol.relative_residual, sol.iterations)
         return sol
     t0 = time.perf_counter()
-    hier = _setup_jit(grid, fields, dtype=dtype, smoothing_steps=smoothing_steps, coarse_size=coarse_size)
+    hier = _setup_jit(grid, fields, dtype=pdtype, smoothing_steps=smoothing_steps, coarse_size=coarse_size)
     jax.block_until_ready(hier)
     t1 = time.perf_counter()
     sol = _steady_jit(grid, fields, hier, dtype=dtype, rtol=rtol, max_iterations=max_iterations,
@@ -477,6 +488,12 @@ def solve_steady(
     jax.block_until_ready(sol)
     t2 = time.perf_counter()
     sol = dataclasses.replace(sol, timings={"setup": t1 - t0, "solve": t2 - t1, "total": t2 - t0})
+    if auto and pdtype != dtype and not (bool(sol.converged) and bool(np.all(np.isfinite(np.asarray(sol.temperature))))):
+        retry = solve_steady(grid, fields, rtol=rtol, max_iterations=max_iterations, throw=False, dtype=dtype,
+                             initial_temperature=initial_temperature, smoothing_steps=smoothing_steps,
+                             coarse_size=coarse_size, preconditioner_dtype=dtype)
+        sol = dataclasses.replace(retry, timings={**retry.timings, "total": time.perf_counter() - t0,
+                                                  "float32_attempt": t2 - t0})
     if throw:
         _raise_if_failed(sol, call=call, rtol=rtol, max_iterations=max_iterations,
                          energy_tolerance=_default_energy_tol(rtol, grid.n_nodes))

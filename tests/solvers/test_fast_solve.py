@@ -183,3 +183,12 @@ def test_import_does_not_switch_on_x64():
     code = "import jax, solvers; print(jax.config.jax_enable_x64)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_float32_preconditioner_keeps_float64_accuracy(graded):
+    grid, fields, T_ref, sol64 = graded
+    sol = solvers.solve_steady(grid, fields, rtol=1e-10, preconditioner_dtype=np.float32)
+    assert sol.temperature.dtype == jnp.float64
+    assert float(sol.relative_residual) <= 1e-10
+    assert np.max(np.abs(np.asarray(sol.temperature) - T_ref)) < 1e-8 * (T_ref.max() - 300.0)
+    assert int(sol.iterations) <= int(sol64.iterations) + 3
