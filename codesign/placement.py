@@ -472,6 +472,9 @@ class PlacementResult:
         for n in self.names:
             b, a = self.before["positions"][n], self.after["positions"][n]
             lines.append(f"{(n + ' x,y mm'):24s} {b[0]:6.2f},{b[1]:6.2f}   {a[0]:6.2f},{a[1]:6.2f}")
+        if self.powers:
+            for n, p in self.powers.items():
+                lines.append(f"{(n + ' power W'):24s} {self.stack_before.chiplet(n).total_power:14.2f} {p:14.2f}")
         lines.append(f"({len(self.history)} Adam steps, {self.seconds:.1f} s)")
         return "\n".join(lines)
 
