@@ -26,8 +26,8 @@ options and traffic profile) are evaluated once.
 
 Search: exhaustive over set partitions × nodes × technologies while that product is at most
 ``max_exhaustive``; otherwise a **steepest-descent local search** (moves: one block to another or
-a new chiplet, merge two chiplets; nodes chosen per chiplet by coordinate descent; every
-technology tried) from several starts: monolithic, one chiplet per block, and every level of a
+a new chiplet, merge two chiplets; nodes chosen by coordinate descent per chiplet and per group
+of chiplets of the same designs; every technology tried) from several starts: monolithic, one chiplet per block, and every level of a
 traffic-greedy agglomerative clustering. Why: the screen objective is cheap, good partitions are
 connected to each other by single-block moves, and the traffic-aware starts keep high-traffic
 pairs together (cutting them costs PHY area and power), which is where optima lie.
@@ -791,12 +791,18 @@ def _best_nodes(ev: _Evaluator, partition, tech) -> Candidate | None:
         return None
     nodes = [o[0] for o in opts]
     best = ev.evaluate(partition, tuple(nodes), tech)
-    for _ in range(2):
+    # chiplets of the same designs move together too (copies share NRE only on the same node)
+    groups: dict[tuple, list[int]] = {}
+    for i, p in enumerate(partition):
+        groups.setdefault(tuple(sorted(ev.s.block(b).design for b in p)), []).append(i)
+    moves = [[i] for i in range(len(partition))] + [g for g in groups.values() if len(g) > 1]
+    for _ in range(3):
         improved = False
-        for i, o in enumerate(opts):
-            for n in o:
+        for idx in moves:
+            for n in set.intersection(*(set(opts[i]) for i in idx)):
                 trial = list(nodes)
-                trial[i] = n
+                for i in idx:
+                    trial[i] = n
                 c = ev.evaluate(partition, tuple(trial), tech)
                 if _objective(c) < _objective(best) - 1e-9:
                     best, nodes, improved = c, trial, True
@@ -948,7 +954,7 @@ class Exploration:
                 "pareto": [c.label for c in self.pareto()], "notes": list(self.notes)}
 
 
-def _search(system: System, params: CostParams, *, search: str = "auto", max_exhaustive: int = 4000,
+def _search(system: System, params: CostParams, *, search: str = "auto", max_exhaustive: int = 8000,
             technologies: Sequence[str] | None = None):
     techs = tuple(technologies or system.technologies)
     ev = _Evaluator(system, params)
@@ -972,14 +978,14 @@ def _search(system: System, params: CostParams, *, search: str = "auto", max_exh
 
 
 def screen(system: System, *, cost_params: CostParams | None = None, search: str = "auto",
-           max_exhaustive: int = 4000, technologies: Sequence[str] | None = None) -> list[Candidate]:
+           max_exhaustive: int = 8000, technologies: Sequence[str] | None = None) -> list[Candidate]:
     """Stage 1 only: every screened candidate of the search, cheapest feasible first."""
     ev, _ = _search(system, cost_params or DEFAULT_COST_PARAMS, search=search, max_exhaustive=max_exhaustive,
                     technologies=technologies)
     return sorted(ev.cache.values(), key=lambda c: (not c.feasible, c.cost))
 
 
-def explore(system: System, *, cost_params: CostParams | None = None, max_exhaustive: int = 4000,
+def explore(system: System, *, cost_params: CostParams | None = None, max_exhaustive: int = 8000,
             search: str = "auto", ppac_top: int = 60, thermal_top: int = 6, thermal: bool = True,
             thermal_method: str = "reference",
             technologies: Sequence[str] | None = None) -> Exploration:
@@ -1062,7 +1068,7 @@ def partition_main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("system", help="system TOML file (docs/system-format.md)")
     ap.add_argument("--top", type=int, default=12, help="candidates to print")
     ap.add_argument("--search", choices=("auto", "exhaustive", "heuristic"), default="auto")
-    ap.add_argument("--max-exhaustive", type=int, default=4000)
+    ap.add_argument("--max-exhaustive", type=int, default=8000)
     ap.add_argument("--ppac-top", type=int, default=60, help="candidates given floorplan + links + PPAC")
     ap.add_argument("--thermal-top", type=int, default=6, help="feasible candidates given a thermal solve")
     ap.add_argument("--no-thermal", action="store_true", help="skip the thermal solves")

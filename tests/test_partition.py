@@ -161,3 +161,15 @@ def test_shipped_examples(name):
     assert time.perf_counter() - t < 240
     assert r.best.feasible and r.best.stage == "thermal"
     assert len(r.best.partition) > 1          # both examples favour chiplets
+
+
+def test_heuristic_matches_exhaustive_on_the_server_example():
+    from pathlib import Path
+
+    from codesign.partition import load_system
+
+    s = load_system(Path(__file__).resolve().parents[1] / "examples" / "systems" / "server_cpu.toml")
+    ex = screen(s, search="exhaustive")
+    he = screen(s, search="heuristic")
+    assert len(he) < len(ex)
+    assert he[0].cost == pytest.approx(ex[0].cost, rel=1e-12) and he[0].label == ex[0].label
