@@ -36,3 +36,23 @@ def test_03_transient_hotspot(tmp_path):
     assert r["start_C"] < r["peak_C"] and r["end_C"] < r["peak_C"]
     assert r["peak_C"] <= r["steady_burst_C"] + 1e-6  # a 2 s burst stays below its steady state
     assert (Path(tmp_path) / "junction.png").is_file()
+
+
+def test_02_batch_sweep(tmp_path):
+    mod = load("02_batch_sweep")
+    first = mod.main(out_dir=tmp_path, max_chunks=2)  # interrupted after two chunks ...
+    r = mod.main(out_dir=tmp_path)  # ... and resumed
+    assert first["computed"] == 12 and r["skipped"] == 12 and r["computed"] == 24
+    rows = r["rows"]
+    assert len(rows) == 36 and len({row["key"] for row in rows}) == 36
+    assert all(row["converged"] and row["energy_residual"] < 1e-6 for row in rows)
+    hot = [row for row in rows if row["params"]["power:logic/scale"] == 1.4]
+    best = min(hot, key=lambda row: row["max_temperature_C"])
+    assert best["params"] == {"power:logic/scale": 1.4, "conductivity:tim_polymer": 8.0,
+                              "heat_transfer_coefficient:top": 3e4, "thickness:tim1": 25e-6}
+    # Monotone in power at fixed TIM and heat sink.
+    def t(scale):
+        return next(row["max_temperature_C"] for row in rows if row["params"] == {**best["params"],
+                                                                                  "power:logic/scale": scale})
+    assert t(0.6) < t(1.0) < t(1.4)
+    assert Path(r["pareto"]).stat().st_size > 5_000
