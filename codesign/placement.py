@@ -246,7 +246,14 @@ def _geometry_terms(model: SoftPlacementModel, pos) -> dict:
 
 
 def wirelength(stack: Stack) -> float:
-    """Traffic-weighted centre-to-centre wirelength of a stack's links [mm] (weights: bandwidth / max)."""
+    """Traffic-weighted centre-to-centre wirelength of a stack's links [mm] (weights: bandwidth / max).
+
+    Examples
+    --------
+    >>> from codesign import load_layout
+    >>> round(wirelength(load_layout("demo")), 6)   # logic to each HBM: 8 mm, equal traffic
+    16.0
+    """
     if not stack.links:
         return 0.0
     bw = max(l.bandwidth for l in stack.links) or 1.0

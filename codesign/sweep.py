@@ -56,6 +56,8 @@ __all__ = [
     "run_sweep",
     "read_results",
     "summary_table",
+    "flatten_row",
+    "plot_sweep_pareto",
     "sweep_main",
 ]
 
@@ -406,6 +408,24 @@ def sweep_variants(spec: SweepSpec) -> list[dict]:
     Grid mode takes the product of every parameter's choices (the last parameter varies
     fastest); random mode draws ``samples`` variants with ``numpy.random.default_rng(seed)``,
     uniformly among choices or over ``[low, high]`` (log-uniformly with ``log = true``).
+
+    Examples
+    --------
+    >>> spec = loads_sweep_spec('''
+    ... layout = "demo"
+    ... [[parameters]]
+    ... kind = "power"
+    ... target = "logic"
+    ... scale = [0.5, 2.0]
+    ... [[parameters]]
+    ... kind = "thickness"
+    ... target = "tim1"
+    ... values = ["25 um", "75 um"]
+    ... ''')
+    >>> [tuple(v.values()) for v in sweep_variants(spec)]
+    [(0.5, 2.5e-05), (0.5, 7.5e-05), (2.0, 2.5e-05), (2.0, 7.5e-05)]
+    >>> variant_key(spec, sweep_variants(spec)[0]) == variant_key(spec, {"thickness:tim1": 2.5e-05, "power:logic/scale": 0.5})
+    True
     """
     labels = [p.label for p in spec.parameters]
     if spec.mode == "grid":
