@@ -564,7 +564,7 @@ def _clock_factor(tj: float, tj_max: float, ambient: float) -> float:
 
 # -- floorplan and layout ----------------------------------------------------------------------------
 
-def _place(size, placed, weights, gap):
+def _place(size, placed, weights, gap, anchors=None):
     """Best position for a ``size`` rectangle abutting a placed one: the one that minimises
     Σ traffic × Manhattan centre distance to the placed rectangles, plus a small bounding-box
     penalty; positions overlap nothing (with ``gap``)."""
@@ -576,7 +576,9 @@ def _place(size, placed, weights, gap):
     xs1 = max(r[0] + r[2] for r in placed)
     ys1 = max(r[1] + r[3] for r in placed)
     best, best_cost = None, float("inf")
-    for (px, py, pw, ph) in placed:
+    for k, (px, py, pw, ph) in enumerate(placed):
+        if anchors is not None and k not in anchors:
+            continue
         xs = (px + (pw - w) / 2, px, px + pw - w)
         ys = (py + (ph - h) / 2, py, py + ph - h)
         cands = [(px + pw + gap, y) for y in ys] + [(px - gap - w, y) for y in ys] + \
@@ -639,7 +641,11 @@ def floorplan(c: Candidate, system: System, traffic: Mapping[tuple, float]) -> d
             rects[i] = r
         else:
             m, k, host = hbm_list[i - n]
-            opts = [_place(sz, placed, weights, s.spacing) for sz in (m.size, m.size[::-1])]
+            anchor = {owners.index(host)} if host in owners else None
+            opts = [r for sz in (m.size, m.size[::-1]) for r in (_place(sz, placed, weights, s.spacing, anchor),)
+                    if r is not None]
+            if not opts:       # no room beside the host: anywhere, the link will say if it is out of reach
+                opts = [_place(sz, placed, weights, s.spacing) for sz in (m.size, m.size[::-1])]
             hr = rects.get(host)
 
             def dist(r):
@@ -922,8 +928,10 @@ class Exploration:
     def table(self, top: int = 15) -> str:
         s = self.system
         lines = [f"Partition exploration: {s.name} ({len(s.blocks)} blocks, {len(s.traffic)} traffic pairs, "
-                 f"{sum(m.count for m in s.memory)} HBM); search: {self.method}; {self.evaluated} candidates screened "
-                 f"in {self.seconds:.1f} s; volume {s.volume:g}",
+                 f"{sum(m.count for m in s.memory)} HBM); search: {self.method}; {self.evaluated} candidates screened, "
+                 f"{sum(c.stage != 'screen' for c in self.candidates)} floorplanned, "
+                 f"{sum(c.stage == 'thermal' for c in self.candidates)} thermally solved; {self.seconds:.1f} s; "
+                 f"volume {s.volume:g}",
                  f"{'#':>3} {'$/unit':>9} {'W':>6} {'Tj C':>6} {'clock':>5} {'stage':<7} candidate"]
         for k, c in enumerate(self.candidates[:top]):
             lines.append(f"{k + 1:>3} {c.cost:9,.0f} {c.power:6.0f} {c.peak_temperature - KELVIN:6.1f} "
