@@ -666,7 +666,7 @@ class SweepResult:
     path : pathlib.Path
         The JSONL results file (every row, including rows of earlier runs when resuming).
     rows : list of dict
-        All rows in the file, one per variant.
+        The rows in the file that belong to this spec's variants (earlier runs included).
     computed : int
         Variants solved in this run.
     skipped : int
@@ -761,7 +761,9 @@ def run_sweep(spec: SweepSpec, output: str | Path, *, resume: bool = False, back
                                  n_workers=n_workers, processes=processes)
     finally:
         writer.close()
-    return SweepResult(path=path, rows=read_results(path), computed=computed, skipped=skipped,
+    wanted = {variant_key(spec, v) for v in variants}
+    rows = [r for r in read_results(path) if r["key"] in wanted]  # rows of this spec only
+    return SweepResult(path=path, rows=rows, computed=computed, skipped=skipped,
                        seconds=time.perf_counter() - t0)
 
 
