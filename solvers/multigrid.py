@@ -139,7 +139,7 @@ class Interp1D:
         return jnp.asarray(w, dtype).reshape(shp)
 
     def prolong(self, u, axis: int):
-        n, nc = self.n_fine, self.n_coarse
+        n = self.n_fine
         n_even = (n + 1) // 2
         n_odd = n // 2
         wl = self._w(self.w_left, axis, u.dtype)
@@ -153,13 +153,10 @@ class Interp1D:
         po = [(0, 0, 0)] * 3
         pe[axis] = (0, n - (2 * n_even - 1), 1)
         po[axis] = (1, n - (2 * n_odd), 1)
-        del nc
         return jax.lax.pad(even, zero, pe) + jax.lax.pad(odd, zero, po)
 
     def restrict(self, f, axis: int):
         n, nc = self.n_fine, self.n_coarse
-        n_even = (n + 1) // 2
-        n_odd = n // 2
         wl = self._w(self.w_left, axis, f.dtype)
         wr = self._w(self.w_right, axis, f.dtype)
         even = jax.lax.slice_in_dim(f, 0, n, stride=2, axis=axis)
@@ -171,7 +168,7 @@ class Interp1D:
             cfg[axis] = (lo, total - lo - a.shape[axis], 0)
             return jax.lax.pad(a, zero, cfg)
 
-        return pad(even, 0, nc) + pad(wl * odd, 0, nc) + pad(wr * odd, 1, nc) if n_even else None
+        return pad(even, 0, nc) + pad(wl * odd, 0, nc) + pad(wr * odd, 1, nc)
 
 
 @dataclass(frozen=True, eq=False)
@@ -213,7 +210,6 @@ def plan_coarsening(coords: tuple, *, coarse_size: int = 1200, min_nodes: int = 
 # --------------------------------------------------------------------------------------
 def _thomas_factor(diag, upper):
     """Factor z-line tridiagonal systems (axis 0): returns (c', 1/denominator, lower)."""
-    n0 = diag.shape[0]
     lower = jnp.concatenate([jnp.zeros_like(diag[:1]), upper], axis=0)  # A[k, k-1] = A[k-1, k]
     up = jnp.concatenate([upper, jnp.zeros_like(diag[:1])], axis=0)
 
@@ -224,7 +220,6 @@ def _thomas_factor(diag, upper):
         return cp, (cp, inv)
 
     _, (cp, inv) = jax.lax.scan(step, jnp.zeros_like(diag[0]), (lower, diag, up))
-    del n0
     return cp, inv, lower
 
 

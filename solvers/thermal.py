@@ -22,7 +22,6 @@ import math
 import time
 import weakref
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import jax
 import jax.numpy as jnp
@@ -360,8 +359,6 @@ def _raise_if_failed(sol: ThermalSolution, *, call: str, rtol: float, max_iterat
     if not np.all(conv):
         it = int(np.max(np.asarray(sol.iterations)))
         rel = float(np.max(np.asarray(sol.relative_residual)))
-        if not np.any([np.asarray(v).size for v in []]):
-            pass
         raise SolveError(
             f"`{call}` did not converge: true relative residual {rel:.3e} > rtol={rtol:g} after "
             f"{it} of max_iterations={max_iterations} CG iterations (last recursive residuals: "
@@ -628,15 +625,10 @@ def solve_batch(
         _check_fields(grid, stacked, call=call, batch=n)
         stacked = jax.vmap(lambda f: _broadcast_fields(grid, f, dtype))(stacked)
 
-        def one(f):
-            hier = _setup(grid, f, dtype, smoothing_steps, coarse_size)
-            return _steady_core(grid, f, hier, dtype=dtype, rtol=rtol, max_iterations=max_iterations)
-
         fn = _jitted("batch_vmap", lambda grid, f, dtype, rtol, max_iterations, smoothing_steps, coarse_size:
                      jax.vmap(lambda ff: _steady_core(grid, ff, _setup(grid, ff, dtype, smoothing_steps, coarse_size),
                                                       dtype=dtype, rtol=rtol, max_iterations=max_iterations))(f),
                      ("grid", "dtype", "max_iterations", "smoothing_steps", "coarse_size"))
-        del one
         out = fn(grid, stacked, dtype=dtype, rtol=rtol, max_iterations=max_iterations,
                  smoothing_steps=smoothing_steps, coarse_size=coarse_size)
         jax.block_until_ready(out)
