@@ -177,12 +177,22 @@ def test_batch_equals_one_by_one(graded):
         assert np.all(np.asarray(batch.converged))
         for i, T in enumerate(singles):
             assert np.max(np.abs(np.asarray(batch.temperature[i]) - T)) < 1e-6 * (T.max() - 300.0), (method, i)
+    stacked = jax.tree_util.tree_map(lambda *a: np.stack([np.asarray(x) for x in a]), *variants)
+    batch = solvers.solve_batch(grid, stacked, method="loop")
+    assert np.max(np.abs(np.asarray(batch.temperature[2]) - singles[2])) < 1e-6 * (singles[2].max() - 300.0)
+    with pytest.raises(ValueError, match="must be 'auto', 'vmap' or 'loop'"):
+        solvers.solve_batch(grid, variants, method="threads")
 
 
-def test_import_does_not_switch_on_x64():
-    code = "import jax, solvers; print(jax.config.jax_enable_x64)"
+def test_import_has_no_side_effects_and_public_api_resolves():
+    code = ("import sys, jax, solvers; print(jax.config.jax_enable_x64); "
+            "print(any(m.startswith('codesign') for m in sys.modules)); "
+            "print(all(hasattr(solvers, n) for n in solvers.__all__))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
+    assert out.stdout.split() == ["False", "False", "True"]
+    for name in ("solve_steady", "solve_transient", "solve_nonlinear", "solve_batch", "SolveError",
+                 "region_statistics", "ThermalSolution", "PowerTrace", "TensorGrid"):
+        assert name in solvers.__all__
 
 
 def test_float32_preconditioner_keeps_float64_accuracy(graded):
