@@ -1,8 +1,8 @@
 """Gradient-based, thermal-aware placement of the chiplets of one layer.
 
 The dies of one layer move in x-y on a **fixed** grid. Their footprints are rasterised softly
-onto that grid -- the cell average of a die indicator whose edges are logistic ramps of width
-``edge_width`` (about half a cell) -- into the per-element conductivity of the die layer (and the
+onto that grid -- the cell average of a die indicator whose edges are logistic ramps of scale
+``edge_width`` (a 10-90 % width of about one cell) -- into the per-element conductivity of the die layer (and the
 bump layer under it, when its bumps sit only under the dies) and into the source field. The
 steady temperature is then a smooth function of the die positions, and ``jax.grad`` goes through
 :func:`solvers.solve_steady` (an adjoint solve). The objective is
@@ -288,7 +288,8 @@ def build_soft_model(stack: Stack, *, layer: str | None = None, cell_size: float
     cell_size : float, optional
         Lateral cell size of the fixed grid [m]; default: the layout's ``max_lateral_size``.
     edge_width : float, optional
-        Width of the soft die edges [m]; default: half a cell.
+        Scale ``s`` of the logistic die edges [m]; default: a quarter cell, so the 10-90 % ramp
+        (4.4 s) is about one cell wide. Smaller is closer to the conforming model but less smooth.
     weights : PlacementWeights, optional
     min_spacing : float
         Gap to keep between dies [m].
@@ -303,7 +304,7 @@ def build_soft_model(stack: Stack, *, layer: str | None = None, cell_size: float
         raise PlacementError(f"`build_soft_model(layer={layer!r})`: the layer has no chiplets to place; layers "
                              f"with chiplets: {[l.name for l in stack.layers if l.chiplets]}")
     h = float(cell_size or stack.mesh.max_lateral_size)
-    s = float(edge_width or 0.5 * h)
+    s = float(edge_width or 0.25 * h)
     # The fixed stack: every movable die spread over the whole extent with no power, so the grid
     # has no lines at die edges but keeps each die's active-slab plane in z.
     fixed = stack
@@ -323,6 +324,9 @@ def build_soft_model(stack: Stack, *, layer: str | None = None, cell_size: float
     m3 = (inside[:, :, None] * layer_z[None, None, :]) > 0
     for arr, v in zip((kx, ky, kz), fill_k):
         arr[m3] = v
+    heat_capacity = np.array(meshed.fields.heat_capacity)  # only for consistency: steady solves ignore it
+    heat_capacity[m3] = fill.heat_capacity
+    meshed = dataclasses.replace(meshed, fields=meshed.fields.with_(heat_capacity=heat_capacity))
     # the bump layer right below, when its bumps sit only under the dies above
     idx = [l.name for l in stack.layers].index(layer)
     bump_z = bump_k = bump_fill_k = None

@@ -111,3 +111,16 @@ def test_legalize_separates_and_reports_what_cannot_fit(stack):
     m2 = build_soft_model(tight, min_spacing=15e-3)
     with pytest.raises(PlacementError, match="min_spacing"):
         legalize(m2, m2.start)
+
+
+@pytest.mark.slow
+def test_soft_model_tends_to_the_conforming_model(stack):
+    """With die edges on the fixed grid and sharp soft edges, the soft temperature is the
+    conforming mesh's (the fields agree to the edge leak, the peak to about a kelvin)."""
+    from codesign.mesh import mesh_stack
+    from codesign.thermal import analyse
+
+    m = build_soft_model(stack, cell_size=0.5e-3, edge_width=1e-6)
+    soft = float(np.max(np.asarray(m.temperature(jnp.asarray(m.start)))))
+    exact = analyse(mesh_stack(stack, max_lateral_size=0.5e-3, min_lateral_size=0.5e-3, grading=1.0)).max_temperature
+    assert soft == pytest.approx(exact, abs=1.0)
