@@ -4,6 +4,14 @@ The domain layer: layout files, package stacks, meshing, and (built on :mod:`sol
 thermal, interconnect and PPAC models. Importing it changes no global JAX setting.
 """
 
+from .cost import DEFAULT_COST_PARAMS as DEFAULT_COST_PARAMS
+from .cost import CostBreakdown as CostBreakdown
+from .cost import CostParams as CostParams
+from .cost import DieSpec as DieSpec
+from .cost import PackageSpec as PackageSpec
+from .cost import die_yield as die_yield
+from .cost import dies_per_wafer as dies_per_wafer
+from .cost import package_cost as package_cost
 from .electrothermal import CoupledResult as CoupledResult
 from .electrothermal import DeratingResult as DeratingResult
 from .electrothermal import ThermalRunawayError as ThermalRunawayError
@@ -23,6 +31,9 @@ from .materials import BUILTIN_MATERIALS as BUILTIN_MATERIALS
 from .mesh import MeshedStack as MeshedStack
 from .mesh import export_vtu as export_vtu
 from .mesh import mesh_stack as mesh_stack
+from .ppac import PPAC as PPAC
+from .ppac import infer_technology as infer_technology
+from .ppac import ppac as ppac
 from .render import plot_hotspots as plot_hotspots
 from .render import to_pyvista as to_pyvista
 from .report import write_report as write_report
@@ -33,6 +44,9 @@ from .stack import Layer as Layer
 from .stack import Material as Material
 from .stack import Stack as Stack
 from .electrothermal import solve_coupled_transient as solve_coupled_transient
+from .partition import SystemFileError as SystemFileError
+from .partition import explore as explore
+from .partition import load_system as load_system
 from .phys import PHYS as PHYS
 from .phys import PhySpec as PhySpec
 from .phys import get_phy as get_phy
@@ -48,8 +62,12 @@ from .units import parse_quantity as parse_quantity
 __all__ = [
     "BUILTIN_MATERIALS",
     "Chiplet",
+    "CostBreakdown",
+    "CostParams",
     "CoupledResult",
+    "DEFAULT_COST_PARAMS",
     "DeratingResult",
+    "DieSpec",
     "HeatSource",
     "InterconnectError",
     "InterconnectReport",
@@ -59,26 +77,36 @@ __all__ = [
     "Material",
     "MeshedStack",
     "PHYS",
+    "PPAC",
+    "PackageSpec",
     "PhySpec",
     "Rect",
     "Stack",
+    "SystemFileError",
     "ThermalReport",
     "ThermalRunawayError",
     "TransientReport",
     "analyse",
     "analyse_transient",
     "derate",
+    "die_yield",
+    "dies_per_wafer",
     "evaluate_links",
+    "explore",
     "export_vtu",
     "get_phy",
     "homogenise_interconnect",
     "homogenise_laminate",
+    "infer_technology",
     "load_layout",
+    "load_system",
     "loads_layout",
     "mesh_stack",
+    "package_cost",
     "parse_quantity",
     "phy_heat_sources",
     "plot_hotspots",
+    "ppac",
     "read_power_trace",
     "run_layout",
     "shipped_layouts",

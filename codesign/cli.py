@@ -177,7 +177,11 @@ def _main_job(args, stack):
     from .electrothermal import ThermalRunawayError
     from .pipeline import run_layout
 
-    mesh = {"max_lateral_size": args.max_lateral_size} if getattr(args, "max_lateral_size", None) else None
+    mesh = None
+    if getattr(args, "max_lateral_size", None):
+        mesh = {"max_lateral_size": args.max_lateral_size}
+    if getattr(args, "lateral_size", None):
+        mesh = {"max_lateral_size": args.lateral_size, "min_lateral_size": args.lateral_size, "grading": 1.0}
     try:
         run = run_layout(stack, method=args.method, phy_heat=args.phy_heat, derating=not args.no_derate,
                          temperature_dependent=args.k_of_t, mesh=mesh)
@@ -328,6 +332,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="add each link's PHY power as heat in die-edge strips (when die powers exclude I/O)")
     s.add_argument("--no-derate", action="store_true", help="skip the derating root find (leakage layouts)")
     s.add_argument("--max-lateral-size", type=_length_arg, default=None, help='mesh override, e.g. "1 mm"')
+    s.add_argument("--lateral-size", type=_length_arg, default=None,
+                   help='uniform coarse lateral cells (no grading), e.g. "2 mm", for quick looks')
     s.add_argument("--transient", metavar="TRACE.csv", default=None,
                    help="solve in time, driven by a power trace: 'time [ms], <chiplet> [W], ...'")
     s.add_argument("--duration", type=_time_arg, default=None, help='transient end time, e.g. "10 s"')
@@ -343,7 +349,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-derate", action="store_true", help="skip the derating root find")
     s.add_argument("--k-of-t", action="store_true", help="temperature-dependent conductivity")
     s.add_argument("--max-lateral-size", type=_length_arg, default=None, help='mesh override, e.g. "1 mm"')
+    s.add_argument("--lateral-size", type=_length_arg, default=None, help="uniform coarse lateral cells")
     s.set_defaults(func=_cmd_report)
+    for name, (_, _, text) in _DELEGATED.items():
+        sub.add_parser(name, help=text + f" (see `codesign {name} --help`)", add_help=False)
     s = sub.add_parser("links", help="evaluate the layout's die-to-die, memory and optical links")
     s.add_argument("layout")
     s.add_argument("--json", default=None, help="also write the link report as JSON")
@@ -351,7 +360,23 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+# Subcommands whose flags live with their module: `codesign NAME ...` hands the rest of the line over.
+_DELEGATED = {
+    "partition": ("codesign.partition", "partition_main", "rank chiplet partitions of a system file (PPAC, Pareto)"),
+    "sweep": ("codesign.sweep", "sweep_main", "run a parameter sweep of a layout in batches (resumable)"),
+    "optimize": ("codesign.placement", "optimize_main", "gradient-based thermal-aware placement of a layout's dies"),
+}
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in _DELEGATED:
+        import importlib
+
+        module, func, _ = _DELEGATED[argv[0]]
+        if argv[0] in ("sweep", "optimize", "partition"):
+            _enable_x64()
+        return int(getattr(importlib.import_module(module), func)(argv[1:]) or 0)
     parser = build_parser()
     args = parser.parse_args(argv)
     return int(args.func(args) or 0)

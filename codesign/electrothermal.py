@@ -248,6 +248,7 @@ def solve_coupled(
     runaway_temperature: float = 600.0 + KELVIN,
     linear_solver: Callable | None = None,
     dynamic_source: tuple[np.ndarray, dict] | None = None,
+    initial_temperature: np.ndarray | None = None,
 ) -> CoupledResult:
     """Converged steady state with temperature-dependent leakage.
 
@@ -271,6 +272,9 @@ def solve_coupled(
     dynamic_source : (array, dict), optional
         Replace the layout's dynamic heat by this per-element source [W/m^3] and its per-chiplet
         powers [W] (a transient's powers at t = 0, say); ``dynamic_scale`` is then ignored.
+    initial_temperature : array, optional
+        Nodal start [K] instead of the ambient. It must lie below the operating point (a solution
+        at lower power, say) so the iterates still rise monotonically to the smallest root.
 
     Raises
     ------
@@ -298,7 +302,7 @@ def solve_coupled(
             dynamic[hs.chiplet] = dynamic.get(hs.chiplet, 0.0) + hs.power
     parts = _leakage_parts(meshed)
     t_amb = min(float(np.min(a)) for a in meshed.fields.ambient.values()) if meshed.fields.ambient else 300.0
-    t_elem = np.full(g.shape, t_amb)
+    t_elem = np.full(g.shape, t_amb) if initial_temperature is None else _element_mean(np.asarray(initial_temperature))
     history: list[float] = []
     last_step, rho = None, 0.0
     leak_power: dict[str, float] = {}
@@ -382,12 +386,14 @@ def derate(
     pf_model: str = "dvfs",
     max_scale: float = 8.0,
     temperature_tolerance: float = 0.05,
+    linear_solver: Callable | None = None,
 ) -> DeratingResult:
     """Largest dynamic-power scale (and clock factor) that keeps every junction within its limit.
 
     Brackets the limit between a feasible and an infeasible scale (runaway counts as infeasible)
     and refines it with Brent's method until the limiting junction sits at its ``tj_max`` within
-    ``temperature_tolerance`` [K] (or the bracket is below 1e-6 relative).
+    ``temperature_tolerance`` [K] (or the bracket is below 1e-6 relative). ``linear_solver``
+    reuses a solver from :func:`make_linear_solver` built on the same mesh.
     """
     from scipy.optimize import brentq
 
@@ -401,7 +407,7 @@ def derate(
               for c in meshed.stack.chiplets if c.tj_max is None and c.name in limits]
     if not limits:
         raise ValueError("`derate`: no chiplet has a junction limit; give `tj_max` to at least one chiplet")
-    solve = make_linear_solver(meshed, method=method)
+    solve = linear_solver or make_linear_solver(meshed, method=method)
     evaluations = 0
     cache: dict[float, CoupledResult | None] = {}
 
@@ -409,8 +415,12 @@ def derate(
         nonlocal evaluations
         if s not in cache:
             evaluations += 1
+            # Warm start from the solved scale just below: still below the root, so monotone.
+            below = [k for k, v in cache.items() if v is not None and k < s]
+            start = cache[max(below)].report.temperature if below else None
             try:
-                cache[s] = solve_coupled(meshed, dynamic_scale=s, linear_solver=solve)
+                cache[s] = solve_coupled(meshed, dynamic_scale=s, linear_solver=solve, initial_temperature=start,
+                                         tol=min(0.01, temperature_tolerance / 5))
             except ThermalRunawayError:
                 cache[s] = None
         return cache[s]

@@ -84,3 +84,24 @@ def test_report_writes_a_folder_with_html_pictures_json_and_vtu(tmp_path, capsys
     assert "Links" in html and "logic-hbm0" in html
     for name in ("hotspots.png", "layer_maps.png", "run.json", "temperature.vtu"):
         assert (out / name).is_file()
+
+
+def test_run_on_a_leakage_layout_shows_leakage_derating_and_ppac(tmp_path, capsys):
+    import json
+
+    assert main(["run", "h100_cowos_s", "-o", str(tmp_path), "--method", "reference",
+                 "--lateral-size", "3 mm"]) == 0
+    out = capsys.readouterr().out
+    assert "Leakage at the operating point" in out and "Derating: dynamic power x" in out
+    data = json.loads((tmp_path / "h100_cowos_s.json").read_text())
+    leak = data["electrothermal"]["leakage_W"]["gh100"]
+    assert 30 < leak < 120  # 55 W at 85 degC in the layout, exponential in temperature
+    d = data["derating"]
+    assert 0.5 < d["scale"] < 2 and d["frequency_factor"] == pytest.approx(d["scale"] ** (1 / 3))
+    assert "ppac" in data
+
+
+def test_delegated_subcommands_reach_their_modules(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["partition", "--help"])
+    assert e.value.code == 0 and "usage: codesign partition" in capsys.readouterr().out
