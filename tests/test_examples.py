@@ -56,3 +56,12 @@ def test_02_batch_sweep(tmp_path):
                                                                                   "power:logic/scale": scale})
     assert t(0.6) < t(1.0) < t(1.4)
     assert Path(r["pareto"]).stat().st_size > 5_000
+
+
+def test_04_partition():
+    r = load("04_partition").main(thermal_top=2)
+    assert r["n_candidates"] > 100 and r["n_infeasible"] > 0  # infeasible ones are kept, with reasons
+    assert r["best_chiplets"] > 1  # chiplets beat the monolithic die on cost here
+    assert r["monolithic_cost"] is not None and r["best_cost"] < r["monolithic_cost"]
+    assert 40 < r["best_peak_C"] < 150
+    assert r["pareto"] >= 1
