@@ -103,9 +103,9 @@ def assemble(grid: TensorGrid, fields: ThermalFields) -> tuple[sp.csr_matrix, np
         facets = mesh.boundaries[face]
         fb = FacetBasis(mesh, ElementHex1(), facets=facets, intorder=3)
         ia, ib = _facet_cell_index(grid, mesh, facets, face)
-        h = np.asarray(fields.h[face], dtype=float)[ia, ib]
-        t_amb = np.broadcast_to(np.asarray(fields.ambient[face], dtype=float), h.shape if np.ndim(fields.ambient[face]) == 0 else np.shape(fields.ambient[face]))
-        t_amb = np.asarray(t_amb)[ia, ib] if t_amb.ndim == 2 else np.full_like(h, float(t_amb))
+        # h and the ambient may be scalars or face-cell arrays (face_shape of the grid).
+        h = _face_field(grid, fields.h[face], face)[ia, ib]
+        t_amb = _face_field(grid, fields.ambient[face], face)[ia, ib]
         nqp = fb.X.shape[-1]
         hq = np.repeat(h[:, None], nqp, axis=1)
         tq = np.repeat(t_amb[:, None], nqp, axis=1)

@@ -380,3 +380,21 @@ def test_reference_steady_rejects_problem_without_convection():
     grid, fields, _, _ = _v1_case([4e9, 0.0, 0.0, 0.0])
     with pytest.raises(ValueError, match=r"no face carries a positive heat-transfer coefficient .* 'zmax'"):
         solve_reference_steady(grid, fields.with_(h={}, ambient={}))
+
+
+def test_scalar_h_and_ambient_equal_uniform_face_arrays():
+    import numpy as np
+
+    from solvers import TensorGrid, ThermalFields
+    from solvers.reference import assemble
+
+    x = np.linspace(0, 1e-3, 4)
+    z = np.linspace(0, 2e-4, 3)
+    shape = (3, 3, 2)
+    g = TensorGrid(x, x, z, np.zeros(shape), ("a",), np.zeros(shape), ("m",))
+    one = np.ones(shape)
+    arrays = ThermalFields(one, one, one, one, one * 1e6, {"zmax": np.full((3, 3), 1e4)},
+                           {"zmax": np.full((3, 3), 300.0)})
+    scalars = arrays.with_(h={"zmax": 1e4}, ambient={"zmax": 300.0})
+    (Ka, ba), (Ks, bs) = assemble(g, arrays), assemble(g, scalars)
+    assert abs(Ka - Ks).max() == 0 and np.array_equal(ba, bs)
