@@ -94,9 +94,7 @@ class ThermalReport:
         lines += ["", (f"energy balance: {self.power_in:.4f} W in, {sum(self.heat_out.values()):.4f} W out "
                        f"({', '.join(f'{k} {v:.3f}' for k, v in self.heat_out.items())}); "
                        f"relative residual {self.energy_residual:.2e}"),
-                  (f"solver: {s.get('method')} , {s.get('iterations')} iterations, relative residual "
-                   f"{s.get('relative_residual', float('nan')):.2e}, setup {s.get('setup_s', 0):.2f} s, "
-                   f"solve {s.get('solve_s', 0):.2f} s; mesh {self.meshed.summary()}")]
+                  "solver: " + ", ".join(_solver_parts(s)) + f"; mesh {self.meshed.summary()}"]
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
@@ -118,6 +116,18 @@ class ThermalReport:
             "mesh": {"cells": self.meshed.grid.n_elements, "nodes": self.meshed.grid.n_nodes,
                      "shape": list(self.meshed.grid.shape)},
         }
+
+
+def _solver_parts(s: dict) -> list[str]:
+    parts = [str(s.get("method"))]
+    if "iterations" in s:
+        parts.append(f"{s['iterations']} iterations")
+    if "relative_residual" in s:
+        parts.append(f"relative residual {s['relative_residual']:.2e}")
+    for key, label in (("setup_s", "setup"), ("solve_s", "solve")):
+        if key in s:
+            parts.append(f"{label} {s[key]:.2f} s")
+    return parts
 
 
 def element_max(temperature: np.ndarray) -> np.ndarray:
