@@ -233,8 +233,25 @@ def report_tables(run) -> dict:
         tables["Thermal derating"] = [{"dynamic power scale": d.scale, "clock factor": d.frequency_factor,
                                        "P-f model": d.pf_model, "limiting": d.limiting,
                                        "notes": "; ".join(d.notes)}]
-    if run.ppac is not None and hasattr(run.ppac, "rows"):
-        tables["PPAC"] = run.ppac.rows()
+    if run.ppac is not None:
+        p = run.ppac.to_dict()
+        pw, perf, area, cost = p["power_W"], p["performance"], p["area_m2"], p["cost"]
+        tables["PPAC"] = [
+            {"quantity": "power: total / dynamic / leakage [W]",
+             "value": f"{pw['total']:.1f} / {pw['dynamic']:.1f} / {pw['leakage']:.1f}"},
+            {"quantity": "power: interconnect / memory [W]", "value": f"{pw['interconnect']:.1f} / {pw['memory']:.1f}"},
+            {"quantity": "performance: link bandwidth / HBM [TB/s]",
+             "value": f"{perf['aggregate_bandwidth'] / 8e12:.2f} / {perf['hbm_bandwidth'] / 8e12:.2f}"},
+            {"quantity": "performance: derating clock factor",
+             "value": "-" if perf.get("frequency_factor") is None else f"{perf['frequency_factor']:.3f}"},
+            {"quantity": "area: logic silicon / PHY / carrier / package [mm2]",
+             "value": " / ".join(f"{area[k] * 1e6:.0f}" for k in ("logic_silicon", "phy", "carrier", "package"))},
+            {"quantity": "cost per good package / NRE share / total [$]",
+             "value": f"{cost['cost_per_good_package']:,.0f} / {cost['nre_per_unit']:,.0f} / {cost['total_per_unit']:,.0f}"},
+            {"quantity": "package yield", "value": f"{cost['package_yield']:.3f}"},
+            {"quantity": "technology", "value": p["technology"]["technology"]},
+            {"quantity": "feasible", "value": "yes" if p["feasible"] else "no: " + "; ".join(p["infeasible"])},
+        ] + [{"quantity": "note", "value": n} for n in p["notes"]]
     return tables
 
 

@@ -82,6 +82,7 @@ def test_report_writes_a_folder_with_html_pictures_json_and_vtu(tmp_path, capsys
     for ref in re.findall(r'(?:src|href)="([^"#:]+)"', html):
         assert (out / ref).is_file(), ref
     assert "Links" in html and "logic-hbm0" in html
+    assert "PPAC" in html and "cost per good package" in html
     for name in ("hotspots.png", "layer_maps.png", "run.json", "temperature.vtu"):
         assert (out / name).is_file()
 
