@@ -32,7 +32,10 @@ import numpy as np
 
 from .mesh import MeshedStack, mesh_stack
 from .stack import HeatSource, Stack
-from .thermal import ThermalReport, _element_mean, chiplet_temperatures, face_heat_out
+from solvers.coupled import element_mean as _element_mean
+from solvers.coupled import scatter_to_nodes
+
+from .thermal import ThermalReport, chiplet_temperatures, face_heat_out
 
 __all__ = [
     "TJ_MAX_DEFAULTS",
@@ -180,7 +183,7 @@ def make_linear_solver(meshed: MeshedStack, *, method: str = "jax", rtol: float 
         vol8 = g.cell_volumes() / 8.0
 
         def solve(q):
-            b = b0 + _scatter_corners(np.asarray(q) * vol8).ravel()
+            b = b0 + scatter_to_nodes(np.asarray(q) * vol8).ravel()
             x = ml.solve(b, tol=rtol, accel="cg", maxiter=500)
             return x.reshape(g.node_shape)
 
@@ -194,17 +197,6 @@ def make_linear_solver(meshed: MeshedStack, *, method: str = "jax", rtol: float 
         return np.asarray(sol.temperature)
 
     return solve
-
-
-def _scatter_corners(e: np.ndarray) -> np.ndarray:
-    """Add each element value to its 8 corner nodes."""
-    nx, ny, nz = e.shape
-    out = np.zeros((nx + 1, ny + 1, nz + 1))
-    for di in (0, 1):
-        for dj in (0, 1):
-            for dk in (0, 1):
-                out[di:nx + di, dj:ny + dj, dk:nz + dk] += e
-    return out
 
 
 # -- coupled solve -------------------------------------------------------------------------------------

@@ -14,6 +14,9 @@ from typing import Sequence
 
 import numpy as np
 
+from solvers.coupled import element_mean
+from solvers.coupled import face_heat_out as _face_heat_out
+
 from .mesh import MeshedStack, mesh_stack
 from .stack import HeatSource, Stack
 
@@ -141,22 +144,13 @@ def element_max(temperature: np.ndarray) -> np.ndarray:
     return out
 
 
-def _element_mean(t: np.ndarray) -> np.ndarray:
-    acc = np.zeros(tuple(s - 1 for s in t.shape))
-    for di in (0, 1):
-        for dj in (0, 1):
-            for dk in (0, 1):
-                acc += t[di:t.shape[0] - 1 + di, dj:t.shape[1] - 1 + dj, dk:t.shape[2] - 1 + dk]
-    return acc / 8.0
-
-
 def chiplet_temperatures(meshed: MeshedStack, temperature: np.ndarray,
                          powers: dict | None = None) -> tuple[ChipletTemperature, ...]:
     """Per-chiplet junction (maximum over the die's nodes), volume-mean and hotspot location."""
     t = np.asarray(temperature, dtype=float)
     g = meshed.grid
     emax = element_max(t)
-    emean = _element_mean(t)
+    emean = element_mean(t)
     vol = g.cell_volumes()
     out = []
     for chip in meshed.stack.chiplets:
@@ -179,17 +173,7 @@ def chiplet_temperatures(meshed: MeshedStack, temperature: np.ndarray,
 
 def face_heat_out(meshed: MeshedStack, temperature: np.ndarray) -> dict:
     """Heat leaving through each convective face, ``∫ h (T − T_amb) dA`` [W] (exact for Q1 on a face)."""
-    t = np.asarray(temperature, dtype=float)
-    g, f = meshed.grid, meshed.fields
-    sl = {"xmin": (0, slice(None), slice(None)), "xmax": (-1, slice(None), slice(None)),
-          "ymin": (slice(None), 0, slice(None)), "ymax": (slice(None), -1, slice(None)),
-          "zmin": (slice(None), slice(None), 0), "zmax": (slice(None), slice(None), -1)}
-    out = {}
-    for face, h in f.h.items():
-        tf = t[sl[face]]
-        cell_mean = 0.25 * (tf[:-1, :-1] + tf[1:, :-1] + tf[:-1, 1:] + tf[1:, 1:])
-        out[face] = float(np.sum(np.asarray(h) * (cell_mean - np.asarray(f.ambient[face])) * g.face_areas(face)))
-    return out
+    return _face_heat_out(meshed.grid, meshed.fields, np.asarray(temperature, dtype=float))
 
 
 def analyse(stack_or_meshed: Stack | MeshedStack, *, method: str = "jax", rtol: float = 1e-8,

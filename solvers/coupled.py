@@ -20,7 +20,7 @@ import numpy as np
 
 from .grid import TensorGrid, ThermalFields
 
-__all__ = ["SourceTransientResult", "solve_transient_with_source"]
+__all__ = ["SourceTransientResult", "element_mean", "face_heat_out", "scatter_to_nodes", "solve_transient_with_source"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -62,7 +62,8 @@ def element_mean(t: np.ndarray) -> np.ndarray:
     return acc / 8.0
 
 
-def _scatter(e: np.ndarray) -> np.ndarray:
+def scatter_to_nodes(e: np.ndarray) -> np.ndarray:
+    """Add each element value to its 8 corner nodes (nodal array of the grid's node shape)."""
     nx, ny, nz = e.shape
     out = np.zeros((nx + 1, ny + 1, nz + 1))
     for di in (0, 1):
@@ -72,16 +73,17 @@ def _scatter(e: np.ndarray) -> np.ndarray:
     return out
 
 
-def _heat_out(grid: TensorGrid, fields: ThermalFields, t: np.ndarray) -> float:
+def face_heat_out(grid: TensorGrid, fields: ThermalFields, t: np.ndarray) -> dict:
+    """Heat leaving through each convective face, ``∫ h (T − T_amb) dA`` [W] (exact for Q1 on a face)."""
     sl = {"xmin": (0, slice(None), slice(None)), "xmax": (-1, slice(None), slice(None)),
           "ymin": (slice(None), 0, slice(None)), "ymax": (slice(None), -1, slice(None)),
           "zmin": (slice(None), slice(None), 0), "zmax": (slice(None), slice(None), -1)}
-    total = 0.0
+    out = {}
     for face, h in fields.h.items():
-        tf = t[sl[face]]
+        tf = np.asarray(t)[sl[face]]
         mean = 0.25 * (tf[:-1, :-1] + tf[1:, :-1] + tf[:-1, 1:] + tf[1:, 1:])
-        total += float(np.sum(np.asarray(h) * (mean - np.asarray(fields.ambient[face])) * grid.face_areas(face)))
-    return total
+        out[face] = float(np.sum(np.asarray(h) * (mean - np.asarray(fields.ambient[face])) * grid.face_areas(face)))
+    return out
 
 
 _DIRECT_LIMIT = 20_000
@@ -159,7 +161,7 @@ def solve_transient_with_source(
     t_prev = None
     t_now = np.asarray(initial, dtype=float).reshape(shape)
     q0 = source(element_mean(t_now), 0.0)
-    times, temps, pins, houts = [0.0], [t_now], [float(np.sum(q0 * vol))], [_heat_out(grid, fields, t_now)]
+    times, temps, pins, houts = [0.0], [t_now], [float(np.sum(q0 * vol))], [sum(face_heat_out(grid, fields, t_now).values())]
     iterations = 0
     stopped = ""
     for n in range(1, n_steps + 1):
@@ -169,7 +171,7 @@ def solve_transient_with_source(
         if not np.all(np.isfinite(q)):
             stopped = f"the source became non-finite at t = {time:.6g} s"
             break
-        b = b_robin + _scatter(q * vol8).ravel()
+        b = b_robin + scatter_to_nodes(q * vol8).ravel()
         if t_prev is None:
             rhs = b + (C @ t_now.ravel()) / dt
             x, its = solve_be(rhs, t_now.ravel())
@@ -182,7 +184,7 @@ def solve_transient_with_source(
             times.append(time)
             temps.append(t_now)
             pins.append(float(np.sum(q * vol)))
-            houts.append(_heat_out(grid, fields, t_now))
+            houts.append(sum(face_heat_out(grid, fields, t_now).values()))
         if stop is not None:
             stopped = stop(t_now, time) or ""
             if stopped:
@@ -190,7 +192,7 @@ def solve_transient_with_source(
                     times.append(time)
                     temps.append(t_now)
                     pins.append(float(np.sum(q * vol)))
-                    houts.append(_heat_out(grid, fields, t_now))
+                    houts.append(sum(face_heat_out(grid, fields, t_now).values()))
                 break
     return SourceTransientResult(times=np.asarray(times), temperature=np.stack(temps), power_in=np.asarray(pins),
                                  heat_out=np.asarray(houts), iterations=iterations, stopped=stopped)
