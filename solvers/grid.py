@@ -20,6 +20,7 @@ Conventions
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
@@ -82,6 +83,32 @@ class TensorGrid:
             if a.shape != self.shape:
                 raise MeshError(f"`TensorGrid.{name}` has shape {a.shape}, expected {self.shape}.")
             object.__setattr__(self, name, a)
+
+    # -- identity by content ----------------------------------------------------------------
+    # The grid is a static argument of the jitted solvers: compiled programs bake its coordinates
+    # in. Hashing by content lets two separately built but identical grids share compiled code
+    # (hashing by identity recompiled, 12-50 s, for every new grid object).
+    def _content_key(self) -> str:
+        key = self.__dict__.get("_key")
+        if key is None:
+            h = hashlib.blake2b(digest_size=20)
+            for a in (self.x, self.y, self.z, self.region, self.material):
+                h.update(str(a.shape).encode())
+                h.update(np.ascontiguousarray(a).tobytes())
+            h.update(repr((self.region_names, self.material_names)).encode())
+            key = h.hexdigest()
+            object.__setattr__(self, "_key", key)
+        return key
+
+    def __hash__(self) -> int:
+        return hash(self._content_key())
+
+    def __eq__(self, other: object) -> bool:
+        if self is other:
+            return True
+        if not isinstance(other, TensorGrid):
+            return NotImplemented
+        return self._content_key() == other._content_key()
 
     # -- sizes -------------------------------------------------------------------------
     @property
