@@ -485,9 +485,11 @@ def evaluate_links(stack: Stack, *, phys: Mapping[str, PhySpec] | None = None, a
     """
     if not (isinstance(activity, (int, float)) and 0 <= activity <= 1):
         raise InterconnectError(f"`evaluate_links(activity={activity!r})`: give a fraction between 0 and 1")
-    table: dict[str, PhySpec] = {**PHYS, **dict(phys or {})}
+    # The layout's own [phys] tables come first; `phys=` overrides both them and the library.
+    phys = {**{p.name: p for p in getattr(stack, "phys", ())}, **dict(phys or {})}
+    table: dict[str, PhySpec] = {**PHYS, **phys}
     names = list(auto_candidates) if auto_candidates is not None else list(AUTO_CANDIDATES) + [
-        n for n in (phys or {}) if n not in AUTO_CANDIDATES]
+        n for n in phys if n not in AUTO_CANDIDATES]
     geos: list[_Geometry] = []
     sized: list[_Sized | None] = []
     notes: list[str] = []
@@ -752,7 +754,7 @@ def link_arrays(stack: Stack, report: InterconnectReport, *, phys: Mapping[str, 
     """The :class:`LinkArrays` of an evaluated report's links (float64 NumPy arrays), so that
     ``link_metrics(**link_arrays(stack, report)._asdict())`` reproduces the report
     (at ``activity = 1``)."""
-    table = {**PHYS, **dict(phys or {})}
+    table = {**PHYS, **{p.name: p for p in getattr(stack, "phys", ())}, **dict(phys or {})}
     rows = []
     for r in report.links:
         s = r.spec if r.spec is not None else get_phy(r.phy, table)

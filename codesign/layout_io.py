@@ -523,9 +523,30 @@ def _mesh(ctx: _Ctx, raw: Any) -> MeshControls:
     )
 
 
+def _phys(ctx: _Ctx, raw: Any) -> dict:
+    """The layout's [phys.NAME] tables, through codesign.phys.phys_from_toml (every value sourced)."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        ctx.err("phys", f"expected tables [phys.NAME], got {raw!r}")
+        return {}
+    from .phys import PhyError, phys_from_toml
+
+    try:
+        return phys_from_toml(raw)
+    except PhyError as e:
+        for line in str(e).splitlines()[1:]:
+            path, _, msg = line.strip().partition(": ")
+            ctx.err(path, msg)
+        return {}
+    except (TypeError, ValueError) as e:  # a malformed table the PHY reader did not anticipate
+        ctx.err("phys", f"cannot read the PHY tables: {e}")
+        return {}
+
+
 def _parse(ctx: _Ctx, doc: dict) -> Stack | None:
     top = _table(ctx, doc, "", ("schema", "name", "description", "materials", "package", "boundaries", "layers",
-                                "links", "mesh"))
+                                "links", "mesh", "phys"))
     if top is None:
         return None
     schema = doc.get("schema")
@@ -623,6 +644,7 @@ def _parse(ctx: _Ctx, doc: dict) -> Stack | None:
                         f"chiplet {c.name!r} is stacked over nothing: its footprint is not inside the extent of layer "
                         f"{lower.name!r} below; enlarge that layer or move the chiplet")
 
+    layout_phys = _phys(ctx, doc.get("phys"))
     chip_names = {c.name for layer in layers for c in layer.chiplets}
     links = []
     link_names: set[str] = set()
@@ -651,6 +673,14 @@ def _parse(ctx: _Ctx, doc: dict) -> Stack | None:
         link_names.add(lname)
         bw = _quantity(ctx, s, "bandwidth", path, "bandwidth", positive=True)
         phy = _string(ctx, s, "phy", path, required=False, default="auto")
+        raw_phys = doc.get("phys") if isinstance(doc.get("phys"), dict) else {}
+        if phy not in (None, "auto") and phy not in raw_phys:  # a failed [phys] table is reported already
+            from .phys import PhyError, get_phy
+
+            try:
+                get_phy(phy, layout_phys, where=f"{path}.phy")
+            except PhyError as e:
+                ctx.err(_join(path, "phy"), str(e).split(": ", 1)[-1] + " (or define it under [phys.NAME])")
         length = _quantity(ctx, s, "length", path, "length", required=False, positive=True)
         if ok and bw is not None and lname is not None:
             links.append(Link(lname, (between[0], between[1]), bw, phy or "auto", length))
@@ -666,7 +696,8 @@ def _parse(ctx: _Ctx, doc: dict) -> Stack | None:
     all_mats = {**mats, **derived}
     stack = Stack(name=name, description=description or "", package=package, layers=tuple(layers),
                   materials=tuple(all_mats[m] for m in sorted(set(all_mats) & (used | set(derived)))),
-                  top=top_b, bottom=bot_b, sides=side_b, links=tuple(links), mesh=mesh, source=ctx.source)
+                  top=top_b, bottom=bot_b, sides=side_b, links=tuple(links), mesh=mesh, source=ctx.source,
+                  phys=tuple(layout_phys.values()))
     # Derived interconnect materials are added under "<layer>:<kind>".
     extra = []
     for layer in layers:

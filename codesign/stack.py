@@ -260,6 +260,7 @@ class Stack:
     links: tuple[Link, ...] = ()
     mesh: MeshControls = field(default_factory=MeshControls)
     source: str = ""
+    phys: tuple = ()  # PHY specs defined by the layout's [phys.NAME] tables (codesign.phys.PhySpec)
 
     # -- lookups -----------------------------------------------------------------------------
     def material(self, name: str) -> Material:

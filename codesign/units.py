@@ -211,6 +211,7 @@ def parse_quantity(value: object, kind: str) -> float:
     """
     dim, example = DIMENSIONS[kind]
     label = kind.replace("_", " ")
+    a = "an" if label[0] in "aeiou" else "a"
     if isinstance(value, bool) or not isinstance(value, str):
         if isinstance(value, (int, float)) and not isinstance(value, bool) and kind == "dimensionless":
             v = float(value)
@@ -218,18 +219,18 @@ def parse_quantity(value: object, kind: str) -> float:
                 raise UnitError(f"expected a finite number, got {value!r}")
             return v
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            raise UnitError(f"expected a {label} such as {example}, got {value!r} (no unit)")
-        raise UnitError(f"expected a {label} such as {example}, got {value!r} ({type(value).__name__})")
+            raise UnitError(f"expected {a} {label} such as {example}, got {value!r} (no unit)")
+        raise UnitError(f"expected {a} {label} such as {example}, got {value!r} ({type(value).__name__})")
     m = _NUMBER.match(value)
     if not m:
-        raise UnitError(f"expected a {label} such as {example}, got {value!r}")
+        raise UnitError(f"expected {a} {label} such as {example}, got {value!r}")
     number, unit = float(m.group(1)), m.group(2)
     if not math.isfinite(number):
         raise UnitError(f"expected a finite {label}, got {value!r}")
     if not unit:
         if kind == "dimensionless":
             return number
-        raise UnitError(f"expected a {label} such as {example}, got {value!r} (no unit)")
+        raise UnitError(f"expected {a} {label} such as {example}, got {value!r} (no unit)")
     if unit in _OFFSET_UNITS:
         if kind != "temperature":
             raise UnitError(
@@ -240,9 +241,9 @@ def parse_quantity(value: object, kind: str) -> float:
     try:
         scale, d = _parse_unit(unit)
     except UnitError as e:
-        raise UnitError(f"expected a {label} such as {example}, got {value!r}: {e}") from None
+        raise UnitError(f"expected {a} {label} such as {example}, got {value!r}: {e}") from None
     if not d.same(dim):
-        raise UnitError(f"expected a {label} such as {example}, got {value!r}: unit {unit!r} is not a {label}")
+        raise UnitError(f"expected {a} {label} such as {example}, got {value!r}: unit {unit!r} is not {a} {label}")
     # Divide by an exact integer reciprocal where there is one, so "100 um" is exactly 1e-4.
     inv = 1.0 / scale
     out = number / round(inv) if scale < 1 and abs(inv - round(inv)) < 1e-9 * inv else number * scale

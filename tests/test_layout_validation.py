@@ -173,3 +173,27 @@ def test_sub_resolution_sizes_are_refused():
     doc = mutated(lambda d: logic(d)["power_blocks"][0].update(size=["1e-30 um", "1 mm"]))
     with pytest.raises(cd.LayoutError, match=r"power_blocks\[0\]\.size\[0\]: .*below 10 nm"):
         load(doc)
+
+
+def test_layout_phys_tables_override_the_library():
+    def change(d):
+        d["phys"] = {"my_hbm3": {"base": "HBM3", "energy_per_bit": "0.8 pJ/bit", "source": "vendor X datasheet"}}
+        d["links"][0]["phy"] = "my_hbm3"
+
+    stack = load(mutated(change))
+    assert [p.name for p in stack.phys] == ["my_hbm3"]
+    report = cd.evaluate_links(stack)
+    assert report.link("logic-hbm0").energy_per_bit == pytest.approx(0.8e-12)
+    assert report.link("logic-hbm1").energy_per_bit == pytest.approx(0.5e-12)  # the library's HBM3
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda d: d["links"][1].update(phy="HMB3"), r"links\[1\]\.phy: unknown PHY 'HMB3'; did you mean 'HBM3'\?"),
+    (lambda d: d.update(phys={"x": {"base": "HBM3", "reach": "3 mm"}}), r"phys\.x\.source: give a source string"),
+    (lambda d: d.update(phys={"x": {"base": "HBM3", "reach": "3 W", "source": "s"}}), r"phys\.x\.reach: .*length"),
+    (lambda d: d.update(phys={"x": {"base": "HMB3"}}), r"did you mean 'HBM3'"),
+    (lambda d: d.update(phys=3), r"phys: expected tables"),
+])
+def test_phy_problems_are_layout_errors(change, message):
+    with pytest.raises(cd.LayoutError, match=message):
+        load(mutated(change))
