@@ -6,14 +6,24 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
 
 import jax  # noqa: E402
+import pytest  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
 
 
+@pytest.fixture(scope="session")
+def coarse_report():
+    """The demo layout solved once per session on a coarse mesh (reference path), for picture tests."""
+    import codesign
+    from codesign.thermal import analyse
+
+    meshed = codesign.mesh_stack(codesign.load_layout("demo"), max_lateral_size=1e-3, min_lateral_size=1e-3,
+                                 max_vertical_size=5e-4)
+    return analyse(meshed, method="reference")
+
+
 def pytest_collection_modifyitems(config, items):
     """Deselect slow and GPU tests unless asked for with -m."""
-    import pytest
-
     if config.getoption("-m"):
         return
     skip_slow = pytest.mark.skip(reason="slow test: run with `pytest -m slow`")

@@ -3,35 +3,15 @@
 import numpy as np
 import pytest
 
-pytest.importorskip("matplotlib")
 
-import codesign  # noqa: E402
+from _imaging import n_colours, read_png  # noqa: E402
 from codesign import plots  # noqa: E402
-from codesign.thermal import KELVIN, analyse  # noqa: E402
-
-
-@pytest.fixture(scope="session")
-def coarse_report():
-    meshed = codesign.mesh_stack(codesign.load_layout("demo"), max_lateral_size=1e-3, min_lateral_size=1e-3,
-                                 max_vertical_size=5e-4)
-    return analyse(meshed, method="reference")
-
-
-def _n_colours(img: np.ndarray) -> int:
-    rgb = img.reshape(-1, 3).astype(np.int64)
-    return len(np.unique((rgb[:, 0] << 16) | (rgb[:, 1] << 8) | rgb[:, 2]))
-
-
-def _png(path) -> np.ndarray:
-    from PIL import Image
-
-    with Image.open(path) as im:
-        return np.asarray(im.convert("RGB"))
+from codesign.thermal import KELVIN  # noqa: E402
 
 
 def _assert_not_blank(path, colours=50):
-    img = _png(path)
-    assert _n_colours(img) > colours
+    img = read_png(path)
+    assert n_colours(img) > colours
     assert (np.abs(img.astype(int) - 255).sum(axis=2) > 30).mean() > 0.05
 
 
@@ -57,7 +37,7 @@ def test_plot_layer_maps_png(coarse_report, tmp_path):
     assert path.is_file()
     _assert_not_blank(path, colours=500)
     # The picture spends many pixels on the hot end of the colour map (the logic die and below).
-    img = _png(path).astype(float)
+    img = read_png(path).astype(float)
     top = np.array(__import__("matplotlib").colormaps[plots.CMAP](1.0)[:3]) * 255
     assert (np.linalg.norm(img - top, axis=2) < 40).sum() > 200
     one = plots.plot_layer_maps(coarse_report, tmp_path / "dies.png", layers=["dies"], shared_scale=False)

@@ -6,32 +6,13 @@ import sys
 import numpy as np
 import pytest
 
-pv = pytest.importorskip("pyvista")
-
+import pyvista as pv  # noqa: E402
 import codesign  # noqa: E402
+from _imaging import n_colours, read_png  # noqa: E402
 from codesign import render  # noqa: E402
-from codesign.thermal import KELVIN, analyse  # noqa: E402
+from codesign.thermal import KELVIN  # noqa: E402
 
 pv.OFF_SCREEN = True
-
-
-@pytest.fixture(scope="session")
-def coarse_report():
-    meshed = codesign.mesh_stack(codesign.load_layout("demo"), max_lateral_size=1e-3, min_lateral_size=1e-3,
-                                 max_vertical_size=5e-4)
-    return analyse(meshed, method="reference")
-
-
-def _n_colours(img: np.ndarray) -> int:
-    rgb = img.reshape(-1, 3).astype(np.int64)
-    return len(np.unique((rgb[:, 0] << 16) | (rgb[:, 1] << 8) | rgb[:, 2]))
-
-
-def _png(path) -> np.ndarray:
-    from PIL import Image
-
-    with Image.open(path) as im:
-        return np.asarray(im.convert("RGB"))
 
 
 def _to_pixels(renderer, points, height) -> np.ndarray:
@@ -115,9 +96,9 @@ def test_plot_hotspots_writes_a_meaningful_png(coarse_report, tmp_path):
     path = tmp_path / "hot.png"
     pl = render.plot_hotspots(coarse_report, screenshot=path, window_size=(900, 600))
     assert isinstance(pl, pv.Plotter)  # returned for the caller to add to
-    img = _png(path)
+    img = read_png(path)
     assert img.shape == (600, 900, 3)
-    assert _n_colours(img) > 500
+    assert n_colours(img) > 500
     assert (np.abs(img.astype(int) - 255).sum(axis=2) > 30).mean() > 0.2  # not a white page
     # The red hotspot flag of the hottest chiplet is on the picture, at its hotspot.
     point = render.world_coordinates(coarse_report, coarse_report.hottest.hotspot)
@@ -133,7 +114,7 @@ def test_exploded_and_slice_views_render(coarse_report, tmp_path):
     for kw in (dict(exploded=True), dict(exploded=True, slices=True, clip=False), dict(z_scale=1.0)):
         path = tmp_path / f"view{len(kw)}{kw.get('z_scale', '')}.png"
         render.plot_hotspots(coarse_report, screenshot=path, window_size=(700, 450), **kw).close()
-        assert _n_colours(_png(path)) > 300, kw
+        assert n_colours(read_png(path)) > 300, kw
 
 
 def test_world_coordinates_stack_layers_in_order(coarse_report):
@@ -171,4 +152,4 @@ def test_a_result_without_chiplets_still_renders(coarse_report, tmp_path):
     bare = dataclasses.replace(coarse_report, chiplets=())
     path = tmp_path / "bare.png"
     render.plot_hotspots(bare, screenshot=path, window_size=(400, 300)).close()
-    assert _n_colours(_png(path)) > 100
+    assert n_colours(read_png(path)) > 100

@@ -6,20 +6,10 @@ from html.parser import HTMLParser
 import numpy as np
 import pytest
 
-pytest.importorskip("matplotlib")
-pytest.importorskip("pyvista")
 
-import codesign  # noqa: E402
+from _imaging import n_colours  # noqa: E402
 from codesign.mesh import read_vtu  # noqa: E402
 from codesign.report import html_table, write_report  # noqa: E402
-from codesign.thermal import analyse  # noqa: E402
-
-
-@pytest.fixture(scope="session")
-def coarse_report():
-    meshed = codesign.mesh_stack(codesign.load_layout("demo"), max_lateral_size=1e-3, min_lateral_size=1e-3,
-                                 max_vertical_size=5e-4)
-    return analyse(meshed, method="reference")
 
 
 class _Links(HTMLParser):
@@ -40,11 +30,6 @@ def written(coarse_report, tmp_path_factory):
     extra = {"Links": [{"link": "logic-hbm0", "phy": "HBM3", "bandwidth [GB/s]": 819.0},
                        {"link": "logic-hbm1", "phy": "HBM3", "bandwidth [GB/s]": 819.0, "note": "<b>raw</b>"}]}
     return write_report(coarse_report, out, extra_tables=extra), coarse_report
-
-
-def _n_colours(img: np.ndarray) -> int:
-    rgb = img.reshape(-1, 3).astype(np.int64)
-    return len(np.unique((rgb[:, 0] << 16) | (rgb[:, 1] << 8) | rgb[:, 2]))
 
 
 def test_page_links_resolve_and_nothing_is_external(written):
@@ -96,7 +81,7 @@ def test_pictures_are_not_blank(written):
     for name in ("hotspots.png", "hotspots_exploded.png", "layer_maps.png"):
         with Image.open(index.parent / name) as im:
             img = np.asarray(im.convert("RGB"))
-        assert _n_colours(img) > 500, name
+        assert n_colours(img) > 500, name
 
 
 def test_html_table():

@@ -141,7 +141,6 @@ def test_resume_after_interruption_completes_without_duplicates(full, spec_path)
 
 
 def test_dask_backend_equals_local(full, spec_path):
-    pytest.importorskip("distributed")
     spec, res = full
     out = spec_path.parent / "dask.jsonl"
     d = run_sweep(spec, out, backend="dask", n_workers=1, processes=False, progress=None)
