@@ -3,6 +3,8 @@
 import os
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+# in-process CLI calls must not write the user's compile cache (tests/test_cli.py checks the cache)
+os.environ.setdefault("CODESIGN_COMPILE_CACHE", "off")
 os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
 
 import jax  # noqa: E402

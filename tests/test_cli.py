@@ -106,3 +106,34 @@ def test_delegated_subcommands_reach_their_modules(capsys):
     with pytest.raises(SystemExit) as e:
         main(["partition", "--help"])
     assert e.value.code == 0 and "usage: codesign partition" in capsys.readouterr().out
+
+
+def test_cli_keeps_compiled_solver_programs_in_a_persistent_cache(tmp_path):
+    """The entry points cache compiled programs on disk (a second process on the same mesh skips
+    XLA compilation); ``CODESIGN_COMPILE_CACHE=off`` leaves JAX's setting alone."""
+    script = (
+        "import jax, numpy as np\n"
+        "from codesign.cli import _enable_x64\n"
+        "_enable_x64()\n"
+        "print(jax.config.jax_compilation_cache_dir)\n"
+        "from solvers import TensorGrid, ThermalFields, solve_steady\n"
+        "g = TensorGrid(np.linspace(0, 1e-2, 5), np.linspace(0, 1e-2, 5), np.linspace(0, 1e-3, 4),\n"
+        "               np.zeros((4, 4, 3), np.int32), ('a',), np.zeros((4, 4, 3), np.int32), ('m',))\n"
+        "e = np.ones((4, 4, 3))\n"
+        "f = ThermalFields(kx=e * 100, ky=e * 100, kz=e * 100, heat_capacity=e, source=e * 1e9,\n"
+        "                  h={'zmax': np.full((4, 4), 1e4)}, ambient={'zmax': np.full((4, 4), 300.0)})\n"
+        "print(float(solve_steady(g, f).max_temperature))\n"
+    )
+    import os
+
+    env = dict(os.environ, CODESIGN_COMPILE_CACHE=str(tmp_path / "xla"),
+               JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[0] == str(tmp_path / "xla")
+    assert any((tmp_path / "xla").iterdir()), "no compiled program was written to the cache"
+    env["CODESIGN_COMPILE_CACHE"] = "off"
+    out = subprocess.run([sys.executable, "-c", script.replace("print(float(solve", "0 and print(float(solve")],
+                         env=env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[0] in ("None", "")
