@@ -25,10 +25,12 @@ from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 __all__ = [
     "FACES",
+    "GridGeometry",
     "MeshError",
     "TensorGrid",
     "ThermalFields",
@@ -225,6 +227,61 @@ class TensorGrid:
             cd[k] = [np.asarray(v).reshape(-1)]
         pd = {k: np.asarray(v).reshape(-1) for k, v in (point_data or {}).items()}
         return meshio.Mesh(points, [("hexahedron", cells)], point_data=pd, cell_data=cd)
+
+
+@jax.tree_util.register_dataclass
+@dataclass(frozen=True)
+class GridGeometry:
+    """The node coordinates of a :class:`TensorGrid` as a pytree (no regions, no materials).
+
+    The compiled solver programs take this instead of the grid itself: the coordinates are
+    traced arrays and only the numbers of nodes are fixed at compile time, so two meshes with
+    the same numbers of nodes along x, y and z share one compiled program (for example the
+    variants of a layer-thickness sweep), and a batch may even vary the coordinates. It has
+    the geometric part of :class:`TensorGrid`'s interface, computed with ``jax.numpy``.
+    """
+
+    x: jax.Array
+    y: jax.Array
+    z: jax.Array
+
+    @staticmethod
+    def of(grid: "TensorGrid | GridGeometry") -> "GridGeometry":
+        if isinstance(grid, GridGeometry):
+            return grid
+        return GridGeometry(jnp.asarray(grid.x), jnp.asarray(grid.y), jnp.asarray(grid.z))
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return (self.x.shape[-1] - 1, self.y.shape[-1] - 1, self.z.shape[-1] - 1)
+
+    @property
+    def node_shape(self) -> tuple[int, int, int]:
+        return (self.x.shape[-1], self.y.shape[-1], self.z.shape[-1])
+
+    @property
+    def n_nodes(self) -> int:
+        return int(np.prod(self.node_shape))
+
+    @property
+    def n_elements(self) -> int:
+        return int(np.prod(self.shape))
+
+    @property
+    def spacing(self):
+        """Cell sizes ``(dx, dy, dz)`` [m]."""
+        return jnp.diff(self.x), jnp.diff(self.y), jnp.diff(self.z)
+
+    def cell_volumes(self):
+        """Element volumes [m^3], shape ``(nx, ny, nz)``."""
+        dx, dy, dz = self.spacing
+        return dx[:, None, None] * dy[None, :, None] * dz[None, None, :]
+
+    def face_areas(self, face: str):
+        """Areas [m^2] of the cells of one boundary face (shape from :func:`face_shape`)."""
+        dx, dy, dz = self.spacing
+        a, b = {"z": (dx, dy), "x": (dy, dz), "y": (dx, dz)}[face[0]]
+        return jnp.outer(a, b)
 
 
 def face_shape(grid_shape: Sequence[int], face: str) -> tuple[int, int]:

@@ -146,60 +146,59 @@ def _axis_shape(ax: int) -> tuple:
 
 
 # --------------------------------------------------------------------------------------
-@dataclass(frozen=True, eq=False)
+@jax.tree_util.register_dataclass
+@dataclass(frozen=True)
 class Interp1D:
-    """Linear interpolation from the even nodes (plus the last node) along one axis (static).
+    """Linear interpolation from the even nodes (plus the last node) along one axis.
 
     Coarse nodes are the fine nodes ``0, 2, 4, ...`` and always the last one. Fine node
     ``2j+1`` takes ``w_left[j] * coarse[j] + w_right[j] * coarse[j+1]`` (weights from the
     coordinates; when the number of fine nodes is even the last odd node *is* the last
     coarse node, with weights ``(0, 1)``). Both directions are written with strided slices
-    and interior padding, which XLA fuses (gathers were 5x slower on CPU).
+    and interior padding, which XLA fuses (gathers were 5x slower on CPU). The node counts
+    are static; the weights are data, so they may come from traced coordinates.
     """
 
-    n_fine: int
-    coarse: np.ndarray  # fine index of each coarse node
-    w_left: np.ndarray  # per odd fine node
-    w_right: np.ndarray
+    w_left: jax.Array  # per odd fine node
+    w_right: jax.Array
+    n_fine: int = field(metadata=dict(static=True))
+    coarse: tuple = field(metadata=dict(static=True))  # fine index of each coarse node
 
     @staticmethod
-    def build(x: np.ndarray) -> "Interp1D":
-        n = len(x)
-        coarse = np.arange(0, n, 2)
+    def build(x) -> "Interp1D":
+        x = jnp.asarray(x)
+        n = x.shape[0]
+        coarse = list(range(0, n, 2))
         if coarse[-1] != n - 1:
-            coarse = np.append(coarse, n - 1)
+            coarse.append(n - 1)
         odd = np.arange(1, n, 2)
-        wl = np.zeros(len(odd))
-        wr = np.zeros(len(odd))
-        for j, i in enumerate(odd):
-            if i == n - 1:  # even n: the last node is coarse
-                wl[j], wr[j] = 0.0, 1.0
-            else:
-                wl[j] = (x[i + 1] - x[i]) / (x[i + 1] - x[i - 1])
-                wr[j] = 1.0 - wl[j]
-        return Interp1D(n, coarse, wl, wr)
+        inner = odd[odd < n - 1]
+        wl = (x[inner + 1] - x[inner]) / (x[inner + 1] - x[inner - 1])
+        wr = 1.0 - wl
+        if n % 2 == 0:  # even n: the last (odd) node is the last coarse node
+            wl = jnp.concatenate([wl, jnp.zeros(1, wl.dtype)])
+            wr = jnp.concatenate([wr, jnp.ones(1, wr.dtype)])
+        return Interp1D(wl, wr, n, tuple(coarse))
 
     @property
     def n_coarse(self) -> int:
         return len(self.coarse)
 
-    def element_maps(self) -> tuple[np.ndarray, np.ndarray]:
+    def element_maps(self):
         """Per fine element ``e`` (nodes ``e, e+1``, inside coarse element ``e // 2``): the
         coefficients of ``d -> beta d`` and ``a -> a + gamma d`` in the coarse element's basis."""
         n_el = self.n_fine - 1
         # weights of every fine node on the left / right node of the coarse element e // 2
-        wl_odd = np.zeros(self.n_fine)
-        wr_odd = np.zeros(self.n_fine)
-        wl_odd[1::2] = self.w_left
-        wr_odd[1::2] = self.w_right
+        wl_odd = jnp.zeros(self.n_fine, self.w_left.dtype).at[1::2].set(self.w_left)
+        wr_odd = jnp.zeros(self.n_fine, self.w_right.dtype).at[1::2].set(self.w_right)
         e = np.arange(n_el)
         even = e % 2 == 0
         # node e: weight 1 on the left node (even e) or its own interpolation weights (odd e)
-        l0 = np.where(even, 1.0, wl_odd[e])
-        r0 = np.where(even, 0.0, wr_odd[e])
+        l0 = jnp.where(even, 1.0, wl_odd[e])
+        r0 = jnp.where(even, 0.0, wr_odd[e])
         # node e+1: interpolation weights (even e) or weight 1 on the right node (odd e)
-        l1 = np.where(even, wl_odd[e + 1], 0.0)
-        r1 = np.where(even, wr_odd[e + 1], 1.0)
+        l1 = jnp.where(even, wl_odd[e + 1], 0.0)
+        r1 = jnp.where(even, wr_odd[e + 1], 1.0)
         beta = 0.5 * ((r1 - r0) - (l1 - l0))
         gamma = 0.5 * ((r0 + r1) - (l0 + l1))
         return beta, gamma
@@ -242,7 +241,8 @@ class Interp1D:
         return pad(even, 0, nc) + pad(wl * odd, 0, nc) + pad(wr * odd, 1, nc)
 
 
-@dataclass(frozen=True, eq=False)
+@jax.tree_util.register_dataclass
+@dataclass(frozen=True)
 class Transfer:
     """Interpolation between two levels: one :class:`Interp1D` (or None) per working axis."""
 
@@ -262,18 +262,22 @@ class Transfer:
 
 
 def plan_coarsening(coords: tuple, *, coarse_size: int = 1200, min_nodes: int = 3) -> list[Transfer]:
-    """Static list of transfers from the fine working-layout coordinates ``(z, x, y)``."""
-    coords = [np.asarray(c, float) for c in coords]
+    """Transfers from the fine working-layout coordinates ``(z, x, y)``.
+
+    Which axes are coarsened depends only on the node counts (static); the interpolation
+    weights come from the coordinates, which may be traced.
+    """
+    coords = [jnp.asarray(c) for c in coords]
     plan = []
-    while int(np.prod([len(c) for c in coords])) > coarse_size:
-        lateral = [ax for ax in (1, 2) if len(coords[ax]) > min_nodes]
-        axes_to = lateral if lateral else ([0] if len(coords[0]) > min_nodes else [])
+    while int(np.prod([c.shape[0] for c in coords])) > coarse_size:
+        lateral = [ax for ax in (1, 2) if coords[ax].shape[0] > min_nodes]
+        axes_to = lateral if lateral else ([0] if coords[0].shape[0] > min_nodes else [])
         if not axes_to:
             break
         its = [None, None, None]
         for ax in axes_to:
             its[ax] = Interp1D.build(coords[ax])
-            coords[ax] = coords[ax][its[ax].coarse]
+            coords[ax] = coords[ax][np.asarray(its[ax].coarse)]
         plan.append(Transfer(tuple(its)))
     return plan
 
@@ -537,7 +541,7 @@ class Hierarchy:
 
     levels: list
     coarse_chol: jax.Array
-    transfers: tuple = field(metadata=dict(static=True))
+    transfers: tuple
     smoothing_steps: int = field(default=1, metadata=dict(static=True))
 
     @property

@@ -21,7 +21,6 @@ import ctypes
 import dataclasses
 import math
 import time
-import weakref
 from dataclasses import dataclass, field
 
 import jax
@@ -30,7 +29,7 @@ import numpy as np
 
 from . import fem
 from .fem import FACES, from_work, to_work
-from .grid import TensorGrid, ThermalFields, face_shape
+from .grid import GridGeometry, TensorGrid, ThermalFields, face_shape
 from .multigrid import Hierarchy, build_hierarchy, plan_coarsening, vcycle
 
 __all__ = [
@@ -262,15 +261,9 @@ def _setup(grid: TensorGrid, fields: ThermalFields, dtype, smoothing_steps: int,
     return build_hierarchy(op, plan, smoothing_steps=smoothing_steps)
 
 
-_PLANS: "weakref.WeakKeyDictionary[TensorGrid, dict]" = weakref.WeakKeyDictionary()
-
-
-def _plan(grid: TensorGrid, coarse_size: int):
-    """The (static) coarsening plan of a grid, cached per grid object."""
-    per_grid = _PLANS.setdefault(grid, {})
-    if coarse_size not in per_grid:
-        per_grid[coarse_size] = plan_coarsening((grid.z, grid.x, grid.y), coarse_size=coarse_size)
-    return per_grid[coarse_size]
+def _plan(grid, coarse_size: int):
+    """The coarsening plan of a grid (node counts static, weights from its coordinates)."""
+    return plan_coarsening((grid.z, grid.x, grid.y), coarse_size=coarse_size)
 
 
 def _linear_solve(op, hierarchy, b, *, rtol, max_iterations, precond_is_fn=False):
@@ -359,20 +352,23 @@ class _TrimAfterCompile:
         return out
 
 
+# The compiled programs take the grid's coordinates as data (GridGeometry): only the node
+# counts are compiled in, so meshes with equal counts share programs.
 def _setup_jit(grid, fields, *, dtype, smoothing_steps, coarse_size, capacity_scale=None, lumped=False):
-    f = _jitted("setup", lambda grid, fields, dtype, smoothing_steps, coarse_size, capacity_scale, lumped:
-                _setup(grid, fields, dtype, smoothing_steps, coarse_size, capacity_scale, lumped),
-                ("grid", "dtype", "smoothing_steps", "coarse_size", "lumped"))
-    return f(grid, fields, dtype=dtype, smoothing_steps=smoothing_steps, coarse_size=coarse_size,
-             capacity_scale=capacity_scale, lumped=lumped)
+    f = _jitted("setup", lambda geom, fields, dtype, smoothing_steps, coarse_size, capacity_scale, lumped:
+                _setup(geom, fields, dtype, smoothing_steps, coarse_size, capacity_scale, lumped),
+                ("dtype", "smoothing_steps", "coarse_size", "lumped"))
+    return f(GridGeometry.of(grid), fields, dtype=dtype, smoothing_steps=smoothing_steps,
+             coarse_size=coarse_size, capacity_scale=capacity_scale, lumped=lumped)
 
 
 def _steady_jit(grid, fields, hierarchy, *, dtype, rtol, max_iterations, x0=None):
-    f = _jitted("steady", lambda grid, fields, hierarchy, dtype, rtol, max_iterations, x0:
-                _steady_core(grid, fields, hierarchy, dtype=dtype, rtol=rtol,
+    f = _jitted("steady", lambda geom, fields, hierarchy, dtype, rtol, max_iterations, x0:
+                _steady_core(geom, fields, hierarchy, dtype=dtype, rtol=rtol,
                              max_iterations=max_iterations, x0=x0),
-                ("grid", "dtype", "max_iterations"))
-    return f(grid, fields, hierarchy, dtype=dtype, rtol=rtol, max_iterations=max_iterations, x0=x0)
+                ("dtype", "max_iterations"))
+    return f(GridGeometry.of(grid), fields, hierarchy, dtype=dtype, rtol=rtol, max_iterations=max_iterations,
+             x0=x0)
 
 
 def _raise_if_failed(sol: ThermalSolution, *, call: str, rtol: float, max_iterations: int,
@@ -655,11 +651,11 @@ def solve_batch(
         _check_fields(grid, stacked, call=call, batch=n)
         stacked = jax.vmap(lambda f: _broadcast_fields(grid, f, dtype))(stacked)
 
-        fn = _jitted("batch_vmap", lambda grid, f, dtype, rtol, max_iterations, smoothing_steps, coarse_size:
-                     jax.vmap(lambda ff: _steady_core(grid, ff, _setup(grid, ff, dtype, smoothing_steps, coarse_size),
+        fn = _jitted("batch_vmap", lambda geom, f, dtype, rtol, max_iterations, smoothing_steps, coarse_size:
+                     jax.vmap(lambda ff: _steady_core(geom, ff, _setup(geom, ff, dtype, smoothing_steps, coarse_size),
                                                       dtype=dtype, rtol=rtol, max_iterations=max_iterations))(f),
-                     ("grid", "dtype", "max_iterations", "smoothing_steps", "coarse_size"))
-        out = fn(grid, stacked, dtype=dtype, rtol=rtol, max_iterations=max_iterations,
+                     ("dtype", "max_iterations", "smoothing_steps", "coarse_size"))
+        out = fn(GridGeometry.of(grid), stacked, dtype=dtype, rtol=rtol, max_iterations=max_iterations,
                  smoothing_steps=smoothing_steps, coarse_size=coarse_size)
         jax.block_until_ready(out)
         if throw:
@@ -886,9 +882,9 @@ def solve_transient(
                               throw=throw, dtype=dtype, smoothing_steps=smoothing_steps, coarse_size=coarse_size)
         init_field = steady.temperature
 
-    fn = _jitted("transient", _transient_core, ("grid", "dtype", "max_iterations", "lumped", "n_out",
+    fn = _jitted("transient", _transient_core, ("dtype", "max_iterations", "lumped", "n_out",
                                                  "init_mode", "method"))
-    res = fn(grid, fields, hier, jnp.asarray(hs, dtype), jnp.asarray(w, dtype), patterns,
+    res = fn(GridGeometry.of(grid), fields, hier, jnp.asarray(hs, dtype), jnp.asarray(w, dtype), patterns,
              jnp.asarray(slot), jnp.asarray(first),
              None if init_field is None else jnp.asarray(init_field, dtype),
              dtype=dtype, rtol=rtol, max_iterations=max_iterations, lumped=lumped, n_out=len(t_out),

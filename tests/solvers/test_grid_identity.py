@@ -35,3 +35,26 @@ def test_identical_grids_reuse_compiled_programs():
     assert thermal._JIT_CACHE[("steady",)]._cache_size() == size  # no new compilation for an equal grid
     ta = thermal.solve_steady(a, fields(a)).temperature
     np.testing.assert_array_equal(np.asarray(ta), np.asarray(tb))
+
+
+def test_meshes_with_equal_node_counts_share_compiled_programs():
+    """Only node counts are compiled in: a thicker stack (other z coordinates) and other x-y
+    spacing reuse the programs, and the answers still follow the geometry exactly."""
+    a = grid(top=1e-3)
+    thin = thermal.solve_steady(a, fields(a))
+    sizes = {k: f._cache_size() for k, f in thermal._JIT_CACHE.items() if k in (("setup",), ("steady",))}
+    x = np.cumsum(np.r_[0.0, [1.0, 3.0, 2.0, 4.0]]) * 1e-3  # graded, same 4 cells
+    for g in (grid(top=2e-3), TensorGrid(x, x, np.linspace(0, 1.5e-3, 3), a.region, ("a",), a.material, ("m",))):
+        sol = thermal.solve_steady(g, fields(g))
+        assert {k: thermal._JIT_CACHE[k]._cache_size() for k in sizes} == sizes
+        # 1-D check: all heat leaves at the top
+        area = (g.x[-1] - g.x[0]) * (g.y[-1] - g.y[0])
+        power = 1e6 * area * (g.z[-1] - g.z[0])
+        top = np.asarray(sol.temperature)[..., -1]
+        assert float(sol.energy_balance) < 1e-8
+        assert abs(float(np.asarray(sol.power_in)) - power) < 1e-9 * power
+        rise = power / (1e3 * area)  # laterally uniform: the top face is at T_amb + P / (h A)
+        np.testing.assert_allclose(top, 300.0 + rise, rtol=0, atol=1e-6 * rise)
+    # the thicker stack is hotter (uniform k = 1: the rise through the stack grows with t^2)
+    thick = thermal.solve_steady(grid(top=2e-3), fields(grid(top=2e-3)))
+    assert float(thick.max_temperature) > float(thin.max_temperature) + 1.0
