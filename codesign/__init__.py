@@ -23,6 +23,7 @@ from .interconnect import InterconnectError as InterconnectError
 from .interconnect import InterconnectReport as InterconnectReport
 from .interconnect import evaluate_links as evaluate_links
 from .interconnect import phy_heat_sources as phy_heat_sources
+from .layout_io import InputFileError as InputFileError
 from .layout_io import LayoutError as LayoutError
 from .layout_io import load_layout as load_layout
 from .layout_io import loads_layout as loads_layout
@@ -69,6 +70,7 @@ __all__ = [
     "DeratingResult",
     "DieSpec",
     "HeatSource",
+    "InputFileError",
     "InterconnectError",
     "InterconnectReport",
     "Layer",

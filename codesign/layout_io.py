@@ -39,7 +39,7 @@ from .stack import (
 )
 from .units import DIMENSIONS, UnitError, parse_quantity
 
-__all__ = ["LayoutError", "load_layout", "loads_layout", "shipped_layouts", "shipped_layout_path"]
+__all__ = ["InputFileError", "LayoutError", "load_layout", "loads_layout", "shipped_layouts", "shipped_layout_path"]
 
 SCHEMA_VERSION = 1
 
@@ -56,8 +56,12 @@ _RANGES = {
 _MAX_CELLS = 30_000_000
 
 
-class LayoutError(ValueError):
-    """A layout file has one or more problems; ``problems`` lists ``(field path, message)``."""
+class InputFileError(ValueError):
+    """An input file (layout, sweep spec, system file) with one or more problems.
+
+    ``source`` names the file and ``problems`` lists ``(field path, message)``; the message
+    shows every problem on its own line, so a user fixes them all in one pass.
+    """
 
     def __init__(self, source: str, problems: list[tuple[str, str]]):
         self.source = source
@@ -66,6 +70,10 @@ class LayoutError(ValueError):
         lines = [f"{source}: {n} problem{'s' if n != 1 else ''}"]
         lines += [f"  {path}: {msg}" if path else f"  {msg}" for path, msg in self.problems]
         super().__init__("\n".join(lines))
+
+
+class LayoutError(InputFileError):
+    """A layout file has one or more problems; ``problems`` lists ``(field path, message)``."""
 
 
 class _Ctx:

@@ -48,6 +48,7 @@ from typing import Iterable, Mapping, Sequence
 
 from .cost import (DEFAULT_COST_PARAMS, MM2, RETICLE_SIZE, CostError, CostParams, DieSpec, PackageSpec,
                    package_cost)
+from .layout_io import InputFileError
 from .units import UnitError, parse_quantity
 
 __all__ = ["Block", "Candidate", "Memory", "System", "SystemFileError", "Traffic", "explore", "load_system",
@@ -60,13 +61,8 @@ _D2D_PHY = {"organic_substrate": "UCIe-S-32", "silicon_interposer": "UCIe-A-32",
 _HBM_SIZE = (11e-3, 10e-3)
 
 
-class SystemFileError(ValueError):
+class SystemFileError(InputFileError):
     """A system file problem; the message lists every problem with its path and the fix."""
-
-    def __init__(self, source: str, problems: list[tuple[str, str]]):
-        self.source, self.problems = source, problems
-        super().__init__(f"{source}: {len(problems)} problem{'s' if len(problems) != 1 else ''}\n"
-                         + "\n".join(f"  {p}: {m}" if p else f"  {m}" for p, m in problems))
 
 
 # -- the system spec ---------------------------------------------------------------------------------

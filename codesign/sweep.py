@@ -38,7 +38,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from .layout_io import LayoutError, load_layout
+from .layout_io import InputFileError, LayoutError, load_layout
 from .mesh import MeshedStack, mesh_stack
 from .stack import Stack
 from .units import UnitError, parse_quantity
@@ -77,16 +77,8 @@ _MESH_KEYS = {"max_lateral_size": "length", "min_lateral_size": "length", "gradi
               "cells_per_layer": "int", "max_vertical_size": "length"}
 
 
-class SweepSpecError(ValueError):
+class SweepSpecError(InputFileError):
     """A sweep spec has problems; ``problems`` lists ``(field path, message)``."""
-
-    def __init__(self, source: str, problems: list[tuple[str, str]]):
-        self.source = source
-        self.problems = list(problems)
-        n = len(self.problems)
-        lines = [f"{source}: {n} problem{'s' if n != 1 else ''}"]
-        lines += [f"  {p}: {m}" if p else f"  {m}" for p, m in self.problems]
-        super().__init__("\n".join(lines))
 
 
 @dataclass(frozen=True)

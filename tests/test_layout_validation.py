@@ -197,3 +197,15 @@ def test_layout_phys_tables_override_the_library():
 def test_phy_problems_are_layout_errors(change, message):
     with pytest.raises(cd.LayoutError, match=message):
         load(mutated(change))
+
+
+def test_layout_sweep_and_system_errors_share_one_problem_list_format():
+    """One base class collects and prints the problems of every input file kind."""
+    from codesign import InputFileError, LayoutError, SystemFileError
+    from codesign.sweep import SweepSpecError
+
+    for cls in (LayoutError, SweepSpecError, SystemFileError):
+        err = cls("f.toml", [("a.b", "bad value 3; use 4"), ("", "missing [mesh]")])
+        assert isinstance(err, InputFileError) and isinstance(err, ValueError)
+        assert str(err) == "f.toml: 2 problems\n  a.b: bad value 3; use 4\n  missing [mesh]"
+        assert err.source == "f.toml" and err.problems == [("a.b", "bad value 3; use 4"), ("", "missing [mesh]")]
