@@ -35,7 +35,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .fem import Q1Operator
+from .fem import _FACE_WORK_AXIS, Q1Operator
 
 __all__ = ["Stencil27", "HALF_OFFSETS", "ElementBlocks", "Level", "Hierarchy", "build_hierarchy", "plan_coarsening", "vcycle"]
 
@@ -328,13 +328,12 @@ class ElementBlocks:
     def coarsen(self, axis: int, it: "Interp1D") -> "ElementBlocks":
         """``P^T (.) P`` for linear interpolation ``it`` along working axis ``axis`` (1 or 2)."""
         beta, gamma = it.element_maps()
-        vol = _coarsen_blocks(self.vol, axis, axis, beta, gamma)
+        vol = _coarsen_blocks(self.vol, axis, beta, gamma)
         faces = {}
         for face, blocks in self.faces.items():
-            rest = [i for i in range(3) if i != _FACE_AXIS[face[0]]]
+            rest = [i for i in range(3) if i != _FACE_WORK_AXIS[face[0]]]
             if axis in rest:
-                pos = rest.index(axis)
-                faces[face] = _coarsen_blocks(blocks, pos, pos, beta, gamma)
+                faces[face] = _coarsen_blocks(blocks, rest.index(axis), beta, gamma)
             else:
                 faces[face] = blocks
         shape = list(self.node_shape)
@@ -352,7 +351,7 @@ class ElementBlocks:
         for (c, c2), val in entries.items():
             _stencil_add(coef, c, c2, val, self.node_shape, None)
         for face, blocks in self.faces.items():
-            nax = _FACE_AXIS[face[0]]
+            nax = _FACE_WORK_AXIS[face[0]]
             rest = [i for i in range(3) if i != nax]
             plane = 0 if face.endswith("min") else self.node_shape[nax] - 1
             for (c, c2), val in _nodal_entries(blocks, 2).items():
@@ -363,12 +362,13 @@ class ElementBlocks:
 
 
 _PATTERNS3 = tuple("".join(p) for p in itertools.product("ad", repeat=3))
-_FACE_AXIS = {"z": 0, "x": 1, "y": 2}
 
 
-def _coarsen_blocks(blocks: dict, pos: int, axis: int, beta, gamma) -> dict:
-    """Transform the letter at ``pos`` of every pattern (array axis ``axis``), then sum the fine
-    elements of each coarse element."""
+def _coarsen_blocks(blocks: dict, pos: int, beta, gamma) -> dict:
+    """Transform the letter at ``pos`` of every pattern (array axis ``pos`` of the element
+    arrays: the letters follow the array axes), then sum the fine elements of each coarse
+    element."""
+    axis = pos
     nd = next(iter(blocks.values())).ndim
     shp = [1] * nd
     shp[axis] = -1
