@@ -17,6 +17,7 @@ backward pass is one adjoint solve with the same operator and preconditioner.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import dataclasses
 import math
@@ -328,10 +329,8 @@ def _release_compiler_memory() -> None:
     heap, so without this the process keeps that much on top of the solve's own arrays
     (measured at 2.7M cells: peak RSS 1.87 GB without, see benchmarks/RESULTS.md).
     """
-    try:
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to release
         ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc: nothing to do
-        pass
 
 
 class _TrimAfterCompile:
