@@ -271,22 +271,10 @@ class Q1Operator:
     def element_lambdas(self, *, include_mass: bool = True) -> dict:
         """The eight per-element eigen-coefficients ``lam[pqr]`` (see module docstring)."""
         c = self._coefficients()
-        g = [c["g0"], c["g1"], c["g2"]]
-        third = 1.0 / 3.0
-        lam = {}
-        for p in _PATTERNS:
-            terms = []
-            for i in range(3):
-                if p[i] == "d":
-                    nd_other = sum(1 for j in range(3) if j != i and p[j] == "d")
-                    terms.append(g[i] * third**nd_other)
-            if terms:
-                lam[p] = sum(terms[1:], terms[0])
-        if include_mass and "m" in c:
-            for p in _PATTERNS:
-                m = c["m"] * third ** p.count("d")
-                lam[p] = lam[p] + m if p in lam else m
-        return lam
+        if not include_mass:
+            c = {k: v for k, v in c.items() if k != "m"}
+        return {p: sum((a * sc for a, sc in terms[1:]), terms[0][0] * terms[0][1])
+                for p, terms in _pattern_scales(c).items()}
 
     def face_lambdas(self, face: str) -> dict:
         """``lam[pq]`` of the Robin face mass ``∫ h φ_i φ_j ds`` on one face (working order)."""
