@@ -18,6 +18,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from .errors import InputFileError
 from .homogenise import homogenise_hbm, homogenise_interconnect
 from .materials import BUILTIN_MATERIALS
 from .stack import (
@@ -54,22 +55,6 @@ _RANGES = {
     "bandwidth": (0.0, 1e18, "at most 1 Eb/s"),
 }
 _MAX_CELLS = 30_000_000
-
-
-class InputFileError(ValueError):
-    """An input file (layout, sweep spec, system file) with one or more problems.
-
-    ``source`` names the file and ``problems`` lists ``(field path, message)``; the message
-    shows every problem on its own line, so a user fixes them all in one pass.
-    """
-
-    def __init__(self, source: str, problems: list[tuple[str, str]]):
-        self.source = source
-        self.problems = list(problems)
-        n = len(self.problems)
-        lines = [f"{source}: {n} problem{'s' if n != 1 else ''}"]
-        lines += [f"  {path}: {msg}" if path else f"  {msg}" for path, msg in self.problems]
-        super().__init__("\n".join(lines))
 
 
 class LayoutError(InputFileError):
