@@ -35,11 +35,24 @@ A laminate of layers of thickness ``t_i`` is series through the thickness and pa
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from dataclasses import dataclass
+from typing import Callable, Sequence
 
 from .stack import HBMStack, Interconnect, Material
 
-__all__ = ["area_fraction", "homogenise_interconnect", "homogenise_laminate", "homogenise_hbm"]
+__all__ = [
+    "InterconnectRecipe",
+    "LaminateRecipe",
+    "area_fraction",
+    "homogenise_hbm",
+    "homogenise_interconnect",
+    "homogenise_laminate",
+    "hbm_recipe",
+]
+
+# A lookup from a material name to its (kx, ky, kz, heat capacity): floats, or JAX scalars when a
+# design model re-homogenises inside a traced map (the formulas below are plain arithmetic).
+Lookup = Callable[[str], tuple]
 
 
 def area_fraction(pitch: float, diameter: float) -> float:
@@ -47,8 +60,68 @@ def area_fraction(pitch: float, diameter: float) -> float:
     return math.pi * diameter**2 / (4.0 * pitch**2)
 
 
+@dataclass(frozen=True)
+class InterconnectRecipe:
+    """How an interconnect layer's material derives from its conductor and fill (module docstring)."""
+
+    spec: Interconnect
+
+    @property
+    def parents(self) -> tuple[str, ...]:
+        return (self.spec.material, self.spec.fill)
+
+    def properties(self, lookup: Lookup) -> tuple:
+        """``(kx, ky, kz, heat capacity)`` from the parents' properties."""
+        f = area_fraction(self.spec.pitch, self.spec.diameter)
+        _, _, kc, cc = lookup(self.spec.material)
+        km, _, kmz, cm = lookup(self.spec.fill)
+        kz = f * kc + (1.0 - f) * kmz
+        kt = km * ((kc + km) + f * (kc - km)) / ((kc + km) - f * (kc - km))
+        return kt, kt, kz, f * cc + (1.0 - f) * cm
+
+
+@dataclass(frozen=True)
+class LaminateRecipe:
+    """A laminate ``((thickness, part), ...)``; a part is a material name or an InterconnectRecipe."""
+
+    layers: tuple
+
+    @property
+    def parents(self) -> tuple[str, ...]:
+        out: list[str] = []
+        for _, part in self.layers:
+            for n in (part.parents if isinstance(part, InterconnectRecipe) else (part,)):
+                if n not in out:
+                    out.append(n)
+        return tuple(out)
+
+    def properties(self, lookup: Lookup) -> tuple:
+        """Series through the thickness, parallel in plane (the Wiener bounds, exact for a laminate)."""
+        props = [(t, part.properties(lookup) if isinstance(part, InterconnectRecipe) else lookup(part))
+                 for t, part in self.layers]
+        total = sum(t for t, _ in props)
+        kx = sum(t * p[0] for t, p in props) / total
+        ky = sum(t * p[1] for t, p in props) / total
+        kz = total / sum(t / p[2] for t, p in props)
+        return kx, ky, kz, sum(t * p[3] for t, p in props) / total
+
+
+def _material_lookup(materials: Sequence[Material]) -> Lookup:
+    table = {m.name: (m.kx, m.ky, m.kz, m.heat_capacity) for m in materials}
+    return table.__getitem__
+
+
+def _derived(name: str, recipe, materials: Sequence[Material], source: str) -> Material:
+    kx, ky, kz, c = recipe.properties(_material_lookup(materials))
+    return Material(name=name, kx=float(kx), ky=float(ky), kz=float(kz), heat_capacity=float(c), source=source,
+                    recipe=recipe)
+
+
 def homogenise_interconnect(spec: Interconnect, conductor: Material, fill: Material, *, name: str) -> Material:
     """Effective anisotropic material of an interconnect array (formulas in the module docstring).
+
+    The result carries its :class:`InterconnectRecipe`, so a design model re-homogenises it when
+    the conductor's or the fill's conductivity changes.
 
     Examples
     --------
@@ -58,49 +131,45 @@ def homogenise_interconnect(spec: Interconnect, conductor: Material, fill: Mater
     >>> round(m.kz, 3)  # f = pi/16 = 0.196: 0.196*58 + 0.804*0.6
     11.871
     """
+    if (conductor.name, fill.name) != (spec.material, spec.fill):
+        raise ValueError(f"`homogenise_interconnect`: the spec names conductor {spec.material!r} and fill "
+                         f"{spec.fill!r}, but materials {conductor.name!r} and {fill.name!r} were given")
     f = area_fraction(spec.pitch, spec.diameter)
-    kc, km = conductor.kz, fill.kx
-    kz = f * kc + (1.0 - f) * fill.kz
-    kt = km * ((kc + km) + f * (kc - km)) / ((kc + km) - f * (kc - km))
-    rho_c = f * conductor.heat_capacity + (1.0 - f) * fill.heat_capacity
-    return Material(
-        name=name, kx=kt, ky=kt, kz=kz, heat_capacity=rho_c,
-        source=(f"homogenised {spec.kind}: {conductor.name} columns d={spec.diameter * 1e6:.3g} um at "
-                f"pitch {spec.pitch * 1e6:.3g} um (f={f:.4f}) in {fill.name}; kz parallel rule, "
-                "kx=ky Rayleigh (1892) square array"),
-    )
+    return _derived(name, InterconnectRecipe(spec), (conductor, fill), source=(
+        f"homogenised {spec.kind}: {conductor.name} columns d={spec.diameter * 1e6:.3g} um at "
+        f"pitch {spec.pitch * 1e6:.3g} um (f={f:.4f}) in {fill.name}; kz parallel rule, "
+        "kx=ky Rayleigh (1892) square array"))
 
 
 def homogenise_laminate(layers: Sequence[tuple[float, Material]], *, name: str, source: str = "") -> Material:
     """Effective material of a laminate ``[(thickness, material), ...]`` (series in z, parallel in x-y)."""
-    total = sum(t for t, _ in layers)
-    kz = total / sum(t / m.kz for t, m in layers)
-    kx = sum(t * m.kx for t, m in layers) / total
-    ky = sum(t * m.ky for t, m in layers) / total
-    rho_c = sum(t * m.heat_capacity for t, m in layers) / total
-    return Material(name=name, kx=kx, ky=ky, kz=kz, heat_capacity=rho_c,
+    recipe = LaminateRecipe(tuple((t, m.name) for t, m in layers))
+    return _derived(name, recipe, [m for _, m in layers],
                     source=source or "laminate: series through thickness, parallel in plane (Wiener bounds)")
 
 
-def hbm_laminate(hbm: HBMStack, height: float, silicon: Material, bond: Material) -> list[tuple[float, Material]]:
-    """Layers of an HBM stack from the bottom: base die, then (bond, DRAM die) × n, then the cap.
+def hbm_recipe(hbm: HBMStack, height: float, die_material: str) -> LaminateRecipe:
+    """An HBM stack from the bottom: base die, then (bond, DRAM die) × n, then the cap.
 
-    The cap (mold or thick top die, silicon here) fills whatever of ``height`` is left.
+    The cap (mold or thick top die; the die material here) fills whatever of ``height`` is left.
     """
-    layers = [(hbm.base_die_thickness, silicon)]
+    bond = InterconnectRecipe(hbm.bond)
+    layers: list = [(hbm.base_die_thickness, die_material)]
     for _ in range(hbm.dram_dies):
-        layers += [(hbm.bond_thickness, bond), (hbm.die_thickness, silicon)]
+        layers += [(hbm.bond_thickness, bond), (hbm.die_thickness, die_material)]
     used = sum(t for t, _ in layers)
     if height - used > 1e-9:
-        layers.append((height - used, silicon))
-    return layers
+        layers.append((height - used, die_material))
+    return LaminateRecipe(tuple(layers))
 
 
-def homogenise_hbm(hbm: HBMStack, height: float, silicon: Material, bond: Material, *, name: str) -> Material:
-    """Effective anisotropic block of an HBM stack of total ``height`` [m]."""
-    return homogenise_laminate(
-        hbm_laminate(hbm, height, silicon, bond), name=name,
-        source=(f"homogenised {hbm.generation} stack: base die {hbm.base_die_thickness * 1e6:.3g} um + "
-                f"{hbm.dram_dies} x (bond {hbm.bond_thickness * 1e6:.3g} um + DRAM {hbm.die_thickness * 1e6:.3g} um)"
-                " + silicon cap; series in z, parallel in x-y"),
-    )
+def homogenise_hbm(hbm: HBMStack, height: float, die: Material, materials: Sequence[Material], *,
+                   name: str) -> Material:
+    """Effective anisotropic block of an HBM stack of total ``height`` [m].
+
+    ``materials`` must hold ``die`` and the bond's conductor and fill.
+    """
+    return _derived(name, hbm_recipe(hbm, height, die.name), list(materials) + [die], source=(
+        f"homogenised {hbm.generation} stack: base die {hbm.base_die_thickness * 1e6:.3g} um + "
+        f"{hbm.dram_dies} x (bond {hbm.bond_thickness * 1e6:.3g} um + DRAM {hbm.die_thickness * 1e6:.3g} um)"
+        f" + {die.name} cap; series in z, parallel in x-y"))

@@ -468,9 +468,8 @@ def _chiplet(ctx: _Ctx, raw: dict, path: str, mats: dict, layer_thickness: float
     if None in (name, kind, rect, power, side) or material not in mats:
         return None
     if hbm is not None and layer_thickness is not None:
-        bond = homogenise_interconnect(hbm.bond, mats[hbm.bond.material], mats[hbm.bond.fill],
-                                       name=f"hbm:{name}:bond")
-        m = homogenise_hbm(hbm, layer_thickness, mats[material], bond, name=f"hbm:{name}")
+        m = homogenise_hbm(hbm, layer_thickness, mats[material], (mats[hbm.bond.material], mats[hbm.bond.fill]),
+                           name=f"hbm:{name}")
         derived[m.name] = m
         material = m.name
     return Chiplet(name=name, kind=kind, material=material, rect=rect, power=power, power_blocks=tuple(blocks),
@@ -686,6 +685,8 @@ def _parse(ctx: _Ctx, doc: dict) -> Stack | None:
     for layer in layers:
         if layer.interconnect is not None:
             used |= {layer.interconnect.material, layer.interconnect.fill}
+    for m in derived.values():  # the parents of homogenised materials are parameters of the model
+        used |= set(m.recipe.parents)
     all_mats = {**mats, **derived}
     stack = Stack(name=name, description=description or "", package=package, layers=tuple(layers),
                   materials=tuple(all_mats[m] for m in sorted(set(all_mats) & (used | set(derived)))),

@@ -49,6 +49,9 @@ class Material:
     temperature_exponent: float = 0.0
     reference_temperature: float = 300.0
     source: str = ""
+    # How a homogenised material derives from its parents (codesign.homogenise recipes); None for
+    # a plain material. A design model re-homogenises from the parents' parameters with it.
+    recipe: object = None
 
     @property
     def isotropic(self) -> bool:

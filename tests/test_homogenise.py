@@ -5,7 +5,7 @@ import math
 import pytest
 
 import codesign as cd
-from codesign.homogenise import area_fraction, hbm_laminate, homogenise_hbm
+from codesign.homogenise import area_fraction, hbm_recipe, homogenise_hbm
 from codesign.materials import BUILTIN_MATERIALS as M
 from codesign.stack import HBMStack, Interconnect
 
@@ -39,10 +39,11 @@ def test_hbm_stack_by_hand():
     hbm = HBMStack("HBM3", dram_dies=4, die_thickness=50e-6, bond_thickness=20e-6, base_die_thickness=60e-6,
                    bond=bond)
     bond_m = cd.homogenise_interconnect(bond, M["sac305"], M["underfill"], name="b")
-    layers = hbm_laminate(hbm, 500e-6, M["silicon"], bond_m)
+    layers = hbm_recipe(hbm, 500e-6, "silicon").layers
     assert sum(t for t, _ in layers) == pytest.approx(500e-6)
-    assert layers[-1][0] == pytest.approx(500e-6 - 60e-6 - 4 * 70e-6)  # silicon cap
-    m = homogenise_hbm(hbm, 500e-6, M["silicon"], bond_m, name="h")
+    assert layers[-1] == (pytest.approx(500e-6 - 60e-6 - 4 * 70e-6), "silicon")  # silicon cap
+    m = homogenise_hbm(hbm, 500e-6, M["silicon"], (M["sac305"], M["underfill"]), name="h")
+    assert set(m.recipe.parents) == {"silicon", "sac305", "underfill"}
     t_si = 500e-6 - 4 * 20e-6
     assert m.kz == pytest.approx(500e-6 / (t_si / 148 + 80e-6 / bond_m.kz), rel=1e-12)
     assert m.kx == pytest.approx((t_si * 148 + 80e-6 * bond_m.kx) / 500e-6, rel=1e-12)
