@@ -12,14 +12,12 @@ constant of the public tools (Chiplet Actuary, CATCH, RapidChiplet) is the tool'
 edge-exclusion conventions differ (5 mm Actuary, 3 mm Google, 0.1 mm CATCH, none RapidChiplet).
 Treat the defaults as a consistent, documented parameter set, not as industry truth.
 
-Two paths
----------
-* **Exact** (:func:`package_cost`, reports): whole dies on the wafer counted geometrically
-  (:func:`dies_per_wafer` ``method="exact"``), integer interposers per wafer.
-* **Smooth** (:func:`smooth_package_cost`, gradients): the same arithmetic in ``jax.numpy``
-  with the analytic dies-per-wafer formula (no floor/ceil), so ``jax.grad`` with respect to die
-  areas, defect densities or wafer costs is finite. It agrees with the exact path to a few
-  per cent where the integer counts are large (see ``tests/test_cost.py``).
+Dies per wafer
+--------------
+:func:`package_cost` counts whole dies on the wafer geometrically (:func:`dies_per_wafer`
+``method="exact"``) and whole interposers per wafer; ``method="analytic"`` uses the classic
+formula instead. :func:`die_yield` and the analytic :func:`dies_per_wafer` are smooth and work on
+JAX arrays.
 
 Model (per package; all costs in US dollars, areas in m², defect densities in 1/m²)
 --------------------------------------------------------------------------------
@@ -49,9 +47,10 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
-import jax
 import jax.numpy as jnp
 import numpy as np
+
+from .errors import ModelError
 
 __all__ = [
     "ASSEMBLY_FLOWS",
@@ -65,7 +64,6 @@ __all__ = [
     "PackageSpec",
     "RETICLE_AREA",
     "RETICLE_SIZE",
-    "SmoothCostInputs",
     "TECHNOLOGIES",
     "TechnologyParams",
     "YIELD_MODELS",
@@ -76,7 +74,6 @@ __all__ = [
     "kgd",
     "nre_per_unit",
     "package_cost",
-    "smooth_package_cost",
     "split_die_cost",
 ]
 
@@ -97,8 +94,10 @@ _LEAK = "est (leak): TSMC wafer price ~Apr 2020, TechPowerUp via @chiakokhua; di
 _CATCH_MASK = "tool: CATCH layer_definitions.xml, labelled arbitrary by CATCH [P§5]"
 
 
-class CostError(ValueError):
-    """A cost input is out of range or unknown; the message names the value and the fix."""
+class CostError(ModelError):
+    """A cost input is out of range or unknown; the message names the value and the fix.
+
+    A :class:`codesign.errors.ModelError` (hence also a ``ValueError``)."""
 
 
 # -- parameter tables -------------------------------------------------------------------------------
@@ -754,123 +753,3 @@ def split_die_cost(total_area: float, n: int, *, node: str = "N5", phy_overhead:
         carrier = 1.1 * n * a
         pkg = PackageSpec(technology, carrier if technology != "organic_substrate" else 0.0, 4 * n * a)
     return package_cost([die], pkg, params, volume=volume, method=method)
-
-
-# -- smooth path -------------------------------------------------------------------------------------
-
-@jax.tree_util.register_dataclass
-@dataclass(frozen=True)
-class SmoothCostInputs:
-    """Arrays over die types for :func:`smooth_package_cost` (SI units, $).
-
-    ``area``, ``count``, ``wafer_cost``, ``defect_density``, ``alpha``, ``test_cost``,
-    ``unit_cost`` (non-zero for bought units: HBM, optical engines; then the die is not fabbed),
-    ``bond_yield`` (per copy); scalars ``carrier_area``, ``carrier_wafer_cost``,
-    ``carrier_defect_density``, ``carrier_alpha``, ``substrate_cost``, ``assembly_cost``,
-    ``coverage``; ``chip_first`` and the wafer geometry are static.
-    """
-
-    area: jax.Array
-    count: jax.Array
-    wafer_cost: jax.Array
-    defect_density: jax.Array
-    alpha: jax.Array
-    test_cost: jax.Array
-    unit_cost: jax.Array
-    bond_yield: jax.Array
-    carrier_area: jax.Array
-    carrier_wafer_cost: jax.Array
-    carrier_cost_per_area: jax.Array
-    carrier_defect_density: jax.Array
-    carrier_alpha: jax.Array
-    substrate_cost: jax.Array
-    assembly_cost: jax.Array
-    attach_yield: jax.Array
-    coverage: jax.Array
-    chip_first: bool = field(default=False, metadata=dict(static=True))
-    wafer_diameter: float = field(default=0.300, metadata=dict(static=True))
-    edge_exclusion: float = field(default=3e-3, metadata=dict(static=True))
-    scribe: float = field(default=0.1e-3, metadata=dict(static=True))
-
-    @classmethod
-    def from_specs(cls, dies: Sequence[DieSpec], package: PackageSpec, params: CostParams | None = None
-                   ) -> "SmoothCostInputs":
-        """The smooth inputs matching :func:`package_cost` for the same specs (negative binomial
-        yield; bridges and dummies priced as in the exact path)."""
-        p = params or DEFAULT_COST_PARAMS
-        tech = p.technology(package.technology)
-        hb = p.technology("hybrid_bond")
-        bridge = p.technology("bridge")
-        rows = []
-        for d in dies:
-            if d.kind in ("hbm", "optical_engine"):
-                u = die_cost(d, p).unit_cost
-                rows.append((d.area, d.count, 0.0, 0.0, 1.0, 0.0, u))
-            elif d.kind in ("dummy", "bridge"):
-                dd = bridge.defect_density if d.kind == "bridge" else 0.0
-                rows.append((d.area, d.count, bridge.wafer_cost, dd, bridge.alpha, 0.0, 0.0))
-            else:
-                n = p.node(d.node)
-                rows.append((d.area, d.count, n.wafer_cost, n.defect_density, n.alpha,
-                             p.test_cost_per_die + p.test_cost_per_area * d.area, 0.0))
-        by = []
-        for d in dies:
-            if d.kind in ("bridge", "dummy"):
-                by.append(1.0)
-            elif d.hybrid_area > 0:
-                by.append(hb.bond_chip_yield * float(die_yield(d.hybrid_area, hb.defect_density, alpha=hb.alpha)))
-            else:
-                by.append(tech.bond_chip_yield * tech.bond_yield_per_bond ** d.bonds)
-        cols = [jnp.asarray([r[i] for r in rows], dtype=float) for i in range(7)]
-        has_carrier = package.carrier_area > 0 and tech.name not in ("organic_substrate", "hybrid_bond", "bridge")
-        cw = (tech.wafer_cost or 0.0) if has_carrier else 0.0
-        cpa = (tech.cost_per_area or 0.0) if has_carrier and tech.wafer_cost is None else 0.0
-        sub_attach = p.technology("organic_substrate").bond_chip_yield if has_carrier else 1.0
-        n_chips = sum(d.count for d in dies)
-        return cls(area=cols[0], count=cols[1], wafer_cost=cols[2], defect_density=cols[3], alpha=cols[4],
-                   test_cost=cols[5], unit_cost=cols[6], bond_yield=jnp.asarray(by, dtype=float),
-                   carrier_area=jnp.asarray(package.carrier_area if has_carrier else 0.0),
-                   carrier_wafer_cost=jnp.asarray(float(cw)), carrier_cost_per_area=jnp.asarray(float(cpa)),
-                   carrier_defect_density=jnp.asarray(tech.defect_density if has_carrier else 0.0),
-                   carrier_alpha=jnp.asarray(tech.alpha),
-                   substrate_cost=jnp.asarray(p.technology("organic_substrate").cost_per_area * package.substrate_area
-                                              + p.package_test_cost),
-                   assembly_cost=jnp.asarray(p.assembly_cost_per_chip * (n_chips + (1 if has_carrier else 0))),
-                   attach_yield=jnp.asarray(sub_attach),
-                   coverage=jnp.asarray(p.test_coverage), chip_first=package.flow == "chip_first",
-                   wafer_diameter=p.wafer_diameter, edge_exclusion=p.edge_exclusion, scribe=p.scribe)
-
-
-def smooth_package_cost(x: SmoothCostInputs):
-    """Cost per good package [$] in ``jax.numpy`` (analytic DPW, NB yield): differentiable.
-
-    Equals :func:`package_cost` with ``method="analytic"`` (NRE excluded) for the same square dies
-    and a square carrier; build the inputs with :meth:`SmoothCostInputs.from_specs`.
-    """
-    side = jnp.sqrt(x.area)
-    dpw = dies_per_wafer(side, side, wafer_diameter=x.wafer_diameter, edge_exclusion=x.edge_exclusion,
-                         scribe=x.scribe, method="analytic")
-    fabbed = x.wafer_cost > 0
-    raw = jnp.where(fabbed, x.wafer_cost / jnp.where(fabbed, dpw, 1.0), 0.0)
-    y = die_yield(x.area, x.defect_density, model="negative_binomial", alpha=x.alpha)
-    tested = x.test_cost > 0
-    cpp, q, _ = kgd(raw, x.test_cost, y, jnp.where(tested, x.coverage, 1.0))
-    untested_cost = jnp.where(fabbed, raw / y, 0.0)          # dummies / bridges: cost per good one
-    unit = jnp.where(x.unit_cost > 0, x.unit_cost, jnp.where(tested, cpp, untested_cost))
-    q = jnp.where(tested, q, 1.0)
-    dies = jnp.sum(unit * x.count)
-    escape = jnp.prod(q ** x.count)
-    bond = jnp.prod(x.bond_yield ** x.count)
-    has_c = x.carrier_area > 0
-    cs = jnp.sqrt(jnp.where(has_c, x.carrier_area, 1.0))
-    upw = dies_per_wafer(cs, cs, wafer_diameter=x.wafer_diameter, edge_exclusion=x.edge_exclusion,
-                         scribe=x.scribe, method="analytic")
-    craw = jnp.where(has_c, x.carrier_wafer_cost / jnp.maximum(upw, 1e-9) + x.carrier_cost_per_area * x.carrier_area,
-                     0.0)
-    cy = die_yield(x.carrier_area, x.carrier_defect_density, model="negative_binomial", alpha=x.carrier_alpha)
-    if x.chip_first:
-        carrier, fy = craw, cy
-    else:
-        carrier, fy = craw / cy, 1.0
-    attempt = dies + carrier + x.substrate_cost + x.assembly_cost
-    return attempt / (escape * bond * x.attach_yield * fy)

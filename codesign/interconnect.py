@@ -4,9 +4,7 @@
 the cheapest feasible one by energy, then area), measures its distance from the placement, sizes
 it (modules, lanes, bumps, shoreline, area, integer counts), prices it (power = traffic × energy
 per bit + idle, latency) and flags what does not fit. :func:`phy_heat_sources` turns the PHY power
-into :class:`~codesign.stack.HeatSource` strips for the thermal model, and :func:`link_metrics`
-is the same arithmetic as pure ``jax.numpy`` over arrays of links, with smooth surrogates of the
-integer steps for gradient-based optimisation.
+into :class:`~codesign.stack.HeatSource` strips for the thermal model.
 
 Geometry
 --------
@@ -34,12 +32,11 @@ import dataclasses
 import difflib
 import math
 from dataclasses import dataclass, field
-from typing import Any, Mapping, NamedTuple, Sequence
+from typing import Any, Mapping, Sequence
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
+from .errors import ModelError
 from .phys import AUTO_CANDIDATES, PHYS, PhyError, PhySpec, get_phy
 from .stack import HeatSource, Link, Rect, Stack
 
@@ -48,15 +45,10 @@ __all__ = [
     "HBMSummary",
     "InterconnectError",
     "InterconnectReport",
-    "LinkArrays",
-    "LinkMetrics",
     "LinkResult",
     "OpticsSummary",
     "evaluate_links",
-    "link_arrays",
-    "link_metrics",
     "phy_heat_sources",
-    "smooth_ceil",
 ]
 
 FLAG_NAMES = ("reach_exceeded", "shoreline_exceeded", "bump_density_exceeded", "bandwidth_short")
@@ -64,9 +56,9 @@ _EDGE_PLACED = ("edge", "memory", "serdes", "optical")
 _REL = 1e-12  # relative slack in integer ceilings, so exact multiples are not rounded up by round-off
 
 
-class InterconnectError(ValueError):
+class InterconnectError(ModelError):
     """A link cannot be evaluated (unknown endpoint or PHY, bad bandwidth); the message names the
-    link, the value and the fix."""
+    link, the value and the fix. A :class:`codesign.errors.ModelError` (hence also a ``ValueError``)."""
 
 
 def _ceil(x: float) -> int:
@@ -639,129 +631,3 @@ def phy_heat_sources(stack: Stack, report: InterconnectReport, *, split: float =
                 rect = _strip(chip.rect, r.sides[k], r.shoreline, r.module_depth, peer.rect.centre)
             out.append(HeatSource(name=f"phy:{r.name}", chiplet=chip.name, rect=rect, power=p, origin="interconnect"))
     return tuple(out)
-
-
-# -- JAX: the same arithmetic over arrays of links ------------------------------------------------------
-
-class LinkArrays(NamedTuple):
-    """Per-link inputs of :func:`link_metrics` (each an array over links; SI units).
-
-    ``module_area`` and ``module_width`` are per module (areal PHYs: width 0); ``bump_pitch`` is the
-    effective pitch (the coarser of the PHY's and the assembly's); ``areal`` is 1.0 for 3D bond
-    fields; ``max_modules`` is ``inf`` where unbounded; ``bumps_per_module`` the integer bump
-    sites of an edge module.
-    """
-
-    bandwidth: Any
-    lane_rate: Any
-    lanes: Any
-    directions: Any
-    traffic_factor: Any
-    energy_per_bit: Any
-    idle_power: Any
-    module_width: Any
-    module_area: Any
-    bump_pitch: Any
-    signal_fraction: Any
-    areal: Any
-    max_modules: Any
-    bumps_per_module: Any
-
-
-class LinkMetrics(NamedTuple):
-    """Outputs of :func:`link_metrics`, per link: modules, data lanes (both directions), bumps,
-    traffic [bit/s], power [W], PHY area per end [m^2], shoreline per end [m], deliverable
-    bandwidth [bit/s] and utilisation."""
-
-    modules: Any
-    lanes: Any
-    bumps: Any
-    traffic: Any
-    power: Any
-    area: Any
-    shoreline: Any
-    deliverable: Any
-    utilisation: Any
-
-
-def smooth_ceil(x, temperature):
-    """A smooth surrogate of ``ceil(x)`` for gradients: each unit step becomes a logistic sigmoid.
-
-    ``smooth_ceil(x, t) = k + sigmoid((x − k)/t)`` with ``k = floor(x + 1/2)`` the nearest step
-    (``ceil`` jumps from k to k+1 at x = k). The sigmoid is the derivative of ``t·softplus(·/t)``,
-    so this is a softplus-smoothed staircase. As ``t → 0`` it tends to ``ceil`` (within
-    ``exp(−d/t)`` at distance ``d`` from a step); the derivative ``sigmoid'/t`` is finite
-    everywhere (at most ``1/(4t)``, at the steps) and ≈ 0 away from them, like ``ceil``'s. The
-    switch of ``k`` half-way between steps leaves a jump of ``2·sigmoid(−1/(2t))``:
-    ``9e-5`` for ``t = 0.05``, ``4e-22`` for ``t = 0.01``.
-
-    Examples
-    --------
-    >>> import jax.numpy as jnp
-    >>> [round(float(smooth_ceil(jnp.asarray(v), 0.01)), 6) for v in (0.3, 1.7, 2.2)]
-    [1.0, 2.0, 3.0]
-    """
-    k = jnp.floor(x + 0.5)
-    return k + jax.nn.sigmoid((x - k) / temperature)
-
-
-def link_metrics(bandwidth, lane_rate, lanes, energy_per_bit, *, directions=2.0, traffic_factor=2.0,
-                 idle_power=0.0, module_width=0.0, module_area=0.0, bump_pitch=1.0, signal_fraction=1.0,
-                 areal=0.0, max_modules=jnp.inf, bumps_per_module=0.0, temperature=None) -> LinkMetrics:
-    """Size and price links from arrays, in pure ``jax.numpy`` (jit-, vmap- and grad-able).
-
-    The exact path (``temperature=None``) uses integer ceilings and reproduces
-    :func:`evaluate_links`: ``modules = min(ceil(B / (lanes·rate)), max_modules)``,
-    ``power = B·traffic_factor·E + modules·idle``, area = modules × module area (edge PHYs) or
-    ceil(data lanes / signal fraction) × pitch^2 (areal). With a ``temperature`` (in units of one
-    module) each ceiling is replaced by :func:`smooth_ceil`, and edge bump counts drop their
-    rounding, so the outputs are differentiable in every input.
-
-    Examples
-    --------
-    >>> m = link_metrics(jnp.array([1e12]), jnp.array([32e9]), jnp.array([64.0]), jnp.array([0.3e-12]),
-    ...                  module_width=jnp.array([0.3888e-3]), module_area=jnp.array([0.3795e-6]))
-    >>> int(m.modules[0]), round(float(m.power[0]), 3)   # 1 Tb/s over x64 @ 32 GT/s; 2 x 1 Tb/s x 0.3 pJ/b
-    (1, 0.6)
-    """
-    bandwidth = jnp.asarray(bandwidth)
-    x = bandwidth / (lanes * lane_rate)
-    if temperature is None:
-        needed = jnp.maximum(jnp.ceil(x * (1.0 - _REL)), 1.0)
-    else:
-        needed = smooth_ceil(x, temperature)
-    modules = jnp.minimum(needed, max_modules)
-    data_lanes = modules * lanes * directions
-    areal_bumps_raw = data_lanes / signal_fraction
-    if temperature is None:
-        areal_bumps = jnp.ceil(areal_bumps_raw * (1.0 - _REL))
-        edge_bumps = modules * bumps_per_module
-    else:
-        areal_bumps = smooth_ceil(areal_bumps_raw, temperature)
-        edge_bumps = modules * module_area / bump_pitch**2
-    is_areal = jnp.asarray(areal) > 0.5
-    bumps = jnp.where(is_areal, areal_bumps, edge_bumps)
-    area = jnp.where(is_areal, areal_bumps * bump_pitch**2, modules * module_area)
-    shoreline = jnp.where(is_areal, 0.0, modules * module_width)
-    traffic = bandwidth * traffic_factor
-    power = traffic * energy_per_bit + modules * idle_power
-    deliverable = modules * lanes * lane_rate
-    return LinkMetrics(modules, data_lanes, bumps, traffic, power, area, shoreline, deliverable,
-                       bandwidth / deliverable)
-
-
-def link_arrays(stack: Stack, report: InterconnectReport, *, phys: Mapping[str, PhySpec] | None = None) -> LinkArrays:
-    """The :class:`LinkArrays` of an evaluated report's links (float64 NumPy arrays), so that
-    ``link_metrics(**link_arrays(stack, report)._asdict())`` reproduces the report
-    (at ``activity = 1``)."""
-    table = {**PHYS, **{p.name: p for p in getattr(stack, "phys", ())}, **dict(phys or {})}
-    rows = []
-    for r in report.links:
-        s = r.spec if r.spec is not None else get_phy(r.phy, table)
-        pitch = max(s.bump_pitch, r.assembly_pitch or 0.0) if s.kind == "areal" else s.bump_pitch
-        rows.append((r.bandwidth, s.lane_rate, s.lanes, s.directions, s.traffic_factor, s.energy_per_bit,
-                     s.idle_power, s.module_width, s.module_area, pitch, s.signal_fraction,
-                     1.0 if s.kind == "areal" else 0.0, float(s.max_modules) if s.max_modules else np.inf,
-                     float(s.bumps_per_module)))
-    cols = np.array(rows, dtype=np.float64).reshape(len(rows), len(LinkArrays._fields)).T
-    return LinkArrays(*[np.ascontiguousarray(c) for c in cols])

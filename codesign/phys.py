@@ -29,6 +29,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from .errors import ModelError
 from .units import UnitError, parse_quantity
 
 __all__ = [
@@ -57,8 +58,10 @@ _UCIE3 = "spec: UCIe 3.0 (5 Aug 2025), semiwiki / EE Times via design-reuse [P§
 _PHYS_V = "physics: v = c/sqrt(3.9) in SiO2 dielectric (textbook permittivity of SiO2)"
 
 
-class PhyError(ValueError):
-    """An unknown PHY name or an invalid PHY value; the message names the fix."""
+class PhyError(ModelError):
+    """An unknown PHY name or an invalid PHY value; the message names the fix.
+
+    A :class:`codesign.errors.ModelError` (hence also a ``ValueError``)."""
 
 
 @dataclass(frozen=True)
