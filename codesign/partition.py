@@ -35,11 +35,9 @@ pairs together (cutting them costs PHY area and power), which is where optima li
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import itertools
 import math
-import sys
 import time
 import tomllib
 from dataclasses import dataclass, field
@@ -52,7 +50,7 @@ from .layout_io import InputFileError
 from .units import UnitError, parse_quantity
 
 __all__ = ["Block", "Candidate", "Memory", "System", "SystemFileError", "Traffic", "explore", "load_system",
-           "loads_system", "pareto", "partition_main", "screen", "set_partitions", "Exploration"]
+           "loads_system", "pareto", "screen", "set_partitions", "Exploration"]
 
 KELVIN = 273.15
 TECHS = ("organic_substrate", "silicon_interposer", "organic_rdl", "bridge")
@@ -1062,38 +1060,3 @@ def explore(system: System, *, cost_params: CostParams | None = None, max_exhaus
                  "and bonding constants are tool assumptions; HBM unit costs are placeholders)")
     return Exploration(system=system, candidates=tuple(allc), method=label, evaluated=len(screened),
                        seconds=time.perf_counter() - t0, notes=tuple(notes))
-
-
-# -- CLI entry ---------------------------------------------------------------------------------------
-
-def partition_main(argv: Sequence[str] | None = None) -> int:
-    """``codesign partition SYSTEM.toml``: print ranked candidates and the Pareto set."""
-    ap = argparse.ArgumentParser(prog="codesign partition", description=partition_main.__doc__)
-    ap.add_argument("system", help="system TOML file (docs/system-format.md)")
-    ap.add_argument("--top", type=int, default=12, help="candidates to print")
-    ap.add_argument("--search", choices=("auto", "exhaustive", "heuristic"), default="auto")
-    ap.add_argument("--max-exhaustive", type=int, default=8000)
-    ap.add_argument("--ppac-top", type=int, default=60, help="candidates given floorplan + links + PPAC")
-    ap.add_argument("--thermal-top", type=int, default=6, help="feasible candidates given a thermal solve")
-    ap.add_argument("--no-thermal", action="store_true", help="skip the thermal solves")
-    ap.add_argument("--thermal-method", choices=("reference", "jax"), default="reference")
-    ap.add_argument("--volume", type=float, default=None, help="override the system's volume [units]")
-    ap.add_argument("--json", default=None, help="write every candidate to this JSON file")
-    a = ap.parse_args(argv)
-    try:
-        system = load_system(a.system)
-    except (SystemFileError, OSError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    if a.volume is not None:
-        system = dataclasses.replace(system, volume=a.volume)
-    res = explore(system, search=a.search, max_exhaustive=a.max_exhaustive, ppac_top=a.ppac_top,
-                  thermal_top=a.thermal_top,
-                  thermal=not a.no_thermal, thermal_method=a.thermal_method)
-    print(res.table(top=a.top))
-    if a.json:
-        import json
-
-        Path(a.json).write_text(json.dumps(res.to_dict(), indent=1, default=str))
-        print(f"wrote {a.json}")
-    return 0

@@ -25,7 +25,6 @@ with their die and are kept); dies keep their size and orientation; one layer mo
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import sys
 import time
@@ -48,7 +47,6 @@ __all__ = [
     "legalize",
     "move_chiplets",
     "wirelength",
-    "optimize_main",
 ]
 
 KELVIN = 273.15
@@ -630,47 +628,3 @@ def plot_placement(result: PlacementResult, path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
     return path
-
-
-def optimize_main(argv: Sequence[str] | None = None) -> int:
-    """``codesign optimize LAYOUT [-o DIR] [--steps N]``: thermal-aware placement of one layer."""
-    import argparse
-
-    from .layout_io import LayoutError, load_layout
-    from .units import UnitError, parse_quantity
-
-    ap = argparse.ArgumentParser(prog="codesign optimize", description="Gradient-based thermal-aware placement.")
-    ap.add_argument("layout")
-    ap.add_argument("-o", "--output", default=None, help="folder for placement.json and placement.png")
-    ap.add_argument("--steps", type=int, default=60)
-    ap.add_argument("--layer", default=None, help="layer whose dies move (default: the one with the most dies)")
-    ap.add_argument("--learning-rate", type=float, default=0.3, help="Adam step [mm]")
-    ap.add_argument("--wirelength-weight", type=float, default=PlacementWeights.wirelength,
-                    help="K per traffic-weighted mm")
-    ap.add_argument("--footprint-weight", type=float, default=PlacementWeights.footprint, help="K per mm^2")
-    ap.add_argument("--cell-size", default=None, help='fixed-grid cell, e.g. "1 mm" (default: the layout\'s)')
-    ap.add_argument("--min-spacing", default="0 um", help='gap between dies, e.g. "200 um"')
-    ap.add_argument("--power", action="store_true", help="also redistribute the layer's power among its dies")
-    args = ap.parse_args(argv)
-    try:
-        stack = load_layout(args.layout)
-        cell = parse_quantity(args.cell_size, "length") if args.cell_size else None
-        gap = parse_quantity(args.min_spacing, "length")
-    except (LayoutError, UnitError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    w = PlacementWeights(wirelength=args.wirelength_weight, footprint=args.footprint_weight)
-    try:
-        res = optimize_placement(stack, layer=args.layer, steps=args.steps, learning_rate=args.learning_rate,
-                                 weights=w, cell_size=cell, optimize_power=args.power, min_spacing=gap)
-    except PlacementError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    print(res.table())
-    if args.output:
-        out = Path(args.output)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "placement.json").write_text(json.dumps(res.to_dict(), indent=1))
-        plot_placement(res, out / "placement.png")
-        print(f"wrote {out / 'placement.json'} and {out / 'placement.png'}")
-    return 0

@@ -58,7 +58,6 @@ __all__ = [
     "summary_table",
     "flatten_row",
     "plot_sweep_pareto",
-    "sweep_main",
 ]
 
 KELVIN = 273.15
@@ -840,43 +839,3 @@ def plot_sweep_pareto(spec: SweepSpec, rows: Sequence[dict], path) -> Path:
     x, y = spec.objectives
     return plot_pareto([flatten_row(r) for r in rows], x, y, path, sense=spec.sense,
                        title=f"{spec.name}: {len(rows)} variants")
-
-
-def sweep_main(argv: Sequence[str] | None = None) -> int:
-    """``codesign sweep SPEC.toml [-o results.jsonl] [--resume] [--backend local|dask] [--scheduler ADDR]``."""
-    import argparse
-
-    ap = argparse.ArgumentParser(prog="codesign sweep", description="Run a thermal design sweep (docs/sweep-format.md).")
-    ap.add_argument("spec", help="sweep spec TOML file")
-    ap.add_argument("-o", "--output", default=None, help="results JSONL (default: <spec name>.jsonl here)")
-    ap.add_argument("--resume", action="store_true", help="skip variants already in the results file")
-    ap.add_argument("--backend", choices=("local", "dask"), default="local")
-    ap.add_argument("--scheduler", default=None, help="dask scheduler address (default: a LocalCluster)")
-    ap.add_argument("--workers", type=int, default=2, help="LocalCluster workers (dask backend)")
-    ap.add_argument("--chunk-size", type=int, default=None, help="variants per batch (default: the spec's)")
-    ap.add_argument("--method", choices=("auto", "vmap", "loop"), default="auto")
-    ap.add_argument("--pareto", default=None, help="Pareto PNG path (default: next to the results)")
-    ap.add_argument("--no-plot", action="store_true", help="skip the Pareto PNG")
-    args = ap.parse_args(argv)
-    if args.scheduler and args.backend != "dask":
-        ap.error("--scheduler needs --backend dask")
-    try:
-        spec = load_sweep_spec(args.spec)
-    except SweepSpecError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    out = Path(args.output or f"{spec.name}.jsonl")
-    try:
-        res = run_sweep(spec, out, resume=args.resume, backend=args.backend, scheduler=args.scheduler,
-                        chunk_size=args.chunk_size, method=args.method, n_workers=args.workers)
-    except FileExistsError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    print(summary_table(spec, res.rows))
-    print(f"\n{res.computed} variants solved in {res.seconds:.1f} s ({res.rate * 60:.0f} variants/min), "
-          f"{res.skipped} already in {res.path}")
-    if not args.no_plot and res.rows:
-        png = Path(args.pareto) if args.pareto else out.with_suffix(".pareto.png")
-        plot_sweep_pareto(spec, res.rows, png)
-        print(f"Pareto front ({spec.objectives[0]} vs {spec.objectives[1]}): {png}")
-    return 0

@@ -5,7 +5,7 @@ import pytest
 
 
 from _imaging import n_colours, read_png  # noqa: E402
-from codesign import plots  # noqa: E402
+from codesign.viz import plots  # noqa: E402
 from codesign.thermal import KELVIN  # noqa: E402
 
 

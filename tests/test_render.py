@@ -9,7 +9,7 @@ import pytest
 import pyvista as pv  # noqa: E402
 import codesign  # noqa: E402
 from _imaging import n_colours, read_png  # noqa: E402
-from codesign import render  # noqa: E402
+from codesign.viz import render  # noqa: E402
 from codesign.thermal import KELVIN  # noqa: E402
 
 pv.OFF_SCREEN = True
@@ -140,7 +140,8 @@ def test_off_screen_is_chosen_without_a_display(coarse_report, monkeypatch):
 
 
 def test_importing_codesign_loads_no_plotting_library():
-    code = ("import sys, codesign, codesign.render, codesign.plots, codesign.report; "
+    code = ("import sys, codesign, codesign.viz, codesign.viz.render, codesign.viz.plots, codesign.viz.report; "
+            "import codesign.cli; "
             "bad = [m for m in ('pyvista', 'vtkmodules', 'matplotlib') if m in sys.modules]; "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -1,4 +1,5 @@
-"""The report folder: every file the page links to exists, and the page fetches nothing from outside."""
+"""The report folder: every file the page links to exists, the page fetches nothing from outside, and
+`write_report` takes a run and builds every table itself."""
 
 import json
 from html.parser import HTMLParser
@@ -9,7 +10,8 @@ import pytest
 
 from _imaging import n_colours  # noqa: E402
 from codesign.mesh import read_vtu  # noqa: E402
-from codesign.report import html_table, write_report  # noqa: E402
+from codesign.pipeline import LayoutRun  # noqa: E402
+from codesign.viz.report import html_table, write_report  # noqa: E402
 
 
 class _Links(HTMLParser):
@@ -26,10 +28,10 @@ class _Links(HTMLParser):
 
 @pytest.fixture(scope="module")
 def written(coarse_report, tmp_path_factory):
+    """The report of a run that has only a thermal result (the session's coarse demo solve)."""
     out = tmp_path_factory.mktemp("report")
-    extra = {"Links": [{"link": "logic-hbm0", "phy": "HBM3", "bandwidth [GB/s]": 819.0},
-                       {"link": "logic-hbm1", "phy": "HBM3", "bandwidth [GB/s]": 819.0, "note": "<b>raw</b>"}]}
-    return write_report(coarse_report, out, extra_tables=extra), coarse_report
+    run = LayoutRun(stack=coarse_report.meshed.stack, thermal=coarse_report)
+    return write_report(run, out), coarse_report
 
 
 def test_page_links_resolve_and_nothing_is_external(written):
@@ -44,31 +46,31 @@ def test_page_links_resolve_and_nothing_is_external(written):
         assert (index.parent / link).is_file(), f"{link} is linked but missing"
     assert "script" not in parser.tags and "link" not in parser.tags  # no JS, no external CSS
     assert "http" not in page.lower()
-    for name in ("hotspots.png", "layer_maps.png", "results.json", "temperature.vtu"):
+    for name in ("hotspots.png", "layer_maps.png", "run.json", "temperature.vtu"):
         assert name in parser.links
 
 
 def test_page_has_the_tables(written):
     index, report = written
     page = index.read_text(encoding="utf-8")
-    for heading in ("Chiplet temperatures", "Energy balance", "Solver", "Layers", "Links"):
+    for heading in ("Chiplet temperatures", "Energy balance", "Solver", "Layers"):
         assert f"<h2>{heading}" in page
+    for heading in ("Links", "PPAC", "Leakage", "Thermal derating"):  # the run computed none of them
+        assert f"<h2>{heading}" not in page
     for c in report.chiplets:
         assert f"<td>{c.name}</td>" in page
         assert f"{c.junction - 273.15:.2f}" in page
     for layer in report.meshed.stack.layers:
         assert f"<td>{layer.name}</td>" in page
-    assert "&lt;b&gt;raw&lt;/b&gt;" in page and "<b>raw</b>" not in page  # values are escaped
     over = any(c.margin is not None and c.margin < 0 for c in report.chiplets)
     assert ('<tr class="bad">' in page) == over  # dies over their limit are flagged
 
 
 def test_data_files(written):
     index, report = written
-    data = json.loads((index.parent / "results.json").read_text())
+    data = json.loads((index.parent / "run.json").read_text())["thermal"]
     assert data["max_temperature_C"] == pytest.approx(report.max_temperature - 273.15)
     assert {c["name"] for c in data["chiplets"]} == {c.name for c in report.chiplets}
-    assert data["extra_tables"]["Links"][0]["phy"] == "HBM3"
     vtu = read_vtu(index.parent / "temperature.vtu")
     assert np.isclose(vtu["point_data"]["temperature"].max(), report.max_temperature)
     assert vtu["region_names"] == list(report.meshed.grid.region_names)
@@ -89,3 +91,22 @@ def test_html_table():
     t = html_table([{"a": 1, "b": 2.5}, {"c": None}], row_class=["bad", ""])
     assert '<tr class="bad">' in t and t.count("<tr>") == 2
     assert t.count("<th>") == 3 and "<td>-</td>" in t and '<td class="num">2.50</td>' in t
+    t = html_table([{"note": "<b>raw</b>"}])
+    assert "&lt;b&gt;raw&lt;/b&gt;" in t and "<b>raw</b>" not in t  # values are escaped
+
+
+def test_write_report_takes_the_run_of_run_layout(tmp_path):
+    """`write_report(run_layout(stack), dir)` (it raised AttributeError): the page has the links and
+    PPAC tables of the run, and run.json is the run's own dictionary."""
+    import codesign as cd
+
+    run = cd.run_layout(cd.load_layout("demo"),
+                        mesh={"max_lateral_size": 4e-3, "min_lateral_size": 4e-3, "grading": 1.0})
+    index = write_report(run, tmp_path, pictures_3d=False)
+    page = index.read_text(encoding="utf-8")
+    for heading in ("Chiplet temperatures", "Links", "PPAC"):
+        assert f"<h2>{heading}" in page
+    assert "<td>logic-hbm0</td>" in page and "cost per good package" in page
+    data = json.loads((tmp_path / "run.json").read_text())
+    assert [link["name"] for link in data["links"]["links"]] == ["logic-hbm0", "logic-hbm1"]
+    assert data["thermal"]["power_in_W"] == pytest.approx(116.0) and "ppac" in data

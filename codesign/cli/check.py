@@ -1,0 +1,60 @@
+"""``codesign check LAYOUT``: validate a layout, mesh it, and print what was understood."""
+
+from __future__ import annotations
+
+from ._common import format_length, text_table
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("check", help="validate a layout and print a summary (exit 1 on errors)",
+                       description="Load and mesh a layout and print its layers, chiplets, homogenised materials, "
+                                   "links, boundaries and mesh; every problem of the file is listed at once.")
+    p.add_argument("layout", help="a .toml file or a shipped layout name")
+    p.set_defaults(execute=execute)
+
+
+def execute(args) -> int:
+    from ..layout_io import load_layout
+    from ..mesh import mesh_stack
+
+    stack = load_layout(args.layout)
+    print(summary(stack, mesh_stack(stack)))
+    print("OK")
+    return 0
+
+
+def summary(stack, meshed) -> str:
+    """The text ``codesign check`` prints for a valid layout."""
+    fl = format_length
+    out = [f"{stack.name}: {stack.description}", f"  file: {stack.source}",
+           f"  package: {fl(stack.package.width)} x {fl(stack.package.height)}, "
+           f"height {fl(stack.height)}, total power {stack.total_power:.2f} W", ""]
+    rows = []
+    for layer in stack.layers:
+        ic = ""
+        if layer.interconnect is not None:
+            i = layer.interconnect
+            ic = f"{i.kind} {i.diameter * 1e6:.3g}/{i.pitch * 1e6:.3g} um ({layer.interconnect_region})"
+        rows.append([layer.name, fl(layer.thickness), layer.material, ic, ", ".join(c.name for c in layer.chiplets)])
+    out += [text_table(rows, ["layer (top to bottom)", "thickness", "fill", "interconnect", "chiplets"]), ""]
+    rows = []
+    for c in stack.chiplets:
+        rows.append([c.name, c.kind, stack.layer_of(c.name).name, f"{fl(c.rect.width)} x {fl(c.rect.height)}",
+                     f"{c.total_power:.2f} W", f"{c.tj_max - 273.15:.0f} degC" if c.tj_max else "-",
+                     "yes" if c.leakage else "-"])
+    out += [text_table(rows, ["chiplet", "kind", "layer", "size", "power", "Tj,max", "leakage"]), ""]
+    derived = [m for m in stack.materials if ":" in m.name]
+    if derived:
+        rows = [[m.name, f"{m.kx:.4g}", f"{m.ky:.4g}", f"{m.kz:.4g}"] for m in derived if m.name.count(":") == 1]
+        out += [text_table(rows, ["homogenised material", "kx W/m/K", "ky", "kz"]), ""]
+    if stack.links:
+        rows = [[k.name, " <-> ".join(k.endpoints), f"{k.bandwidth / 8e9:.4g} GB/s", k.phy] for k in stack.links]
+        out += [text_table(rows, ["link", "between", "bandwidth", "phy"]), ""]
+    b = stack
+    out.append(f"  boundaries: top {b.top.kind} h={b.top.heat_transfer_coefficient:.4g} W/m^2/K at "
+               f"{b.top.ambient - 273.15:.4g} degC; bottom {b.bottom.kind} h={b.bottom.heat_transfer_coefficient:.4g}; "
+               f"sides {b.sides.kind}")
+    out.append(f"  mesh: {meshed.summary()}")
+    p_grid = meshed.fields.total_power(meshed.grid)
+    out.append(f"  power on the grid: {p_grid:.6g} W (layout {stack.total_power:.6g} W)")
+    return "\n".join(out)

@@ -1,0 +1,28 @@
+"""``codesign layouts``: list the shipped reference layouts."""
+
+from __future__ import annotations
+
+from ..errors import CodesignError
+from ._common import text_table
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("layouts", help="list the shipped reference layouts",
+                       description="List the reference layouts shipped with codesign (use their names anywhere "
+                                   "a layout file is expected).")
+    p.set_defaults(execute=execute)
+
+
+def execute(args) -> int:
+    from ..layout_io import load_layout, shipped_layout_path, shipped_layouts
+
+    rows = []
+    for name in shipped_layouts():
+        try:
+            s = load_layout(name)
+            rows.append([name, f"{s.total_power:.0f} W", f"{len(s.chiplets)}", s.description])
+        except CodesignError as e:  # a broken shipped layout must not hide the others
+            rows.append([name, "-", "-", f"INVALID: {str(e).splitlines()[0]}"])
+    print(text_table(rows, ["layout", "power", "chiplets", "description"]))
+    print(f"\n(files in {shipped_layout_path('demo').parent})")
+    return 0

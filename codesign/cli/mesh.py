@@ -1,0 +1,31 @@
+"""``codesign mesh LAYOUT -o FILE.vtu``: mesh a layout and write it for ParaView."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ._common import length
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("mesh", help="mesh a layout and write a .vtu file",
+                       description="Mesh a layout and write the mesh (region and material ids, with a JSON sidecar "
+                                   "naming them) as a .vtu file for ParaView.")
+    p.add_argument("layout", help="a .toml file or a shipped layout name")
+    p.add_argument("-o", "--output", required=True, help="output .vtu file")
+    p.add_argument("--max-lateral-size", type=length, default=None, help='mesh override, e.g. "250 um"')
+    p.set_defaults(execute=execute)
+
+
+def execute(args) -> int:
+    from ..layout_io import load_layout
+    from ..mesh import export_vtu, mesh_stack
+
+    stack = load_layout(args.layout)
+    meshed = mesh_stack(stack, max_lateral_size=args.max_lateral_size)
+    out = Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    side = export_vtu(meshed, out)
+    print(f"{stack.name}: {meshed.summary()}")
+    print(f"wrote {out} (region and material names in {side.name})")
+    return 0

@@ -1,0 +1,53 @@
+"""``codesign optimize LAYOUT``: gradient-based thermal-aware placement of one layer's dies (needs optax)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ._common import BATCH_EXTRA, add_mesh_flags, length, mesh_controls, require_extra
+
+
+def add_parser(sub) -> None:
+    from ..placement import PlacementWeights
+
+    p = sub.add_parser("optimize", help="gradient-based thermal-aware placement of a layout's dies (`batch` extra)",
+                       description="Move the dies of one layer to lower the peak temperature and the "
+                                   "traffic-weighted wirelength (Adam on a soft placement model), then legalise "
+                                   "and check with a conforming solve.",
+                       epilog=f"Needs optax, from the `batch` extra: {BATCH_EXTRA}")
+    p.add_argument("layout", help="a .toml file or a shipped layout name")
+    p.add_argument("-o", "--output", default=None, help="folder for placement.json and placement.png")
+    p.add_argument("--steps", type=int, default=60, help="optimiser steps")
+    p.add_argument("--layer", default=None, help="layer whose dies move (default: the one with the most dies)")
+    p.add_argument("--learning-rate", type=float, default=0.3, help="Adam step [mm]")
+    p.add_argument("--wirelength-weight", type=float, default=PlacementWeights.wirelength,
+                   help="K per traffic-weighted mm")
+    p.add_argument("--footprint-weight", type=float, default=PlacementWeights.footprint, help="K per mm^2")
+    p.add_argument("--cell-size", type=length, default=None,
+                   help='fixed-grid cell, e.g. "1 mm" (default: the layout\'s)')
+    p.add_argument("--min-spacing", type=length, default=0.0, help='gap between dies, e.g. "200 um"')
+    p.add_argument("--power", action="store_true", help="also redistribute the layer's power among its dies")
+    add_mesh_flags(p)  # the mesh of the conforming solves before and after (`analysis_mesh`)
+    p.set_defaults(execute=execute)
+
+
+def execute(args) -> int:
+    from ..layout_io import load_layout
+    from ..placement import PlacementWeights, optimize_placement
+    from ..viz.plots import plot_placement
+
+    require_extra("optax", "`codesign optimize`")
+    stack = load_layout(args.layout)
+    weights = PlacementWeights(wirelength=args.wirelength_weight, footprint=args.footprint_weight)
+    res = optimize_placement(stack, layer=args.layer, steps=args.steps, learning_rate=args.learning_rate,
+                             weights=weights, cell_size=args.cell_size, optimize_power=args.power,
+                             min_spacing=args.min_spacing, analysis_mesh=mesh_controls(args))
+    print(res.table())
+    if args.output:
+        out = Path(args.output)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "placement.json").write_text(json.dumps(res.to_dict(), indent=1))
+        plot_placement(res, out / "placement.png")
+        print(f"wrote {out / 'placement.json'} and {out / 'placement.png'}")
+    return 0

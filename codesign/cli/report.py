@@ -1,0 +1,26 @@
+"""``codesign report LAYOUT -o DIR``: the main job, then a report folder (:func:`codesign.viz.write_report`)."""
+
+from __future__ import annotations
+
+from .run import add_job_flags, main_job
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("report", help="run the main job and write a folder with pictures, JSON, VTU and index.html",
+                       description="Run the main job (as `codesign run`) and write a self-contained report folder: "
+                                   "index.html with every table, 3D and layer pictures, run.json and temperature.vtu.")
+    p.add_argument("layout", help="a .toml file or a shipped layout name")
+    p.add_argument("-o", "--output", required=True, help="output folder")
+    add_job_flags(p)
+    p.add_argument("--no-3d", action="store_true", help="skip the 3D pictures (no OpenGL needed)")
+    p.set_defaults(execute=execute)
+
+
+def execute(args) -> int:
+    from ..layout_io import load_layout
+    from ..viz.report import write_report
+
+    run = main_job(args, load_layout(args.layout))
+    html = write_report(run, args.output, pictures_3d=not args.no_3d)
+    print(f"\nreport: {html} (open it in a browser; pictures, run.json and temperature.vtu beside it)")
+    return 0

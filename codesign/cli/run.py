@@ -1,0 +1,100 @@
+"""``codesign run LAYOUT``: the main job (steady, or transient with ``--transient TRACE.csv``).
+
+Steady: :func:`codesign.run_layout` (interconnect, thermal or electro-thermal solve, derating,
+PPAC); prints its tables and writes ``<name>.json`` and ``<name>.vtu``. Transient:
+:func:`codesign.analyse_transient` driven by a power trace, with or without leakage (the library
+decides); writes ``<name>_transient.json`` and the final field as ``<name>_transient_final.vtu``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ._common import add_mesh_flags, add_solver_flags, duration, mesh_controls, solver, write_json
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("run", help="solve a layout (steady or transient), print the tables, write JSON and VTU",
+                       description=__doc__.split("\n\n", 1)[1])
+    p.add_argument("layout", help="a .toml file or a shipped layout name")
+    p.add_argument("-o", "--output", default=None, help="output folder (default: out/<layout name>)")
+    add_job_flags(p)
+    t = p.add_argument_group("transient")
+    t.add_argument("--transient", metavar="TRACE.csv", default=None,
+                   help="solve in time, driven by a power trace: 'time [ms], <chiplet> [W], ...'")
+    t.add_argument("--duration", type=duration, default=None, help='transient end time, e.g. "10 s"')
+    t.add_argument("--dt", type=duration, default=None, help='largest time step, e.g. "20 ms"')
+    t.add_argument("--initial", choices=("ambient", "steady"), default="ambient",
+                   help="transient start: ambient temperature or the steady state at the t = 0 powers")
+    p.set_defaults(execute=execute)
+
+
+def add_job_flags(p) -> None:
+    """Flags of the main job, shared by ``run`` and ``report`` (keywords of :func:`codesign.run_layout`)."""
+    add_solver_flags(p)
+    p.add_argument("--k-of-t", action="store_true", help="temperature-dependent conductivity (Picard)")
+    p.add_argument("--phy-heat", action="store_true",
+                   help="add each link's PHY power as heat in die-edge strips (when die powers exclude I/O)")
+    p.add_argument("--no-derate", action="store_true", help="skip the derating root find (leakage layouts)")
+    add_mesh_flags(p)
+
+
+def execute(args) -> int:
+    from ..layout_io import load_layout
+
+    stack = load_layout(args.layout)
+    out = Path(args.output) if args.output else Path("out") / stack.name
+    if args.transient:
+        return _transient(args, stack, out)
+    from ..mesh import export_vtu
+
+    run = main_job(args, stack)
+    js = write_json(out / f"{stack.name}.json", run.to_dict())
+    vtu = out / f"{stack.name}.vtu"
+    export_vtu(run.thermal.meshed, vtu, temperature=run.thermal.temperature)
+    print(f"\nwrote {js}, {vtu}")
+    return 0
+
+
+def main_job(args, stack):
+    """:func:`codesign.run_layout` with the flags of :func:`add_job_flags`; prints its tables."""
+    from ..pipeline import run_layout
+
+    run = run_layout(stack, solver=solver(args), phy_heat=args.phy_heat, derating=not args.no_derate,
+                     temperature_dependent=args.k_of_t, mesh=mesh_controls(args))
+    t = run.thermal
+    print(f"{stack.name}: steady state, {t.power_in:.2f} W\n")
+    print(t.table())
+    if run.coupled is not None:
+        print("\nLeakage at the operating point\n")
+        print(run.coupled.table())
+    if run.derating is not None:
+        d = run.derating
+        print(f"\nDerating: dynamic power x{d.scale:.4f} (clock x{d.frequency_factor:.4f}, {d.pf_model} model) "
+              f"keeps every junction within its limit; limiting: {d.limiting}")
+        for note in d.notes:
+            print(f"  note: {note}")
+    if run.links is not None:
+        print()
+        print(run.links.table())
+    if run.ppac is not None:
+        print()
+        print(run.ppac.table())
+    return run
+
+
+def _transient(args, stack, out: Path) -> int:
+    from ..mesh import export_vtu, mesh_stack
+    from ..transient import analyse_transient, read_power_trace
+
+    trace = read_power_trace(args.transient, stack)
+    meshed = mesh_stack(stack, **(mesh_controls(args) or {}))
+    report = analyse_transient(meshed, trace, duration=args.duration, dt=args.dt, initial=args.initial,
+                               solver=solver(args))
+    print(f"{stack.name}: transient over {report.times[-1]:.4g} s driven by {args.transient}\n")
+    print(report.table())
+    js = write_json(out / f"{stack.name}_transient.json", report.to_dict())
+    vtu = out / f"{stack.name}_transient_final.vtu"
+    export_vtu(report.meshed, vtu, temperature=report.temperature)
+    print(f"\nwrote {js}, {vtu}")
+    return 0

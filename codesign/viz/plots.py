@@ -1,0 +1,331 @@
+"""2D pictures with matplotlib: per-layer temperature maps, transients, Pareto plots, placements.
+
+Figures are built with :class:`matplotlib.figure.Figure` and the Agg canvas directly, never through
+``pyplot``: no global figure registry, no backend switch, nothing left open after a call.
+matplotlib is imported inside the functions, so importing codesign stays light. Every function
+writes one file (PNG, or any format matplotlib knows from the suffix) and returns its path.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Mapping, Sequence
+
+import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..thermal import ThermalReport
+
+__all__ = ["layer_maps", "pareto_front", "plot_layer_maps", "plot_pareto", "plot_placement", "plot_transient"]
+
+KELVIN = 273.15
+#: Colour map of every temperature picture (the same as :data:`codesign.viz.render.CMAP`).
+CMAP = "turbo"
+
+
+def _figure(width: float, height: float, dpi: int):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=dpi, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save(fig, path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, facecolor="white")
+    return path
+
+
+def layer_maps(report: "ThermalReport") -> list[dict]:
+    """Per-layer maps of the largest temperature through each layer's thickness.
+
+    Returns one dict per layer, top layer first: ``name``, ``thickness`` [m], ``x``, ``y`` (node
+    coordinates [m]), ``temperature`` (nodal, shape ``(len(x), len(y))``, [K], NaN outside the
+    layer's extent when that is air), ``max`` [K].
+    """
+    meshed = report.meshed
+    g = meshed.grid
+    t = np.asarray(report.temperature, dtype=float)
+    out = []
+    for layer in meshed.stack.layers:
+        zb, zt = meshed.layer_z[layer.name]
+        k = (g.z >= zb - 1e-12) & (g.z <= zt + 1e-12)
+        tmax = t[:, :, k].max(axis=2)
+        ext = layer.extent
+        if layer.surround == "air":
+            inside = ((g.x[:, None] >= ext.x - 1e-12) & (g.x[:, None] <= ext.x1 + 1e-12)
+                      & (g.y[None, :] >= ext.y - 1e-12) & (g.y[None, :] <= ext.y1 + 1e-12))
+            tmax = np.where(inside, tmax, np.nan)
+        out.append({"name": layer.name, "thickness": layer.thickness, "x": g.x, "y": g.y, "temperature": tmax,
+                    "max": float(np.nanmax(tmax))})
+    return out
+
+
+def plot_layer_maps(report: "ThermalReport", path, *, layers: Sequence[str] | None = None,
+                    shared_scale: bool = True, ncols: int | None = None, dpi: int = 110) -> Path:
+    """Per-layer 2D temperature maps with chiplet outlines and names; writes ``path``.
+
+    Each panel shows the largest temperature through the thickness of one layer (top layer first),
+    in degC, with the layer's own chiplets outlined in black and named, the chiplets of other layers
+    dashed in grey, and each die's hotspot marked with ``x``.
+
+    Parameters
+    ----------
+    report : ThermalReport
+    path : str or path-like
+        Output file; the format follows the suffix (``.png``).
+    layers : sequence of str, optional
+        Layer names to draw (default: all).
+    shared_scale : bool
+        One colour scale for every panel (default), or one per panel to show detail in cool layers.
+    ncols : int, optional
+        Panels per row (default: up to 4).
+    dpi : int
+        Resolution of the picture.
+    """
+    from matplotlib.patches import Rectangle
+
+    maps = layer_maps(report)
+    if layers is not None:
+        unknown = sorted(set(layers) - {m["name"] for m in maps})
+        if unknown:
+            raise ValueError(f"`plot_layer_maps(layers=...)`: unknown layers {unknown}; "
+                             f"layers are {[m['name'] for m in maps]}")
+        maps = [m for m in maps if m["name"] in layers]
+    stack = report.meshed.stack
+    n = len(maps)
+    ncols = ncols or min(4, n)
+    nrows = -(-n // ncols)
+    w_mm, h_mm = stack.package.width * 1e3, stack.package.height * 1e3
+    panel_w = 3.6
+    panel_h = panel_w * h_mm / w_mm + 0.6
+    fig = _figure(panel_w * ncols + (1.0 if shared_scale else 0.0), panel_h * nrows + 0.5, dpi)
+    axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
+    t_all = np.asarray(report.temperature, dtype=float) - KELVIN
+    vmin, vmax = float(t_all.min()), float(t_all.max())
+    hot = {c.name: c for c in report.chiplets}
+    image = None
+    for ax, m in zip(axes, maps):
+        temp_c = m["temperature"] - KELVIN
+        lo, hi = (vmin, vmax) if shared_scale else (float(np.nanmin(temp_c)), float(np.nanmax(temp_c)))
+        image = ax.pcolormesh(m["x"] * 1e3, m["y"] * 1e3, temp_c.T, cmap=CMAP, vmin=lo, vmax=hi, shading="gouraud")
+        if not shared_scale:
+            fig.colorbar(image, ax=ax, shrink=0.85, label="°C")
+        layer = stack.layer(m["name"])
+        for other in stack.layers:
+            for c in other.chiplets:
+                r = c.rect
+                mine = other.name == layer.name
+                ax.add_patch(Rectangle((r.x * 1e3, r.y * 1e3), r.width * 1e3, r.height * 1e3, fill=False,
+                                       lw=1.4 if mine else 0.8, ls="-" if mine else "--",
+                                       ec="black" if mine else "0.35"))
+                if mine:
+                    ct = hot.get(c.name)
+                    label = c.name if ct is None else f"{c.name}\n{ct.junction - KELVIN:.1f} °C"
+                    # Name at the die's lower edge, clear of a central hotspot marker; the font
+                    # shrinks (to a floor) so the name fits the die's width on the panel.
+                    die_pt = 0.8 * panel_w * 72 * r.width / stack.package.width
+                    size = float(np.clip(die_pt / (0.62 * max(len(s) for s in label.split("\n"))), 4.5, 7.5))
+                    ax.text(r.centre[0] * 1e3, (r.y + 0.06 * r.height) * 1e3, label, ha="center", va="bottom",
+                            fontsize=size,
+                            bbox=dict(boxstyle="round,pad=0.2", fc="white", ec="none", alpha=0.75))
+                    if ct is not None:
+                        ax.plot(ct.hotspot[0] * 1e3, ct.hotspot[1] * 1e3, marker="x", ms=7, mew=2, color="white")
+                        ax.plot(ct.hotspot[0] * 1e3, ct.hotspot[1] * 1e3, marker="x", ms=5, mew=1, color="black")
+        e = layer.extent
+        ax.add_patch(Rectangle((e.x * 1e3, e.y * 1e3), e.width * 1e3, e.height * 1e3, fill=False, lw=0.8, ls=":",
+                               ec="0.2"))
+        t_um = m["thickness"] * 1e6
+        thick = f"{t_um:.0f} um" if t_um < 1000 else f"{t_um / 1e3:.3g} mm"
+        ax.set_title(f"{m['name']} ({thick}): max {m['max'] - KELVIN:.1f} °C", fontsize=9)
+        ax.set_aspect("equal")
+        ax.set_xlim(stack.package.x * 1e3, stack.package.x1 * 1e3)
+        ax.set_ylim(stack.package.y * 1e3, stack.package.y1 * 1e3)
+        ax.tick_params(labelsize=7)
+        ax.set_xlabel("x [mm]", fontsize=8)
+        ax.set_ylabel("y [mm]", fontsize=8)
+    for ax in axes[n:]:
+        ax.set_visible(False)
+    if shared_scale and image is not None:
+        fig.colorbar(image, ax=axes[:n].tolist(), shrink=0.9, label="Temperature [°C] (max through each layer)")
+    fig.suptitle(f"{stack.name}: {report.power_in:.0f} W, max {report.max_temperature - KELVIN:.1f} °C"
+                 + (f" in {report.hottest.name}" if report.chiplets else ""), fontsize=11)
+    return _save(fig, path)
+
+
+def plot_transient(times, chiplet_temperatures: Mapping[str, np.ndarray], path, *,
+                   tj_max: Mapping[str, float] | None = None, log_time: bool | None = None,
+                   title: str | None = None, dpi: int = 110) -> Path:
+    """Temperature against time, one line per chiplet; writes ``path``.
+
+    Parameters
+    ----------
+    times : array_like
+        Times [s], shape ``(n,)``.
+    chiplet_temperatures : mapping
+        Chiplet name -> temperatures [K], shape ``(n,)``.
+    path : str or path-like
+    tj_max : mapping, optional
+        Chiplet name -> junction limit [K], drawn dashed in the chiplet's colour.
+    log_time : bool, optional
+        Logarithmic time axis; default: when the positive times span more than two decades.
+    title : str, optional
+    """
+    t = np.asarray(times, dtype=float)
+    if t.ndim != 1 or t.size < 2:
+        raise ValueError(f"`plot_transient(times=...)` should be a 1-D array of at least 2 times; got shape {t.shape}")
+    if not chiplet_temperatures:
+        raise ValueError("`plot_transient(chiplet_temperatures=...)` is empty; pass {chiplet name: temperatures [K]}")
+    for name, v in chiplet_temperatures.items():
+        if np.shape(v) != t.shape:
+            raise ValueError(f"`plot_transient`: chiplet {name!r} has {np.shape(v)} temperatures for {t.shape} times")
+    positive = t[t > 0]
+    if log_time is None:
+        log_time = positive.size >= 2 and positive.max() / positive.min() > 100
+    fig = _figure(7.5, 4.5, dpi)
+    ax = fig.subplots()
+    order = sorted(chiplet_temperatures, key=lambda k: -float(np.max(chiplet_temperatures[k])))
+    for i, name in enumerate(order):
+        colour = f"C{i % 10}"
+        v = np.asarray(chiplet_temperatures[name], dtype=float) - KELVIN
+        mask = t > 0 if log_time else slice(None)
+        ax.plot(t[mask], v[mask], color=colour, lw=1.8, label=f"{name} (max {v.max():.1f} °C)")
+        if tj_max and name in tj_max and tj_max[name]:
+            ax.axhline(tj_max[name] - KELVIN, color=colour, ls="--", lw=1.0, alpha=0.8)
+            ax.annotate(f"{name} Tj,max", (1.0, tj_max[name] - KELVIN), xycoords=("axes fraction", "data"),
+                        ha="right", va="bottom", fontsize=7, color=colour)
+    if log_time:
+        ax.set_xscale("log")
+    ax.set_xlabel("time [s]")
+    ax.set_ylabel("temperature [°C]")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8, loc="best")
+    ax.set_title(title or "Chiplet temperatures against time", fontsize=11)
+    return _save(fig, path)
+
+
+def pareto_front(values: np.ndarray, sense: Sequence[str] = ("min", "min")) -> np.ndarray:
+    """Boolean mask of the non-dominated rows of ``values`` ``(n, 2)`` (``sense``: "min" or "max" per column)."""
+    v = np.asarray(values, dtype=float).copy()
+    for j, s in enumerate(sense):
+        if s not in ("min", "max"):
+            raise ValueError(f"`pareto_front(sense=...)`: each entry is 'min' or 'max', got {s!r}")
+        if s == "max":
+            v[:, j] = -v[:, j]
+    finite = np.all(np.isfinite(v), axis=1)
+    keep = finite.copy()
+    for i in np.flatnonzero(finite):
+        others = v[finite]
+        dominated = np.any(np.all(others <= v[i], axis=1) & np.any(others < v[i], axis=1))
+        keep[i] = not dominated
+    return keep
+
+
+def plot_pareto(points: Sequence[Mapping], x: str, y: str, path, *, labels: str | Sequence[str] | None = None,
+                colour: str | None = None, sense: Sequence[str] = ("min", "min"), xlabel: str | None = None,
+                ylabel: str | None = None, title: str | None = None, log_x: bool = False, log_y: bool = False,
+                dpi: int = 110) -> Path:
+    """Scatter of design points with their Pareto front drawn and labelled; writes ``path``.
+
+    Parameters
+    ----------
+    points : sequence of dict
+        One dict per design point (a sweep's or a partitioner's rows).
+    x, y : str
+        Keys of the two objectives.
+    path : str or path-like
+    labels : str or sequence of str, optional
+        A key whose value names each point, or one label per point. Front points are labelled.
+    colour : str, optional
+        A key with a number to colour the points by (with a colour bar).
+    sense : (str, str)
+        ``"min"`` or ``"max"`` for x and y: which way is better.
+    xlabel, ylabel, title : str, optional
+    log_x, log_y : bool
+        Logarithmic axes.
+    """
+    if not points:
+        raise ValueError("`plot_pareto(points=...)` is empty; pass a list of dicts, one per design point")
+    missing = [k for k in (x, y) + ((colour,) if colour else ()) if any(k not in p for p in points)]
+    if missing:
+        raise ValueError(f"`plot_pareto`: key(s) {sorted(set(missing))} missing from some points; "
+                         f"keys of the first point: {sorted(points[0])}")
+    xy = np.array([[float(p[x]), float(p[y])] for p in points])
+    if isinstance(labels, str):
+        names = [str(p.get(labels, "")) for p in points]
+    elif labels is None:
+        names = [""] * len(points)
+    else:
+        names = [str(s) for s in labels]
+        if len(names) != len(points):
+            raise ValueError(f"`plot_pareto(labels=...)` has {len(names)} labels for {len(points)} points")
+    front = pareto_front(xy, sense)
+    fig = _figure(7.0, 5.0, dpi)
+    ax = fig.subplots()
+    if colour:
+        c = np.array([float(p[colour]) for p in points])
+        sc = ax.scatter(xy[:, 0], xy[:, 1], c=c, cmap="viridis", s=28, alpha=0.85, edgecolors="none")
+        fig.colorbar(sc, ax=ax, label=colour)
+    else:
+        ax.scatter(xy[~front, 0], xy[~front, 1], s=24, color="0.55", alpha=0.8, label="design points")
+    f = xy[front]
+    f = f[np.argsort(f[:, 0])]
+    ax.plot(f[:, 0], f[:, 1], "-o", color="#b00000", ms=6, mfc="none", mew=1.6, lw=1.5,
+            label=f"Pareto front ({int(front.sum())} of {len(points)})")
+    for i in np.flatnonzero(front):
+        if names[i]:
+            ax.annotate(names[i], xy[i], xytext=(4, 4), textcoords="offset points", fontsize=7.5)
+    if log_x:
+        ax.set_xscale("log")
+    if log_y:
+        ax.set_yscale("log")
+    arrow = {"min": "lower is better", "max": "higher is better"}
+    ax.set_xlabel(f"{xlabel or x} ({arrow[sense[0]]})")
+    ax.set_ylabel(f"{ylabel or y} ({arrow[sense[1]]})")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8, loc="best")
+    if title:
+        ax.set_title(title, fontsize=11)
+    return _save(fig, path)
+
+
+def plot_placement(result, path, *, dpi: int = 110) -> Path:
+    """Die outlines of the moved layer before and after a placement optimisation; writes ``path``.
+
+    Each die is drawn at its position and named with its junction temperature; powered dies are
+    orange, unpowered ones blue, and the layer's extent is dashed.
+
+    Parameters
+    ----------
+    result : codesign.placement.PlacementResult
+        What :func:`codesign.placement.optimize_placement` returns.
+    path : str or path-like
+    dpi : int
+        Resolution of the picture.
+    """
+    from matplotlib.patches import Rectangle
+
+    fig = _figure(10.0, 4.5, dpi)
+    axes = fig.subplots(1, 2)
+    for ax, stack, res, title in ((axes[0], result.stack_before, result.before, "before"),
+                                  (axes[1], result.stack_after, result.after, "after")):
+        layer = stack.layer_of(result.names[0])
+        e = layer.extent
+        ax.add_patch(Rectangle((e.x * 1e3, e.y * 1e3), e.width * 1e3, e.height * 1e3, fill=False, ls="--",
+                               color="0.4"))
+        for c in layer.chiplets:
+            r = c.rect
+            ax.add_patch(Rectangle((r.x * 1e3, r.y * 1e3), r.width * 1e3, r.height * 1e3, alpha=0.5,
+                                   color="#c04000" if c.total_power > 0 else "#4060a0"))
+            ax.text(r.centre[0] * 1e3, r.centre[1] * 1e3, f"{c.name}\n{res['tj_C'][c.name]:.1f} °C",
+                    ha="center", va="center", fontsize=8)
+        ax.set_xlim(stack.package.x * 1e3, stack.package.x1 * 1e3)
+        ax.set_ylim(stack.package.y * 1e3, stack.package.y1 * 1e3)
+        ax.set_aspect("equal")
+        ax.set_xlabel("x [mm]")
+        ax.set_ylabel("y [mm]")
+        ax.set_title(f"{title}: peak {res['peak_C']:.1f} °C, wirelength {res['wirelength_mm']:.1f} mm", fontsize=10)
+    return _save(fig, path)
