@@ -125,7 +125,7 @@ def probe_stencil(apply: Callable, shape: tuple[int, int, int], dtype) -> jax.Ar
         e = (res[0] == c0) & (res[1] == c1) & (res[2] == c2)
         return apply(e.astype(dtype))
 
-    Y = jax.lax.map(one, jnp.arange(27))  # (27, *shape)
+    Y = jax.lax.map(one, jnp.arange(27, dtype=jnp.int32))  # (27, *shape)
     coefs = []
     for o in OFFSETS:
         # per axis: colour and validity of the neighbour i + o as tiny 1-D constants, combined

@@ -65,7 +65,7 @@ TRANSIENT_ORDER = {"reference": 2}
 NONLINEAR_PATHS = {"reference": _reference_nonlinear}
 
 
-# -- fast JAX path (solvers.thermal) ------------------------------------------------------
+# -- fast JAX path (solvers.steady, solvers.transient) -----------------------------------
 def _jax_steady(grid, fields, *, rtol=1e-8):
     import solvers
 

@@ -142,7 +142,7 @@ def test_gradients_match_central_differences(graded):
     def mean_die_rise(f):
         T = solvers.solve_steady(grid, f, rtol=1e-13, max_iterations=400).temperature
         em = sum(T[a:a + nx, b:b + ny, c:c + nz] for a in (0, 1) for b in (0, 1) for c in (0, 1)) / 8
-        return jnp.sum(jnp.where(die, em, 0.0)) / jnp.sum(die) - 318.0
+        return jnp.sum(jnp.where(die, em, 0.0)) / jnp.sum(die.astype(em.dtype)) - 318.0
 
     f64 = jax.tree_util.tree_map(lambda a: jnp.asarray(a, float), fields)
     grads = jax.jit(jax.grad(mean_die_rise))(f64)  # one adjoint solve for every parameter

@@ -3,7 +3,7 @@
 import numpy as np
 
 from solvers import TensorGrid, ThermalFields
-from solvers import thermal
+from solvers import _jit, steady
 
 
 def grid(nx=4, top=1e-3):
@@ -29,11 +29,11 @@ def test_equal_by_content():
 
 def test_identical_grids_reuse_compiled_programs():
     a, b = grid(), grid()
-    thermal.solve_steady(a, fields(a))
-    size = thermal._JIT_CACHE[("steady",)]._cache_size()
-    tb = thermal.solve_steady(b, fields(b)).temperature
-    assert thermal._JIT_CACHE[("steady",)]._cache_size() == size  # no new compilation for an equal grid
-    ta = thermal.solve_steady(a, fields(a)).temperature
+    steady.solve_steady(a, fields(a))
+    size = _jit.JIT_CACHE[("steady",)]._cache_size()
+    tb = steady.solve_steady(b, fields(b)).temperature
+    assert _jit.JIT_CACHE[("steady",)]._cache_size() == size  # no new compilation for an equal grid
+    ta = steady.solve_steady(a, fields(a)).temperature
     np.testing.assert_array_equal(np.asarray(ta), np.asarray(tb))
 
 
@@ -41,12 +41,12 @@ def test_meshes_with_equal_node_counts_share_compiled_programs():
     """Only node counts are compiled in: a thicker stack (other z coordinates) and other x-y
     spacing reuse the programs, and the answers still follow the geometry exactly."""
     a = grid(top=1e-3)
-    thin = thermal.solve_steady(a, fields(a))
-    sizes = {k: f._cache_size() for k, f in thermal._JIT_CACHE.items() if k in (("setup",), ("steady",))}
+    thin = steady.solve_steady(a, fields(a))
+    sizes = {k: f._cache_size() for k, f in _jit.JIT_CACHE.items() if k in (("setup",), ("steady",))}
     x = np.cumsum(np.r_[0.0, [1.0, 3.0, 2.0, 4.0]]) * 1e-3  # graded, same 4 cells
     for g in (grid(top=2e-3), TensorGrid(x, x, np.linspace(0, 1.5e-3, 3), a.region, ("a",), a.material, ("m",))):
-        sol = thermal.solve_steady(g, fields(g))
-        assert {k: thermal._JIT_CACHE[k]._cache_size() for k in sizes} == sizes
+        sol = steady.solve_steady(g, fields(g))
+        assert {k: _jit.JIT_CACHE[k]._cache_size() for k in sizes} == sizes
         # 1-D check: all heat leaves at the top
         area = (g.x[-1] - g.x[0]) * (g.y[-1] - g.y[0])
         power = 1e6 * area * (g.z[-1] - g.z[0])
@@ -56,5 +56,5 @@ def test_meshes_with_equal_node_counts_share_compiled_programs():
         rise = power / (1e3 * area)  # laterally uniform: the top face is at T_amb + P / (h A)
         np.testing.assert_allclose(top, 300.0 + rise, rtol=0, atol=1e-6 * rise)
     # the thicker stack is hotter (uniform k = 1: the rise through the stack grows with t^2)
-    thick = thermal.solve_steady(grid(top=2e-3), fields(grid(top=2e-3)))
+    thick = steady.solve_steady(grid(top=2e-3), fields(grid(top=2e-3)))
     assert float(thick.max_temperature) > float(thin.max_temperature) + 1.0

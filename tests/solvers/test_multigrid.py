@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from solvers import TensorGrid, ThermalFields, fem, multigrid as mg, thermal
+from solvers import TensorGrid, ThermalFields, fem, multigrid as mg, steady
 
 FACE_SHAPES = {"zmin": (0, 1), "zmax": (0, 1), "xmin": (1, 2), "xmax": (1, 2), "ymin": (0, 2), "ymax": (0, 2)}
 
@@ -95,12 +95,12 @@ def test_compiled_solver_programs_carry_no_grid_sized_constants():
     programs' text 290 MB, cost ~1 GB of compiler memory and 10 s of compile time.
     """
     grid, fields = _random_problem(40, 36, 6, ("zmax", "zmin", "xmax"))
-    f = thermal._broadcast_fields(grid, fields, jnp.float64)
+    f = steady._broadcast_fields(grid, fields, jnp.float64)
     n_lateral = max(len(grid.x), len(grid.y), len(grid.z))
-    setup = jax.jit(lambda f: thermal._setup(grid, f, jnp.float32, 1, 100)).lower(f).as_text()
-    hier = jax.eval_shape(lambda f: thermal._setup(grid, f, jnp.float32, 1, 100), f)
-    steady = jax.jit(lambda f, h: thermal._steady_core(grid, f, h, dtype=jnp.float64, rtol=1e-8,
-                                                       max_iterations=50)).lower(f, hier).as_text()
-    for text in (setup, steady):
+    setup = jax.jit(lambda f: steady._setup(grid, f, jnp.float32, 1, 100)).lower(f).as_text()
+    hier = jax.eval_shape(lambda f: steady._setup(grid, f, jnp.float32, 1, 100), f)
+    solve = jax.jit(lambda f, h: steady._steady_core(grid, f, h, dtype=jnp.float64, rtol=1e-8,
+                                                     max_iterations=50)).lower(f, hier).as_text()
+    for text in (setup, solve):
         # 1-D coordinate data and the coarsest level's index lists (27 per coarse node) only
         assert _largest_constant(text) <= max(4 * n_lateral, 27 * 100)
