@@ -78,9 +78,9 @@ range = ["1e4 W/m^2/K", "4e4 W/m^2/K"]
         warm = evaluate_variants(spec, vs[:args.chunk], method=method)  # compile + first chunk
         t_warm = time.perf_counter() - t0
         if cells is None:
-            from codesign.sweep import _MESH_CACHE
+            from codesign.sweep import _MODEL_CACHE
 
-            cells = next(iter(_MESH_CACHE.values())).meshed.grid.n_elements
+            cells = next(iter(_MODEL_CACHE.values())).grid.n_elements
         t0 = time.perf_counter()
         rows = []
         for i in range(args.chunk, n_total, args.chunk):

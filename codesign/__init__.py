@@ -14,8 +14,11 @@ from .cost import dies_per_wafer as dies_per_wafer
 from .cost import package_cost as package_cost
 from .electrothermal import CoupledResult as CoupledResult
 from .electrothermal import DeratingResult as DeratingResult
-from .electrothermal import ThermalRunawayError as ThermalRunawayError
 from .electrothermal import derate as derate
+from .errors import CodesignError as CodesignError
+from .errors import ModelError as ModelError
+from .errors import SolveError as SolveError
+from .errors import ThermalRunawayError as ThermalRunawayError
 from .electrothermal import solve_coupled as solve_coupled
 from .homogenise import homogenise_interconnect as homogenise_interconnect
 from .homogenise import homogenise_laminate as homogenise_laminate
@@ -23,18 +26,19 @@ from .interconnect import InterconnectError as InterconnectError
 from .interconnect import InterconnectReport as InterconnectReport
 from .interconnect import evaluate_links as evaluate_links
 from .interconnect import phy_heat_sources as phy_heat_sources
-from .layout_io import InputFileError as InputFileError
+from .errors import InputFileError as InputFileError
 from .layout_io import LayoutError as LayoutError
 from .layout_io import load_layout as load_layout
 from .layout_io import loads_layout as loads_layout
 from .layout_io import shipped_layouts as shipped_layouts
 from .materials import BUILTIN_MATERIALS as BUILTIN_MATERIALS
-from .mesh import MeshedStack as MeshedStack
 from .mesh import export_vtu as export_vtu
-from .mesh import mesh_stack as mesh_stack
+from .model import Model as Model
+from .model import Params as Params
+from .model import build as build
 from .ppac import PPAC as PPAC
 from .ppac import infer_technology as infer_technology
-from .ppac import ppac as ppac
+from .ppac import evaluate_ppac as evaluate_ppac
 from .render import plot_hotspots as plot_hotspots
 from .render import to_pyvista as to_pyvista
 from .report import write_report as write_report
@@ -44,7 +48,6 @@ from .stack import Rect as Rect
 from .stack import Layer as Layer
 from .stack import Material as Material
 from .stack import Stack as Stack
-from .electrothermal import solve_coupled_transient as solve_coupled_transient
 from .partition import SystemFileError as SystemFileError
 from .partition import explore as explore
 from .partition import load_system as load_system
@@ -53,7 +56,7 @@ from .phys import PhySpec as PhySpec
 from .phys import get_phy as get_phy
 from .pipeline import LayoutRun as LayoutRun
 from .pipeline import run_layout as run_layout
-from .thermal import ThermalReport as ThermalReport
+from .results import ThermalReport as ThermalReport
 from .thermal import analyse as analyse
 from .transient import TransientReport as TransientReport
 from .transient import analyse_transient as analyse_transient
@@ -73,11 +76,15 @@ __all__ = [
     "InputFileError",
     "InterconnectError",
     "InterconnectReport",
+    "Model",
+    "ModelError",
+    "Params",
+    "SolveError",
+    "CodesignError",
     "Layer",
     "LayoutError",
     "LayoutRun",
     "Material",
-    "MeshedStack",
     "PHYS",
     "PPAC",
     "PackageSpec",
@@ -103,17 +110,16 @@ __all__ = [
     "load_layout",
     "load_system",
     "loads_layout",
-    "mesh_stack",
+    "build",
     "package_cost",
     "parse_quantity",
     "phy_heat_sources",
     "plot_hotspots",
-    "ppac",
+    "evaluate_ppac",
     "read_power_trace",
     "run_layout",
     "shipped_layouts",
     "solve_coupled",
-    "solve_coupled_transient",
     "to_pyvista",
     "write_report",
 ]

@@ -26,16 +26,17 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
 
 import numpy as np
 
-from .mesh import MeshedStack, mesh_stack
-from .stack import HeatSource, Stack
-from solvers.coupled import element_mean as _element_mean
-from solvers.coupled import scatter_to_nodes
+import solvers
+from solvers import element_mean
 
-from .thermal import ThermalReport, chiplet_temperatures, face_heat_out
+from .errors import ModelError, SolveError, ThermalRunawayError, solve_error
+from .model import Model, Params, ensure_model
+from .results import KELVIN, chiplet_temperatures, text_table
+from .stack import Stack
+from .thermal import report_from_solution
 
 __all__ = [
     "TJ_MAX_DEFAULTS",
@@ -43,12 +44,9 @@ __all__ = [
     "DeratingResult",
     "ThermalRunawayError",
     "derate",
-    "solve_coupled_transient",
-    "make_linear_solver",
     "solve_coupled",
+    "tj_max",
 ]
-
-KELVIN = 273.15
 
 # Junction limits by chiplet kind, used where a chiplet gives no `tj_max` [K]. These are labelled
 # placeholders: override them per chiplet in the layout (`tj_max = "..."`).
@@ -63,21 +61,6 @@ TJ_MAX_DEFAULTS: dict[str, tuple[float | None, str]] = {
 }
 
 
-class ThermalRunawayError(RuntimeError):
-    """No stable electro-thermal operating point: leakage outgrows the heat path.
-
-    Attributes: ``chiplet`` (the one whose leakage grew most), ``temperature`` [K] and
-    ``power`` [W] reached by it, ``history`` (hottest junction per iteration [K]).
-    """
-
-    def __init__(self, message: str, *, chiplet: str, temperature: float, power: float, history):
-        super().__init__(message)
-        self.chiplet = chiplet
-        self.temperature = temperature
-        self.power = power
-        self.history = list(history)
-
-
 @dataclass(frozen=True, eq=False)
 class CoupledResult:
     """Converged electro-thermal steady state.
@@ -85,7 +68,8 @@ class CoupledResult:
     Attributes
     ----------
     report : ThermalReport
-        Temperatures and energy balance at the operating point (powers include leakage).
+        Temperatures and energy balance at the operating point (powers include leakage;
+        ``report.leakage`` holds the leakage per chiplet).
     dynamic : dict
         Dynamic power per chiplet [W] (after any scaling), PHY heat included.
     leakage : dict
@@ -114,16 +98,15 @@ class CoupledResult:
                 for n in self.dynamic}
 
     def table(self) -> str:
-        rows = [["chiplet", "dynamic W", "leakage W", "leak share", "Tj degC", "Tj,max degC", "margin K"]]
+        rows = []
         for c in sorted(self.report.chiplets, key=lambda c: -c.junction):
-            tj_max = _tj_max(self.report.meshed.stack.chiplet(c.name))
+            tj_max = _tj_max(self.report.model.stack.chiplet(c.name))
             rows.append([c.name, f"{self.dynamic.get(c.name, 0.0):.2f}", f"{self.leakage.get(c.name, 0.0):.2f}",
                          f"{100 * self.leakage_share.get(c.name, 0.0):.1f} %", f"{c.junction - KELVIN:.2f}",
                          f"{tj_max - KELVIN:.0f}" if tj_max else "-",
                          f"{tj_max - c.junction:+.2f}" if tj_max else "-"])
-        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-        lines = ["  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in rows]
-        lines.insert(1, "  ".join("-" * w for w in widths))
+        lines = [text_table(rows, ["chiplet", "dynamic W", "leakage W", "leak share", "Tj degC", "Tj,max degC",
+                                   "margin K"])]
         lines.append(f"\nelectro-thermal: {self.iterations} fixed-point iterations, contraction {self.contraction:.3f}, "
                      f"total leakage {sum(self.leakage.values()):.2f} W")
         return "\n".join(lines)
@@ -160,110 +143,46 @@ class DeratingResult:
                 "notes": list(self.notes)}
 
 
-def _tj_max(chip) -> float | None:
+def tj_max(chip) -> float | None:
+    """The chiplet's junction limit [K]: its own ``tj_max``, else the labelled default of its kind."""
     return chip.tj_max if chip.tj_max is not None else TJ_MAX_DEFAULTS.get(chip.kind, (None, ""))[0]
 
 
-# -- the linear solve behind every iteration ---------------------------------------------------------
-
-def make_linear_solver(meshed: MeshedStack, *, method: str = "jax", rtol: float = 1e-9) -> Callable:
-    """A function ``source [W/m^3] -> nodal temperature [K]`` on a fixed grid and conductivity.
-
-    The operator (and its preconditioner or AMG hierarchy) is built once and reused for every
-    right-hand side, so an electro-thermal iteration costs one preconditioned solve.
-    """
-    g, f = meshed.grid, meshed.fields
-    if method == "reference":
-        import pyamg
-
-        from solvers.reference import assemble
-
-        K, b0 = assemble(g, f.with_(source=np.zeros(g.shape)))
-        ml = pyamg.smoothed_aggregation_solver(K)
-        vol8 = g.cell_volumes() / 8.0
-
-        def solve(q):
-            b = b0 + scatter_to_nodes(np.asarray(q) * vol8).ravel()
-            x = ml.solve(b, tol=rtol, accel="cg", maxiter=500)
-            return x.reshape(g.node_shape)
-
-        return solve
-    if method != "jax":
-        raise ValueError(f"`make_linear_solver(method={method!r})`: choose 'jax' or 'reference'")
-    from solvers.thermal import solve_steady
-
-    def solve(q):
-        sol = solve_steady(g, f.with_(source=np.asarray(q)), rtol=rtol, throw=True)
-        return np.asarray(sol.temperature)
-
-    return solve
+_tj_max = tj_max
 
 
 # -- coupled solve -------------------------------------------------------------------------------------
 
-def _leakage_parts(meshed: MeshedStack):
-    """Per leaky chiplet: (name, unit-power pattern w_c [1/m^3], Leakage)."""
-    parts = []
-    g = meshed.grid
-    vol = g.cell_volumes()
-    for chip in meshed.stack.chiplets:
-        if chip.leakage is None:
-            continue
-        pattern = meshed.source_patterns[chip.name]
-        total = float(np.sum(pattern * vol))
-        if total <= 0:  # no dynamic power: spread over the die
-            mask = g.region_mask(meshed.chiplet_regions[chip.name])
-            pattern = mask / float(np.sum(vol[mask]))
-        else:
-            pattern = pattern / total
-        parts.append((chip.name, pattern, chip.leakage))
-    return parts
-
-
-def _leak_factor(leak, dT: np.ndarray) -> np.ndarray:
-    if leak.model == "exponential":
-        return np.exp(np.minimum(leak.coefficient * dT, 700.0))
-    poly = np.ones_like(dT)
-    for i, c in enumerate(leak.polynomial, start=1):
-        poly = poly + c * dT**i
-    return np.maximum(poly, 0.0)
-
-
 def solve_coupled(
-    stack_or_meshed: Stack | MeshedStack,
+    stack_or_model: Stack | Model,
     *,
-    dynamic_scale: float = 1.0,
-    heat_sources: Sequence[HeatSource] = (),
-    method: str = "jax",
+    params: Params | None = None,
+    solver: solvers.ThermalSolver | None = None,
+    state=None,
     tol: float = 1e-3,
     max_iterations: int = 300,
     runaway_temperature: float = 600.0 + KELVIN,
-    linear_solver: Callable | None = None,
-    dynamic_source: tuple[np.ndarray, dict] | None = None,
     initial_temperature: np.ndarray | None = None,
 ) -> CoupledResult:
     """Converged steady state with temperature-dependent leakage.
 
     Parameters
     ----------
-    stack_or_meshed : Stack or MeshedStack
-    dynamic_scale : float
-        Multiplies every chiplet's dynamic power (PHY heat sources are not scaled).
-    heat_sources : sequence of HeatSource
-        Extra heat (PHYs, ...) meshed into named chiplets (needs a Stack).
-    method : {"jax", "reference"}
-        Linear solve path (see :func:`codesign.thermal.analyse`).
+    stack_or_model : Stack or Model
+    params : Params, optional
+        Powers (dynamic and PHY heat), materials, boundaries and leakage coefficients (default:
+        the layout's). Derating passes scaled powers here.
+    solver : solvers.ThermalSolver, optional
+        Default :class:`solvers.MultigridCG`.
+    state : optional
+        A set-up from ``model.init(params, solver=solver)``, reused for every iteration (only the
+        source changes between iterations, so one set-up serves them all; derating passes it on).
     tol : float
         Estimated remaining temperature error at which to stop [K].
     max_iterations : int
-        Fixed-point iterations before a :class:`solvers.thermal.SolveError`-like RuntimeError.
+        Fixed-point iterations before a :class:`codesign.SolveError`.
     runaway_temperature : float
         A junction above this [K] is taken as runaway.
-    linear_solver : callable, optional
-        Reuse a solver from :func:`make_linear_solver` (derating does this).
-    dynamic_source : (array, dict), optional
-        Replace the layout's dynamic heat by this per-element source [W/m^3] and its per-chiplet
-        powers [W] (a transient's powers at t = 0, say); ``dynamic_scale`` is then ignored.
     initial_temperature : array, optional
         Nodal start [K] instead of the ambient. It must lie below the operating point (a solution
         at lower power, say) so the iterates still rise monotonically to the smallest root.
@@ -273,84 +192,70 @@ def solve_coupled(
     ThermalRunawayError
         When no stable operating point exists.
     """
-    if not (dynamic_scale >= 0 and math.isfinite(dynamic_scale)):
-        raise ValueError(f"`solve_coupled(dynamic_scale={dynamic_scale!r})` must be a finite number >= 0")
-    meshed = (stack_or_meshed if isinstance(stack_or_meshed, MeshedStack)
-              else mesh_stack(stack_or_meshed, heat_sources=heat_sources))
-    solve = linear_solver or make_linear_solver(meshed, method=method)
-    g = meshed.grid
-    vol = g.cell_volumes()
-    chips = meshed.stack.chiplets
-    if dynamic_source is not None:
-        q_dyn, dynamic = np.asarray(dynamic_source[0], dtype=float), dict(dynamic_source[1])
-    else:
-        q_dyn = np.zeros(g.shape)
-        dynamic = {}
-        for c in chips:
-            q_dyn += dynamic_scale * meshed.source_patterns[c.name]
-            dynamic[c.name] = dynamic_scale * c.total_power
-        for hs in meshed.heat_sources:
-            q_dyn += meshed.source_patterns[f"{hs.chiplet}/{hs.name}"]
-            dynamic[hs.chiplet] = dynamic.get(hs.chiplet, 0.0) + hs.power
-    parts = _leakage_parts(meshed)
-    t_amb = min(float(np.min(a)) for a in meshed.fields.ambient.values()) if meshed.fields.ambient else 300.0
-    t_elem = np.full(g.shape, t_amb) if initial_temperature is None else _element_mean(np.asarray(initial_temperature))
+    model = ensure_model(stack_or_model, call="solve_coupled")
+    solver = solvers.MultigridCG() if solver is None else solver
+    p = model.params if params is None else params
+    dyn = model.fields(p)
+    if state is None:
+        state = solver.init(model.grid, dyn)
+    g = model.grid
+    t_amb = min(float(np.min(np.asarray(a))) for a in dyn.ambient.values()) if dyn.ambient else 300.0
+    t_elem = np.full(g.shape, t_amb) if initial_temperature is None else element_mean(np.asarray(initial_temperature))
+    has_leak = bool(p.leakage_power)
     history: list[float] = []
     last_step, rho = None, 0.0
     leak_power: dict[str, float] = {}
     t0 = time.perf_counter()
     temperature = None
+    iterations = 0
+    sol = None
     for it in range(1, max_iterations + 1):
-        q = q_dyn.copy()
-        for name, w, leak in parts:
-            ql = w * leak.reference_power * _leak_factor(leak, t_elem - leak.reference_temperature)
-            q += ql
-            leak_power[name] = float(np.sum(ql * vol))
-        new = solve(q)
-        if not np.all(np.isfinite(new)):
-            raise RuntimeError("the linear solve returned non-finite temperatures inside the electro-thermal loop; "
-                               "check conductivities and boundaries")
+        q_leak, leak = model.leakage_source(p, t_elem)
+        leak_power = {k: float(v) for k, v in leak.items()}
+        try:
+            sol = solver.solve(g, dyn.with_(source=dyn.source + q_leak), state=state,
+                               initial_temperature=temperature)
+        except solvers.SolveError as e:
+            raise solve_error(e) from e
+        iterations += int(np.asarray(sol.iterations))
+        new = np.asarray(sol.temperature, dtype=float)
         hottest = float(np.max(new))
         history.append(hottest)
         step = float(np.max(np.abs(new - temperature))) if temperature is not None else float("inf")
         temperature = new
-        t_elem = _element_mean(temperature)
+        t_elem = element_mean(temperature)
         if hottest > runaway_temperature:
-            _runaway(meshed, temperature, leak_power, history, f"a junction passed {runaway_temperature - KELVIN:.0f} degC")
-        if not parts:
+            _runaway(model, temperature, leak_power, history, f"a junction passed {runaway_temperature - KELVIN:.0f} degC")
+        if not has_leak:
             break
         if last_step is not None and math.isfinite(last_step) and last_step > 0:
             rho = step / last_step
             if rho < 1 and step * rho / (1 - rho) < tol:
                 break
             if rho >= 1 and it > 4 and step > 10 * tol:
-                _runaway(meshed, temperature, leak_power, history,
+                _runaway(model, temperature, leak_power, history,
                          f"temperature increments stopped shrinking (ratio {rho:.3f} >= 1)")
         elif step < tol:
             break
         last_step = step
     else:
-        raise RuntimeError(
+        raise SolveError(
             f"`solve_coupled` did not converge in {max_iterations} iterations (contraction {rho:.4f}, last step "
             f"{last_step:.3g} K): the package is close to thermal runaway. Improve cooling, lower the power or the "
             "leakage, or raise `max_iterations`.")
-    # Report the leakage of the last solve, so the temperature field and the powers balance exactly;
-    # it differs from leakage re-evaluated at the final field by less than the tolerance allows.
-    powers = {n: dynamic.get(n, 0.0) + leak_power.get(n, 0.0) for n in dynamic}
-    power_in = sum(powers.values())
-    heat_out = face_heat_out(meshed, temperature)
-    report = ThermalReport(
-        meshed=meshed, temperature=temperature, chiplets=chiplet_temperatures(meshed, temperature, powers),
-        power_in=power_in, heat_out=heat_out,
-        energy_residual=abs(power_in - sum(heat_out.values())) / max(power_in, 1e-300),
-        solver={"method": f"{method} + electro-thermal fixed point", "iterations": it,
-                "converged": True, "solve_s": time.perf_counter() - t0})
+    # The report carries the leakage of the last solve, so the temperature field and the powers balance
+    # to the solver's tolerance; it differs from leakage re-evaluated at the final field by less than `tol`.
+    wall = time.perf_counter() - t0
+    report = report_from_solution(model, p, sol, solver, leakage=leak_power, fixed_point_iterations=it,
+                                  iterations=iterations, total_s=wall)
+    dynamic = {c.name: sum(float(p.power[k]) for k in model.chiplet_sources(c.name, dynamic_only=False))
+               for c in model.stack.chiplets}
     return CoupledResult(report=report, dynamic=dynamic, leakage=leak_power, iterations=it, history=history,
-                         contraction=rho, solver_seconds=time.perf_counter() - t0)
+                         contraction=rho, solver_seconds=wall)
 
 
-def _runaway(meshed, temperature, leak_power, history, why):
-    temps = {c.name: c.junction for c in chiplet_temperatures(meshed, temperature)}
+def _runaway(model, temperature, leak_power, history, why):
+    temps = {c.name: c.junction for c in chiplet_temperatures(model, temperature)}
     leaky = [n for n in leak_power] or list(temps)
     worst = max(leaky, key=lambda n: (leak_power.get(n, 0.0), temps.get(n, 0.0)))
     t, p = temps.get(worst, float(np.max(temperature))), leak_power.get(worst, 0.0)
@@ -370,35 +275,38 @@ PF_MODELS = {
 
 
 def derate(
-    stack_or_meshed: Stack | MeshedStack,
+    stack_or_model: Stack | Model,
     *,
-    heat_sources: Sequence[HeatSource] = (),
-    method: str = "jax",
+    params: Params | None = None,
+    solver: solvers.ThermalSolver | None = None,
+    state=None,
     pf_model: str = "dvfs",
     max_scale: float = 8.0,
     temperature_tolerance: float = 0.05,
-    linear_solver: Callable | None = None,
 ) -> DeratingResult:
     """Largest dynamic-power scale (and clock factor) that keeps every junction within its limit.
 
     Brackets the limit between a feasible and an infeasible scale (runaway counts as infeasible)
     and refines it with Brent's method until the limiting junction sits at its ``tj_max`` within
-    ``temperature_tolerance`` [K] (or the bracket is below 1e-6 relative). ``linear_solver``
-    reuses a solver from :func:`make_linear_solver` built on the same mesh.
+    ``temperature_tolerance`` [K] (or the bracket is below 1e-6 relative). Every evaluation is a
+    :func:`solve_coupled` at scaled dynamic powers (PHY heat sources are not scaled), all through
+    ONE solver set-up (``state``, built here when not given).
     """
     from scipy.optimize import brentq
 
     if pf_model not in PF_MODELS:
-        raise ValueError(f"`derate(pf_model={pf_model!r})`: choose one of {', '.join(PF_MODELS)}")
-    meshed = (stack_or_meshed if isinstance(stack_or_meshed, MeshedStack)
-              else mesh_stack(stack_or_meshed, heat_sources=heat_sources))
-    limits = {c.name: _tj_max(c) for c in meshed.stack.chiplets if _tj_max(c) is not None}
+        raise ModelError(f"`derate(pf_model={pf_model!r})`: choose one of {', '.join(PF_MODELS)}")
+    model = ensure_model(stack_or_model, call="derate")
+    solver = solvers.MultigridCG() if solver is None else solver
+    p0 = model.params if params is None else params
+    if state is None:
+        state = model.init(p0, solver=solver)
+    limits = {c.name: _tj_max(c) for c in model.stack.chiplets if _tj_max(c) is not None}
     notes = [f"P-f model: {PF_MODELS[pf_model][0]}"]
     notes += [f"{c.name}: tj_max default for kind {c.kind!r}: {TJ_MAX_DEFAULTS[c.kind][1]}"
-              for c in meshed.stack.chiplets if c.tj_max is None and c.name in limits]
+              for c in model.stack.chiplets if c.tj_max is None and c.name in limits]
     if not limits:
-        raise ValueError("`derate`: no chiplet has a junction limit; give `tj_max` to at least one chiplet")
-    solve = linear_solver or make_linear_solver(meshed, method=method)
+        raise ModelError("`derate`: no chiplet has a junction limit; give `tj_max` to at least one chiplet")
     evaluations = 0
     cache: dict[float, CoupledResult | None] = {}
 
@@ -410,7 +318,8 @@ def derate(
             below = [k for k, v in cache.items() if v is not None and k < s]
             start = cache[max(below)].report.temperature if below else None
             try:
-                cache[s] = solve_coupled(meshed, dynamic_scale=s, linear_solver=solve, initial_temperature=start,
+                cache[s] = solve_coupled(model, params=p0.scale_power(s, model.dynamic_keys), solver=solver,
+                                         state=state, initial_temperature=start,
                                          tol=min(0.01, temperature_tolerance / 5))
             except ThermalRunawayError:
                 cache[s] = None
@@ -453,106 +362,3 @@ def derate(
     return DeratingResult(scale=s, frequency_factor=s ** PF_MODELS[pf_model][1], pf_model=pf_model,
                           limiting=limiting, margins=margins, at_limit=r, evaluations=evaluations,
                           nominal=nominal, notes=notes)
-
-
-# -- coupled transient ---------------------------------------------------------------------------------
-
-def solve_coupled_transient(
-    stack_or_meshed: Stack | MeshedStack,
-    trace: tuple[np.ndarray, list, np.ndarray] | None = None,
-    *,
-    duration: float,
-    dt: float,
-    initial: str = "ambient",
-    n_outputs: int = 100,
-    runaway_temperature: float = 600.0 + KELVIN,
-):
-    """Transient with leakage updated every step (BDF2, leakage at the extrapolated temperature).
-
-    ``trace`` is a power trace from :func:`codesign.transient.read_power_trace` (chiplets not in
-    it keep their layout power); without one the layout powers are constant. ``initial`` is
-    ``"ambient"`` or ``"steady"`` (the electro-thermal operating point at the t = 0 powers).
-    A junction above ``runaway_temperature`` raises :class:`ThermalRunawayError` with the time.
-
-    Returns a :class:`codesign.transient.TransientReport` whose ``solver`` dict also holds the
-    leakage power of each chiplet at every output time (``leakage_W``).
-    """
-    from solvers.coupled import solve_transient_with_source
-
-    from .transient import TransientReport, unit_pattern
-
-    meshed = stack_or_meshed if isinstance(stack_or_meshed, MeshedStack) else mesh_stack(stack_or_meshed)
-    g = meshed.grid
-    vol = g.cell_volumes()
-    names = list(trace[1]) if trace is not None else []
-    times = np.asarray(trace[0], dtype=float) if trace is not None else np.zeros(1)
-    watts = np.asarray(trace[2], dtype=float) if trace is not None else np.zeros((1, 0))
-    base = np.zeros(g.shape)
-    for c in meshed.stack.chiplets:
-        if c.name not in names:
-            base += meshed.source_patterns[c.name]
-    for hs in meshed.heat_sources:
-        base += meshed.source_patterns[f"{hs.chiplet}/{hs.name}"]
-    units = [unit_pattern(meshed, n) for n in names]
-    parts = _leakage_parts(meshed)
-
-    def dynamic_at(t: float):
-        row = np.searchsorted(times, t, side="right") - 1
-        q = base.copy()
-        powers = {c.name: c.total_power for c in meshed.stack.chiplets}
-        if row >= 0:
-            for u, n, w in zip(units, names, watts[row]):
-                q += w * u
-                powers[n] = float(w)
-        else:
-            for n in names:
-                powers[n] = 0.0
-        return q, powers
-
-    leak_log: list[dict] = []
-
-    def source(t_elem: np.ndarray, t: float) -> np.ndarray:
-        q, _ = dynamic_at(t - 1e-12 * max(dt, 1.0))  # the power applied over the step ending at t
-        leaks = {}
-        for name, w, leak in parts:
-            ql = w * leak.reference_power * _leak_factor(leak, t_elem - leak.reference_temperature)
-            q = q + ql
-            leaks[name] = float(np.sum(ql * vol))
-        leak_log.append(leaks)
-        return q
-
-    if initial == "steady":
-        q0, p0 = dynamic_at(0.0)
-        start = solve_coupled(meshed, dynamic_source=(q0, p0), method="reference").report.temperature
-    elif initial == "ambient":
-        t_amb = min(float(np.min(a)) for a in meshed.fields.ambient.values())
-        start = np.full(g.node_shape, t_amb)
-    else:
-        raise ValueError(f"`solve_coupled_transient(initial={initial!r})`: choose 'ambient' or 'steady'")
-
-    def stop(t_nodes, t):
-        hottest = float(np.max(t_nodes))
-        return f"a junction passed {runaway_temperature - KELVIN:.0f} degC at t = {t:.4g} s" \
-            if hottest > runaway_temperature else ""
-
-    n_steps = int(np.ceil(duration / dt - 1e-9))
-    t0 = time.perf_counter()
-    sol = solve_transient_with_source(g, meshed.fields, source=source, duration=duration, dt=dt, initial=start,
-                                      output_every=max(1, n_steps // n_outputs), stop=stop)
-    wall = time.perf_counter() - t0
-    if sol.stopped:
-        _runaway(meshed, sol.temperature[-1], leak_log[-1] if leak_log else {}, [float(np.max(x)) for x in
-                                                                               sol.temperature], sol.stopped)
-    junction = {c.name: np.empty(len(sol.times)) for c in meshed.stack.chiplets}
-    for i in range(len(sol.times)):
-        for ct in chiplet_temperatures(meshed, sol.temperature[i]):
-            junction[ct.name][i] = ct.junction
-    out_every = max(1, n_steps // n_outputs)
-    kept = [0] + [k for k in range(1, n_steps + 1) if k % out_every == 0 or k == n_steps]
-    leak_series = {name: [leak_log[min(k, len(leak_log) - 1)].get(name, 0.0) for k in kept]
-                   for name, _, _ in parts}
-    stats = {"steps": n_steps, "iterations": sol.iterations, "method": "reference BDF2 + leakage (extrapolated)",
-             "solve_s": wall, "dt_s": duration / n_steps, "converged": True, "max_relative_residual": 1e-9,
-             "leakage_W": leak_series}
-    return TransientReport(meshed=meshed, times=sol.times, junction=junction, temperature=sol.temperature[-1],
-                           power_in=sol.power_in, heat_out=sol.heat_out, solver=stats)

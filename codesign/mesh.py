@@ -21,51 +21,39 @@ from typing import Sequence
 
 import numpy as np
 
-from solvers import MeshError, TensorGrid, ThermalFields, graded_axis
+from solvers import TensorGrid, graded_axis
 
-from .stack import Chiplet, HeatSource, Layer, PowerBlock, Rect, Stack
+from .errors import ModelError
+from .stack import HeatSource, Layer, Rect, Stack
 
-__all__ = ["MeshedStack", "mesh_stack", "estimate_cells", "export_vtu", "read_vtu"]
+__all__ = ["MeshGeometry", "mesh_geometry", "estimate_cells", "export_vtu", "read_vtu", "rect_mask"]
 
 
 @dataclass(frozen=True, eq=False)
-class MeshedStack:
-    """A meshed stack: the grid, the fields, and where each chiplet's elements are.
+class MeshGeometry:
+    """The conforming grid of a stack: where every layer, chiplet and heat source lies.
+
+    Geometry only; the fields on it come from :meth:`codesign.Model.fields`.
 
     Attributes
     ----------
     stack : Stack
+        The stack as meshed (mesh-control overrides applied).
     grid : solvers.TensorGrid
-    fields : solvers.ThermalFields
-        Conductivities, heat capacity, source [W/m^3], boundary h and ambient.
+        Region and material ids per element.
     chiplet_regions : dict
         Chiplet name -> region name in ``grid.region_names``.
     layer_z : dict
         Layer name -> ``(z_bottom, z_top)`` [m].
-    k_exponent : numpy.ndarray
-        Per-element temperature exponent of conductivity (0 where constant).
-    reference_temperature : numpy.ndarray
-        Per-element reference temperature of the conductivity law [K].
-    source_patterns : dict
-        Chiplet name (or ``"<chiplet>/<heat source>"``) -> per-element source [W/m^3] of that
-        contribution alone; they sum to ``fields.source``.
     heat_sources : tuple
-        The extra :class:`~codesign.stack.HeatSource` objects meshed in.
+        The extra :class:`~codesign.stack.HeatSource` objects whose edges are grid lines.
     """
 
     stack: Stack
     grid: TensorGrid
-    fields: ThermalFields
     chiplet_regions: dict
     layer_z: dict
-    k_exponent: np.ndarray
-    reference_temperature: np.ndarray
-    source_patterns: dict
     heat_sources: tuple = ()
-
-    @property
-    def n_cells(self) -> int:
-        return self.grid.n_elements
 
     def summary(self) -> str:
         nx, ny, nz = self.grid.shape
@@ -134,29 +122,22 @@ def estimate_cells(stack: Stack) -> int:
     return int(count(xs) * count(ys) * nz)
 
 
-def _rect_mask(grid: TensorGrid, r: Rect) -> np.ndarray:
+def rect_mask(grid: TensorGrid, r: Rect) -> np.ndarray:
     xc, yc, _ = grid.element_centres()
     mx = (xc > r.x) & (xc < r.x1)
     my = (yc > r.y) & (yc < r.y1)
     return mx[:, None] & my[None, :]
 
 
-def mesh_stack(stack: Stack, *, max_lateral_size: float | None = None, min_lateral_size: float | None = None,
-               grading: float | None = None, cells_per_layer: int | None = None,
-               max_vertical_size: float | None = None,
-               heat_sources: Sequence[HeatSource] = ()) -> MeshedStack:
-    """Mesh a stack; keyword arguments override the layout's ``[mesh]`` controls.
+def mesh_geometry(stack: Stack, *, max_lateral_size: float | None = None, min_lateral_size: float | None = None,
+                  grading: float | None = None, cells_per_layer: int | None = None,
+                  max_vertical_size: float | None = None,
+                  heat_sources: Sequence[HeatSource] = ()) -> MeshGeometry:
+    """The conforming grid of a stack; keyword arguments override the layout's ``[mesh]`` controls.
 
-    ``heat_sources`` add heat from other models (interconnect PHYs, ...) to rectangles of named
-    chiplets; their edges become grid lines, and each appears in ``source_patterns`` under
-    ``"<chiplet>/<name>"``. A source outside its chiplet raises ``ValueError``.
-
-    Examples
-    --------
-    >>> from codesign import load_layout
-    >>> m = mesh_stack(load_layout("demo"))
-    >>> abs(m.fields.total_power(m.grid) - m.stack.total_power) < 1e-9 * m.stack.total_power
-    True
+    ``heat_sources`` (heat from other models: interconnect PHYs, ...) lie in rectangles of named
+    chiplets; their edges become grid lines. A source outside its chiplet raises
+    :class:`~codesign.errors.ModelError`. Use :func:`codesign.build` for a model to solve.
     """
     overrides = {k: v for k, v in dict(max_lateral_size=max_lateral_size, min_lateral_size=min_lateral_size,
                                        grading=grading, cells_per_layer=cells_per_layer,
@@ -168,7 +149,7 @@ def mesh_stack(stack: Stack, *, max_lateral_size: float | None = None, min_later
     for hs in heat_sources:
         chip = stack.chiplet(hs.chiplet)
         if not chip.rect.contains(hs.rect, tol=1e-9) or not (hs.power >= 0 and math.isfinite(hs.power)):
-            raise ValueError(f"`mesh_stack(heat_sources=...)`: source {hs.name!r} ({hs.origin}) of {hs.power!r} W "
+            raise ModelError(f"`build(heat_sources=...)`: source {hs.name!r} ({hs.origin}) of {hs.power!r} W "
                              f"must lie inside chiplet {hs.chiplet!r} with a finite, non-negative power")
     xs, ys = _lateral_breakpoints(stack)
     for hs in heat_sources:
@@ -184,7 +165,6 @@ def mesh_stack(stack: Stack, *, max_lateral_size: float | None = None, min_later
     material = np.zeros(shape, np.int32)
     region_names: list[str] = []
     material_names = [mat.name for mat in stack.materials]
-    mats = {mat.name: mat for mat in stack.materials}
     grid0 = TensorGrid(x, y, z, region, ("_",), material, ("_",))
     zc = grid0.element_centres()[2]
 
@@ -200,7 +180,7 @@ def mesh_stack(stack: Stack, *, max_lateral_size: float | None = None, min_later
         zb, zt = layer_z[layer.name]
         in_layer = (zc > zb) & (zc < zt)
         everywhere = np.ones(shape[:2], bool)
-        inside = _rect_mask(grid0, layer.extent)
+        inside = rect_mask(grid0, layer.extent)
         if (~inside).any():
             assign(in_layer, ~inside, f"{layer.name}/surround", layer.surround)
         assign(in_layer, inside, layer.name, layer.material)
@@ -209,13 +189,13 @@ def mesh_stack(stack: Stack, *, max_lateral_size: float | None = None, min_later
             if layer.interconnect_region == "under_above" and above is not None:
                 plane = np.zeros(shape[:2], bool)
                 for c in above.chiplets:
-                    plane |= _rect_mask(grid0, c.rect)
+                    plane |= rect_mask(grid0, c.rect)
                 plane &= inside
             else:
                 plane = inside & everywhere
             assign(in_layer, plane, f"{layer.name}/{layer.interconnect.kind}", ic_name)
         for c in layer.chiplets:
-            assign(in_layer, _rect_mask(grid0, c.rect), f"{layer.name}/{c.name}", c.material)
+            assign(in_layer, rect_mask(grid0, c.rect), f"{layer.name}/{c.name}", c.material)
             chiplet_regions[c.name] = f"{layer.name}/{c.name}"
         above = layer
 
@@ -227,75 +207,11 @@ def mesh_stack(stack: Stack, *, max_lateral_size: float | None = None, min_later
     region_names = [region_names[r] for r in used]
     grid = TensorGrid(x, y, z, region, tuple(region_names), material, tuple(material_names))
 
-    # Material fields, per element.
-    table = np.array([[mats[n].kx, mats[n].ky, mats[n].kz, mats[n].heat_capacity,
-                       mats[n].temperature_exponent, mats[n].reference_temperature] for n in material_names])
-    per = table[material]
-    patterns = {c.name: _source_pattern(grid, c, layer_z[stack.layer_of(c.name).name])
-                for c in stack.chiplets}
-    for hs in heat_sources:
-        chip = stack.chiplet(hs.chiplet)
-        extra = dataclasses.replace(chip, power=0.0, power_map=None,
-                                    power_blocks=(PowerBlock(hs.name, hs.rect, hs.power),))
-        patterns[f"{hs.chiplet}/{hs.name}"] = _source_pattern(grid, extra, layer_z[stack.layer_of(hs.chiplet).name])
-    source = np.zeros(shape)
-    for q in patterns.values():
-        source += q
-
-    top, bottom = stack.layers[0], stack.layers[-1]
-    h: dict[str, np.ndarray] = {}
-    amb: dict[str, np.ndarray] = {}
-    if stack.top.heat_transfer_coefficient > 0:
-        h["zmax"] = np.where(_rect_mask(grid, top.extent), stack.top.heat_transfer_coefficient, 0.0)
-        amb["zmax"] = np.full(shape[:2], stack.top.ambient)
-    if stack.bottom.heat_transfer_coefficient > 0:
-        h["zmin"] = np.where(_rect_mask(grid, bottom.extent), stack.bottom.heat_transfer_coefficient, 0.0)
-        amb["zmin"] = np.full(shape[:2], stack.bottom.ambient)
-    if stack.sides.heat_transfer_coefficient > 0:
-        for face, fshape in (("xmin", (shape[1], shape[2])), ("xmax", (shape[1], shape[2])),
-                             ("ymin", (shape[0], shape[2])), ("ymax", (shape[0], shape[2]))):
-            h[face] = np.full(fshape, stack.sides.heat_transfer_coefficient)
-            amb[face] = np.full(fshape, stack.sides.ambient)
-
-    fields = ThermalFields(kx=per[..., 0], ky=per[..., 1], kz=per[..., 2], heat_capacity=per[..., 3],
-                           source=source, h=h, ambient=amb)
-    return MeshedStack(stack=stack, grid=grid, fields=fields, chiplet_regions=chiplet_regions, layer_z=layer_z,
-                       k_exponent=per[..., 4], reference_temperature=per[..., 5], source_patterns=patterns,
-                       heat_sources=heat_sources)
+    return MeshGeometry(stack=stack, grid=grid, chiplet_regions=chiplet_regions, layer_z=layer_z,
+                        heat_sources=heat_sources)
 
 
-def _source_pattern(grid: TensorGrid, c: Chiplet, z_range: tuple[float, float]) -> np.ndarray:
-    """Volumetric source [W/m^3] of one chiplet, over its active thickness."""
-    zb, zt = z_range
-    t = c.active_thickness or (zt - zb)
-    za, zb_ = (zb, zb + t) if c.active_side == "bottom" else (zt - t, zt)
-    zc = grid.element_centres()[2]
-    active = (zc > za) & (zc < zb_)
-    plane = np.zeros(grid.shape[:2])
-    if c.power:
-        plane += _rect_mask(grid, c.rect) * (c.power / c.rect.area)
-    for b in c.power_blocks:
-        plane += _rect_mask(grid, b.rect) * (b.power / b.rect.area)
-    if c.power_map is not None:
-        vals = c.power_map.values
-        nrow, ncol = len(vals), len(vals[0])
-        w, hgt = c.rect.width / ncol, c.rect.height / nrow
-        for r in range(nrow):
-            for col in range(ncol):
-                if vals[r][col]:
-                    cell = Rect(c.rect.x + col * w, c.rect.y + r * hgt, w, hgt)
-                    plane += _rect_mask(grid, cell) * (vals[r][col] / cell.area)
-    q = plane[:, :, None] * active[None, None, :] / t
-    # Every grid line of the die, block and map cells is on the grid, so the power is exact;
-    # guard the invariant rather than lose heat silently.
-    meshed_power = float(np.sum(q * grid.cell_volumes()))
-    if not np.isclose(meshed_power, c.total_power, rtol=1e-9, atol=1e-12):
-        raise MeshError(f"chiplet {c.name!r}: {c.total_power:.6g} W in the layout but {meshed_power:.6g} W on the grid; "
-                        "a power region is thinner than the mesh resolves (check active_thickness and block sizes)")
-    return q
-
-
-def export_vtu(meshed: MeshedStack, path, *, temperature=None, extra_point_data=None) -> Path:
+def export_vtu(model, path, *, temperature=None, extra_point_data=None) -> Path:
     """Write the mesh and its fields to a ``.vtu`` file for ParaView, through meshio.
 
     Cell data: ``region`` and ``material`` ids, ``kx``, ``ky``, ``kz`` [W/m/K],
@@ -304,7 +220,7 @@ def export_vtu(meshed: MeshedStack, path, *, temperature=None, extra_point_data=
     the id -> name tables go to a sidecar ``<name>.regions.json``; :func:`read_vtu` reads both.
     Returns the sidecar's path.
     """
-    f = meshed.fields
+    f = model.fields()
     cell = {"kx": np.asarray(f.kx), "ky": np.asarray(f.ky), "kz": np.asarray(f.kz),
             "heat_capacity": np.asarray(f.heat_capacity), "power_density": np.asarray(f.source)}
     point = dict(extra_point_data or {})
@@ -312,10 +228,10 @@ def export_vtu(meshed: MeshedStack, path, *, temperature=None, extra_point_data=
         point["temperature"] = np.asarray(temperature, dtype=float)
         point["temperature_C"] = np.asarray(temperature, dtype=float) - 273.15
     path = Path(path)
-    meshed.grid.to_meshio(point_data=point, cell_data=cell).write(str(path))
+    model.grid.to_meshio(point_data=point, cell_data=cell).write(str(path))
     side = path.with_suffix(".regions.json")
-    side.write_text(json.dumps({"region_names": list(meshed.grid.region_names),
-                                "material_names": list(meshed.grid.material_names)}, indent=1))
+    side.write_text(json.dumps({"region_names": list(model.grid.region_names),
+                                "material_names": list(model.grid.material_names)}, indent=1))
     return side
 
 

@@ -55,14 +55,15 @@ class LayoutRun:
         return out
 
 
-def run_layout(stack: Stack, *, method: str = "jax", phy_heat: bool = False, derating: bool = True,
+def run_layout(stack: Stack, *, solver=None, phy_heat: bool = False, derating: bool = True,
                temperature_dependent: bool = False, ppac: bool = True, mesh: dict | None = None) -> LayoutRun:
-    """Run the main job on a stack.
+    """Run the main job on a stack: links, the model, its solve, derating and PPAC.
 
     Parameters
     ----------
-    method : {"jax", "reference"}
-        Thermal solve path.
+    solver : solvers.ThermalSolver, optional
+        ``solvers.MultigridCG()`` (default) or ``solvers.ReferenceAMG()``; its ``rtol`` applies
+        to every linear solve. With leakage, one set-up serves the operating point and derating.
     phy_heat : bool
         Add each link's PHY power as heat in strips of its dies. Leave it off when the layout's die
         powers already include their I/O (as the shipped reference layouts do).
@@ -71,14 +72,18 @@ def run_layout(stack: Stack, *, method: str = "jax", phy_heat: bool = False, der
     temperature_dependent : bool
         Solve with k(T) (no leakage coupling in this mode).
     ppac : bool
-        Add the PPAC summary when :mod:`codesign.ppac` is available.
+        Add the PPAC summary.
     mesh : dict, optional
-        Keyword overrides for :func:`codesign.mesh_stack` (e.g. ``{"max_lateral_size": 1e-3}``).
+        Mesh-control overrides for :func:`codesign.build` (e.g. ``{"max_lateral_size": 1e-3}``).
     """
-    from .electrothermal import derate, make_linear_solver, solve_coupled
-    from .mesh import mesh_stack
+    import solvers
+
+    from .electrothermal import derate, solve_coupled
+    from .model import build
+    from .ppac import evaluate_ppac
     from .thermal import analyse
 
+    solver = solvers.MultigridCG() if solver is None else solver
     seconds = {}
     t = time.perf_counter()
     links = None
@@ -91,31 +96,27 @@ def run_layout(stack: Stack, *, method: str = "jax", phy_heat: bool = False, der
             heat = phy_heat_sources(stack, links)
     seconds["interconnect"] = time.perf_counter() - t
     t = time.perf_counter()
-    meshed = mesh_stack(stack, heat_sources=heat, **(mesh or {}))
+    model = build(stack, heat_sources=heat, **(mesh or {}))
     seconds["mesh"] = time.perf_counter() - t
     coupled = der = None
     t = time.perf_counter()
     if any(c.leakage is not None for c in stack.chiplets) and not temperature_dependent:
-        solver = make_linear_solver(meshed, method=method)
-        coupled = solve_coupled(meshed, linear_solver=solver, method=method)
+        state = model.init(solver=solver)
+        coupled = solve_coupled(model, solver=solver, state=state)
         thermal = coupled.report
         seconds["electrothermal"] = time.perf_counter() - t
         if derating:
             t = time.perf_counter()
-            der = derate(meshed, method=method, linear_solver=solver)
+            der = derate(model, solver=solver, state=state)
             seconds["derating"] = time.perf_counter() - t
     else:
-        thermal = analyse(meshed, method=method, temperature_dependent=temperature_dependent)
+        thermal = analyse(model, solver=solver, temperature_dependent=temperature_dependent,
+                          leakage=not temperature_dependent)
         seconds["thermal"] = time.perf_counter() - t
     summary = None
     if ppac:
-        try:
-            from .ppac import ppac as _ppac
-        except ImportError:  # the cost model is optional until it lands
-            _ppac = None
-        if _ppac is not None:
-            t = time.perf_counter()
-            summary = _ppac(stack, thermal=thermal, coupled=coupled, derating=der, links=links)
-            seconds["ppac"] = time.perf_counter() - t
+        t = time.perf_counter()
+        summary = evaluate_ppac(stack, thermal=thermal, coupled=coupled, derating=der, links=links)
+        seconds["ppac"] = time.perf_counter() - t
     return LayoutRun(stack=stack, thermal=thermal, links=links, coupled=coupled, derating=der, ppac=summary,
                      seconds=seconds)

@@ -34,7 +34,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .mesh import MeshedStack, mesh_stack
+from .model import Model, build
 from .stack import Chiplet, PowerBlock, Rect, Stack
 
 __all__ = [
@@ -100,8 +100,10 @@ class SoftPlacementModel:
         ``(n, 2)`` die widths and heights [mm].
     start : numpy.ndarray
         ``(n, 2)`` lower-left corners of the layout [mm].
-    meshed : MeshedStack
-        The fixed grid and the fields with the movable dies taken out.
+    model : Model
+        The fixed grid (the movable dies spread over the layer with no power).
+    base_fields : solvers.ThermalFields
+        ``model.fields()`` with the movable dies' layer (and bumps under them) set to the fill.
     """
 
     stack: Stack
@@ -110,7 +112,8 @@ class SoftPlacementModel:
     sizes: np.ndarray
     start: np.ndarray
     powers: np.ndarray
-    meshed: MeshedStack
+    model: Model
+    base_fields: object
     edge_width: float
     weights: PlacementWeights
     extent: tuple
@@ -154,14 +157,13 @@ class SoftPlacementModel:
                 cover = jnp.minimum(jnp.sum(occ, axis=0), 1.0) * a["bump_inside"]
                 k = k + jnp.asarray(a["bump_z"])[None, None, :] * cover[:, :, None] * (a["bump_k"][c] - a["bump_fill_k"][c])
             ks.append(k)
-        f = self.meshed.fields
-        return f.with_(kx=ks[0], ky=ks[1], kz=ks[2], source=src)
+        return self.base_fields.with_(kx=ks[0], ky=ks[1], kz=ks[2], source=src)
 
     def temperature(self, positions, powers=None, *, rtol: float = 1e-10):
         """Nodal temperature [K] of the soft model."""
         from solvers import solve_steady
 
-        return solve_steady(self.meshed.grid, self.fields(positions, powers), rtol=rtol, throw=False,
+        return solve_steady(self.model.grid, self.fields(positions, powers), rtol=rtol, throw=False,
                             max_iterations=400).temperature
 
     def terms(self, positions, powers=None, *, rtol: float = 1e-10) -> dict:
@@ -292,7 +294,7 @@ def build_soft_model(stack: Stack, *, layer: str | None = None, cell_size: float
     min_spacing : float
         Gap to keep between dies [m].
     mesh : dict, optional
-        Other :func:`codesign.mesh_stack` overrides (``cells_per_layer``, ``max_vertical_size``).
+        Other :func:`codesign.build` mesh overrides (``cells_per_layer``, ``max_vertical_size``).
     """
     if layer is None:
         layer = max(stack.layers, key=lambda l: len(l.chiplets)).name
@@ -308,9 +310,10 @@ def build_soft_model(stack: Stack, *, layer: str | None = None, cell_size: float
     fixed = stack
     for c in chips:
         fixed = fixed.with_chiplet(c.name, rect=lay.extent, power=0.0, power_blocks=(), power_map=None)
-    meshed = mesh_stack(fixed, max_lateral_size=h, min_lateral_size=h, grading=1.0, **(mesh or {}))
-    g = meshed.grid
-    zb, zt = meshed.layer_z[layer]
+    model = build(fixed, max_lateral_size=h, min_lateral_size=h, grading=1.0, **(mesh or {}))
+    base = model.fields()
+    g = model.grid
+    zb, zt = model.layer_z[layer]
     zc = g.element_centres()[2]
     layer_z = ((zc > zb) & (zc < zt)).astype(float)
     xc, yc, _ = g.element_centres()
@@ -318,13 +321,13 @@ def build_soft_model(stack: Stack, *, layer: str | None = None, cell_size: float
               & ((yc > lay.extent.y) & (yc < lay.extent.y1))[None, :]).astype(float)
     fill = stack.material(lay.material)
     fill_k = np.array([fill.kx, fill.ky, fill.kz])
-    kx, ky, kz = (np.array(getattr(meshed.fields, k)) for k in ("kx", "ky", "kz"))
+    kx, ky, kz = (np.array(getattr(base, k)) for k in ("kx", "ky", "kz"))
     m3 = (inside[:, :, None] * layer_z[None, None, :]) > 0
     for arr, v in zip((kx, ky, kz), fill_k):
         arr[m3] = v
-    heat_capacity = np.array(meshed.fields.heat_capacity)  # only for consistency: steady solves ignore it
+    heat_capacity = np.array(base.heat_capacity)  # only for consistency: steady solves ignore it
     heat_capacity[m3] = fill.heat_capacity
-    meshed = dataclasses.replace(meshed, fields=meshed.fields.with_(heat_capacity=heat_capacity))
+    base = base.with_(heat_capacity=heat_capacity)
     # the bump layer right below, when its bumps sit only under the dies above
     idx = [l.name for l in stack.layers].index(layer)
     bump_z = bump_k = bump_fill_k = None
@@ -332,7 +335,7 @@ def build_soft_model(stack: Stack, *, layer: str | None = None, cell_size: float
     if idx + 1 < len(stack.layers):
         below = stack.layers[idx + 1]
         if below.interconnect is not None and below.interconnect_region == "under_above":
-            bzb, bzt = meshed.layer_z[below.name]
+            bzb, bzt = model.layer_z[below.name]
             bump_z = ((zc > bzb) & (zc < bzt)).astype(float)
             ic = stack.material(f"{below.name}:{below.interconnect.kind}")
             bf = stack.material(below.material)
@@ -356,11 +359,11 @@ def build_soft_model(stack: Stack, *, layer: str | None = None, cell_size: float
                              b.power / tot) for b in c.power_blocks) if tot > 0 else ())
     names = tuple(c.name for c in chips)
     node_z = np.flatnonzero((g.z >= zb - 1e-12) & (g.z <= zt + 1e-12))
-    amb = min(float(np.min(np.asarray(v))) for v in meshed.fields.ambient.values())
+    amb = min(float(np.min(np.asarray(v))) for v in base.ambient.values())
     arrays = {
         "x": g.x, "y": g.y, "cell_area": np.outer(np.diff(g.x), np.diff(g.y)),
         "size": np.array([[c.rect.width, c.rect.height] for c in chips]),
-        "base_source": np.asarray(meshed.fields.source), "kx": kx, "ky": ky, "kz": kz,
+        "base_source": np.asarray(base.source), "kx": kx, "ky": ky, "kz": kz,
         "layer_z": layer_z, "inside": inside, "fill_k": fill_k, "die_k": die_k,
         "bump_z": bump_z, "bump_k": bump_k, "bump_fill_k": bump_fill_k, "bump_inside": bump_inside,
         "active": np.array(active), "active_thickness": np.array(t_act), "uniform_fraction": np.array(uniform),
@@ -385,7 +388,7 @@ def build_soft_model(stack: Stack, *, layer: str | None = None, cell_size: float
         stack=stack, layer=layer, names=names,
         sizes=np.array([[c.rect.width, c.rect.height] for c in chips]) * 1e3,
         start=np.array([[c.rect.x, c.rect.y] for c in chips]) * 1e3,
-        powers=np.array([c.total_power for c in chips]), meshed=meshed, edge_width=s,
+        powers=np.array([c.total_power for c in chips]), model=model, base_fields=base, edge_width=s,
         weights=weights or PlacementWeights(), extent=(ext.x * 1e3, ext.y * 1e3, ext.x1 * 1e3, ext.y1 * 1e3),
         links=tuple(links), _arrays=arrays)
 
@@ -495,7 +498,7 @@ class PlacementResult:
 def _evaluate(stack: Stack, names, mesh: dict | None) -> dict:
     from .thermal import analyse
 
-    rep = analyse(mesh_stack(stack, **(mesh or {})))
+    rep = analyse(build(stack, **(mesh or {})))
     return {"positions": {n: [stack.chiplet(n).rect.x * 1e3, stack.chiplet(n).rect.y * 1e3] for n in names},
             "peak_C": rep.max_temperature - KELVIN,
             "tj_C": {c.name: c.junction - KELVIN for c in rep.chiplets},
@@ -528,7 +531,7 @@ def optimize_placement(stack: Stack, *, layer: str | None = None, steps: int = 6
     snap : float
         Legalisation grid [m].
     mesh, analysis_mesh : dict, optional
-        :func:`codesign.mesh_stack` overrides for the fixed grid and for the before/after solves.
+        :func:`codesign.build` mesh overrides for the fixed grid and for the before/after solves.
 
     Returns
     -------

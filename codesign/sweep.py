@@ -8,8 +8,9 @@ re-meshed). Variants are a grid product or seeded random samples.
 How the work is done
 --------------------
 * Variants are grouped by their *geometry* (the thickness and material values): each group is
-  meshed once, and every variant of the group is the base :class:`~solvers.ThermalFields` with
-  sources, conductivities and face coefficients replaced -- a pytree on a fixed grid.
+  built once (:func:`codesign.build`), and every variant of the group is a :class:`codesign.Params`
+  (powers, conductivities -- homogenised materials re-homogenised from swept parents --, face
+  coefficients, ambients) mapped to fields by :meth:`codesign.Model.fields`.
 * Each group is cut into chunks of ``chunk_size`` variants and solved by
   :func:`solvers.solve_batch`: ``jax.vmap`` over the chunk on a GPU, a loop of jitted solves on
   CPU (DESIGN.md: 1.8x faster there).
@@ -38,8 +39,10 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from .layout_io import InputFileError, LayoutError, load_layout
-from .mesh import MeshedStack, mesh_stack
+from .errors import InputFileError
+from .layout_io import LayoutError, load_layout
+from .model import BOUNDARIES, Model, Params, build
+from .results import KELVIN
 from .stack import Stack
 from .units import UnitError, parse_quantity
 
@@ -60,7 +63,6 @@ __all__ = [
     "plot_sweep_pareto",
 ]
 
-KELVIN = 273.15
 
 #: parameter kind -> (what it names, quantity kind of absolute values, keeps the mesh)
 PARAMETER_KINDS: dict[str, tuple[str, str | None, bool]] = {
@@ -71,7 +73,6 @@ PARAMETER_KINDS: dict[str, tuple[str, str | None, bool]] = {
     "thickness": ("layer", "length", False),
     "material": ("layer", None, False),
 }
-_FACES = {"top": ("zmax",), "bottom": ("zmin",), "sides": ("xmin", "xmax", "ymin", "ymax")}
 _MESH_KEYS = {"max_lateral_size": "length", "min_lateral_size": "length", "grading": "number",
               "cells_per_layer": "int", "max_vertical_size": "length"}
 
@@ -177,7 +178,7 @@ def _parameter(problems, raw, path: str, stack: Stack) -> SweepParameter | None:
     what, qkind, _ = PARAMETER_KINDS[kind]
     target = raw.get("target")
     names = {"chiplet": [c.name for c in stack.chiplets], "material": [m.name for m in stack.materials],
-             "boundary": list(_FACES), "layer": [l.name for l in stack.layers]}[what]
+             "boundary": list(BOUNDARIES), "layer": [l.name for l in stack.layers]}[what]
     if target not in names:
         problems.append((f"{path}.target", f"a {kind} parameter names a {what}; got {target!r}, "
                                            f"the layout has: {', '.join(names)}"))
@@ -203,6 +204,12 @@ def _parameter(problems, raw, path: str, stack: Stack) -> SweepParameter | None:
             problems.append((f"{path}.values", f"unknown material(s) {bad}; defined: {', '.join(mats)}"))
             return None
         return SweepParameter(kind, target, "value", tuple(seq))
+    if kind == "conductivity" and stack.material(target).recipe is not None:
+        parents = stack.material(target).recipe.parents
+        problems.append((f"{path}.target", f"material {target!r} is homogenised from {', '.join(parents)}; sweep "
+                                           f"the conductivity of one of those (it is re-homogenised for every "
+                                           f"variant)"))
+        return None
     if kind == "ambient" and mode == "scale":
         problems.append((f"{path}.{key}", "an ambient temperature takes absolute values such as \"45 degC\""))
         return None
@@ -461,74 +468,40 @@ def _geometry_stack(spec: SweepSpec, variant: dict) -> Stack:
     return stack
 
 
-@dataclass(eq=False)
-class _Prepared:
-    """A meshed geometry group, with what every chunk needs (cached per process)."""
-
-    meshed: MeshedStack
-    node_index: dict  # chiplet -> flat node indices of its elements
-    material_mask: dict = field(default_factory=dict)
+_MODEL_CACHE: dict = {}
 
 
-_MESH_CACHE: dict = {}
-
-
-def _prepare(spec: SweepSpec, gkey: tuple, variant: dict) -> _Prepared:
+def _model(spec: SweepSpec, gkey: tuple, variant: dict) -> Model:
+    """The model of a geometry group (cached per process: dask workers build each group once)."""
     key = (spec.stack, spec.mesh, gkey)
-    hit = _MESH_CACHE.get(key)
-    if hit is not None:
-        return hit
-    meshed = mesh_stack(_geometry_stack(spec, variant), **dict(spec.mesh))
-    g = meshed.grid
-    nx, ny, nz = g.shape
-    node_index = {}
-    for chip in meshed.stack.chiplets:
-        emask = g.region_mask(meshed.chiplet_regions[chip.name])
-        nmask = np.zeros(g.node_shape, bool)
-        for a in (0, 1):
-            for b in (0, 1):
-                for c in (0, 1):
-                    nmask[a:a + nx, b:b + ny, c:c + nz] |= emask
-        node_index[chip.name] = np.flatnonzero(nmask)
-    prep = _Prepared(meshed, node_index)
-    if len(_MESH_CACHE) > 64:
-        _MESH_CACHE.clear()
-    _MESH_CACHE[key] = prep
-    return prep
+    hit = _MODEL_CACHE.get(key)
+    if hit is None:
+        if len(_MODEL_CACHE) > 64:
+            _MODEL_CACHE.clear()
+        hit = _MODEL_CACHE[key] = build(_geometry_stack(spec, variant), **dict(spec.mesh))
+    return hit
 
 
-def _variant_fields(spec: SweepSpec, prep: _Prepared, variant: dict):
-    """The base fields of the group with the mesh-keeping parameters of ``variant`` applied."""
-    m = prep.meshed
-    f = m.fields
-    stack = m.stack
-    kx, ky, kz = np.array(f.kx), np.array(f.ky), np.array(f.kz)
-    h = {k: np.array(v) for k, v in f.h.items()}
-    amb = {k: np.array(v) for k, v in f.ambient.items()}
-    scales = {}
-    for p in spec.parameters:
-        v = variant[p.label]
-        if p.kind == "power":
-            nominal = stack.chiplet(p.target).total_power
-            scales[p.target] = v if p.mode == "scale" else v / nominal
-        elif p.kind == "conductivity":
-            idx = m.grid.material_names.index(p.target) if p.target in m.grid.material_names else -1
-            mask = m.grid.material == idx
-            for arr in (kx, ky, kz):
-                arr[mask] = arr[mask] * v if p.mode == "scale" else v
-        elif p.kind == "heat_transfer_coefficient":
-            for face in _FACES[p.target]:
-                if face in h:
-                    h[face] = h[face] * v if p.mode == "scale" else np.where(h[face] > 0, v, 0.0)
-        elif p.kind == "ambient":
-            for face in _FACES[p.target]:
-                if face in amb:
-                    amb[face] = np.full_like(amb[face], v)
-    source = np.zeros(m.grid.shape)
-    for name, q in m.source_patterns.items():
-        s = scales.get(name.split("/")[0], 1.0)
-        source += s * q
-    return f.with_(kx=kx, ky=ky, kz=kz, source=source, h=h, ambient=amb)
+def variant_params(spec: SweepSpec, model: Model, variant: dict) -> Params:
+    """The :class:`codesign.Params` of one variant: the model's nominal parameters with the
+    mesh-keeping parameters of ``variant`` applied."""
+    p = model.params
+    power, k = dict(p.power), dict(p.conductivity)
+    h, amb = dict(p.h), dict(p.ambient)
+    for q in spec.parameters:
+        v = variant[q.label]
+        if q.kind == "power":
+            keys = model.chiplet_sources(q.target)
+            nominal = sum(p.power[key] for key in keys)
+            scale = v if q.mode == "scale" else v / nominal
+            power.update({key: p.power[key] * scale for key in keys})
+        elif q.kind == "conductivity":
+            k[q.target] = k[q.target] * v if q.mode == "scale" else np.full(3, v)
+        elif q.kind == "heat_transfer_coefficient":
+            h[q.target] = h[q.target] * v if q.mode == "scale" else v
+        elif q.kind == "ambient":
+            amb[q.target] = v
+    return p.replace(power=power, conductivity=k, h=h, ambient=amb)
 
 
 def evaluate_variants(spec: SweepSpec, variants: Sequence[dict], *, method: str = "auto") -> list[dict]:
@@ -552,22 +525,20 @@ def evaluate_variants(spec: SweepSpec, variants: Sequence[dict], *, method: str 
     if len(gkeys) != 1:
         raise ValueError(f"`evaluate_variants`: the variants span {len(gkeys)} geometries; group them by their "
                          f"thickness/material values first (run_sweep does)")
-    prep = _prepare(spec, gkeys.pop(), variants[0])
-    g = prep.meshed.grid
-    fields = [_variant_fields(spec, prep, v) for v in variants]
-    sol = solve_batch(g, fields, method=method, rtol=spec.tolerance(), max_iterations=spec.max_iterations,
+    model = _model(spec, gkeys.pop(), variants[0])
+    fields = [model.fields(variant_params(spec, model, v)) for v in variants]
+    sol = solve_batch(model.grid, fields, method=method, rtol=spec.tolerance(), max_iterations=spec.max_iterations,
                       throw=False, dtype=spec.dtype())
-    T = np.asarray(sol.temperature, dtype=float).reshape(len(variants), -1)
-    vol = g.cell_volumes()
+    T = np.asarray(sol.temperature, dtype=float)
+    tj = model.junctions(T)
     rows = []
     for i, v in enumerate(variants):
-        tj = {name: float(T[i, idx].max()) - KELVIN for name, idx in prep.node_index.items()}
         rows.append({
             "key": variant_key(spec, v),
             "params": {k: (x if isinstance(x, str) else float(x)) for k, x in v.items()},
-            "tj_C": tj,
+            "tj_C": {name: float(t[i]) - KELVIN for name, t in tj.items()},
             "max_temperature_C": float(T[i].max()) - KELVIN,
-            "total_power_W": float(np.sum(np.asarray(fields[i].source) * vol)),
+            "total_power_W": float(np.asarray(sol.power_in)[i]),
             "energy_residual": float(np.asarray(sol.energy_balance)[i]),
             "converged": bool(np.asarray(sol.converged)[i]),
             "iterations": int(np.asarray(sol.iterations)[i]),

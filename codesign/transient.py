@@ -9,8 +9,12 @@ A power trace is a CSV file with a unit in every header::
 
 Each row sets the chiplets' dynamic power from its time on (piecewise constant); chiplets not in
 the file keep their layout power. Powers are spread like each chiplet's power map (uniformly
-over the die when it has none). The solve is :func:`solvers.thermal.solve_transient` (BDF2 with a
-backward-Euler start, the multigrid preconditioner built once).
+over the die when it has none): :meth:`codesign.Model.chiplet_pattern`.
+
+:func:`analyse_transient` is the one front door, with or without leakage: without it the solve is
+the solver's ``solve_transient`` (TR-BDF2 on the JAX path, the set-up built once); with leakage
+data it is ``solve_transient_coupled`` (BDF2, leakage at the extrapolated temperature each step),
+on the same solver.
 """
 
 from __future__ import annotations
@@ -24,30 +28,24 @@ from pathlib import Path
 
 import numpy as np
 
-from .mesh import MeshedStack, mesh_stack
+import solvers
+from solvers import PowerTrace
+
+from .errors import InputFileError, ModelError, solve_error
+from .model import Model, Params, ensure_model
+from .results import KELVIN, text_table
 from .stack import Stack
-from .thermal import chiplet_temperatures
 from .units import UnitError, parse_quantity
 
-__all__ = ["PowerTraceError", "TransientReport", "analyse_transient", "read_power_trace", "unit_pattern"]
-
-KELVIN = 273.15
+__all__ = ["PowerTraceError", "TransientReport", "analyse_transient", "read_power_trace"]
 
 
-class PowerTraceError(ValueError):
-    """A power-trace file or table could not be used; the message names the file, row and fix."""
+class PowerTraceError(InputFileError):
+    """A power-trace file that cannot be used; the message names the file, row and fix."""
 
 
-def unit_pattern(meshed: MeshedStack, chiplet: str) -> np.ndarray:
-    """The chiplet's source pattern scaled to 1 W total [1/m^3] (uniform over the die if it has no power)."""
-    g = meshed.grid
-    vol = g.cell_volumes()
-    q = meshed.source_patterns[chiplet]
-    total = float(np.sum(q * vol))
-    if total > 0:
-        return q / total
-    mask = g.region_mask(meshed.chiplet_regions[chiplet])
-    return mask / float(np.sum(vol[mask]))
+def _trace_error(path, message: str) -> PowerTraceError:
+    return PowerTraceError(str(path), [("", message)])
 
 
 _HEADER = re.compile(r"^\s*([^\[\]]+?)\s*\[\s*([^\]]+)\s*\]\s*$")
@@ -59,19 +57,19 @@ def read_power_trace(source: str | Path, stack: Stack) -> tuple[np.ndarray, list
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
-        raise PowerTraceError(f"{path}: cannot read the power trace: {e}") from None
+        raise _trace_error(path, f"cannot read the power trace: {e}") from None
     rows = [r for r in csv.reader(io.StringIO(text)) if r and not r[0].lstrip().startswith("#")]
     if len(rows) < 2:
-        raise PowerTraceError(f"{path}: needs a header row and at least one data row")
+        raise _trace_error(path, f"needs a header row and at least one data row")
     header = rows[0]
     units = []
     for i, h in enumerate(header):
         m = _HEADER.match(h)
         if not m:
-            raise PowerTraceError(f"{path}: header {h!r} needs a unit in brackets, like 'time [ms]' or 'logic [W]'")
+            raise _trace_error(path, f"header {h!r} needs a unit in brackets, like 'time [ms]' or 'logic [W]'")
         units.append((m.group(1), m.group(2)))
     if units[0][0] != "time":
-        raise PowerTraceError(f"{path}: the first column must be 'time [unit]', got {header[0]!r}")
+        raise _trace_error(path, f"the first column must be 'time [unit]', got {header[0]!r}")
     names = [n for n, _ in units[1:]]
     known = {c.name for c in stack.chiplets}
     for n in names:
@@ -79,26 +77,26 @@ def read_power_trace(source: str | Path, stack: Stack) -> tuple[np.ndarray, list
             import difflib
 
             close = difflib.get_close_matches(n, sorted(known), n=1)
-            raise PowerTraceError(f"{path}: column {n!r} is not a chiplet of {stack.name!r}"
+            raise _trace_error(path, f"column {n!r} is not a chiplet of {stack.name!r}"
                                   + (f"; did you mean {close[0]!r}?" if close else f"; chiplets: {', '.join(sorted(known))}"))
     if len(set(names)) != len(names):
-        raise PowerTraceError(f"{path}: a chiplet appears in two columns")
+        raise _trace_error(path, f"a chiplet appears in two columns")
     times, powers = [], []
     for r, row in enumerate(rows[1:], start=2):
         if len(row) != len(header):
-            raise PowerTraceError(f"{path}: row {r} has {len(row)} cells, the header has {len(header)}")
+            raise _trace_error(path, f"row {r} has {len(row)} cells, the header has {len(header)}")
         try:
             t = parse_quantity(f"{row[0].strip()} {units[0][1]}", "time")
             p = [parse_quantity(f"{c.strip()} {u}", "power") for c, (_, u) in zip(row[1:], units[1:])]
         except UnitError as e:
-            raise PowerTraceError(f"{path}: row {r}: {e}") from None
+            raise _trace_error(path, f"row {r}: {e}") from None
         if any(v < 0 for v in p) or t < 0:
-            raise PowerTraceError(f"{path}: row {r}: times and powers must not be negative")
+            raise _trace_error(path, f"row {r}: times and powers must not be negative")
         times.append(t)
         powers.append(p)
     times = np.asarray(times)
     if np.any(np.diff(times) <= 0):
-        raise PowerTraceError(f"{path}: times must increase strictly from row to row")
+        raise _trace_error(path, f"times must increase strictly from row to row")
     return times, names, np.asarray(powers, dtype=float)
 
 
@@ -116,9 +114,12 @@ class TransientReport:
         Nodal temperature at the last output time [K].
     power_in, heat_out : numpy.ndarray
         Heat input and convective heat output at the output times [W].
+    solver : dict
+        Measured statistics: steps, CG iterations, largest true relative residual of a step,
+        converged flag, seconds; with leakage also ``leakage_W`` per chiplet at the output times.
     """
 
-    meshed: MeshedStack
+    model: Model
     times: np.ndarray
     junction: dict
     temperature: np.ndarray
@@ -133,78 +134,155 @@ class TransientReport:
         return float(j[i]), float(self.times[i])
 
     def table(self) -> str:
-        rows = [["chiplet", f"T({self.times[0]:.3g} s) degC", "peak degC", "at s", "final degC", "Tj,max degC"]]
-        for c in self.meshed.stack.chiplets:
+        rows = []
+        for c in self.model.stack.chiplets:
             j = self.junction[c.name]
             pk, at = self.peak(c.name)
             rows.append([c.name, f"{j[0] - KELVIN:.2f}", f"{pk - KELVIN:.2f}", f"{at:.4g}", f"{j[-1] - KELVIN:.2f}",
                          f"{c.tj_max - KELVIN:.0f}" if c.tj_max else "-"])
-        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-        lines = ["  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in rows]
-        lines.insert(1, "  ".join("-" * w for w in widths))
+        lines = [text_table(rows, ["chiplet", f"T({self.times[0]:.3g} s) degC", "peak degC", "at s", "final degC",
+                                   "Tj,max degC"])]
         s = self.solver
-        lines.append(f"\ntransient: {s.get('steps')} steps (BDF2), {s.get('iterations')} CG iterations, "
+        lines.append(f"\ntransient: {s.get('steps')} steps ({s.get('scheme')}), {s.get('iterations')} CG iterations, "
                      f"largest step residual {s.get('max_relative_residual', float('nan')):.1e}, "
                      f"{s.get('solve_s', 0):.2f} s")
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
-        return {"layout": self.meshed.stack.name, "times_s": self.times.tolist(),
+        return {"layout": self.model.stack.name, "times_s": self.times.tolist(),
                 "junction_C": {k: (v - KELVIN).tolist() for k, v in self.junction.items()},
                 "power_in_W": self.power_in.tolist(), "heat_out_W": self.heat_out.tolist(),
                 "solver": dict(self.solver)}
 
 
 def analyse_transient(
-    stack_or_meshed: Stack | MeshedStack,
-    trace: tuple[np.ndarray, list[str], np.ndarray],
+    stack_or_model: Stack | Model,
+    trace: tuple[np.ndarray, list[str], np.ndarray] | None = None,
     *,
+    params: Params | None = None,
+    solver: solvers.ThermalSolver | None = None,
     duration: float | None = None,
     dt: float | None = None,
     n_outputs: int = 60,
     initial: str = "ambient",
-    rtol: float = 1e-8,
+    leakage: bool = True,
+    runaway_temperature: float = 600.0 + KELVIN,
 ) -> TransientReport:
     """Transient response to a power trace (see :func:`read_power_trace`).
 
     ``duration`` defaults to twice the last breakpoint (at least one breakpoint interval past
-    it); ``dt`` to ``duration / 400``. Outputs at ``n_outputs`` evenly spaced times plus every
-    breakpoint. ``initial`` is ``"ambient"`` or ``"steady"`` (steady state at the t = 0 powers).
-    """
-    from solvers.thermal import PowerTrace, solve_transient
+    it; 1 s without a trace); ``dt`` to ``duration / 400``. Outputs at ``n_outputs`` evenly
+    spaced times plus every breakpoint. ``initial`` is ``"ambient"`` or ``"steady"`` (the steady
+    state, or electro-thermal operating point, at the t = 0 powers). Chiplets not in the trace keep
+    the powers of ``params`` (default: the layout's).
 
-    meshed = stack_or_meshed if isinstance(stack_or_meshed, MeshedStack) else mesh_stack(stack_or_meshed)
+    With leakage data (and ``leakage=True``) leakage follows the temperature every step, and a
+    junction above ``runaway_temperature`` raises :class:`codesign.ThermalRunawayError` with the time.
+    """
+    model = ensure_model(stack_or_model, call="analyse_transient")
+    solver = solvers.MultigridCG() if solver is None else solver
+    p = model.params if params is None else params
+    if trace is None:
+        trace = (np.zeros(1), [], np.zeros((1, 0)))
     times, names, watts = trace
+    times = np.asarray(times, dtype=float)
+    watts = np.asarray(watts, dtype=float)
     last = float(times[-1])
     if duration is None:
         duration = 2.0 * last if last > 0 else 1.0
     if not duration > 0:
-        raise PowerTraceError(f"`analyse_transient(duration={duration!r})` must be positive")
+        raise ModelError(f"`analyse_transient(duration={duration!r})` must be positive")
     dt = dt or duration / 400.0
-    f = meshed.fields
-    base = np.zeros(meshed.grid.shape)
-    for c in meshed.stack.chiplets:
-        if c.name not in names:
-            base += meshed.source_patterns[c.name]
-    for hs in meshed.heat_sources:
-        base += meshed.source_patterns[f"{hs.chiplet}/{hs.name}"]
-    patterns = np.stack([unit_pattern(meshed, n) for n in names])
-    t_out = np.unique(np.concatenate([np.linspace(0, duration, n_outputs + 1)[1:], times[times > 0],
-                                      times[times > 0] - 1e-9 * duration]))
-    t_out = t_out[(t_out > 0) & (t_out <= duration)]
-    trace_obj = PowerTrace(patterns=patterns, times=np.asarray(times, dtype=float), weights=watts)
+    if not dt > 0:
+        raise ModelError(f"`analyse_transient(dt={dt!r})` must be positive")
+    if initial not in ("ambient", "steady"):
+        raise ModelError(f"`analyse_transient(initial={initial!r})`: choose 'ambient' or 'steady'")
+    # Chiplets in the trace: their own power keys are zeroed in the base fields and their power
+    # follows the trace, spread like the layout spreads it.
+    traced_keys = [k for n in names for k in model.chiplet_sources(n)]
+    base = p.replace(power={k: (0.0 * v if k in traced_keys else v) for k, v in p.power.items()})
+    fields = model.fields(base)
+    patterns = np.stack([model.chiplet_pattern(n) for n in names]) if names else np.zeros((0,) + model.grid.shape)
+    leaky = leakage and bool(p.leakage_power)
     t0 = time.perf_counter()
-    sol = solve_transient(meshed.grid, f.with_(source=base), times=t_out, dt=dt, power=trace_obj,
-                          initial=initial, rtol=rtol)
+
+    def powers_at(t: float) -> np.ndarray:
+        row = np.searchsorted(times, t, side="right") - 1
+        return watts[row] if row >= 0 else np.zeros(len(names))
+
+    if initial == "steady":
+        start_params = base.replace(power={**base.power, **_trace_powers(model, names, powers_at(0.0))})
+        from .thermal import analyse
+
+        start = analyse(model, params=start_params, solver=solver, leakage=leakage).temperature
+    else:
+        start = "ambient"
+    try:
+        if leaky:
+            sol, stats = _coupled(model, p, solver, fields, patterns, powers_at, duration=duration, dt=dt,
+                                  initial=start, n_outputs=n_outputs, runaway_temperature=runaway_temperature)
+        else:
+            t_out = np.unique(np.concatenate([np.linspace(0, duration, n_outputs + 1)[1:], times[times > 0],
+                                              times[times > 0] - 1e-9 * duration]))
+            t_out = t_out[(t_out > 0) & (t_out <= duration)]
+            power = PowerTrace(patterns=patterns, times=times, weights=watts) if names else None
+            sol = solver.solve_transient(model.grid, fields, times=t_out, dt=dt, power=power, initial=start)
+            stats = {"scheme": "TR-BDF2" if isinstance(solver, solvers.MultigridCG) else "BDF2"}
+    except solvers.SolveError as e:
+        raise solve_error(e) from e
     wall = time.perf_counter() - t0
-    temps = np.asarray(sol.temperature)
-    out_times = np.asarray(sol.times)
-    junction = {c.name: np.empty(len(out_times)) for c in meshed.stack.chiplets}
-    for i in range(len(out_times)):
-        for ct in chiplet_temperatures(meshed, temps[i]):
-            junction[ct.name][i] = ct.junction
-    stats = {"steps": int(sol.steps), "iterations": int(np.asarray(sol.iterations)),
+    temps = np.asarray(sol.temperature, dtype=float)
+    out_times = np.asarray(sol.times, dtype=float)
+    tj = model.junctions(temps)
+    junction = {c.name: np.asarray(tj[c.name], dtype=float) for c in model.stack.chiplets}
+    stats = {"method": str(solver), "steps": int(sol.steps), "iterations": int(np.asarray(sol.iterations)),
              "max_relative_residual": float(np.asarray(sol.max_relative_residual)),
-             "converged": bool(np.asarray(sol.converged)), "solve_s": wall, "dt_s": dt}
-    return TransientReport(meshed=meshed, times=out_times, junction=junction, temperature=temps[-1],
-                           power_in=np.asarray(sol.power_in), heat_out=np.asarray(sol.heat_out), solver=stats)
+             "converged": bool(np.asarray(sol.converged)), "solve_s": wall, "dt_s": dt, **stats}
+    return TransientReport(model=model, times=out_times, junction=junction, temperature=temps[-1],
+                           power_in=np.asarray(sol.power_in, dtype=float),
+                           heat_out=np.asarray(sol.heat_out, dtype=float), solver=stats)
+
+
+def _trace_powers(model: Model, names, watts) -> dict:
+    """Power keys of the traced chiplets at the trace's powers: the chiplet's own key takes the
+    whole power, spread like its layout pattern (blocks share it through that pattern)."""
+    out = {}
+    for n, w in zip(names, watts):
+        keys = model.chiplet_sources(n)
+        nominal = sum(model.params.power[k] for k in keys)
+        for k in keys:
+            out[k] = float(w) * (model.params.power[k] / nominal if nominal > 0 else (1.0 if k == n else 0.0))
+    return out
+
+
+def _coupled(model, p, solver, fields, patterns, powers_at, *, duration, dt, initial, n_outputs, runaway_temperature):
+    """Transient with leakage re-evaluated every step (solver.solve_transient_coupled)."""
+    from .electrothermal import _runaway
+
+    leak_log: list[dict] = []
+
+    def source(t_elem: np.ndarray, t: float) -> np.ndarray:
+        w = powers_at(t - 1e-12 * max(dt, 1.0))  # the power applied over the step ending at t
+        q = np.asarray(fields.source) + np.tensordot(w, patterns, axes=1) if len(w) else np.asarray(fields.source)
+        q_leak, leaks = model.leakage_source(p, t_elem)
+        leak_log.append({k: float(v) for k, v in leaks.items()})
+        return q + q_leak
+
+    def stop(t_nodes, t):
+        return (f"a junction passed {runaway_temperature - KELVIN:.0f} degC at t = {t:.4g} s"
+                if float(np.max(t_nodes)) > runaway_temperature else "")
+
+    n_steps = int(np.ceil(duration / dt - 1e-9))
+    every = max(1, n_steps // n_outputs)
+    if isinstance(initial, str):
+        amb = min(float(np.min(np.asarray(a))) for a in fields.ambient.values())
+        initial = np.full(model.grid.node_shape, amb)
+    sol = solver.solve_transient_coupled(model.grid, fields, source=source, duration=duration, dt=dt,
+                                         initial=initial, output_every=every, stop=stop)
+    if getattr(sol, "stopped", ""):
+        temps = np.asarray(sol.temperature)
+        _runaway(model, temps[-1], leak_log[-1] if leak_log else {}, [float(np.max(x)) for x in temps], sol.stopped)
+    kept = [0] + [k for k in range(1, n_steps + 1) if k % every == 0 or k == n_steps]
+    leak_series = {name: [leak_log[min(k, len(leak_log) - 1)].get(name, 0.0) for k in kept]
+                   for name in p.leakage_power}
+    return sol, {"scheme": "BDF2 + leakage at the extrapolated temperature", "leakage_W": leak_series}

@@ -11,19 +11,17 @@ a copper lid and a heat sink (h = 2e4 W/m²/K to 35 °C). Physics to expect:
 """
 
 # %%
-# Load and solve. `cd.analyse` meshes the stack (grid lines on every interface and die edge) and
-# runs the matrix-free JAX finite-element solver (multigrid-preconditioned CG).
-import jax
-
-jax.config.update("jax_enable_x64", True)  # entry points choose the precision, not the library
-
-import codesign as cd  # noqa: E402
+# Load and solve. `cd.build` meshes the stack once (grid lines on every interface and die edge);
+# `cd.analyse` solves it with the matrix-free JAX finite-element solver (multigrid-preconditioned
+# CG, float64 to rtol 1e-8 without any global JAX setting).
+import codesign as cd
+import solvers
 
 
 def main(out_dir="out/01_design_script", method="jax", max_lateral_size=None, picture=True):
     stack = cd.load_layout("demo")
-    meshed = cd.mesh_stack(stack, max_lateral_size=max_lateral_size)
-    result = cd.analyse(meshed, method=method)
+    model = cd.build(stack, max_lateral_size=max_lateral_size)
+    result = cd.analyse(model, solver=solvers.get_solver(method))
     print(result.table())
 
     # %%

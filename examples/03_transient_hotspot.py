@@ -12,13 +12,9 @@ and the board take far longer. Physics to expect:
 """
 
 # %%
-import jax
+from pathlib import Path
 
-jax.config.update("jax_enable_x64", True)
-
-from pathlib import Path  # noqa: E402
-
-import codesign as cd  # noqa: E402
+import codesign as cd
 
 TRACE = """# logic die power trace: idle, burst, idle
 time [s], logic [W]
@@ -33,17 +29,17 @@ def main(out_dir="out/03_transient_hotspot", max_lateral_size=1.5e-3, dt=0.05, d
     out.mkdir(parents=True, exist_ok=True)
     (out / "trace.csv").write_text(TRACE)
     stack = cd.load_layout("demo")
-    meshed = cd.mesh_stack(stack, max_lateral_size=max_lateral_size)
+    model = cd.build(stack, max_lateral_size=max_lateral_size)
     trace = cd.read_power_trace(out / "trace.csv", stack)
 
     # %%
     # Start from the steady state at the idle power, then follow the trace (BDF2).
-    transient = cd.analyse_transient(meshed, trace, duration=duration, dt=dt, initial="steady")
+    transient = cd.analyse_transient(model, trace, duration=duration, dt=dt, initial="steady")
     print(transient.table())
 
     # %%
     # For comparison, the steady state at the burst power (the layout's own 100 W).
-    burst_steady = cd.analyse(meshed)
+    burst_steady = cd.analyse(model)
     from codesign.plots import plot_transient
 
     plot_transient(transient.times, transient.junction, out / "junction.png")

@@ -11,17 +11,17 @@ import jax  # noqa: E402
 import pytest  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
+jax.config.update("jax_numpy_dtype_promotion", "strict")
 
 
 @pytest.fixture(scope="session")
 def coarse_report():
-    """The demo layout solved once per session on a coarse mesh (reference path), for picture tests."""
+    """The demo layout solved once per session on a coarse mesh (default solver), for picture tests."""
     import codesign
-    from codesign.thermal import analyse
 
-    meshed = codesign.mesh_stack(codesign.load_layout("demo"), max_lateral_size=1e-3, min_lateral_size=1e-3,
-                                 max_vertical_size=5e-4)
-    return analyse(meshed, method="reference")
+    model = codesign.build(codesign.load_layout("demo"), max_lateral_size=1e-3, min_lateral_size=1e-3,
+                           max_vertical_size=5e-4)
+    return codesign.analyse(model)
 
 
 def pytest_collection_modifyitems(config, items):

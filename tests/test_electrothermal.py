@@ -5,7 +5,11 @@ import math
 import pytest
 
 import codesign as cd
-from codesign.electrothermal import ThermalRunawayError, derate, solve_coupled
+import solvers
+from codesign.electrothermal import derate, solve_coupled
+from codesign.errors import ThermalRunawayError
+
+REF = solvers.ReferenceAMG()
 from solvers.analytic import leakage_equilibrium
 
 K0 = 273.15
@@ -57,7 +61,7 @@ def analytic(**kw):
 def test_v6_operating_point(p_dyn, p_leak, beta):
     ref = analytic(p_dyn=p_dyn, p_leak=p_leak, beta=beta)
     assert not ref.runaway
-    r = solve_coupled(v6_layout(p_dyn=p_dyn, p_leak=p_leak, beta=beta), method="reference", tol=1e-5)
+    r = solve_coupled(v6_layout(p_dyn=p_dyn, p_leak=p_leak, beta=beta), solver=REF, tol=1e-5)
     tj = r.report.chiplet("cpu").junction
     # Die conduction adds at most P t/(k A) = 40 W * 1e-4 m / (1e4 * 1e-4) = 4e-3 K: tolerance 1e-2 K.
     assert tj == pytest.approx(ref.temperature, abs=1e-2)
@@ -73,7 +77,7 @@ def test_runaway_is_raised_where_the_scalar_equation_has_no_root():
     assert ref.runaway
     with pytest.raises(ThermalRunawayError, match=r"thermal runaway: .*Chiplet 'cpu' reached .* degC .* W of leakage"
                                                   r".*Improve the cooling") as info:
-        solve_coupled(v6_layout(p_dyn=50.0, p_leak=20.0, beta=0.05, t_ref=40.0), method="reference")
+        solve_coupled(v6_layout(p_dyn=50.0, p_leak=20.0, beta=0.05, t_ref=40.0), solver=REF)
     assert info.value.chiplet == "cpu"
     assert info.value.temperature > ref.tangency_temperature
     assert len(info.value.history) < 300  # never loops forever
@@ -83,18 +87,18 @@ def test_close_to_runaway_still_converges_to_the_smallest_root():
     # Loop gain R·β·P_leak ≈ 0.74 at the root: slow contraction, still a stable point.
     ref = analytic(p_dyn=30.0, p_leak=5.0, beta=0.045)
     assert not ref.runaway and 0.7 < ref.loop_gain < 1
-    r = solve_coupled(v6_layout(p_dyn=30.0, p_leak=5.0, beta=0.045), method="reference", tol=1e-5)
+    r = solve_coupled(v6_layout(p_dyn=30.0, p_leak=5.0, beta=0.045), solver=REF, tol=1e-5)
     assert r.report.chiplet("cpu").junction == pytest.approx(ref.temperature, abs=2e-2)
 
 
 def test_leakage_falls_with_better_cooling():
-    leaks = [solve_coupled(v6_layout(h=h), method="reference").leakage["cpu"] for h in (5e3, 1e4, 2e4)]
+    leaks = [solve_coupled(v6_layout(h=h), solver=REF).leakage["cpu"] for h in (5e3, 1e4, 2e4)]
     assert leaks[0] > leaks[1] > leaks[2]
 
 
 def test_derating_sits_at_the_junction_limit():
     stack = v6_layout(tj_max=95.0)
-    d = derate(stack, method="reference", temperature_tolerance=0.02)
+    d = derate(stack, solver=REF, temperature_tolerance=0.02)
     assert d.limiting == "cpu"
     tj = d.at_limit.report.chiplet("cpu").junction
     assert tj <= 95.0 + K0 + 1e-9 and tj == pytest.approx(95.0 + K0, abs=0.1)
@@ -108,17 +112,15 @@ def test_derating_sits_at_the_junction_limit():
 
 
 def test_derating_below_one_when_nominal_exceeds_the_limit():
-    d = derate(v6_layout(tj_max=60.0), method="reference")
+    d = derate(v6_layout(tj_max=60.0), solver=REF)
     assert d.scale < 1 and d.margins["cpu"] < 0
 
 
 def test_coupled_transient_settles_on_the_coupled_steady_state():
-    from codesign.electrothermal import solve_coupled_transient
-
     stack = v6_layout()
-    steady = solve_coupled(stack, method="reference", tol=1e-6)
+    steady = solve_coupled(stack, tol=1e-6)
     # Time constant ρc·t/h = 1e6 * 1e-4 / 1e4 = 0.01 s (loop gain ~0.1 barely changes it).
-    tr = solve_coupled_transient(stack, duration=0.2, dt=0.002, initial="ambient")
+    tr = cd.analyse_transient(stack, duration=0.2, dt=0.002, initial="ambient")
     assert tr.junction["cpu"][-1] == pytest.approx(steady.report.chiplet("cpu").junction, abs=1e-3)
     leak = tr.solver["leakage_W"]["cpu"]
     assert leak[-1] == pytest.approx(steady.leakage["cpu"], rel=1e-4)
@@ -126,8 +128,6 @@ def test_coupled_transient_settles_on_the_coupled_steady_state():
 
 
 def test_coupled_transient_detects_runaway_in_time():
-    from codesign.electrothermal import solve_coupled_transient
-
     stack = v6_layout(p_dyn=50.0, p_leak=20.0, beta=0.05, t_ref=40.0)
     with pytest.raises(ThermalRunawayError, match=r"passed .* degC at t = "):
-        solve_coupled_transient(stack, duration=5.0, dt=0.005, runaway_temperature=400 + 273.15)
+        cd.analyse_transient(stack, duration=5.0, dt=0.005, runaway_temperature=400 + 273.15)

@@ -65,3 +65,12 @@ def test_04_partition():
     assert r["monolithic_cost"] is not None and r["best_cost"] < r["monolithic_cost"]
     assert 40 < r["best_peak_C"] < 150
     assert r["pareto"] >= 1
+
+
+def test_05_gradient_and_batch():
+    r = load("05_gradient_and_batch").main(max_lateral_size=3e-3, target_C=90.0, steps=4)
+    slopes = [s for _, _, s in r["h_history"]]
+    assert all(s < 0 for s in slopes)  # a better heat sink cools the junction
+    assert r["tj_final_C"] == pytest.approx(90.0, abs=0.05)  # Newton with the adjoint gradient converged
+    assert r["linear_fit_residual_K"] < 1e-6  # linear problem: the vmapped batch lies on a line
+    assert np.all(np.diff(r["tj_batch_C"]) > 0)

@@ -71,8 +71,8 @@ def _check(text):
     from codesign.mesh import estimate_cells
 
     if estimate_cells(stack) < 2_000_000:
-        meshed = cd.mesh_stack(stack)
-        assert meshed.fields.total_power(meshed.grid) == pytest.approx(stack.total_power, rel=1e-9, abs=1e-12)
+        model = cd.build(stack)
+        assert model.fields().total_power(model.grid) == pytest.approx(stack.total_power, rel=1e-9, abs=1e-12)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

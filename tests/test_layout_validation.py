@@ -143,8 +143,8 @@ def test_power_map_csv_is_read_next_to_the_layout(tmp_path):
     doc = mutated(lambda d: logic(d).update(power_map="map.csv"))
     stack = load(doc, tmp_path)
     assert stack.chiplet("logic").total_power == pytest.approx(100 + 10)
-    meshed = cd.mesh_stack(stack)
-    assert meshed.fields.total_power(meshed.grid) == pytest.approx(126.0, rel=1e-12)
+    model = cd.build(stack)
+    assert model.fields().total_power(model.grid) == pytest.approx(126.0, rel=1e-12)
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ from solvers import graded_axis
 
 @pytest.fixture(scope="module")
 def demo():
-    return cd.mesh_stack(cd.load_layout("demo"))
+    return cd.build(cd.load_layout("demo"))
 
 
 def on_grid(values, axis):
@@ -33,16 +33,20 @@ def test_every_edge_and_interface_is_a_grid_line(demo):
 
 
 def test_total_power_on_grid_equals_layout(demo):
-    assert demo.fields.total_power(demo.grid) == pytest.approx(demo.stack.total_power, rel=1e-12)
-    for name, q in demo.source_patterns.items():
-        p = float(np.sum(q * demo.grid.cell_volumes()))
-        assert p == pytest.approx(demo.stack.chiplet(name).total_power, rel=1e-12)
+    assert demo.fields().total_power(demo.grid) == pytest.approx(demo.stack.total_power, rel=1e-12)
+    for c in demo.stack.chiplets:
+        for key in demo.chiplet_sources(c.name):
+            p = float(np.sum(demo.source_pattern(key) * demo.grid.cell_volumes()))
+            assert p == pytest.approx(1.0, rel=1e-12)  # unit patterns
+        assert sum(demo.params.power[k] for k in demo.chiplet_sources(c.name)) == pytest.approx(c.total_power)
+        p = float(np.sum(demo.chiplet_pattern(c.name) * demo.grid.cell_volumes()))
+        assert p == pytest.approx(1.0, rel=1e-12)
 
 
 def test_regions_and_materials_match_the_stack(demo):
     g = demo.grid
     mask = g.region_mask("dies/logic")
-    assert np.all(np.asarray(demo.fields.kx)[mask] == 148.0)
+    assert np.all(np.asarray(demo.fields().kx)[mask] == 148.0)
     assert np.all(g.material[mask] == g.material_names.index("silicon"))
     vol = float(np.sum(g.cell_volumes()[mask]))
     assert vol == pytest.approx(8e-3 * 10e-3 * 700e-6, rel=1e-12)
@@ -64,7 +68,7 @@ def test_max_cell_sizes_and_cells_per_layer(demo):
 def test_thin_bond_layer_gets_its_own_cells():
     stack = cd.load_layout("demo")
     stack = stack.with_layer("tim1", thickness=2e-6)
-    m = cd.mesh_stack(stack)
+    m = cd.build(stack)
     zb, zt = m.layer_z["tim1"]
     inside = (m.grid.z >= zb - 1e-15) & (m.grid.z <= zt + 1e-15)
     assert inside.sum() == 3  # two cells of 1 um through the 2 um layer
@@ -85,9 +89,9 @@ def test_graded_axis_keeps_ratio_and_breakpoints():
 
 
 def test_mesh_overrides_refine(demo):
-    fine = cd.mesh_stack(demo.stack, max_lateral_size=250e-6)
+    fine = cd.build(demo.stack, max_lateral_size=250e-6)
     assert fine.grid.n_elements > demo.grid.n_elements
-    assert fine.fields.total_power(fine.grid) == pytest.approx(116.0, rel=1e-12)
+    assert fine.fields().total_power(fine.grid) == pytest.approx(116.0, rel=1e-12)
 
 
 def test_vtu_round_trip(demo, tmp_path):
@@ -98,8 +102,8 @@ def test_vtu_round_trip(demo, tmp_path):
     assert back["cells"].shape == (demo.grid.n_elements, 8)
     np.testing.assert_array_equal(back["cell_data"]["region"], demo.grid.region.ravel())
     np.testing.assert_array_equal(back["cell_data"]["material"], demo.grid.material.ravel())
-    np.testing.assert_allclose(back["cell_data"]["kz"], np.asarray(demo.fields.kz).ravel(), rtol=0)
-    np.testing.assert_allclose(back["cell_data"]["power_density"], np.asarray(demo.fields.source).ravel(), rtol=0)
+    np.testing.assert_allclose(back["cell_data"]["kz"], np.asarray(demo.fields().kz).ravel(), rtol=0)
+    np.testing.assert_allclose(back["cell_data"]["power_density"], np.asarray(demo.fields().source).ravel(), rtol=0)
     np.testing.assert_allclose(back["point_data"]["temperature"], t.ravel(), rtol=0)
     assert back["region_names"] == list(demo.grid.region_names)
     assert back["material_names"] == list(demo.grid.material_names)
@@ -122,9 +126,10 @@ def test_extra_heat_sources_land_in_their_strip_and_conserve_power(demo):
     logic = demo.stack.chiplet("logic").rect
     strip = cd.Rect(logic.x1 - 0.7e-3, logic.y + 1e-3, 0.7e-3, 4e-3)
     hs = cd.HeatSource("phy_hbm0", "logic", strip, 3.5, origin="interconnect")
-    m = cd.mesh_stack(demo.stack, heat_sources=[hs])
-    assert m.fields.total_power(m.grid) == pytest.approx(116.0 + 3.5, rel=1e-12)
-    q = m.source_patterns["logic/phy_hbm0"]
+    m = cd.build(demo.stack, heat_sources=[hs])
+    assert m.fields().total_power(m.grid) == pytest.approx(116.0 + 3.5, rel=1e-12)
+    assert m.params.power["logic/phy_hbm0"] == 3.5 and m.sources["logic/phy_hbm0"] == ("logic", "heat_source")
+    q = m.source_pattern("logic/phy_hbm0") * 3.5
     assert float(np.sum(q * m.grid.cell_volumes())) == pytest.approx(3.5, rel=1e-12)
     xc, yc, _ = m.grid.element_centres()
     ix, iy, _ = np.nonzero(q)
@@ -134,5 +139,5 @@ def test_extra_heat_sources_land_in_their_strip_and_conserve_power(demo):
 
 def test_heat_source_outside_its_chiplet_is_refused(demo):
     hs = cd.HeatSource("bad", "hbm0", cd.Rect(0.0, 0.0, 1e-3, 1e-3), 1.0)
-    with pytest.raises(ValueError, match="must lie inside chiplet 'hbm0'"):
-        cd.mesh_stack(demo.stack, heat_sources=[hs])
+    with pytest.raises(cd.ModelError, match="must lie inside chiplet 'hbm0'"):
+        cd.build(demo.stack, heat_sources=[hs])

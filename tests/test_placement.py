@@ -5,6 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import codesign as cd
 from codesign import loads_layout
 from codesign.placement import (PlacementError, PlacementWeights, build_soft_model, legalize, move_chiplets,
                                 optimize_placement, wirelength)
@@ -70,7 +71,7 @@ def stack():
 def test_soft_model_conserves_power(stack):
     m = build_soft_model(stack)
     f = m.fields(jnp.asarray(m.start + 0.37))
-    assert f.total_power(m.meshed.grid) == pytest.approx(stack.total_power, rel=1e-10)
+    assert f.total_power(m.model.grid) == pytest.approx(stack.total_power, rel=1e-10)
 
 
 def test_placement_gradient_matches_central_differences(stack):
@@ -117,10 +118,9 @@ def test_legalize_separates_and_reports_what_cannot_fit(stack):
 def test_soft_model_tends_to_the_conforming_model(stack):
     """With die edges on the fixed grid and sharp soft edges, the soft temperature is the
     conforming mesh's (the fields agree to the edge leak, the peak to about a kelvin)."""
-    from codesign.mesh import mesh_stack
     from codesign.thermal import analyse
 
     m = build_soft_model(stack, cell_size=0.5e-3, edge_width=1e-6)
     soft = float(np.max(np.asarray(m.temperature(jnp.asarray(m.start)))))
-    exact = analyse(mesh_stack(stack, max_lateral_size=0.5e-3, min_lateral_size=0.5e-3, grading=1.0)).max_temperature
+    exact = analyse(cd.build(stack, max_lateral_size=0.5e-3, min_lateral_size=0.5e-3, grading=1.0)).max_temperature
     assert soft == pytest.approx(exact, abs=1.0)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import codesign as cd
-from codesign.transient import PowerTraceError, analyse_transient, read_power_trace, unit_pattern
+from codesign.transient import PowerTraceError, analyse_transient, read_power_trace
 
 
 @pytest.fixture(scope="module")
@@ -40,13 +40,13 @@ def test_trace_errors_name_file_row_and_fix(tmp_path, stack, text, message):
 
 
 def test_unit_pattern_is_one_watt(stack):
-    m = cd.mesh_stack(stack, max_lateral_size=2e-3)
+    m = cd.build(stack, max_lateral_size=2e-3)
     for name in ("logic", "hbm0"):
-        assert float(np.sum(unit_pattern(m, name) * m.grid.cell_volumes())) == pytest.approx(1.0, rel=1e-12)
+        assert float(np.sum(m.chiplet_pattern(name) * m.grid.cell_volumes())) == pytest.approx(1.0, rel=1e-12)
 
 
 def test_transient_follows_the_trace_and_conserves_input(tmp_path, stack):
-    m = cd.mesh_stack(stack, max_lateral_size=3e-3, max_vertical_size=500e-6, cells_per_layer=1)
+    m = cd.build(stack, max_lateral_size=3e-3, max_vertical_size=500e-6, cells_per_layer=1)
     trace = read_power_trace(write(tmp_path, "time [s], logic [W]\n0, 100\n1, 0\n"), stack)
     r = analyse_transient(m, trace, duration=2.0, dt=0.05, n_outputs=8)
     # Input power: logic 100 W (then 0) plus both HBM stacks at their layout 8 W each.
