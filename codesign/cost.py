@@ -45,7 +45,7 @@ import difflib
 import functools
 import math
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import jax.numpy as jnp
 import numpy as np

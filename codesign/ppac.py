@@ -1,6 +1,6 @@
 """PPAC: power, performance, area and cost of a package, with its feasibility checks.
 
-:func:`ppac` gathers what the other models computed (thermal report, electro-thermal operating
+:func:`evaluate_ppac` gathers what the other models computed (thermal report, electro-thermal operating
 point, derating, interconnect report) and adds the area checks and the cost model
 (:mod:`codesign.cost`). It never runs a thermal solve itself; pass the results you have (the
 ``codesign run`` pipeline does). Missing pieces are reported as ``None`` with a note.
@@ -21,7 +21,7 @@ The layout format has no "technology" key; the stack says it implicitly. Rules, 
 Independently, dies in a layer directly above a ``hybrid_bond`` interconnect layer that overlap a
 die two layers below are **hybrid-bonded** onto it (``hybrid_area`` = the overlap); above a
 ``microbump`` layer they are microbumped (3D, Foveros-class). The substrate area is the bottom
-organic layer's extent. Override the result with ``ppac(..., technology=PackageTechnology(...))``.
+organic layer's extent. Override the result with ``evaluate_ppac(..., technology=PackageTechnology(...))``.
 
 Process nodes are not in the layout either: give ``nodes={"gpu": "N5", ...}``; unnamed logic
 dies take ``default_node`` ("N5", noted as an assumption in the report).
@@ -32,14 +32,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Mapping, Sequence
 
-from .cost import (DEFAULT_COST_PARAMS, MM2, RETICLE_AREA, RETICLE_SIZE, CostBreakdown, CostParams, DieSpec,
-                   PackageSpec, package_cost)
-from .stack import Chiplet, Layer, Rect, Stack
+from .cost import (DEFAULT_COST_PARAMS, MM2, RETICLE_AREA, RETICLE_SIZE, CostBreakdown, CostError, CostParams,
+                   DieSpec, PackageSpec, package_cost)
+from .stack import Chiplet, Rect, Stack
 
-__all__ = ["PPAC", "PackageTechnology", "infer_technology", "ppac", "reticle_check"]
+__all__ = ["PPAC", "PackageTechnology", "evaluate_ppac", "infer_technology", "reticle_check"]
 
 KELVIN = 273.15
 
@@ -275,12 +275,12 @@ def _die_specs(stack: Stack, tech: PackageTechnology, nodes: Mapping[str, str], 
     return specs, notes
 
 
-def ppac(stack: Stack, *, thermal=None, coupled=None, derating=None, links=None,
-         cost_params: CostParams | None = None, volume: float = 1e6, nodes: Mapping[str, str] | None = None,
-         default_node: str = "N5", technology: PackageTechnology | None = None,
-         reuse: Mapping[str, int] | None = None, compute: float | None = None,
-         interconnect_in_dies: bool = True, max_carrier_area: float | None = None,
-         designs: Mapping[str, str] | None = None, extra_dies: Sequence[DieSpec] = ()) -> PPAC:
+def evaluate_ppac(stack: Stack, *, thermal=None, coupled=None, derating=None, links=None,
+                  cost_params: CostParams | None = None, volume: float = 1e6, nodes: Mapping[str, str] | None = None,
+                  default_node: str = "N5", technology: PackageTechnology | None = None,
+                  reuse: Mapping[str, int] | None = None, compute: float | None = None,
+                  interconnect_in_dies: bool = True, max_carrier_area: float | None = None,
+                  designs: Mapping[str, str] | None = None, extra_dies: Sequence[DieSpec] = ()) -> PPAC:
     """Power, performance, area and cost of ``stack``.
 
     Parameters
@@ -408,8 +408,8 @@ def ppac(stack: Stack, *, thermal=None, coupled=None, derating=None, links=None,
                       carrier_size=tech.carrier_size)
     try:
         cost = package_cost(specs, pkg, params, volume=volume)
-    except Exception as exc:  # a die that does not fit a wafer etc.: report, keep the rest
-        raise type(exc)(f"`ppac` ({stack.name}): {exc}") from exc
+    except CostError as exc:  # a die that does not fit a wafer, an unknown node: name the stack
+        raise CostError(f"`evaluate_ppac` ({stack.name}): {exc}") from exc
     notes += list(cost.notes)
     if any(d.kind == "hbm" for d in specs):
         notes.append("HBM unit costs are UNSOURCED placeholders (`CostParams.hbm_unit_cost`)")

@@ -2,9 +2,11 @@
 
 `examples/systems/server_cpu.toml` lists the functional blocks of a server CPU (core clusters,
 L3 cache, I/O) with their area, power, process-node options and the traffic between them.
-`codesign.explore` enumerates every way to group the blocks into chiplets (exhaustively for
-these few blocks), picks nodes and packaging, floorplans the dies, sizes the die-to-die links,
-prices each candidate (yield, wafer cost, packaging, NRE) and solves the best ones thermally.
+`codesign.explore.explore` enumerates every way to group the blocks into chiplets (exhaustively
+for these few blocks), picks nodes and packaging, floorplans the dies, builds each package stack
+from the sourced recipe of its technology (`codesign.explore.floorplan.PACKAGE_RECIPES`), sizes
+the die-to-die links, prices each candidate (yield, wafer cost, packaging, NRE) and solves the
+best ones thermally (the library's default solver).
 What to expect (the economics of chiplets): splitting a large die raises die yield enough to
 pay for the packaging and PHY area, so the cheapest candidate is multi-chiplet; the monolithic
 die is kept in the ranking, never dropped, with its reason when infeasible.
@@ -17,14 +19,14 @@ jax.config.update("jax_enable_x64", True)
 
 from pathlib import Path  # noqa: E402
 
-import codesign as cd  # noqa: E402
+from codesign.explore import explore, load_system  # noqa: E402
 
 SYSTEM = Path(__file__).resolve().parent / "systems" / "server_cpu.toml"
 
 
 def main(thermal_top=3):
-    system = cd.load_system(SYSTEM)
-    result = cd.explore(system, thermal_top=thermal_top)
+    system = load_system(SYSTEM)
+    result = explore(system, thermal_top=thermal_top)
     print(result.table(top=10))
     best = result.best
     mono = [c for c in result.candidates if len(c.partition) == 1]

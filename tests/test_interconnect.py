@@ -359,11 +359,14 @@ def test_mesh_conserves_phy_heat():
         rep = evaluate_links(stack)
         hs = phy_heat_sources(stack, rep, split=0.3)
         assert len(hs) == 2 and hs[0].power == pytest.approx(0.3 * rep.io_power)
-        m = cd.mesh_stack(stack, heat_sources=hs)
-        assert m.fields.total_power(m.grid) == pytest.approx(stack.total_power + rep.io_power, rel=1e-12)
+        m = cd.build(stack, heat_sources=hs)
+        volume = m.grid.cell_volumes()
+        total = float(np.sum(np.asarray(m.fields().source) * volume))
+        assert total == pytest.approx(stack.total_power + rep.io_power, rel=1e-12)
         for h in hs:
-            q = m.source_patterns[f"{h.chiplet}/{h.name}"]
-            assert float(np.sum(q * m.grid.cell_volumes())) == pytest.approx(h.power, rel=1e-12)
+            key = f"{h.chiplet}/{h.name}"
+            assert m.params.power[key] == pytest.approx(h.power, rel=1e-12)
+            assert float(np.sum(m.source_pattern(key) * volume)) == pytest.approx(1.0, rel=1e-12)   # 1 W pattern
 
 
 @settings(max_examples=40, deadline=None)

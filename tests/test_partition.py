@@ -1,12 +1,18 @@
 """Partition exploration: set partitions, system parsing, search = exhaustive optimum, the
-monolithic/split crossover, Pareto, the CLI entry."""
+monolithic/split crossover, Pareto, the package recipe and the stacks built from it, names from
+the system file reaching the stack verbatim, and which errors a candidate may report."""
 
+import importlib
+import json
 import random
+from pathlib import Path
 
 import pytest
 
-from codesign.partition import (Candidate, SystemFileError, explore, loads_system, pareto, partition_main, screen,
-                                set_partitions)
+from codesign.explore.partition import Candidate, explore, pareto, screen, set_partitions
+from codesign.explore.system import SystemFileError, load_system, loads_system
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "systems"
 
 BELL = [1, 1, 2, 5, 15, 52, 203]
 
@@ -122,9 +128,8 @@ def test_pareto():
     assert pareto([a, b, c, d], feasible_only=False) == [d]
 
 
-def test_partition_main(tmp_path, capsys):
-    f = tmp_path / "sys.toml"
-    f.write_text("""schema = 1
+def test_table_and_json_of_an_exploration(tmp_path):
+    s = loads_system("""schema = 1
 name = "tiny"
 [options]
 technologies = ["organic_substrate"]
@@ -140,36 +145,230 @@ power = "10 W"
 between = ["a", "b"]
 bandwidth = "100 GB/s"
 """)
-    assert partition_main([str(f), "--no-thermal", "--json", str(tmp_path / "out.json")]) == 0
-    out = capsys.readouterr().out
+    r = explore(s, thermal=False)
+    out = r.table()
     assert "Partition exploration: tiny" in out and "Pareto" in out and "monolithic" in out
-    assert (tmp_path / "out.json").exists()
-    assert partition_main([str(tmp_path / "missing.toml")]) == 2
+    d = json.loads(json.dumps(r.to_dict(), default=str))
+    assert len(d["candidates"]) == len(r.candidates) == r.evaluated
+    assert {c["label"] for c in d["candidates"]} == {c.label for c in r.candidates}
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["server_cpu", "gpu_soc"])
 def test_shipped_examples(name):
     import time
-    from pathlib import Path
 
-    from codesign.partition import load_system
-
-    path = Path(__file__).resolve().parents[1] / "examples" / "systems" / f"{name}.toml"
     t = time.perf_counter()
-    r = explore(load_system(path))
+    r = explore(load_system(EXAMPLES / f"{name}.toml"))
     assert time.perf_counter() - t < 240
     assert r.best.feasible and r.best.stage == "thermal"
     assert len(r.best.partition) > 1          # both examples favour chiplets
+    assert not [c.label for c in r.candidates if any("evaluation failed" in x for x in c.reasons)]
 
 
 def test_heuristic_matches_exhaustive_on_the_server_example():
-    from pathlib import Path
-
-    from codesign.partition import load_system
-
-    s = load_system(Path(__file__).resolve().parents[1] / "examples" / "systems" / "server_cpu.toml")
+    s = load_system(EXAMPLES / "server_cpu.toml")
     ex = screen(s, search="exhaustive")
     he = screen(s, search="heuristic")
     assert len(he) < len(ex)
     assert he[0].cost == pytest.approx(ex[0].cost, rel=1e-12) and he[0].label == ex[0].label
+
+
+# -- the package recipe and the stacks built from it ---------------------------------------------------
+
+def test_every_recipe_value_is_sourced_and_the_layers_are_sane():
+    from codesign.explore.floorplan import PACKAGE_RECIPES
+    from codesign.explore.system import TECHNOLOGIES
+    from codesign.materials import BUILTIN_MATERIALS
+    from codesign.phys import get_phy
+
+    assert set(PACKAGE_RECIPES) == set(TECHNOLOGIES) == {"organic_substrate", "silicon_interposer", "organic_rdl",
+                                                          "bridge"}
+    for tech, r in PACKAGE_RECIPES.items():
+        assert r.technology == tech and r.source and get_phy(r.d2d_phy) and all(get_phy(p) for p in r.link_phys)
+        assert [layer.name for layer in r.layers][:3] == ["lid", "tim1", "dies"] and r.layers[-1].name == "substrate"
+        assert sum(layer.holds_dies for layer in r.layers) == 1
+        for layer in r.layers:
+            assert len(layer.source) > 10 and layer.thickness > 0 and layer.over in ("package", "dies")
+            assert layer.material in BUILTIN_MATERIALS
+            ic = layer.interconnect
+            if ic is not None:
+                assert 0 < ic.diameter < ic.pitch and ic.material in BUILTIN_MATERIALS and ic.fill == layer.material
+    # fine-pitch carriers have microbumps under the dies; the organic substrate has C4 only
+    assert "microbumps" not in [layer.name for layer in PACKAGE_RECIPES["organic_substrate"].layers]
+    assert PACKAGE_RECIPES["silicon_interposer"].layers[4].material == "silicon"
+
+
+def test_junction_to_lid_resistance_by_hand():
+    from codesign.explore.floorplan import junction_to_lid_resistance
+
+    # die 720 um of silicon (148 W/m/K), TIM1 50 um (5 W/m/K), lid 1.5 mm copper (401 W/m/K)
+    want = 720e-6 / 148 + 50e-6 / 5 + 1.5e-3 / 401
+    for tech in ("organic_substrate", "silicon_interposer"):
+        assert junction_to_lid_resistance(tech) == pytest.approx(want, rel=1e-12)
+
+
+def test_built_stack_follows_the_recipe_and_homogenises_like_layout_files():
+    from codesign.explore.floorplan import PACKAGE_RECIPES
+    from codesign.homogenise import homogenise_interconnect
+    from codesign.materials import BUILTIN_MATERIALS as M
+
+    s = load_system(EXAMPLES / "gpu_soc.toml")
+    built = [c for tech in ("silicon_interposer", "organic_rdl", "bridge")
+             for c in explore(s, thermal=False, ppac_top=3, technologies=(tech,)).candidates if c.stack is not None]
+    assert {c.technology for c in built} == {"silicon_interposer", "organic_rdl", "bridge"}
+    for c in built:
+        stack, recipe = c.stack, PACKAGE_RECIPES[c.technology]
+        assert [(layer.name, layer.material, layer.thickness) for layer in stack.layers] == \
+            [(lr.name, lr.material, lr.thickness) for lr in recipe.layers]
+        names = {m.name for m in stack.materials}
+        for layer in stack.layers:
+            ic = layer.interconnect
+            if ic is None:
+                continue
+            # the homogenised material under the mesher's name, and its parents, as load_layout gives them
+            assert stack.material(f"{layer.name}:{ic.kind}") == homogenise_interconnect(
+                ic, M[ic.material], M[ic.fill], name=f"{layer.name}:{ic.kind}")
+            assert {ic.material, ic.fill} <= names
+        hbm = [ch for ch in stack.chiplets if ch.kind == "hbm"]
+        assert len(hbm) == 6 and all(stack.material(ch.material).recipe is not None for ch in hbm)
+        assert {"silicon", "sac305", "underfill"} <= names       # the parents of the HBM blocks
+        dies = stack.layer("dies")
+        assert all(dies.extent.contains(ch.rect) for ch in dies.chiplets)
+        assert sum(ch.power for ch in dies.chiplets) == pytest.approx(c.ppac.power["dynamic"])
+
+
+# -- names from the system file reach the stack verbatim ------------------------------------------------
+
+_INJECTED = 'x"]\n= "1e9 W"'
+
+
+def _named_system(name):
+    return loads_system(f"""schema = 1
+name = "inj"
+volume = 1e6
+[options]
+nodes = ["N5"]
+technologies = ["organic_substrate"]
+[[blocks]]
+name = {json.dumps(name)}
+area = "420 mm^2"
+power = "120 W"
+[[blocks]]
+name = "y"
+area = "420 mm^2"
+power = "120 W"
+[[traffic]]
+between = [{json.dumps(name)}, "y"]
+bandwidth = "200 GB/s"
+""")
+
+
+def test_a_block_name_with_toml_syntax_gives_the_same_candidates_as_a_plain_one():
+    """Block names used to be pasted into layout TOML: an injected name made every candidate read
+    10,000 degC, and a double quote dropped every multi-chiplet candidate ("evaluation failed")."""
+    def summary(name):
+        r = explore(_named_system(name), ppac_top=4, thermal_top=1)
+        return {c.label.replace(name, "x"): (c.stage, c.cost, c.power, c.peak_temperature,
+                                              tuple(x.replace(name, "x") for x in c.reasons)) for c in r.candidates}, r
+
+    plain, _ = summary("x")
+    injected, r = summary(_INJECTED)
+    assert plain.keys() == injected.keys()
+    for label, (stage, cost, power, peak, reasons) in plain.items():
+        i_stage, i_cost, i_power, i_peak, i_reasons = injected[label]
+        assert (stage, reasons) == (i_stage, i_reasons), label
+        assert i_cost == pytest.approx(cost, rel=1e-12) and i_power == pytest.approx(power, rel=1e-12)
+        assert i_peak == pytest.approx(peak, rel=1e-9, abs=1e-9)
+    split = [c for c in r.candidates if len(c.partition) == 2 and c.stage == "thermal"]
+    assert split and split[0].feasible and split[0].peak_temperature < 150 + 273.15
+    assert _INJECTED in [ch.name for ch in split[0].stack.chiplets]
+    assert split[0].stack.chiplet(_INJECTED).total_power == pytest.approx(120 + split[0].chiplets[0].phy_power, rel=0.5)
+
+
+# -- which errors become candidate reasons --------------------------------------------------------------
+
+def _two_blocks():
+    return _system([("a", 300, 90, "a"), ("b", 300, 90, "b")], [("a", "b", 200)], techs=("organic_substrate",),
+                   nodes=("N5",))
+
+
+def test_a_programming_error_in_an_evaluation_propagates(monkeypatch):
+    part = importlib.import_module("codesign.explore.partition")  # `codesign.explore` may be the function
+
+    def broken(*args, **kwargs):
+        raise TypeError("a bug")
+
+    monkeypatch.setattr(part, "build_stack", broken)
+    with pytest.raises(TypeError, match="a bug"):
+        explore(_two_blocks(), thermal=False, ppac_top=2)
+
+
+def test_a_documented_domain_error_becomes_the_candidate_reason(monkeypatch):
+    part = importlib.import_module("codesign.explore.partition")  # `codesign.explore` may be the function
+    from codesign.cost import CostError
+
+    def infeasible(*args, **kwargs):
+        raise CostError("no price for this")
+
+    monkeypatch.setattr(part, "build_stack", infeasible)
+    r = explore(_two_blocks(), thermal=False, ppac_top=2)
+    failed = [c for c in r.candidates if "evaluation failed: no price for this" in c.reasons]
+    assert len(failed) >= 2 and all(not c.feasible and c.stage == "screen" for c in failed)
+
+
+@pytest.mark.parametrize("name", ["server_cpu", "gpu_soc"])
+def test_no_candidate_of_the_shipped_systems_fails_to_evaluate(name):
+    # every floorplanned candidate: stack, links, PPAC (the thermal stage: test_shipped_examples, slow)
+    r = explore(load_system(EXAMPLES / f"{name}.toml"), thermal=False)
+    assert sum(c.stage == "ppac" for c in r.candidates) >= 60
+    assert r.best.stage == "ppac" and r.best.feasible
+    assert not [(c.label, c.reasons) for c in r.candidates if any("evaluation failed" in x for x in c.reasons)]
+
+
+# -- system files ---------------------------------------------------------------------------------------
+
+def test_system_file_problems_reported_once_with_their_fix(tmp_path):
+    text = """schema = 1
+[options]
+max_chiplets = 0
+technologies = ["silicon_interposer", "glass_core"]
+[package]
+spacing = "1 parsec"
+[[blocks]]
+name = "hbm0"
+area = "50 mm^2"
+power = "10 W"
+[[memory]]
+attach = "hbm0"
+generation = "HBM9"
+bandwidth = "800 GB/s"
+power = "15 W"
+[[memory]]
+name = "hbm"
+attach = "hbm0"
+bandwidth = "800 GB/s"
+power = "15 W"
+count = 2
+"""
+    with pytest.raises(SystemFileError) as e:
+        loads_system(text, source="s.toml")
+    msg = str(e.value)
+    assert "s.toml: 5 problems" in msg
+    assert "options.max_chiplets: give a positive whole number, got 0" in msg
+    assert "unknown technology 'glass_core'" in msg
+    assert "package.spacing" in msg                                     # used to be dropped silently
+    assert "memory[0].generation: unknown HBM generation 'HBM9'" in msg
+    assert "memory[1].name: stack name 'hbm0' is also the name of a block; rename one" in msg
+    with pytest.raises(SystemFileError, match="cannot read the file"):
+        load_system(tmp_path / "missing.toml")
+
+
+def test_unknown_search_or_technology_is_a_model_error():
+    from codesign.errors import ModelError
+
+    s = _two_blocks()
+    with pytest.raises(ModelError, match=r"`explore\(search='best'\)`: choose 'auto', 'exhaustive' or 'heuristic'"):
+        screen(s, search="best")
+    with pytest.raises(ModelError, match="unknown technology 'glass'"):
+        screen(s, technologies=("glass",))

@@ -1,5 +1,6 @@
 """PPAC: technology inference, area/reticle/interposer checks, power bookkeeping, every shipped layout."""
 
+import dataclasses
 import json
 import types
 
@@ -7,7 +8,7 @@ import pytest
 
 import codesign as cd
 from codesign.cost import MM2, RETICLE_AREA, CostError
-from codesign.ppac import PPAC, PackageTechnology, infer_technology, ppac, reticle_check
+from codesign.ppac import PPAC, PackageTechnology, evaluate_ppac, infer_technology, reticle_check
 
 KELVIN = 273.15
 
@@ -25,7 +26,7 @@ EXPECTED_TECH = {
 @pytest.mark.parametrize("name", sorted(EXPECTED_TECH))
 def test_every_shipped_layout(name):
     stack = cd.load_layout(name)
-    r = ppac(stack)
+    r = evaluate_ppac(stack)
     tech, hybrid = EXPECTED_TECH[name]
     assert r.technology.technology == tech and bool(r.technology.hybrid_bonded) == hybrid
     assert r.cost.cost_per_good_package > 0 and 0 < r.cost.package_yield <= 1
@@ -48,12 +49,12 @@ def test_specific_inference_details():
 
 
 def test_caps_and_identical_designs():
-    r = ppac(cd.load_layout("mi300x_3d"))
+    r = evaluate_ppac(cd.load_layout("mi300x_3d"))
     names = {d.name for d in r.cost.dies}
     assert "hbm0_cap_top" not in names and "xcd0" in names
     assert any("share one design" in n for n in r.notes)
     # eight identical XCDs and four IODs: NRE counts two logic designs, not twelve
-    r2 = ppac(cd.load_layout("mi300x_3d"), nodes={"xcd0": "N5"})
+    r2 = evaluate_ppac(cd.load_layout("mi300x_3d"), nodes={"xcd0": "N5"})
     assert r2.cost.nre_total == pytest.approx(r.cost.nre_total)
 
 
@@ -66,31 +67,31 @@ def test_reticle_check():
 def test_reticle_and_interposer_limits_flagged():
     stack = cd.load_layout("h100_cowos_s")
     big = stack.with_chiplet("gh100", rect=cd.Rect(17e-3, 14.35e-3, 27e-3, 31.3e-3))
-    r = ppac(big)
+    r = evaluate_ppac(big)
     assert not r.feasible and any(s.startswith("reticle: die gh100") for s in r.infeasible)
-    r = ppac(stack, max_carrier_area=1.0 * RETICLE_AREA)
+    r = evaluate_ppac(stack, max_carrier_area=1.0 * RETICLE_AREA)
     assert any(s.startswith("carrier: silicon_interposer") for s in r.infeasible)
-    assert ppac(stack).feasible
+    assert evaluate_ppac(stack).feasible
 
 
 def test_nodes_change_cost_and_unknown_node_is_explained():
     stack = cd.load_layout("demo")
-    a, b = ppac(stack, nodes={"logic": "N5"}), ppac(stack, nodes={"logic": "N16"})
+    a, b = evaluate_ppac(stack, nodes={"logic": "N5"}), evaluate_ppac(stack, nodes={"logic": "N16"})
     assert b.cost.die_cost < a.cost.die_cost
-    assert any("N5 assumed" in n for n in ppac(stack).notes)
+    assert any("N5 assumed" in n for n in evaluate_ppac(stack).notes)
     with pytest.raises(CostError, match="unknown process node"):
-        ppac(stack, nodes={"logic": "N2x"})
+        evaluate_ppac(stack, nodes={"logic": "N2x"})
 
 
 def test_volume_and_reuse_lower_nre_share():
     stack = cd.load_layout("demo")
-    assert ppac(stack, volume=1e7).cost.nre_per_unit < ppac(stack, volume=1e5).cost.nre_per_unit
-    assert ppac(stack, reuse={"logic": 3}).cost.nre_per_unit < ppac(stack).cost.nre_per_unit
+    assert evaluate_ppac(stack, volume=1e7).cost.nre_per_unit < evaluate_ppac(stack, volume=1e5).cost.nre_per_unit
+    assert evaluate_ppac(stack, reuse={"logic": 3}).cost.nre_per_unit < evaluate_ppac(stack).cost.nre_per_unit
 
 
 def test_leakage_and_derating_bookkeeping():
     stack = cd.load_layout("h100_cowos_s")
-    r = ppac(stack)      # no thermal: leakage at its reference temperature
+    r = evaluate_ppac(stack)      # no thermal: leakage at its reference temperature
     assert r.power["leakage"] == pytest.approx(55.0)
     # a fake coupled result and derating
     fake_report = types.SimpleNamespace(
@@ -99,7 +100,7 @@ def test_leakage_and_derating_bookkeeping():
         chiplet=lambda n: types.SimpleNamespace(name="gh100", junction=100 + KELVIN, mean=90 + KELVIN))
     coupled = types.SimpleNamespace(dynamic={"gh100": 570.0, "hbm0": 15.0}, leakage={"gh100": 60.0}, report=fake_report)
     der = types.SimpleNamespace(scale=0.8, frequency_factor=0.8 ** (1 / 3), limiting="gh100")
-    r = ppac(stack, coupled=coupled, derating=der, compute=1e15)
+    r = evaluate_ppac(stack, coupled=coupled, derating=der, compute=1e15)
     assert r.power["dynamic"] == 585.0 and r.power["leakage"] == 60.0
     assert r.performance["throughput"] == pytest.approx(1e15 * 0.8 ** (1 / 3))
     assert r.temperatures["max_junction"] == pytest.approx(100.0)
@@ -157,8 +158,9 @@ def test_with_a_real_thermal_solve():
     from codesign.thermal import analyse
 
     stack = cd.loads_layout(SMALL)
-    rep = analyse(cd.mesh_stack(stack, max_lateral_size=2e-3), method="jax")
-    r = ppac(stack, thermal=rep, nodes={"a": "N7", "b": "N7"})
+    stack = dataclasses.replace(stack, mesh=dataclasses.replace(stack.mesh, max_lateral_size=2e-3))
+    rep = analyse(stack)
+    r = evaluate_ppac(stack, thermal=rep, nodes={"a": "N7", "b": "N7"})
     assert r.technology.technology == "organic_substrate"
     assert r.temperatures["max_junction"] == pytest.approx(rep.max_temperature - KELVIN, abs=1e-6) or \
         r.temperatures["max_junction"] <= rep.max_temperature - KELVIN
@@ -170,3 +172,20 @@ def test_with_a_real_thermal_solve():
     assert r.area["logic_silicon"] == pytest.approx(120 * MM2)
     hot = rep.chiplet("a").junction - KELVIN
     assert (hot > 60) == any(s.startswith("thermal limit: a") for s in r.infeasible)
+
+
+def test_the_module_is_not_shadowed_by_the_function():
+    """`codesign.ppac` is the module (it was the function, which hid the module's other names)."""
+    import importlib
+
+    import codesign
+
+    module = importlib.import_module("codesign.ppac")
+    assert isinstance(codesign.ppac, types.ModuleType) and codesign.ppac is module
+    assert codesign.evaluate_ppac is module.evaluate_ppac and codesign.PPAC is module.PPAC
+
+
+def test_cost_errors_name_the_stack_and_stay_cost_errors():
+    stack = cd.load_layout("demo")
+    with pytest.raises(CostError, match=r"`evaluate_ppac` \(demo\).*`volume` must be a positive"):
+        evaluate_ppac(stack, volume=0)

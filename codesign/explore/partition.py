@@ -1,25 +1,29 @@
 """Chiplet partition exploration: blocks → chiplets × nodes × package technology, ranked by PPAC.
 
-A *system* file (``docs/system-format.md``) lists functional blocks (area, power, node options),
-the traffic between them and any HBM stacks. :func:`explore` generates candidates (set partitions
-of the blocks into chiplets, monolithic included; a process node per chiplet; a package
-technology), evaluates them, and returns them ranked, infeasible ones kept with their reasons.
+A *system* (:mod:`codesign.explore.system`, ``docs/system-format.md``) lists functional blocks
+(area, power, node options), the traffic between them and any HBM stacks. :func:`explore`
+generates candidates (set partitions of the blocks into chiplets, monolithic included; a process
+node per chiplet; a package technology), evaluates them, and returns them ranked, infeasible ones
+kept with their reasons.
 
-Evaluation is a funnel, so that the shipped examples run in minutes on two CPU cores:
+Evaluation is a funnel, so that the shipped examples run in seconds to minutes on two CPU cores:
 
 1. **screen** (every candidate): chiplet areas incl. PHY overhead sized from the PHY library
    (modules from the cut bandwidth), die shapes, reticle and carrier-size checks, PHY power,
    cost per good package + NRE (:func:`codesign.cost.package_cost`), and a one-line thermal
-   *estimate* (1-D resistance, labelled as such).
+   *estimate* (1-D resistance through the package recipe's layers, labelled as such).
 2. **PPAC** (the best ``ppac_top`` by cost, the cost–power Pareto set of the screen, the best
-   monolithic one): an automatic distance-aware floorplan, a generated layout
-   (:func:`codesign.loads_layout`), link evaluation (reach, shoreline, bumps) and
-   :func:`codesign.ppac.ppac`.
+   monolithic one): an automatic distance-aware floorplan and the package stack built from the
+   sourced recipe (:func:`codesign.explore.floorplan.build_stack`), link evaluation (reach,
+   shoreline, bumps) and :func:`codesign.ppac.evaluate_ppac`.
 3. **thermal** (the cheapest ``thermal_top`` still feasible, and the best monolithic one): a
-   steady solve on a coarse mesh
-   (``mesh_stack(stack, max_lateral_size=...)`` then :func:`codesign.thermal.analyse`); the peak
+   steady solve of the stack on its coarse mesh (:func:`codesign.thermal.analyse`); the peak
    junction temperature, the thermal-limit check, and a clock factor from a linear thermal model
    with DVFS (f ∝ P^(1/3), as in :data:`codesign.electrothermal.PF_MODELS`).
+
+A candidate whose evaluation raises one of the library's documented errors
+(:class:`codesign.errors.CodesignError`: a cost, PHY, link or solve that cannot be done) is kept
+with the reason ``"evaluation failed: ..."``; any other exception is a bug and propagates.
 
 Partitions that differ only by swapping interchangeable blocks (same design, size, power, node
 options and traffic profile) are evaluated once.
@@ -27,10 +31,11 @@ options and traffic profile) are evaluated once.
 Search: exhaustive over set partitions × nodes × technologies while that product is at most
 ``max_exhaustive``; otherwise a **steepest-descent local search** (moves: one block to another or
 a new chiplet, merge two chiplets; nodes chosen by coordinate descent per chiplet and per group
-of chiplets of the same designs; every technology tried) from several starts: monolithic, one chiplet per block, and every level of a
-traffic-greedy agglomerative clustering. Why: the screen objective is cheap, good partitions are
-connected to each other by single-block moves, and the traffic-aware starts keep high-traffic
-pairs together (cutting them costs PHY area and power), which is where optima lie.
+of chiplets of the same designs; every technology tried) from several starts: monolithic, one
+chiplet per block, and every level of a traffic-greedy agglomerative clustering. Why: the screen
+objective is cheap, good partitions are connected to each other by single-block moves, and the
+traffic-aware starts keep high-traffic pairs together (cutting them costs PHY area and power),
+which is where optima lie.
 """
 
 from __future__ import annotations
@@ -39,214 +44,24 @@ import dataclasses
 import itertools
 import math
 import time
-import tomllib
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Iterable, Sequence
 
-from .cost import (DEFAULT_COST_PARAMS, MM2, RETICLE_SIZE, CostError, CostParams, DieSpec, PackageSpec,
-                   package_cost)
-from .layout_io import InputFileError
-from .units import UnitError, parse_quantity
+import solvers
 
-__all__ = ["Block", "Candidate", "Memory", "System", "SystemFileError", "Traffic", "explore", "load_system",
-           "loads_system", "pareto", "screen", "set_partitions", "Exploration"]
+from ..cost import DEFAULT_COST_PARAMS, MM2, RETICLE_SIZE, CostError, CostParams, DieSpec, PackageSpec, package_cost
+from ..errors import CodesignError, ModelError
+from ..phys import get_phy
+from .floorplan import BRIDGE_DIE_SIZE, PACKAGE_RECIPES, build_stack, junction_to_lid_resistance
+from .system import KELVIN, System
 
-KELVIN = 273.15
-TECHS = ("organic_substrate", "silicon_interposer", "organic_rdl", "bridge")
-_D2D_PHY = {"organic_substrate": "UCIe-S-32", "silicon_interposer": "UCIe-A-32", "organic_rdl": "UCIe-A-32",
-            "bridge": "UCIe-A-32"}
-_HBM_SIZE = (11e-3, 10e-3)
+__all__ = ["Candidate", "ChipletPlan", "EVALUATION_ERRORS", "Exploration", "explore", "pareto", "screen",
+           "set_partitions"]
 
-
-class SystemFileError(InputFileError):
-    """A system file problem; the message lists every problem with its path and the fix."""
-
-
-# -- the system spec ---------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Block:
-    """A functional block: ``area`` [m²] and ``power`` [W] on its reference ``node``."""
-
-    name: str
-    area: float
-    power: float
-    node: str
-    nodes: tuple[str, ...]
-    design: str
-    scales: bool = True
-    tj_max: float | None = None
-
-
-@dataclass(frozen=True)
-class Traffic:
-    """Bandwidth per direction [bit/s] between two blocks."""
-
-    between: tuple[str, str]
-    bandwidth: float
-
-
-@dataclass(frozen=True)
-class Memory:
-    """``count`` HBM stacks attached to block ``attach``; per-stack bandwidth [bit/s] and power [W]."""
-
-    name: str
-    generation: str
-    count: int
-    attach: str
-    bandwidth: float
-    power: float
-    size: tuple[float, float] = _HBM_SIZE
-
-
-@dataclass(frozen=True)
-class System:
-    """A system to partition (see ``docs/system-format.md``)."""
-
-    name: str
-    description: str
-    blocks: tuple[Block, ...]
-    traffic: tuple[Traffic, ...]
-    memory: tuple[Memory, ...]
-    technologies: tuple[str, ...]
-    node_scaling: tuple[tuple[str, float, float], ...]   # (node, area factor, power factor)
-    volume: float
-    max_chiplets: int
-    spacing: float
-    margin: float
-    heat_transfer_coefficient: float
-    ambient: float
-    board_heat_transfer_coefficient: float
-    board_ambient: float
-    tj_max: float
-    mesh_size: float
-    source: str = ""
-
-    def block(self, name: str) -> Block:
-        for b in self.blocks:
-            if b.name == name:
-                return b
-        raise KeyError(name)
-
-    def scaling(self, node: str) -> tuple[float, float]:
-        for n, a, p in self.node_scaling:
-            if n == node:
-                return a, p
-        raise KeyError(node)
-
-
-def _q(problems, tbl, key, path, kind, default=None, required=True):
-    if key not in tbl:
-        if required and default is None:
-            problems.append((f"{path}.{key}" if path else key, f"missing; give a {kind.replace('_', ' ')}"))
-        return default
-    try:
-        return parse_quantity(tbl[key], kind)
-    except UnitError as e:
-        problems.append((f"{path}.{key}" if path else key, str(e)))
-        return default
-
-
-def loads_system(text: str, *, source: str = "<string>") -> System:
-    """Parse a system TOML text (format: ``docs/system-format.md``); all problems raised at once."""
-    try:
-        doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise SystemFileError(source, [("", f"not valid TOML: {e}")]) from None
-    P: list[tuple[str, str]] = []
-    if doc.get("schema") != 1:
-        P.append(("schema", f"must be 1, got {doc.get('schema')!r}"))
-    opts = doc.get("options", {})
-    default_nodes = tuple(opts.get("nodes", ["N5"]))
-    techs = tuple(opts.get("technologies", ["organic_substrate", "silicon_interposer"]))
-    for t in techs:
-        if t not in TECHS:
-            P.append(("options.technologies", f"unknown technology {t!r}; choose from {', '.join(TECHS)}"))
-    scaling = []
-    for node, tbl in doc.get("node_scaling", {}).items():
-        a = _q(P, tbl, "area", f"node_scaling.{node}", "dimensionless", 1.0)
-        p = _q(P, tbl, "power", f"node_scaling.{node}", "dimensionless", 1.0)
-        scaling.append((node, a, p))
-    known_scaling = {n for n, _, _ in scaling}
-    blocks = []
-    for i, b in enumerate(doc.get("blocks", [])):
-        path = f"blocks[{i}]"
-        name = b.get("name")
-        if not isinstance(name, str) or not name or "/" in name or ":" in name or "+" in name:
-            P.append((f"{path}.name", f"give a unique name without '/', ':' or '+', got {name!r}"))
-            name = f"block{i}"
-        nodes = tuple(b.get("nodes", default_nodes))
-        node = b.get("node", nodes[0] if nodes else "N5")
-        for n in set(nodes) | {node}:
-            if len(set(nodes) | {node}) > 1 and n not in known_scaling:
-                P.append((f"{path}.nodes", f"node {n!r} has no [node_scaling.{n}] entry (area and power factors); "
-                                           "add one"))
-            try:
-                DEFAULT_COST_PARAMS.node(n)
-            except CostError as e:
-                P.append((f"{path}.nodes", str(e)))
-        tj = _q(P, b, "tj_max", path, "temperature", None, required=False)
-        blocks.append(Block(name=name, area=_q(P, b, "area", path, "area", 0.0), power=_q(P, b, "power", path, "power", 0.0),
-                            node=node, nodes=nodes, design=str(b.get("design", name)), scales=bool(b.get("scales", True)),
-                            tj_max=tj))
-    names = [b.name for b in blocks]
-    if len(set(names)) != len(names):
-        P.append(("blocks", f"block names must be unique: {sorted({n for n in names if names.count(n) > 1})}"))
-    if not blocks:
-        P.append(("blocks", "give at least one [[blocks]] table"))
-    traffic = []
-    for i, t in enumerate(doc.get("traffic", [])):
-        path = f"traffic[{i}]"
-        between = tuple(t.get("between", ()))
-        if len(between) != 2 or any(x not in names for x in between) or between[0] == between[1]:
-            P.append((f"{path}.between", f"give two different block names from {names}, got {list(between)}"))
-            continue
-        traffic.append(Traffic(between, _q(P, t, "bandwidth", path, "bandwidth", 0.0)))
-    memory = []
-    for i, m in enumerate(doc.get("memory", [])):
-        path = f"memory[{i}]"
-        if m.get("attach") not in names:
-            P.append((f"{path}.attach", f"name the block the stacks attach to, one of {names}; got {m.get('attach')!r}"))
-            continue
-        size = m.get("size", ["11 mm", "10 mm"])
-        try:
-            sz = (parse_quantity(size[0], "length"), parse_quantity(size[1], "length"))
-        except (UnitError, IndexError, TypeError) as e:
-            P.append((f"{path}.size", f"give [width, height] lengths: {e}"))
-            sz = _HBM_SIZE
-        memory.append(Memory(name=str(m.get("name", f"hbm{i}")), generation=str(m.get("generation", "HBM3")),
-                             count=int(m.get("count", 1)), attach=m["attach"],
-                             bandwidth=_q(P, m, "bandwidth", path, "bandwidth", 0.0),
-                             power=_q(P, m, "power", path, "power", 0.0), size=sz))
-    if memory and techs == ("organic_substrate",):
-        P.append(("options.technologies", "HBM needs a fine-pitch carrier: add silicon_interposer, organic_rdl or bridge"))
-    pkg = doc.get("package", {})
-    vol = doc.get("volume", 1e6)
-    if not isinstance(vol, (int, float)) or vol <= 0:
-        P.append(("volume", f"give a positive number of units, got {vol!r}"))
-        vol = 1e6
-    if P:
-        raise SystemFileError(source, P)
-    return System(
-        name=str(doc.get("name", "system")), description=str(doc.get("description", "")), blocks=tuple(blocks),
-        traffic=tuple(traffic), memory=tuple(memory), technologies=techs, node_scaling=tuple(scaling),
-        volume=float(vol), max_chiplets=int(opts.get("max_chiplets", len(blocks))),
-        spacing=_q(P, pkg, "spacing", "package", "length", 1e-3),
-        margin=_q(P, pkg, "margin", "package", "length", 5e-3),
-        heat_transfer_coefficient=_q(P, pkg, "heat_transfer_coefficient", "package", "heat_transfer_coefficient", 2e4),
-        ambient=_q(P, pkg, "ambient", "package", "temperature", 35 + KELVIN),
-        board_heat_transfer_coefficient=_q(P, pkg, "board_heat_transfer_coefficient", "package",
-                                           "heat_transfer_coefficient", 300.0),
-        board_ambient=_q(P, pkg, "board_ambient", "package", "temperature", 45 + KELVIN),
-        tj_max=_q(P, opts, "tj_max", "options", "temperature", 105 + KELVIN),
-        mesh_size=_q(P, opts, "mesh_size", "options", "length", 2e-3), source=source)
-
-
-def load_system(path: str | Path) -> System:
-    """Read a system TOML file (see ``docs/system-format.md``)."""
-    p = Path(path)
-    return loads_system(p.read_text(), source=str(p))
+#: What an evaluation may raise for a candidate that cannot be evaluated: the library's documented
+#: errors. ``solvers.SolveError`` too, for solves whose numerics error is not yet converted to
+#: :class:`codesign.errors.SolveError` (which is one).
+EVALUATION_ERRORS = (CodesignError, solvers.SolveError)
 
 
 # -- candidates --------------------------------------------------------------------------------------
@@ -369,17 +184,11 @@ class _Evaluator:
     """Screens candidates (stage 1), with a cache."""
 
     def __init__(self, system: System, params: CostParams):
-        from .phys import get_phy
-
         self.s, self.p = system, params
         self.cache: dict[tuple, Candidate] = {}
-        self.phy = {t: get_phy(name) for t, name in _D2D_PHY.items()}
-        self.hbm_phy = {}
-        for m in system.memory:
-            try:
-                self.hbm_phy[m.generation] = get_phy(m.generation)
-            except Exception:
-                self.hbm_phy[m.generation] = None
+        self.phy = {t: get_phy(r.d2d_phy) for t, r in PACKAGE_RECIPES.items()}
+        self.hbm_phy = {m.generation: get_phy(m.generation) for m in system.memory}   # checked by loads_system
+        self.junction_to_lid = {t: junction_to_lid_resistance(t) for t in PACKAGE_RECIPES}
         self.traffic = {}
         for t in system.traffic:
             k = tuple(sorted(t.between))
@@ -445,10 +254,9 @@ class _Evaluator:
         for m in s.memory:
             e = where[m.attach]
             hbm_count[e] += m.count
-            hp = self.hbm_phy.get(m.generation)
-            if hp is not None:
-                phy_area[e] += m.count * hp.module_area
-                shore[e] += m.count * hp.module_width
+            hp = self.hbm_phy[m.generation]
+            phy_area[e] += m.count * hp.module_area
+            shore[e] += m.count * hp.module_width
         plans, reasons = [], []
         for i, (part, node) in enumerate(zip(partition, nodes)):
             la = lp = 0.0
@@ -468,7 +276,9 @@ class _Evaluator:
             w, h = _shape(area)
             name = "+".join(part) if n > 1 else "soc"
             design = "+".join(sorted(s.block(b).design for b in part)) + "@" + node
-            plans.append(ChipletPlan(name=name if len(name) <= 40 else f"chiplet{i}", blocks=part, node=node, width=w,
+            if len(name) > 40:    # short and still unique: no block name holds '+'
+                name = f"{part[0]}+..."
+            plans.append(ChipletPlan(name=name, blocks=part, node=node, width=w,
                                      height=h, logic_area=la, phy_area=phy_area[i], power=lp + phy_power[i],
                                      phy_power=phy_power[i], design=design, tj_max=tj, hbm=hbm_count[i]))
             if h > RETICLE_SIZE[1] * (1 + 1e-9):
@@ -531,15 +341,16 @@ class _Evaluator:
             pairs = {tuple(sorted((where[a], where[b]))) for (a, b) in self.traffic if where[a] != where[b]}
             bridges = len(pairs) + sum(m.count for m in s.memory)
             if bridges:
-                dies.append(DieSpec("bridge", 8e-3, 3e-3, kind="bridge", count=bridges))
+                dies.append(DieSpec("bridge", *BRIDGE_DIE_SIZE, kind="bridge", count=bridges))
         pkg = PackageSpec(tech, carrier_area, side * side)
         cost = package_cost(dies, pkg, p, volume=s.volume, method="exact") if plans[0].height <= 0.3 else None
         if cost is None:
             reasons.append("die larger than a wafer")
         total_power = sum(c.power for c in plans) + sum(m.count * m.power for m in s.memory)
-        # 1-D thermal estimate: sink over the package + through lid/TIM/die under the densest die (labelled est.)
+        # 1-D thermal estimate: sink over the package + through die, TIM and lid of the package recipe
+        # under the densest die (labelled est.)
         r_sink = 1.0 / (s.heat_transfer_coefficient * side * side)
-        r_area = 1.5e-3 / 400 + 50e-6 / 5 + 0.7e-3 / 148            # lid, TIM1, die [m^2 K/W]
+        r_area = self.junction_to_lid[tech]            # [m^2 K/W]
         peak = max(s.ambient + total_power * r_sink + c.power / (c.width * c.height) * r_area for c in plans)
         perf = _clock_factor(peak, min(c.tj_max for c in plans), s.ambient)
         return Candidate(key=k, partition=partition, nodes=nodes, technology=tech, chiplets=tuple(plans),
@@ -557,182 +368,13 @@ def _clock_factor(tj: float, tj_max: float, ambient: float) -> float:
 
 
 # -- floorplan and layout ----------------------------------------------------------------------------
+def _full(c: Candidate, system: System, params: CostParams, traffic, *, thermal: bool, solver) -> Candidate:
+    """Stage 2 and 3: floorplan, stack, links, PPAC and (optionally) the thermal solve."""
+    from ..interconnect import evaluate_links
+    from ..ppac import PackageTechnology, evaluate_ppac
 
-def _place(size, placed, weights, gap, anchors=None):
-    """Best position for a ``size`` rectangle abutting a placed one: the one that minimises
-    Σ traffic × Manhattan centre distance to the placed rectangles, plus a small bounding-box
-    penalty; positions overlap nothing (with ``gap``)."""
-    w, h = size
-    if not placed:
-        return (0.0, 0.0, w, h)
-    xs0 = min(r[0] for r in placed)
-    ys0 = min(r[1] for r in placed)
-    xs1 = max(r[0] + r[2] for r in placed)
-    ys1 = max(r[1] + r[3] for r in placed)
-    best, best_cost = None, float("inf")
-    for k, (px, py, pw, ph) in enumerate(placed):
-        if anchors is not None and k not in anchors:
-            continue
-        xs = (px + (pw - w) / 2, px, px + pw - w)
-        ys = (py + (ph - h) / 2, py, py + ph - h)
-        cands = [(px + pw + gap, y) for y in ys] + [(px - gap - w, y) for y in ys] + \
-                [(x, py + ph + gap) for x in xs] + [(x, py - gap - h) for x in xs]
-        for (x, y) in cands:
-            if any(x < r[0] + r[2] + gap * 0.999 and r[0] < x + w + gap * 0.999 and
-                   y < r[1] + r[3] + gap * 0.999 and r[1] < y + h + gap * 0.999 for r in placed):
-                continue
-            cx, cy = x + w / 2, y + h / 2
-            cost = sum(wt * (abs(cx - (r[0] + r[2] / 2)) + abs(cy - (r[1] + r[3] / 2)))
-                       for r, wt in zip(placed, weights))
-            bb = (max(xs1, x + w) - min(xs0, x)) * (max(ys1, y + h) - min(ys0, y))
-            cost += 1e-3 * (sum(weights) + 1.0) * math.sqrt(bb)
-            if cost < best_cost:
-                best, best_cost = (x, y, w, h), cost
-    return best
-
-
-def floorplan(c: Candidate, system: System, traffic: Mapping[tuple, float]) -> dict:
-    """Place chiplets and HBM stacks greedily, distance-aware: the chiplet with the most traffic
-    first, then each next (most traffic to those placed) abutting a placed one where it minimises
-    traffic-weighted distance; HBM stacks last, abutting their host where possible. Returns
-    rectangles ``(x, y, w, h)`` [m] relative to an arbitrary origin."""
-    s = system
-    n = len(c.partition)
-    where = {b: i for i, p in enumerate(c.partition) for b in p}
-    wmat = [[0.0] * n for _ in range(n)]
-    for (a, b), bw in traffic.items():
-        i, j = where[a], where[b]
-        if i != j:
-            wmat[i][j] += bw
-            wmat[j][i] += bw
-    hbm_list = []
-    for m in s.memory:
-        for k in range(m.count):
-            hbm_list.append((m, k, where[m.attach]))
-    # one graph over chiplets (0..n-1) and HBM stacks (n..); HBM links weigh 3x: they have no
-    # longer-reach fallback PHY (the UCIe-S fallback of die-to-die links reaches 25 mm)
-    N = n + len(hbm_list)
-    W = [[0.0] * N for _ in range(N)]
-    for i in range(n):
-        for j in range(n):
-            W[i][j] = wmat[i][j]
-    for k, (m, _, host) in enumerate(hbm_list):
-        W[host][n + k] = W[n + k][host] = 3.0 * m.bandwidth
-    scale = max((max(r) for r in W), default=0.0) or 1.0
-    order = [max(range(n), key=lambda i: (sum(W[i]), -i))]
-    left = set(range(N)) - set(order)
-    while left:
-        nxt = max(left, key=lambda j: (sum(W[i][j] for i in order), sum(W[j]), -j))
-        order.append(nxt)
-        left.remove(nxt)
-    rects: dict[int, tuple] = {}
-    placed, owners, hbms = [], [], []
-    for i in order:
-        weights = [W[i][o] / scale + 1e-3 for o in owners]
-        if i < n:
-            ch = c.chiplets[i]
-            r = _place((ch.width, ch.height), placed, weights, s.spacing)
-            rects[i] = r
-        else:
-            m, k, host = hbm_list[i - n]
-            anchor = {owners.index(host)} if host in owners else None
-            opts = [r for sz in (m.size, m.size[::-1]) for r in (_place(sz, placed, weights, s.spacing, anchor),)
-                    if r is not None]
-            if not opts:       # no room beside the host: anywhere, the link will say if it is out of reach
-                opts = [_place(sz, placed, weights, s.spacing) for sz in (m.size, m.size[::-1])]
-            hr = rects.get(host)
-
-            def dist(r):
-                if hr is None:
-                    return 0.0
-                dx = max(hr[0] - (r[0] + r[2]), r[0] - (hr[0] + hr[2]), 0.0)
-                dy = max(hr[1] - (r[1] + r[3]), r[1] - (hr[1] + hr[3]), 0.0)
-                return dx + dy
-            r = min(opts, key=dist)
-            hbms.append((m, k, host, r))
-        placed.append(r)
-        owners.append(i)
-    return {"chiplets": rects, "hbm": hbms}
-
-
-def _mm(v: float) -> str:
-    return f'"{v * 1e3:.4f} mm"'
-
-
-def layout_toml(c: Candidate, system: System, *, traffic: Mapping[tuple, float], phy_power: Sequence[float] | None = None
-                ) -> str:
-    """The generated layout of a candidate as TOML text (``codesign.loads_layout`` reads it)."""
-    s = system
-    fp = floorplan(c, s, traffic)
-    allr = list(fp["chiplets"].values()) + [r for *_, r in fp["hbm"]]
-    x0 = min(r[0] for r in allr)
-    y0 = min(r[1] for r in allr)
-    x1 = max(r[0] + r[2] for r in allr)
-    y1 = max(r[1] + r[3] for r in allr)
-    ox, oy = s.margin - x0, s.margin - y0
-    ext = (s.margin - 0.5 * s.spacing, s.margin - 0.5 * s.spacing, x1 - x0 + s.spacing, y1 - y0 + s.spacing)
-    pw, ph = x1 - x0 + 2 * s.margin, y1 - y0 + 2 * s.margin
-    L = [f'schema = 1', f'name = "{s.name}-cand"', f'description = "generated by codesign.partition: {c.label}"',
-         "[package]", f"size = [{_mm(pw)}, {_mm(ph)}]",
-         "[boundaries.top]", 'kind = "heat_sink"', f'heat_transfer_coefficient = "{s.heat_transfer_coefficient} W/m^2/K"',
-         f'ambient = "{s.ambient} K"', "[boundaries.bottom]", 'kind = "board"',
-         f'heat_transfer_coefficient = "{s.board_heat_transfer_coefficient} W/m^2/K"', f'ambient = "{s.board_ambient} K"',
-         "[boundaries.sides]", 'kind = "adiabatic"',
-         "[[layers]]", 'name = "lid"', 'material = "copper"', 'thickness = "1.5 mm"',
-         "[[layers]]", 'name = "tim1"', 'material = "tim_polymer"', 'thickness = "50 um"',
-         "[[layers]]", 'name = "dies"', 'material = "mold"', 'thickness = "720 um"',
-         f"origin = [{_mm(ext[0])}, {_mm(ext[1])}]", f"size = [{_mm(ext[2])}, {_mm(ext[3])}]"]
-    for i, (x, y, w, h) in fp["chiplets"].items():
-        ch = c.chiplets[i]
-        p = ch.power if phy_power is None else ch.power - ch.phy_power + phy_power[i]
-        L += ["  [[layers.chiplets]]", f'  name = "{ch.name}"', '  kind = "logic"',
-              f"  origin = [{_mm(x + ox)}, {_mm(y + oy)}]", f"  size = [{_mm(w)}, {_mm(h)}]",
-              f'  power = "{max(p, 0.0)} W"', '  active_thickness = "20 um"', f'  tj_max = "{ch.tj_max} K"']
-    for m, k, i, (x, y, w, h) in fp["hbm"]:
-        L += ["  [[layers.chiplets]]", f'  name = "{m.name}{k}"', '  kind = "hbm"',
-              f"  origin = [{_mm(x + ox)}, {_mm(y + oy)}]", f"  size = [{_mm(w)}, {_mm(h)}]", f'  power = "{m.power} W"',
-              f'  hbm = {{ generation = "{m.generation}", dram_dies = 8, die_thickness = "55 um", '
-              'bond_thickness = "20 um", base_die_thickness = "60 um" }']
-    extl = f"origin = [{_mm(ext[0])}, {_mm(ext[1])}]\nsize = [{_mm(ext[2])}, {_mm(ext[3])}]"
-    if c.technology in ("silicon_interposer", "organic_rdl"):
-        L += ["[[layers]]", 'name = "microbumps"', 'material = "underfill"', 'thickness = "30 um"', extl,
-              'interconnect = { kind = "microbump", pitch = "45 um", diameter = "25 um" }',
-              'interconnect_region = "under_above"',
-              "[[layers]]", 'name = "interposer"',
-              f'material = "{"silicon" if c.technology == "silicon_interposer" else "mold"}"',
-              'thickness = "100 um"', extl,
-              'interconnect = { kind = "tsv", pitch = "100 um", diameter = "10 um", material = "copper" }']
-    elif c.technology == "bridge":
-        L += ["[[layers]]", 'name = "microbumps"', 'material = "underfill"', 'thickness = "30 um"', extl,
-              'interconnect = { kind = "microbump", pitch = "45 um", diameter = "25 um" }',
-              'interconnect_region = "under_above"']
-    L += ["[[layers]]", 'name = "c4"', 'material = "underfill"', 'thickness = "80 um"', extl,
-          'interconnect = { kind = "c4", pitch = "150 um", diameter = "90 um" }',
-          "[[layers]]", 'name = "substrate"', 'material = "organic_substrate"', 'thickness = "1.2 mm"']
-    where = {b: i for i, p in enumerate(c.partition) for b in p}
-    seen = {}
-    for (a, b), bw in traffic.items():
-        i, j = sorted((where[a], where[b]))
-        if i != j:
-            seen[(i, j)] = seen.get((i, j), 0.0) + bw
-    for (i, j), bw in seen.items():
-        L += ["[[links]]", f'between = ["{c.chiplets[i].name}", "{c.chiplets[j].name}"]',
-              f'bandwidth = "{bw / 8e9:.6g} GB/s"', 'phy = "auto"']
-    for m, k, i, _ in fp["hbm"]:
-        L += ["[[links]]", f'between = ["{c.chiplets[i].name}", "{m.name}{k}"]',
-              f'bandwidth = "{m.bandwidth / 8e9:.6g} GB/s"', f'phy = "{m.generation}"']
-    L += ["[mesh]", f'max_lateral_size = {_mm(s.mesh_size)}', 'max_vertical_size = "1 mm"']
-    return "\n".join(L) + "\n"
-
-
-def _full(c: Candidate, system: System, params: CostParams, traffic, *, thermal: bool, method: str) -> Candidate:
-    """Stage 2 and 3: floorplan, layout, links, PPAC and (optionally) the thermal solve."""
-    from . import loads_layout
-    from .interconnect import evaluate_links
-    from .ppac import PackageTechnology, ppac
-
-    auto = ("UCIe-S-32",) if c.technology == "organic_substrate" else ("UCIe-A-32", "UCIe-S-32")
-    stack = loads_layout(layout_toml(c, system, traffic=traffic), source=f"<{c.label}>")
+    auto = PACKAGE_RECIPES[c.technology].link_phys
+    stack = build_stack(c, system, traffic=traffic)
     links = evaluate_links(stack, auto_candidates=auto)
     # put the evaluated PHY power into the dies (the screen used the preferred PHY)
     names = [ch.name for ch in c.chiplets]
@@ -741,28 +383,25 @@ def _full(c: Candidate, system: System, params: CostParams, traffic, *, thermal:
         for e in r.endpoints:
             if e in names and r.phy_kind != "memory":
                 phy_p[names.index(e)] += r.power / 2
-    stack = loads_layout(layout_toml(c, system, traffic=traffic, phy_power=phy_p), source=f"<{c.label}>")
+    stack = build_stack(c, system, traffic=traffic, phy_power=phy_p)
     links = evaluate_links(stack, auto_candidates=auto)
     reasons = [r for r in c.reasons if not r.startswith("carrier:")]
     ext = stack.layer("dies").extent
     carrier = (ext.width, ext.height) if c.technology in ("silicon_interposer", "organic_rdl") else None
-    bridges = ()
     tech = PackageTechnology(technology=c.technology, carrier_size=carrier,
-                             substrate_size=(stack.package.width, stack.package.height), bridges=bridges,
+                             substrate_size=(stack.package.width, stack.package.height), bridges=(),
                              reason="chosen by the partition search")
     report = None
     if thermal:
-        from .mesh import mesh_stack
-        from .thermal import analyse
+        from ..thermal import analyse
 
-        meshed = mesh_stack(stack, max_lateral_size=system.mesh_size, max_vertical_size=1e-3)
-        report = analyse(meshed, method=method)
+        report = analyse(stack, solver=solver)     # meshed with the stack's controls (the system's mesh_size)
     dies_nodes = {ch.name: ch.node for ch in c.chiplets}
     designs = {ch.name: ch.design for ch in c.chiplets}
-    res = ppac(stack, thermal=report, links=links, cost_params=params, volume=system.volume, nodes=dies_nodes,
-               technology=tech, interconnect_in_dies=True, designs=designs,
-               extra_dies=(DieSpec("bridge", 8e-3, 3e-3, kind="bridge", count=len(links.links))
-                           ,) if c.technology == "bridge" else ())
+    bridges = (DieSpec("bridge", *BRIDGE_DIE_SIZE, kind="bridge", count=len(links.links)),)
+    res = evaluate_ppac(stack, thermal=report, links=links, cost_params=params, volume=system.volume,
+                        nodes=dies_nodes, technology=tech, interconnect_in_dies=True, designs=designs,
+                        extra_dies=bridges if c.technology == "bridge" else ())
     reasons += [r for r in res.infeasible if not r.startswith("reticle")]
     peak, perf = c.peak_temperature, c.performance
     if report is not None:
@@ -959,6 +598,10 @@ class Exploration:
 def _search(system: System, params: CostParams, *, search: str = "auto", max_exhaustive: int = 8000,
             technologies: Sequence[str] | None = None):
     techs = tuple(technologies or system.technologies)
+    unknown = [t for t in techs if t not in PACKAGE_RECIPES]
+    if unknown:
+        raise ModelError(f"`explore(technologies=...)`: unknown technology {unknown[0]!r}; choose from "
+                         f"{', '.join(PACKAGE_RECIPES)}")
     ev = _Evaluator(system, params)
     names = [b.name for b in system.blocks]
     n_comb = _count_exhaustive(system, techs)
@@ -975,7 +618,7 @@ def _search(system: System, params: CostParams, *, search: str = "auto", max_exh
         label = (f"heuristic local search ({n_comb if n_comb < 10**7 else '>1e7'} combinations exceed "
                  f"max_exhaustive={max_exhaustive})")
     else:
-        raise ValueError(f"`explore(search={search!r})`: choose 'auto', 'exhaustive' or 'heuristic'")
+        raise ModelError(f"`explore(search={search!r})`: choose 'auto', 'exhaustive' or 'heuristic'")
     return ev, label
 
 
@@ -989,8 +632,8 @@ def screen(system: System, *, cost_params: CostParams | None = None, search: str
 
 def explore(system: System, *, cost_params: CostParams | None = None, max_exhaustive: int = 8000,
             search: str = "auto", ppac_top: int = 60, thermal_top: int = 6, thermal: bool = True,
-            thermal_method: str = "reference",
-            technologies: Sequence[str] | None = None) -> Exploration:
+            solver: solvers.ThermalSolver | None = None, technologies: Sequence[str] | None = None
+            ) -> Exploration:
     """Generate, evaluate and rank partitions of ``system`` (see the module docstring).
 
     Parameters
@@ -1008,10 +651,20 @@ def explore(system: System, *, cost_params: CostParams | None = None, max_exhaus
         when a solve makes one infeasible); the best monolithic one is always solved.
     thermal : bool
         Run the thermal solves.
-    thermal_method : {"reference", "jax"}
-        ``"reference"`` (scikit-fem + pyamg) is the default here: on the coarse exploration meshes
-        it takes ~0.2-1 s per candidate on 2 CPU cores, while the JAX path recompiles for every new
-        mesh (~12-19 s each, measured). Use ``"jax"`` on a GPU or for few candidates.
+    solver : solvers.ThermalSolver, optional
+        Solver of the thermal solves, passed to :func:`codesign.thermal.analyse` (default: the
+        library's, the JAX multigrid-CG). Each candidate has its own mesh; on CPU the JAX solver
+        compiles a program per new mesh (~10 s each, measured on 2 cores), so for many solves on
+        a CPU ``solvers.ReferenceAMG()`` (``solvers.get_solver("reference")``) can be faster.
+    technologies : sequence of str, optional
+        Package technologies to try (default: the system's).
+
+    Returns
+    -------
+    Exploration
+        Every candidate, ranked; a candidate whose evaluation raised a documented library error
+        (:data:`EVALUATION_ERRORS`) keeps the reason ``"evaluation failed: <message>"``. Any other
+        exception propagates.
     """
     t0 = time.perf_counter()
     params = cost_params or DEFAULT_COST_PARAMS
@@ -1033,8 +686,8 @@ def explore(system: System, *, cost_params: CostParams | None = None, max_exhaus
 
     def run(c, with_thermal):
         try:
-            full[c.key] = _full(c, system, params, ev.traffic, thermal=with_thermal, method=thermal_method)
-        except Exception as exc:   # keep it, with the reason
+            full[c.key] = _full(c, system, params, ev.traffic, thermal=with_thermal, solver=solver)
+        except EVALUATION_ERRORS as exc:   # a documented domain error: keep the candidate, with the reason
             full[c.key] = dataclasses.replace(c, reasons=c.reasons + (f"evaluation failed: {exc}",))
 
     for c in chosen:                       # stage 2: floorplan, links, PPAC
@@ -1055,7 +708,7 @@ def explore(system: System, *, cost_params: CostParams | None = None, max_exhaus
     allc = [full.get(c.key, c) for c in screened]
     allc.sort(key=lambda c: (not c.feasible, {"thermal": 0, "ppac": 1, "screen": 2}[c.stage], c.cost))
     notes.append("'est.' temperatures come from a 1-D resistance estimate; 'solved' ones from the thermal solve on a "
-                 f"{system.mesh_size * 1e3:g} mm mesh ({thermal_method})")
+                 f"{system.mesh_size * 1e3:g} mm mesh ({'the default solver' if solver is None else solver})")
     notes.append("costs use the sourced defaults of codesign.cost (wafer prices are a disputed 2020 leak; yields "
                  "and bonding constants are tool assumptions; HBM unit costs are placeholders)")
     return Exploration(system=system, candidates=tuple(allc), method=label, evaluated=len(screened),

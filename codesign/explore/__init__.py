@@ -1,0 +1,32 @@
+"""Design-space exploration: from what a package must do to ranked package candidates.
+
+Modules
+-------
+system
+    System files (blocks, traffic, HBM): :class:`~codesign.explore.system.System`,
+    :func:`~codesign.explore.system.load_system`, :func:`~codesign.explore.system.loads_system`,
+    :class:`~codesign.explore.system.SystemFileError` (format: ``docs/system-format.md``).
+floorplan
+    The sourced package recipe of each technology (:data:`~codesign.explore.floorplan.PACKAGE_RECIPES`),
+    the floorplan of a candidate and its :class:`~codesign.stack.Stack`
+    (:func:`~codesign.explore.floorplan.build_stack`).
+partition
+    The partition search: :func:`~codesign.explore.partition.explore`,
+    :func:`~codesign.explore.partition.screen`, :class:`~codesign.explore.partition.Candidate`,
+    :func:`~codesign.explore.partition.pareto`.
+"""
+
+from .floorplan import PACKAGE_RECIPES as PACKAGE_RECIPES
+from .floorplan import build_stack as build_stack
+from .partition import Candidate as Candidate
+from .partition import Exploration as Exploration
+from .partition import explore as explore
+from .partition import pareto as pareto
+from .partition import screen as screen
+from .system import System as System
+from .system import SystemFileError as SystemFileError
+from .system import load_system as load_system
+from .system import loads_system as loads_system
+
+__all__ = ["PACKAGE_RECIPES", "Candidate", "Exploration", "System", "SystemFileError", "build_stack", "explore",
+           "load_system", "loads_system", "pareto", "screen"]
