@@ -48,9 +48,9 @@ from .stack import Rect as Rect
 from .stack import Layer as Layer
 from .stack import Material as Material
 from .stack import Stack as Stack
-from .partition import SystemFileError as SystemFileError
-from .partition import explore as explore
-from .partition import load_system as load_system
+from .explore import SystemFileError as SystemFileError
+from .explore import explore as explore
+from .explore import load_system as load_system
 from .phys import PHYS as PHYS
 from .phys import PhySpec as PhySpec
 from .phys import get_phy as get_phy

@@ -130,7 +130,7 @@ def test_gradient_matches_central_differences(demo):
     assert float(g.h["top"]) == pytest.approx(d_h, rel=1e-4)
     # a parent of homogenised materials (through the homogenisation formulas)
     k = p0.conductivity["sac305"]
-    d_k = fd(lambda s: p0.replace(conductivity={**p0.conductivity, "sac305": k + s}), 1.0)
+    d_k = fd(lambda s: p0.replace(conductivity={**p0.conductivity, "sac305": k + s}), 0.1)
     assert float(jnp.sum(g.conductivity["sac305"])) == pytest.approx(d_k, rel=1e-4, abs=1e-9)
     assert float(g.power[key]) > 0 and float(g.h["top"]) < 0
 
@@ -199,9 +199,17 @@ def test_electrothermal_and_derating_set_up_once(monkeypatch):
     assert len(calls) == 1
 
 
+def leaky_demo():
+    """The demo layout with leakage on the logic die (a multi-material stack where CG iterates)."""
+    text = (ROOT / "layouts" / "demo.toml").read_text().replace(
+        'name = "logic"', 'name = "logic"\n  leakage = { reference_power = "10 W", reference_temperature = "85 degC", '
+                          'coefficient = "0.02 1/K" }', 1)
+    return cd.loads_layout(text, source="demo-leaky.toml")
+
+
 def test_coupled_transient_reports_measured_residuals():
-    stack = _leaky()
-    trace = (np.array([0.0]), ["cpu"], np.array([[20.0]]))
+    stack = cd.build(leaky_demo(), **COARSE)
+    trace = (np.array([0.0, 0.1]), ["logic"], np.array([[100.0], [20.0]]))
     loose = cd.analyse_transient(stack, trace, duration=0.2, dt=0.02, solver=solvers.MultigridCG(rtol=1e-5))
     tight = cd.analyse_transient(stack, trace, duration=0.2, dt=0.02, solver=solvers.MultigridCG(rtol=1e-10))
     for r, rtol in ((loose, 1e-5), (tight, 1e-10)):
