@@ -310,17 +310,21 @@ def _preconditioner_dtype(preconditioner_dtype, dtype, traced: bool):
 
 
 def _check_hierarchy(grid: TensorGrid, hierarchy: Hierarchy, coarse_size: int, *, call: str) -> None:
-    """A hierarchy must have been built for a grid with this one's node counts (cheap check)."""
-    shape = (grid.shape[2] + 1, grid.shape[0] + 1, grid.shape[1] + 1)  # working layout (z, x, y)
-    plan = _plan(grid, coarse_size)
-    for tr in plan:
-        shape = tuple(it.n_coarse if it is not None else s for it, s in zip(tr.axes, shape))
-    n = int(np.prod(shape))
-    if len(hierarchy.levels) != len(plan) or tuple(np.shape(hierarchy.coarse_chol)) != (n, n):
+    """A hierarchy must have been built for a grid with this one's node counts (cheap check).
+
+    Compares the node shape of every level (from the grid's coarsening plan) with the shapes
+    of the hierarchy's line-smoother factors and its coarsest matrix.
+    """
+    shapes = [(grid.shape[2] + 1, grid.shape[0] + 1, grid.shape[1] + 1)]  # working layout (z, x, y)
+    for tr in _plan(grid, coarse_size):
+        shapes.append(tuple(it.n_coarse if it is not None else s for it, s in zip(tr.axes, shapes[-1])))
+    n = int(np.prod(shapes[-1]))
+    got = [tuple(np.shape(level.factors[1])) for level in hierarchy.levels]
+    if got != shapes[:-1] or tuple(np.shape(hierarchy.coarse_chol)) != (n, n):
         raise ValueError(
-            f"`{call}(hierarchy=...)` was built for another grid or `coarse_size` ({len(hierarchy.levels) + 1} "
-            f"levels, coarsest {np.shape(hierarchy.coarse_chol)[0]} nodes; this grid needs {len(plan) + 1} "
-            f"levels and {n} nodes). Build it for this grid with `MultigridCG(...).init(grid, fields)`.")
+            f"`{call}(hierarchy=...)` was built for another grid or `coarse_size` (level node shapes "
+            f"{got + [np.shape(hierarchy.coarse_chol)[0]]}; this grid needs {shapes[:-1] + [n]}). Build it "
+            f"for this grid with `MultigridCG(...).init(grid, fields)`.")
 
 
 def setup_preconditioner(
