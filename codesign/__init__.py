@@ -49,7 +49,7 @@ from .stack import Layer as Layer
 from .stack import Material as Material
 from .stack import Stack as Stack
 from .explore import SystemFileError as SystemFileError
-from .explore import explore as explore
+from .explore import explore_partitions as explore_partitions
 from .explore import load_system as load_system
 from .phys import PHYS as PHYS
 from .phys import PhySpec as PhySpec
@@ -101,7 +101,7 @@ __all__ = [
     "die_yield",
     "dies_per_wafer",
     "evaluate_links",
-    "explore",
+    "explore_partitions",
     "export_vtu",
     "get_phy",
     "homogenise_interconnect",

@@ -420,6 +420,8 @@ def build(stack: Stack, *, heat_sources: Sequence[HeatSource] = (), max_lateral_
     nx, ny, nz = g.shape
     node_masks = {}
     for c in stack.chiplets:
+        if geo.chiplet_regions[c.name] not in g.region_names:
+            continue  # covered by a later die of its layer (placement's fixed grid spreads dies so)
         emask = g.region_mask(geo.chiplet_regions[c.name])
         nmask = np.zeros(g.node_shape, bool)
         for a in (0, 1):

@@ -568,8 +568,11 @@ def optimize_placement(stack: Stack, *, layer: str | None = None, steps: int = 6
     @jax.jit
     def step(params, state):
         val, g = jax.value_and_grad(loss)(params)
-        upd, state = opt.update(g, state, params)
-        return optax.apply_updates(params, upd), state, val
+        # optax's bias correction mixes its int32 step count with floats, which a caller's strict
+        # dtype promotion would reject; the update itself is ours to keep in standard promotion
+        with jax.numpy_dtype_promotion("standard"):
+            upd, state = opt.update(g, state, params)
+            return optax.apply_updates(params, upd), state, val
 
     history = []
     for k in range(steps):

@@ -19,14 +19,14 @@ jax.config.update("jax_enable_x64", True)
 
 from pathlib import Path  # noqa: E402
 
-from codesign.explore import explore, load_system  # noqa: E402
+from codesign.explore import explore_partitions, load_system  # noqa: E402
 
 SYSTEM = Path(__file__).resolve().parent / "systems" / "server_cpu.toml"
 
 
 def main(thermal_top=3):
     system = load_system(SYSTEM)
-    result = explore(system, thermal_top=thermal_top)
+    result = explore_partitions(system, thermal_top=thermal_top)
     print(result.table(top=10))
     best = result.best
     mono = [c for c in result.candidates if len(c.partition) == 1]

@@ -91,7 +91,7 @@ def test_monolithic_wins_small_and_splitting_wins_large():
     def best(area):
         s = _system([("x", area, area * 0.3, "x"), ("y", area, area * 0.3, "y")], [("x", "y", 100)],
                     techs=("organic_substrate",), nodes=("N5",), volume=1e7)
-        r = explore(s, thermal=False, ppac_top=10)
+        r = explore_partitions(s, thermal=False, ppac_top=10)
         return r.best
 
     small, large = best(25), best(380)
@@ -103,7 +103,7 @@ def test_monolithic_wins_small_and_splitting_wins_large():
 def test_explore_with_thermal_and_infeasible_kept():
     s = _system([("x", 500, 150, "x"), ("y", 500, 150, "y")], [("x", "y", 200)],
                 techs=("organic_substrate",), nodes=("N5",))
-    r = explore(s, thermal=True, ppac_top=4, thermal_top=1)
+    r = explore_partitions(s, thermal=True, ppac_top=4, thermal_top=1)
     mono = [c for c in r.candidates if len(c.partition) == 1]
     assert mono and not mono[0].feasible and any(x.startswith("reticle") for x in mono[0].reasons)
     assert r.best.feasible and r.best.stage == "thermal" and len(r.best.partition) == 2
@@ -145,7 +145,7 @@ power = "10 W"
 between = ["a", "b"]
 bandwidth = "100 GB/s"
 """)
-    r = explore(s, thermal=False)
+    r = explore_partitions(s, thermal=False)
     out = r.table()
     assert "Partition exploration: tiny" in out and "Pareto" in out and "monolithic" in out
     d = json.loads(json.dumps(r.to_dict(), default=str))
@@ -159,7 +159,7 @@ def test_shipped_examples(name):
     import time
 
     t = time.perf_counter()
-    r = explore(load_system(EXAMPLES / f"{name}.toml"))
+    r = explore_partitions(load_system(EXAMPLES / f"{name}.toml"))
     assert time.perf_counter() - t < 240
     assert r.best.feasible and r.best.stage == "thermal"
     assert len(r.best.partition) > 1          # both examples favour chiplets
@@ -215,7 +215,7 @@ def test_built_stack_follows_the_recipe_and_homogenises_like_layout_files():
 
     s = load_system(EXAMPLES / "gpu_soc.toml")
     built = [c for tech in ("silicon_interposer", "organic_rdl", "bridge")
-             for c in explore(s, thermal=False, ppac_top=3, technologies=(tech,)).candidates if c.stack is not None]
+             for c in explore_partitions(s, thermal=False, ppac_top=3, technologies=(tech,)).candidates if c.stack is not None]
     assert {c.technology for c in built} == {"silicon_interposer", "organic_rdl", "bridge"}
     for c in built:
         stack, recipe = c.stack, PACKAGE_RECIPES[c.technology]
@@ -268,7 +268,7 @@ def test_a_block_name_with_toml_syntax_gives_the_same_candidates_as_a_plain_one(
     """Block names used to be pasted into layout TOML: an injected name made every candidate read
     10,000 degC, and a double quote dropped every multi-chiplet candidate ("evaluation failed")."""
     def summary(name):
-        r = explore(_named_system(name), ppac_top=4, thermal_top=1)
+        r = explore_partitions(_named_system(name), ppac_top=4, thermal_top=1)
         return {c.label.replace(name, "x"): (c.stage, c.cost, c.power, c.peak_temperature,
                                               tuple(x.replace(name, "x") for x in c.reasons)) for c in r.candidates}, r
 
@@ -301,7 +301,7 @@ def test_a_programming_error_in_an_evaluation_propagates(monkeypatch):
 
     monkeypatch.setattr(part, "build_stack", broken)
     with pytest.raises(TypeError, match="a bug"):
-        explore(_two_blocks(), thermal=False, ppac_top=2)
+        explore_partitions(_two_blocks(), thermal=False, ppac_top=2)
 
 
 def test_a_documented_domain_error_becomes_the_candidate_reason(monkeypatch):
@@ -312,7 +312,7 @@ def test_a_documented_domain_error_becomes_the_candidate_reason(monkeypatch):
         raise CostError("no price for this")
 
     monkeypatch.setattr(part, "build_stack", infeasible)
-    r = explore(_two_blocks(), thermal=False, ppac_top=2)
+    r = explore_partitions(_two_blocks(), thermal=False, ppac_top=2)
     failed = [c for c in r.candidates if "evaluation failed: no price for this" in c.reasons]
     assert len(failed) >= 2 and all(not c.feasible and c.stage == "screen" for c in failed)
 
@@ -320,7 +320,7 @@ def test_a_documented_domain_error_becomes_the_candidate_reason(monkeypatch):
 @pytest.mark.parametrize("name", ["server_cpu", "gpu_soc"])
 def test_no_candidate_of_the_shipped_systems_fails_to_evaluate(name):
     # every floorplanned candidate: stack, links, PPAC (the thermal stage: test_shipped_examples, slow)
-    r = explore(load_system(EXAMPLES / f"{name}.toml"), thermal=False)
+    r = explore_partitions(load_system(EXAMPLES / f"{name}.toml"), thermal=False)
     assert sum(c.stage == "ppac" for c in r.candidates) >= 60
     assert r.best.stage == "ppac" and r.best.feasible
     assert not [(c.label, c.reasons) for c in r.candidates if any("evaluation failed" in x for x in c.reasons)]
@@ -368,7 +368,7 @@ def test_unknown_search_or_technology_is_a_model_error():
     from codesign.errors import ModelError
 
     s = _two_blocks()
-    with pytest.raises(ModelError, match=r"`explore\(search='best'\)`: choose 'auto', 'exhaustive' or 'heuristic'"):
+    with pytest.raises(ModelError, match=r"`explore_partitions\(search='best'\)`: choose 'auto', 'exhaustive' or 'heuristic'"):
         screen(s, search="best")
     with pytest.raises(ModelError, match="unknown technology 'glass'"):
         screen(s, technologies=("glass",))

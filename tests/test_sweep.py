@@ -5,8 +5,9 @@ import dataclasses
 
 import pytest
 
+from codesign.cli import main as cli_main
 from codesign.sweep import (SweepSpecError, evaluate_variants, load_sweep_spec, loads_sweep_spec, read_results,
-                            run_sweep, sweep_main, sweep_variants, variant_key)
+                            run_sweep, sweep_variants, variant_key)
 from codesign.thermal import analyse
 
 LAYOUT = """
@@ -173,18 +174,19 @@ def test_spec_errors_name_field_value_and_fix(spec_path):
     assert "parameters[2].values[1]" in msg and "no unit" in msg
 
 
-def test_sweep_main_writes_summary_and_pareto(full, spec_path, tmp_path, capsys):
+def test_sweep_command_writes_summary_and_pareto(full, spec_path, tmp_path, capsys):
     out = tmp_path / "r.jsonl"
-    assert sweep_main([str(spec_path), "-o", str(out)]) == 0
+    assert cli_main(["sweep", str(spec_path), "-o", str(out)]) == 0
     text = capsys.readouterr().out
     assert "8 variants" in text and "Pareto" in text
     assert (tmp_path / "r.pareto.png").stat().st_size > 1000
-    assert sweep_main([str(spec_path), "-o", str(out)]) == 2  # exists, no --resume
+    assert cli_main(["sweep", str(spec_path), "-o", str(out)]) == 1  # exists, no --resume: a clean error
+    assert "--resume" in capsys.readouterr().err
 
 
 @pytest.mark.slow
 def test_resume_after_killing_a_sweep_process(full, spec_path, tmp_path):
-    """Kill a real `sweep_main` process after its first chunks, then resume: all 8, no duplicates."""
+    """Kill a real `codesign sweep` process after its first chunks, then resume: all 8, no duplicates."""
     import os
     import signal
     import subprocess
@@ -192,8 +194,8 @@ def test_resume_after_killing_a_sweep_process(full, spec_path, tmp_path):
     import time
 
     out = tmp_path / "killed.jsonl"
-    code = ("import sys, jax; jax.config.update('jax_enable_x64', True); from codesign.sweep import sweep_main; "
-            f"sys.exit(sweep_main([{str(spec_path)!r}, '-o', {str(out)!r}, '--chunk-size', '1', '--no-plot']))")
+    code = ("import sys; from codesign.cli import main; "
+            f"sys.exit(main(['sweep', {str(spec_path)!r}, '-o', {str(out)!r}, '--chunk-size', '1', '--no-plot']))")
     proc = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             cwd=os.path.dirname(os.path.dirname(__file__)))
     t0 = time.time()

@@ -20,7 +20,7 @@ from .floorplan import PACKAGE_RECIPES as PACKAGE_RECIPES
 from .floorplan import build_stack as build_stack
 from .partition import Candidate as Candidate
 from .partition import Exploration as Exploration
-from .partition import explore as explore
+from .partition import explore_partitions as explore_partitions
 from .partition import pareto as pareto
 from .partition import screen as screen
 from .system import System as System
@@ -28,5 +28,5 @@ from .system import SystemFileError as SystemFileError
 from .system import load_system as load_system
 from .system import loads_system as loads_system
 
-__all__ = ["PACKAGE_RECIPES", "Candidate", "Exploration", "System", "SystemFileError", "build_stack", "explore",
+__all__ = ["PACKAGE_RECIPES", "Candidate", "Exploration", "System", "SystemFileError", "build_stack", "explore_partitions",
            "load_system", "loads_system", "pareto", "screen"]

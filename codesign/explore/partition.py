@@ -55,7 +55,7 @@ from ..phys import get_phy
 from .floorplan import BRIDGE_DIE_SIZE, PACKAGE_RECIPES, build_stack, junction_to_lid_resistance
 from .system import KELVIN, System
 
-__all__ = ["Candidate", "ChipletPlan", "EVALUATION_ERRORS", "Exploration", "explore", "pareto", "screen",
+__all__ = ["Candidate", "ChipletPlan", "EVALUATION_ERRORS", "Exploration", "explore_partitions", "pareto", "screen",
            "set_partitions"]
 
 #: What an evaluation may raise for a candidate that cannot be evaluated: the library's documented
@@ -600,7 +600,7 @@ def _search(system: System, params: CostParams, *, search: str = "auto", max_exh
     techs = tuple(technologies or system.technologies)
     unknown = [t for t in techs if t not in PACKAGE_RECIPES]
     if unknown:
-        raise ModelError(f"`explore(technologies=...)`: unknown technology {unknown[0]!r}; choose from "
+        raise ModelError(f"`explore_partitions(technologies=...)`: unknown technology {unknown[0]!r}; choose from "
                          f"{', '.join(PACKAGE_RECIPES)}")
     ev = _Evaluator(system, params)
     names = [b.name for b in system.blocks]
@@ -618,7 +618,7 @@ def _search(system: System, params: CostParams, *, search: str = "auto", max_exh
         label = (f"heuristic local search ({n_comb if n_comb < 10**7 else '>1e7'} combinations exceed "
                  f"max_exhaustive={max_exhaustive})")
     else:
-        raise ModelError(f"`explore(search={search!r})`: choose 'auto', 'exhaustive' or 'heuristic'")
+        raise ModelError(f"`explore_partitions(search={search!r})`: choose 'auto', 'exhaustive' or 'heuristic'")
     return ev, label
 
 
@@ -630,7 +630,7 @@ def screen(system: System, *, cost_params: CostParams | None = None, search: str
     return sorted(ev.cache.values(), key=lambda c: (not c.feasible, c.cost))
 
 
-def explore(system: System, *, cost_params: CostParams | None = None, max_exhaustive: int = 8000,
+def explore_partitions(system: System, *, cost_params: CostParams | None = None, max_exhaustive: int = 8000,
             search: str = "auto", ppac_top: int = 60, thermal_top: int = 6, thermal: bool = True,
             solver: solvers.ThermalSolver | None = None, technologies: Sequence[str] | None = None
             ) -> Exploration:
