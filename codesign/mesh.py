@@ -131,13 +131,16 @@ def rect_mask(grid: TensorGrid, r: Rect) -> np.ndarray:
 
 def mesh_geometry(stack: Stack, *, max_lateral_size: float | None = None, min_lateral_size: float | None = None,
                   grading: float | None = None, cells_per_layer: int | None = None,
-                  max_vertical_size: float | None = None,
+                  max_vertical_size: float | None = None, lateral_cells_multiple: int = 1,
                   heat_sources: Sequence[HeatSource] = ()) -> MeshGeometry:
     """The conforming grid of a stack; keyword arguments override the layout's ``[mesh]`` controls.
 
     ``heat_sources`` (heat from other models: interconnect PHYs, ...) lie in rectangles of named
     chiplets; their edges become grid lines. A source outside its chiplet raises
-    :class:`~codesign.errors.ModelError`. Use :func:`codesign.build` for a model to solve.
+    :class:`~codesign.errors.ModelError`. ``lateral_cells_multiple`` rounds the cell count of each
+    lateral axis up to a multiple of it by halving the largest cells (a finer mesh, never a
+    coarser one): models of similar size then share compiled solver programs, which are compiled
+    per node count (partition exploration uses it). Use :func:`codesign.build` for a model to solve.
     """
     overrides = {k: v for k, v in dict(max_lateral_size=max_lateral_size, min_lateral_size=min_lateral_size,
                                        grading=grading, cells_per_layer=cells_per_layer,
@@ -156,8 +159,8 @@ def mesh_geometry(stack: Stack, *, max_lateral_size: float | None = None, min_la
         xs += [hs.rect.x, hs.rect.x1]
         ys += [hs.rect.y, hs.rect.y1]
     kw = dict(max_size=m.max_lateral_size, min_size=m.min_lateral_size, grading=m.grading)
-    x = graded_axis(xs, **kw)
-    y = graded_axis(ys, **kw)
+    x = _round_up(graded_axis(xs, **kw), lateral_cells_multiple)
+    y = _round_up(graded_axis(ys, **kw), lateral_cells_multiple)
     z, layer_z = _z_axis(stack)
 
     shape = (len(x) - 1, len(y) - 1, len(z) - 1)
@@ -209,6 +212,17 @@ def mesh_geometry(stack: Stack, *, max_lateral_size: float | None = None, min_la
 
     return MeshGeometry(stack=stack, grid=grid, chiplet_regions=chiplet_regions, layer_z=layer_z,
                         heat_sources=heat_sources)
+
+
+def _round_up(axis: np.ndarray, multiple: int) -> np.ndarray:
+    """``axis`` with its largest cells halved until its cell count is a multiple of ``multiple``."""
+    if not (isinstance(multiple, int) and multiple >= 1):
+        raise ModelError(f"`lateral_cells_multiple={multiple!r}` must be a positive integer")
+    axis = np.asarray(axis, dtype=float)
+    while (len(axis) - 1) % multiple:
+        i = int(np.argmax(np.diff(axis)))
+        axis = np.insert(axis, i + 1, 0.5 * (axis[i] + axis[i + 1]))
+    return axis
 
 
 def export_vtu(model, path, *, temperature=None, extra_point_data=None) -> Path:

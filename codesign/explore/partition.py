@@ -393,9 +393,12 @@ def _full(c: Candidate, system: System, params: CostParams, traffic, *, thermal:
                              reason="chosen by the partition search")
     report = None
     if thermal:
+        from ..model import build
         from ..thermal import analyse
 
-        report = analyse(stack, solver=solver)     # meshed with the stack's controls (the system's mesh_size)
+        # meshed with the stack's controls (the system's mesh_size); lateral cell counts rounded up
+        # to a multiple of 16 so that candidates of similar size share compiled solver programs
+        report = analyse(build(stack, lateral_cells_multiple=16), solver=solver)
     dies_nodes = {ch.name: ch.node for ch in c.chiplets}
     designs = {ch.name: ch.design for ch in c.chiplets}
     bridges = (DieSpec("bridge", *BRIDGE_DIE_SIZE, kind="bridge", count=len(links.links)),)
