@@ -6,7 +6,7 @@ import pytest
 
 from _imaging import n_colours, read_png  # noqa: E402
 from codesign.viz import plots  # noqa: E402
-from codesign.thermal import KELVIN  # noqa: E402
+from codesign.results import KELVIN  # noqa: E402
 
 
 def _assert_not_blank(path, colours=50):
@@ -17,7 +17,7 @@ def _assert_not_blank(path, colours=50):
 
 def test_layer_maps_data(coarse_report):
     maps = plots.layer_maps(coarse_report)
-    stack = coarse_report.meshed.stack
+    stack = coarse_report.model.stack
     assert [m["name"] for m in maps] == [layer.name for layer in stack.layers]
     by_name = {m["name"]: m for m in maps}
     hot = coarse_report.hottest

@@ -10,7 +10,7 @@ import pyvista as pv  # noqa: E402
 import codesign  # noqa: E402
 from _imaging import n_colours, read_png  # noqa: E402
 from codesign.viz import render  # noqa: E402
-from codesign.thermal import KELVIN  # noqa: E402
+from codesign.results import KELVIN  # noqa: E402
 
 pv.OFF_SCREEN = True
 
@@ -27,7 +27,7 @@ def _to_pixels(renderer, points, height) -> np.ndarray:
 
 
 def test_to_pyvista_orders_points_and_cells_like_the_grid(coarse_report):
-    g = coarse_report.meshed.grid
+    g = coarse_report.model.grid
     grid = render.to_pyvista(coarse_report)
     assert isinstance(grid, pv.RectilinearGrid)
     assert grid.n_points == g.n_nodes and grid.n_cells == g.n_elements
@@ -40,12 +40,12 @@ def test_to_pyvista_orders_points_and_cells_like_the_grid(coarse_report):
     i, j, k = 4, 6, 8
     assert grid.cell_data["region"][i + ex * (j + ey * k)] == g.region[i, j, k]
     assert list(grid.field_data["region_names"]) == list(g.region_names)
-    # A meshed stack alone gives the geometry and regions, no temperature.
-    bare = render.to_pyvista(coarse_report.meshed)
+    # A model alone gives the geometry and regions, no temperature.
+    bare = render.to_pyvista(coarse_report.model)
     assert "temperature" not in bare.point_data and "region" in bare.cell_data
     with pytest.raises(ValueError, match="shape"):
-        render.to_pyvista(coarse_report.meshed, temperature=np.zeros(3))
-    with pytest.raises(TypeError, match="ThermalReport or a MeshedStack"):
+        render.to_pyvista(coarse_report.model, temperature=np.zeros(3))
+    with pytest.raises(TypeError, match="ThermalReport or a Model"):
         render.to_pyvista(42)
 
 
@@ -118,8 +118,8 @@ def test_exploded_and_slice_views_render(coarse_report, tmp_path):
 
 
 def test_world_coordinates_stack_layers_in_order(coarse_report):
-    meshed = coarse_report.meshed
-    zs = [meshed.layer_z[layer.name][0] for layer in meshed.stack.layers]  # top layer first
+    model = coarse_report.model
+    zs = [model.layer_z[layer.name][0] for layer in model.stack.layers]  # top layer first
     for kw in ({}, {"exploded": True}, {"z_scale": 3.0}):
         w = render.world_coordinates(coarse_report, [(0.0, 0.0, z) for z in zs], **kw)
         assert np.all(np.diff(w[:, 2]) < 0), kw

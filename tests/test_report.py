@@ -30,7 +30,7 @@ class _Links(HTMLParser):
 def written(coarse_report, tmp_path_factory):
     """The report of a run that has only a thermal result (the session's coarse demo solve)."""
     out = tmp_path_factory.mktemp("report")
-    run = LayoutRun(stack=coarse_report.meshed.stack, thermal=coarse_report)
+    run = LayoutRun(stack=coarse_report.model.stack, thermal=coarse_report)
     return write_report(run, out), coarse_report
 
 
@@ -60,7 +60,7 @@ def test_page_has_the_tables(written):
     for c in report.chiplets:
         assert f"<td>{c.name}</td>" in page
         assert f"{c.junction - 273.15:.2f}" in page
-    for layer in report.meshed.stack.layers:
+    for layer in report.model.stack.layers:
         assert f"<td>{layer.name}</td>" in page
     over = any(c.margin is not None and c.margin < 0 for c in report.chiplets)
     assert ('<tr class="bad">' in page) == over  # dies over their limit are flagged
@@ -73,7 +73,7 @@ def test_data_files(written):
     assert {c["name"] for c in data["chiplets"]} == {c.name for c in report.chiplets}
     vtu = read_vtu(index.parent / "temperature.vtu")
     assert np.isclose(vtu["point_data"]["temperature"].max(), report.max_temperature)
-    assert vtu["region_names"] == list(report.meshed.grid.region_names)
+    assert vtu["region_names"] == list(report.model.grid.region_names)
 
 
 def test_pictures_are_not_blank(written):

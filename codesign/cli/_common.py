@@ -83,12 +83,6 @@ def solver(args):
     return solvers.get_solver(args.method, **options)
 
 
-def text_table(rows: list[list[str]], header: list[str]) -> str:
-    widths = [max(len(str(r[i])) for r in [header] + rows) for i in range(len(header))]
-    line = lambda r: "  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip()  # noqa: E731
-    return "\n".join([line(header), line(["-" * w for w in widths])] + [line(r) for r in rows])
-
-
 def format_length(v: float) -> str:
     return f"{v * 1e3:.4g} mm" if v >= 1e-3 else f"{v * 1e6:.4g} um"
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from ._common import format_length, text_table
+from ..results import text_table
+from ._common import format_length
 
 
 def add_parser(sub) -> None:
@@ -15,15 +16,15 @@ def add_parser(sub) -> None:
 
 def execute(args) -> int:
     from ..layout_io import load_layout
-    from ..mesh import mesh_stack
+    from ..model import build
 
     stack = load_layout(args.layout)
-    print(summary(stack, mesh_stack(stack)))
+    print(summary(stack, build(stack)))
     print("OK")
     return 0
 
 
-def summary(stack, meshed) -> str:
+def summary(stack, model) -> str:
     """The text ``codesign check`` prints for a valid layout."""
     fl = format_length
     out = [f"{stack.name}: {stack.description}", f"  file: {stack.source}",
@@ -54,7 +55,7 @@ def summary(stack, meshed) -> str:
     out.append(f"  boundaries: top {b.top.kind} h={b.top.heat_transfer_coefficient:.4g} W/m^2/K at "
                f"{b.top.ambient - 273.15:.4g} degC; bottom {b.bottom.kind} h={b.bottom.heat_transfer_coefficient:.4g}; "
                f"sides {b.sides.kind}")
-    out.append(f"  mesh: {meshed.summary()}")
-    p_grid = meshed.fields.total_power(meshed.grid)
+    out.append(f"  mesh: {model.summary()}")
+    p_grid = model.fields().total_power(model.grid)
     out.append(f"  power on the grid: {p_grid:.6g} W (layout {stack.total_power:.6g} W)")
     return "\n".join(out)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..errors import CodesignError
-from ._common import text_table
+from ..results import text_table
 
 
 def add_parser(sub) -> None:

@@ -19,13 +19,14 @@ def add_parser(sub) -> None:
 
 def execute(args) -> int:
     from ..layout_io import load_layout
-    from ..mesh import export_vtu, mesh_stack
+    from ..mesh import export_vtu
+    from ..model import build
 
     stack = load_layout(args.layout)
-    meshed = mesh_stack(stack, max_lateral_size=args.max_lateral_size)
+    model = build(stack, max_lateral_size=args.max_lateral_size)
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
-    side = export_vtu(meshed, out)
-    print(f"{stack.name}: {meshed.summary()}")
+    side = export_vtu(model, out)
+    print(f"{stack.name}: {model.summary()}")
     print(f"wrote {out} (region and material names in {side.name})")
     return 0

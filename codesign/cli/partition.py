@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from ._common import solver_name, write_json
+from ._common import add_solver_flags, solver, write_json
 
 
 def add_parser(sub) -> None:
@@ -19,22 +19,20 @@ def add_parser(sub) -> None:
     p.add_argument("--ppac-top", type=int, default=60, help="candidates given floorplan + links + PPAC")
     p.add_argument("--thermal-top", type=int, default=6, help="feasible candidates given a thermal solve")
     p.add_argument("--no-thermal", action="store_true", help="skip the thermal solves")
-    p.add_argument("--thermal-method", type=solver_name, default=None, metavar="SOLVER",
-                   help="solver of the thermal solves, a name `solvers.get_solver` accepts (default: the library's)")
+    add_solver_flags(p)
     p.add_argument("--volume", type=float, default=None, help="override the system's volume [units]")
     p.add_argument("--json", default=None, help="write every candidate to this JSON file")
     p.set_defaults(execute=execute)
 
 
 def execute(args) -> int:
-    from ..partition import explore, load_system
+    from ..explore import explore_partitions, load_system
 
     system = load_system(args.system)
     if args.volume is not None:
         system = dataclasses.replace(system, volume=args.volume)
-    options = {} if args.thermal_method is None else {"thermal_method": args.thermal_method}
-    res = explore(system, search=args.search, max_exhaustive=args.max_exhaustive, ppac_top=args.ppac_top,
-                  thermal_top=args.thermal_top, thermal=not args.no_thermal, **options)
+    res = explore_partitions(system, search=args.search, max_exhaustive=args.max_exhaustive, ppac_top=args.ppac_top,
+                  thermal_top=args.thermal_top, thermal=not args.no_thermal, solver=solver(args))
     print(res.table(top=args.top))
     if args.json:
         print(f"wrote {write_json(args.json, res.to_dict())}")

@@ -51,7 +51,7 @@ def execute(args) -> int:
     run = main_job(args, stack)
     js = write_json(out / f"{stack.name}.json", run.to_dict())
     vtu = out / f"{stack.name}.vtu"
-    export_vtu(run.thermal.meshed, vtu, temperature=run.thermal.temperature)
+    export_vtu(run.thermal.model, vtu, temperature=run.thermal.temperature)
     print(f"\nwrote {js}, {vtu}")
     return 0
 
@@ -84,17 +84,18 @@ def main_job(args, stack):
 
 
 def _transient(args, stack, out: Path) -> int:
-    from ..mesh import export_vtu, mesh_stack
+    from ..mesh import export_vtu
+    from ..model import build
     from ..transient import analyse_transient, read_power_trace
 
     trace = read_power_trace(args.transient, stack)
-    meshed = mesh_stack(stack, **(mesh_controls(args) or {}))
-    report = analyse_transient(meshed, trace, duration=args.duration, dt=args.dt, initial=args.initial,
+    model = build(stack, **(mesh_controls(args) or {}))
+    report = analyse_transient(model, trace, duration=args.duration, dt=args.dt, initial=args.initial,
                                solver=solver(args))
     print(f"{stack.name}: transient over {report.times[-1]:.4g} s driven by {args.transient}\n")
     print(report.table())
     js = write_json(out / f"{stack.name}_transient.json", report.to_dict())
     vtu = out / f"{stack.name}_transient_final.vtu"
-    export_vtu(report.meshed, vtu, temperature=report.temperature)
+    export_vtu(report.model, vtu, temperature=report.temperature)
     print(f"\nwrote {js}, {vtu}")
     return 0

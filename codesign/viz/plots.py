@@ -46,12 +46,12 @@ def layer_maps(report: "ThermalReport") -> list[dict]:
     coordinates [m]), ``temperature`` (nodal, shape ``(len(x), len(y))``, [K], NaN outside the
     layer's extent when that is air), ``max`` [K].
     """
-    meshed = report.meshed
-    g = meshed.grid
+    model = report.model
+    g = model.grid
     t = np.asarray(report.temperature, dtype=float)
     out = []
-    for layer in meshed.stack.layers:
-        zb, zt = meshed.layer_z[layer.name]
+    for layer in model.stack.layers:
+        zb, zt = model.layer_z[layer.name]
         k = (g.z >= zb - 1e-12) & (g.z <= zt + 1e-12)
         tmax = t[:, :, k].max(axis=2)
         ext = layer.extent
@@ -95,7 +95,7 @@ def plot_layer_maps(report: "ThermalReport", path, *, layers: Sequence[str] | No
             raise ValueError(f"`plot_layer_maps(layers=...)`: unknown layers {unknown}; "
                              f"layers are {[m['name'] for m in maps]}")
         maps = [m for m in maps if m["name"] in layers]
-    stack = report.meshed.stack
+    stack = report.model.stack
     n = len(maps)
     ncols = ncols or min(4, n)
     nrows = -(-n // ncols)

@@ -1,6 +1,6 @@
 """3D pictures of a thermal result, through pyvista (the only module of codesign that imports it).
 
-:func:`to_pyvista` turns a meshed stack (and its temperature) into a ``pv.RectilinearGrid``, like
+:func:`to_pyvista` turns a model (and its temperature) into a ``pv.RectilinearGrid``, like
 dolfinx's ``plot.vtk_mesh``; :func:`plot_hotspots` draws the temperature field of a
 :class:`~codesign.thermal.ThermalReport` in 3D and returns the ``pv.Plotter`` so that the caller can
 keep adding to it. pyvista is imported lazily, inside the functions: importing codesign stays light.
@@ -24,7 +24,7 @@ import numpy as np
 if TYPE_CHECKING:  # pragma: no cover
     import pyvista as pv
 
-    from ..mesh import MeshedStack
+    from ..model import Model
     from ..thermal import ThermalReport
 
 __all__ = ["CMAP", "has_display", "plot_hotspots", "to_pyvista", "world_coordinates"]
@@ -62,26 +62,26 @@ def _pyvista():
     return pv
 
 
-def _meshed_and_temperature(report_or_meshed, temperature):
-    from ..mesh import MeshedStack
+def _model_and_temperature(report_or_model, temperature):
+    from ..model import Model
 
-    if isinstance(report_or_meshed, MeshedStack):
-        return report_or_meshed, temperature
-    meshed = getattr(report_or_meshed, "meshed", None)
-    if not isinstance(meshed, MeshedStack):
-        raise TypeError("`to_pyvista(report_or_meshed=...)` should be a ThermalReport or a MeshedStack, "
-                        f"not {type(report_or_meshed).__name__}")
-    return meshed, report_or_meshed.temperature if temperature is None else temperature
+    if isinstance(report_or_model, Model):
+        return report_or_model, temperature
+    model = getattr(report_or_model, "model", None)
+    if not isinstance(model, Model):
+        raise TypeError("`to_pyvista(report_or_model=...)` should be a ThermalReport or a Model, "
+                        f"not {type(report_or_model).__name__}")
+    return model, report_or_model.temperature if temperature is None else temperature
 
 
-def to_pyvista(report_or_meshed: "ThermalReport | MeshedStack", temperature=None, *,
+def to_pyvista(report_or_model: "ThermalReport | Model", temperature=None, *,
                length_scale: float = 1.0) -> "pv.RectilinearGrid":
     """The mesh and its fields as a ``pyvista.RectilinearGrid``.
 
     Parameters
     ----------
-    report_or_meshed : ThermalReport or MeshedStack
-        A thermal result (its mesh and temperature are used) or a meshed stack.
+    report_or_model : ThermalReport or Model
+        A thermal result (its model, parameters and temperature are used) or a model (its nominal parameters).
     temperature : array_like, optional
         Nodal temperature [K], shape ``grid.node_shape``; overrides the report's.
     length_scale : float
@@ -99,14 +99,15 @@ def to_pyvista(report_or_meshed: "ThermalReport | MeshedStack", temperature=None
     --------
     >>> import codesign
     >>> from codesign.viz.render import to_pyvista
-    >>> grid = to_pyvista(codesign.mesh_stack(codesign.load_layout("demo"), max_lateral_size=2e-3,
-    ...                                       min_lateral_size=2e-3))
+    >>> grid = to_pyvista(codesign.build(codesign.load_layout("demo"), max_lateral_size=2e-3,
+    ...                                  min_lateral_size=2e-3))
     >>> grid.n_cells == grid.cell_data["region"].size
     True
     """
     pv = _pyvista()
-    meshed, temperature = _meshed_and_temperature(report_or_meshed, temperature)
-    g = meshed.grid
+    model, temperature = _model_and_temperature(report_or_model, temperature)
+    fields = model.fields(getattr(report_or_model, "params", None))
+    g = model.grid
     grid = pv.RectilinearGrid(g.x * length_scale, g.y * length_scale, g.z * length_scale)
     # VTK orders points and cells with x fastest: Fortran order of the (i, j, k) arrays.
     if temperature is not None:
@@ -117,22 +118,22 @@ def to_pyvista(report_or_meshed: "ThermalReport | MeshedStack", temperature=None
         grid.point_data["temperature_C"] = t.ravel(order="F") - KELVIN
     grid.cell_data["region"] = g.region.ravel(order="F")
     grid.cell_data["material"] = g.material.ravel(order="F")
-    grid.cell_data["layer"] = _layer_ids(meshed).ravel(order="F")
-    grid.cell_data["power_density"] = np.asarray(meshed.fields.source, dtype=float).ravel(order="F")
-    grid.cell_data["kz"] = np.asarray(meshed.fields.kz, dtype=float).ravel(order="F")
+    grid.cell_data["layer"] = _layer_ids(model).ravel(order="F")
+    grid.cell_data["power_density"] = np.asarray(fields.source, dtype=float).ravel(order="F")
+    grid.cell_data["kz"] = np.asarray(fields.kz, dtype=float).ravel(order="F")
     grid.field_data["region_names"] = np.array(g.region_names)
     grid.field_data["material_names"] = np.array(g.material_names)
-    grid.field_data["layer_names"] = np.array([layer.name for layer in meshed.stack.layers])
+    grid.field_data["layer_names"] = np.array([layer.name for layer in model.stack.layers])
     return grid
 
 
-def _layer_ids(meshed: "MeshedStack") -> np.ndarray:
+def _layer_ids(model: "Model") -> np.ndarray:
     """Per-element index of the layer (top layer 0), shape ``grid.shape``."""
-    g = meshed.grid
+    g = model.grid
     zc = g.element_centres()[2]
     ids = np.zeros(g.shape[2], np.int32)
-    for i, layer in enumerate(meshed.stack.layers):
-        zb, zt = meshed.layer_z[layer.name]
+    for i, layer in enumerate(model.stack.layers):
+        zb, zt = model.layer_z[layer.name]
         ids[(zc > zb) & (zc < zt)] = i
     return np.broadcast_to(ids[None, None, :], g.shape).copy()
 
@@ -164,10 +165,10 @@ class _ZMap:
         return float(lo), float(hi)
 
 
-def _z_map(meshed: "MeshedStack", z_scale: float | None, exploded: bool, slices: bool = False) -> _ZMap:
-    stack = meshed.stack
+def _z_map(model: "Model", z_scale: float | None, exploded: bool, slices: bool = False) -> _ZMap:
+    stack = model.stack
     layers = list(reversed(stack.layers))  # bottom first
-    z_phys = np.array([meshed.layer_z[layers[0].name][0]] + [meshed.layer_z[l.name][1] for l in layers])
+    z_phys = np.array([model.layer_z[layers[0].name][0]] + [model.layer_z[l.name][1] for l in layers])
     size_mm = max(stack.package.width, stack.package.height) * 1e3
     height_mm = (z_phys[-1] - z_phys[0]) * 1e3
     thick_mm = np.diff(z_phys) * 1e3
@@ -186,16 +187,16 @@ def _z_map(meshed: "MeshedStack", z_scale: float | None, exploded: bool, slices:
     return _ZMap(z_phys, z_disp, scale, inflated, gap)
 
 
-def world_coordinates(report: "ThermalReport | MeshedStack", points, *, z_scale: float | None = None,
+def world_coordinates(report: "ThermalReport | Model", points, *, z_scale: float | None = None,
                       exploded: bool = False, slices: bool = False) -> np.ndarray:
     """Map physical points ``(..., 3)`` [m] to the world coordinates of :func:`plot_hotspots`.
 
     x and y become millimetres; z becomes the display height for the same ``z_scale``,
     ``exploded`` and ``slices`` arguments.
     """
-    meshed = report if not hasattr(report, "meshed") else report.meshed
+    model = report if not hasattr(report, "model") else report.model
     p = np.asarray(points, dtype=float)
-    zmap = _z_map(meshed, z_scale, exploded, slices)
+    zmap = _z_map(model, z_scale, exploded, slices)
     out = np.empty_like(p)
     out[..., 0] = p[..., 0] * 1e3
     out[..., 1] = p[..., 1] * 1e3
@@ -203,17 +204,17 @@ def world_coordinates(report: "ThermalReport | MeshedStack", points, *, z_scale:
     return out
 
 
-def _display_blocks(meshed: "MeshedStack", temperature: np.ndarray, zmap: _ZMap, pv) -> list:
+def _display_blocks(model: "Model", temperature: np.ndarray, zmap: _ZMap, pv) -> list:
     """One display grid per layer (mm, display z), air surround cells removed, temperature in degC."""
-    g = meshed.grid
+    g = model.grid
     air = {i for i, n in enumerate(g.material_names) if n == "air"}
     surround = {i for i, n in enumerate(g.region_names) if n.endswith("/surround")}
     hide = np.array(sorted(r for r in surround if np.all(np.isin(g.material[g.region == r], list(air))))
                     if air else [], dtype=np.int32)
     blocks = []
-    layers = list(reversed(meshed.stack.layers))
+    layers = list(reversed(model.stack.layers))
     for kb, layer in enumerate(layers):
-        zb, zt = meshed.layer_z[layer.name]
+        zb, zt = model.layer_z[layer.name]
         k0 = int(np.argmin(np.abs(g.z - zb)))
         k1 = int(np.argmin(np.abs(g.z - zt)))
         z = g.z[k0:k1 + 1]
@@ -232,11 +233,11 @@ def _display_blocks(meshed: "MeshedStack", temperature: np.ndarray, zmap: _ZMap,
     return blocks
 
 
-def _chiplet_box(meshed: "MeshedStack", name: str, zmap: _ZMap) -> tuple[float, ...]:
-    layer = meshed.stack.layer_of(name)
-    kb = list(reversed(meshed.stack.layers)).index(layer)
+def _chiplet_box(model: "Model", name: str, zmap: _ZMap) -> tuple[float, ...]:
+    layer = model.stack.layer_of(name)
+    kb = list(reversed(model.stack.layers)).index(layer)
     lo, hi = zmap.layer_range(kb)
-    r = meshed.stack.chiplet(name).rect
+    r = model.stack.chiplet(name).rect
     return (r.x * 1e3, r.x1 * 1e3, r.y * 1e3, r.y1 * 1e3, lo, hi)
 
 
@@ -295,25 +296,25 @@ def plot_hotspots(report: "ThermalReport", *, screenshot=None, off_screen: bool 
     >>> pl.show()  # interactive where there is a display  # doctest: +SKIP
     """
     pv = _pyvista()
-    meshed = report.meshed
-    stack = meshed.stack
+    model = report.model
+    stack = model.stack
     temperature = np.asarray(report.temperature, dtype=float)
     if off_screen is None:
         off_screen = screenshot is not None or bool(pv.OFF_SCREEN) or not has_display()
-    zmap = _z_map(meshed, z_scale, exploded, slices)
+    zmap = _z_map(model, z_scale, exploded, slices)
     hottest = report.hottest if report.chiplets else None
     clim = (float(temperature.min()) - KELVIN, float(temperature.max()) - KELVIN)
 
     pl = pv.Plotter(off_screen=off_screen, window_size=list(window_size))
     pl.set_background("white")
-    blocks = _display_blocks(meshed, temperature, zmap, pv)
+    blocks = _display_blocks(model, temperature, zmap, pv)
 
     # The cutaway: remove the quadrant between the hotspot and the nearer package corner.
     if hottest is not None:
         hx, hy = hottest.hotspot[0] * 1e3, hottest.hotspot[1] * 1e3
     else:  # no chiplets: cut through the hottest node
         i, j, _ = np.unravel_index(int(np.argmax(temperature)), temperature.shape)
-        hx, hy = meshed.grid.x[i] * 1e3, meshed.grid.y[j] * 1e3
+        hx, hy = model.grid.x[i] * 1e3, model.grid.y[j] * 1e3
     px0, px1 = stack.package.x * 1e3, stack.package.x1 * 1e3
     py0, py1 = stack.package.y * 1e3, stack.package.y1 * 1e3
     sx = -1.0 if hx - px0 <= px1 - hx else 1.0
@@ -353,7 +354,7 @@ def plot_hotspots(report: "ThermalReport", *, screenshot=None, off_screen: bool 
 
     # Chiplet outlines (outside the cutaway), then the hotspot labels, hottest first and red.
     for chip in stack.chiplets:
-        b = _chiplet_box(meshed, chip.name, zmap)
+        b = _chiplet_box(model, chip.name, zmap)
         if slices:  # the die's rectangle on its layer's slice
             zm = 0.5 * (b[4] + b[5])
             box = pv.Rectangle([(b[0], b[2], zm), (b[1], b[2], zm), (b[1], b[3], zm)]).extract_feature_edges(
@@ -389,7 +390,7 @@ def plot_hotspots(report: "ThermalReport", *, screenshot=None, off_screen: bool 
     for rank, c in enumerate(flagged):
         hot = rank == 0
         font = 19 if hot else 15
-        point = world_coordinates(meshed, c.hotspot, z_scale=z_scale, exploded=exploded, slices=slices)
+        point = world_coordinates(model, c.hotspot, z_scale=z_scale, exploded=exploded, slices=slices)
         margin = "" if c.margin is None else f"  ({c.margin:+.1f} K to Tj,max)"
         text = f"{c.name}  {c.junction - KELVIN:.1f} °C{margin}"
         width, height = 0.52 * font * len(text) + 12.0, 1.5 * font

@@ -125,12 +125,12 @@ def _chiplet_rows(report: "ThermalReport") -> tuple[list[dict], list[str]]:
 
 
 def _layer_rows(report: "ThermalReport") -> list[dict]:
-    meshed = report.meshed
+    model = report.model
     t = np.asarray(report.temperature, dtype=float)
-    g = meshed.grid
+    g = model.grid
     rows = []
-    for layer in meshed.stack.layers:
-        zb, zt = meshed.layer_z[layer.name]
+    for layer in model.stack.layers:
+        zb, zt = model.layer_z[layer.name]
         k = (g.z >= zb - 1e-12) & (g.z <= zt + 1e-12)
         rows.append({
             "layer": layer.name, "material": layer.material, "thickness [um]": layer.thickness * 1e6,
@@ -264,7 +264,7 @@ def write_report(run: "LayoutRun", out_dir, *, title: str | None = None, picture
                                       "the layer's own chiplets outlined and named, others dashed, hotspots marked x."))
 
     (out / FILES["json"]).write_text(json.dumps(run.to_dict(), indent=1, default=_json_default))
-    sidecar = export_vtu(report.meshed, out / FILES["vtu"], temperature=report.temperature)
+    sidecar = export_vtu(report.model, out / FILES["vtu"], temperature=report.temperature)
 
     worst = min((c for c in report.chiplets if c.margin is not None), key=lambda c: c.margin, default=None)
     cards = [("max temperature", f"{report.max_temperature - KELVIN:.1f} °C", False),
@@ -278,7 +278,7 @@ def write_report(run: "LayoutRun", out_dir, *, title: str | None = None, picture
     body = [f"<h1>{html.escape(heading)}</h1>",
             f"<p class=\"meta\">{html.escape(stack.description)}<br>Layout: {html.escape(str(stack.source or '-'))}"
             f" &middot; written {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
-            f" &middot; mesh {html.escape(report.meshed.summary())}</p>",
+            f" &middot; mesh {html.escape(report.model.summary())}</p>",
             "<div class=\"summary\">"
             + "".join(f"<div class=\"card{' bad' if bad else ''}\">{html.escape(k)}<b>{html.escape(v)}</b></div>"
                       for k, v, bad in cards) + "</div>"]
