@@ -76,6 +76,7 @@ def test_bad_layout_exits_1_with_one_message_and_no_traceback(tmp_path):
     ["mesh", "demo", "-o", "x.vtu", "--max-lateral-size", "5"],  # a length without a unit
     ["run", "demo", "--no-such-flag"],
     ["run", "demo", "--method", "no-such-solver"],
+    ["run", "demo", "--transient", "trace.csv", "--k-of-t"],  # k(T) is a steady option
     ["optimize", "demo", "--min-spacing", "2 W"],
     ["sweep", "spec.toml", "--scheduler", "tcp://h:8786"],  # --scheduler needs --backend dask
     [],
@@ -233,9 +234,10 @@ def test_report_writes_a_folder_with_every_table(tmp_path):
     assert f"report: {out / 'index.html'}" in text
 
 
-@pytest.mark.slow(reason="the H100 layout's coupled solve and derating take about a minute on 2 CPU cores")
+@pytest.mark.slow(reason="adds ~25 s on 2 CPU cores (compiling the H100 coupled solve and derating); leakage stays "
+                         "in the default suite through test_run_transient_with_leakage")
 def test_run_on_a_leakage_layout_shows_leakage_derating_and_ppac(tmp_path):
-    code, out, err = cli("run", "h100_cowos_s", "-o", tmp_path, "--lateral-size", "3 mm")
+    code, out, err = cli("run", "h100_cowos_s", "-o", tmp_path, "--lateral-size", "6 mm")
     assert code == 0, err
     assert "Leakage at the operating point" in out and "Derating: dynamic power x" in out
     data = _json(tmp_path / "h100_cowos_s.json")

@@ -41,8 +41,9 @@ def require_extra(module: str, what: str) -> None:
 
 
 def add_mesh_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--max-lateral-size", type=length, default=None, help='mesh override, e.g. "1 mm"')
-    p.add_argument("--lateral-size", type=length, default=None,
+    p.add_argument("--max-lateral-size", type=length, default=None, metavar="LENGTH",
+                   help='mesh override, e.g. "1 mm"')
+    p.add_argument("--lateral-size", type=length, default=None, metavar="LENGTH",
                    help='uniform coarse lateral cells (no grading), e.g. "2 mm", for quick looks')
 
 

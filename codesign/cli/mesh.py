@@ -13,7 +13,7 @@ def add_parser(sub) -> None:
                                    "naming them) as a .vtu file for ParaView.")
     p.add_argument("layout", help="a .toml file or a shipped layout name")
     p.add_argument("-o", "--output", required=True, help="output .vtu file")
-    p.add_argument("--max-lateral-size", type=length, default=None, help='mesh override, e.g. "250 um"')
+    p.add_argument("--max-lateral-size", type=length, default=None, metavar="LENGTH", help='mesh override, e.g. "250 um"')
     p.set_defaults(execute=execute)
 
 

@@ -24,9 +24,9 @@ def add_parser(sub) -> None:
     p.add_argument("--wirelength-weight", type=float, default=PlacementWeights.wirelength,
                    help="K per traffic-weighted mm")
     p.add_argument("--footprint-weight", type=float, default=PlacementWeights.footprint, help="K per mm^2")
-    p.add_argument("--cell-size", type=length, default=None,
+    p.add_argument("--cell-size", type=length, default=None, metavar="LENGTH",
                    help='fixed-grid cell, e.g. "1 mm" (default: the layout\'s)')
-    p.add_argument("--min-spacing", type=length, default=0.0, help='gap between dies, e.g. "200 um"')
+    p.add_argument("--min-spacing", type=length, default=0.0, metavar="LENGTH", help='gap between dies, e.g. "200 um"')
     p.add_argument("--power", action="store_true", help="also redistribute the layer's power among its dies")
     add_mesh_flags(p)  # the mesh of the conforming solves before and after (`analysis_mesh`)
     p.set_defaults(execute=execute)

@@ -15,18 +15,24 @@ from ._common import add_mesh_flags, add_solver_flags, duration, mesh_controls, 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("run", help="solve a layout (steady or transient), print the tables, write JSON and VTU",
-                       description=__doc__.split("\n\n", 1)[1])
+                       description="Steady (default): links, the thermal or electro-thermal solve, derating and "
+                                   "PPAC (codesign.run_layout); writes <name>.json and <name>.vtu. Transient "
+                                   "(--transient TRACE.csv): the response to a power trace, with leakage when the "
+                                   "layout has it (codesign.analyse_transient); writes <name>_transient.json and "
+                                   "<name>_transient_final.vtu.")
     p.add_argument("layout", help="a .toml file or a shipped layout name")
     p.add_argument("-o", "--output", default=None, help="output folder (default: out/<layout name>)")
     add_job_flags(p)
     t = p.add_argument_group("transient")
     t.add_argument("--transient", metavar="TRACE.csv", default=None,
                    help="solve in time, driven by a power trace: 'time [ms], <chiplet> [W], ...'")
-    t.add_argument("--duration", type=duration, default=None, help='transient end time, e.g. "10 s"')
-    t.add_argument("--dt", type=duration, default=None, help='largest time step, e.g. "20 ms"')
+    t.add_argument("--duration", type=duration, default=None, metavar="TIME",
+                   help='transient end time, e.g. "10 s" (default: twice the last breakpoint)')
+    t.add_argument("--dt", type=duration, default=None, metavar="TIME",
+                   help='largest time step, e.g. "20 ms" (default: duration / 400)')
     t.add_argument("--initial", choices=("ambient", "steady"), default="ambient",
                    help="transient start: ambient temperature or the steady state at the t = 0 powers")
-    p.set_defaults(execute=execute)
+    p.set_defaults(execute=execute, parser=p)
 
 
 def add_job_flags(p) -> None:
@@ -42,6 +48,10 @@ def add_job_flags(p) -> None:
 def execute(args) -> int:
     from ..layout_io import load_layout
 
+    steady_only = [f for f, on in (("--k-of-t", args.k_of_t), ("--phy-heat", args.phy_heat),
+                                   ("--no-derate", args.no_derate)) if on]
+    if args.transient and steady_only:
+        args.parser.error(f"{', '.join(steady_only)} apply to the steady job, not to --transient")
     stack = load_layout(args.layout)
     out = Path(args.output) if args.output else Path("out") / stack.name
     if args.transient:
