@@ -39,9 +39,9 @@ from .model import build as build
 from .ppac import PPAC as PPAC
 from .ppac import infer_technology as infer_technology
 from .ppac import evaluate_ppac as evaluate_ppac
-from .render import plot_hotspots as plot_hotspots
-from .render import to_pyvista as to_pyvista
-from .report import write_report as write_report
+from .viz import plot_hotspots as plot_hotspots
+from .viz import to_pyvista as to_pyvista
+from .viz import write_report as write_report
 from .stack import Chiplet as Chiplet
 from .stack import HeatSource as HeatSource
 from .stack import Rect as Rect

@@ -596,7 +596,7 @@ def _strip(die: Rect, side: str, length: float, depth: float, towards: tuple[flo
 
 
 def phy_heat_sources(stack: Stack, report: InterconnectReport, *, split: float = 0.5) -> tuple[HeatSource, ...]:
-    """Each link's PHY power as heat in its two dies, for :func:`codesign.mesh_stack`.
+    """Each link's PHY power as heat in its two dies, for :func:`codesign.build`.
 
     A 2.5D link puts ``split`` of its power in the first endpoint and the rest in the second,
     each as a strip along the die edge facing the peer: as long as the link's shoreline (the whole

@@ -65,7 +65,7 @@ def chiplet_temperatures(model, temperature, powers: dict | None = None) -> tupl
 
 def solver_stats(solver, sol, **extra) -> dict:
     """The measured statistics of a :class:`solvers.ThermalSolution` as plain numbers."""
-    out = {"method": str(solver)}
+    out = {"method": type(solver).__name__, "solver": repr(solver)}
     for key in ("iterations", "nonlinear_iterations", "converged", "relative_residual", "energy_balance"):
         v = getattr(sol, key, None)
         if v is not None:

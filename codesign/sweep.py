@@ -804,8 +804,8 @@ def summary_table(spec: SweepSpec, rows: Sequence[dict], *, top: int = 5) -> str
 
 
 def plot_sweep_pareto(spec: SweepSpec, rows: Sequence[dict], path) -> Path:
-    """Pareto front PNG of the spec's two objectives (:func:`codesign.plots.plot_pareto`)."""
-    from .plots import plot_pareto
+    """Pareto front PNG of the spec's two objectives (:func:`codesign.viz.plot_pareto`)."""
+    from .viz.plots import plot_pareto
 
     x, y = spec.objectives
     return plot_pareto([flatten_row(r) for r in rows], x, y, path, sense=spec.sense,

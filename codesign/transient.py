@@ -235,7 +235,7 @@ def analyse_transient(
     out_times = np.asarray(sol.times, dtype=float)
     tj = model.junctions(temps)
     junction = {c.name: np.asarray(tj[c.name], dtype=float) for c in model.stack.chiplets}
-    stats = {"method": str(solver), "steps": int(sol.steps), "iterations": int(np.asarray(sol.iterations)),
+    stats = {"method": type(solver).__name__, "solver": repr(solver), "steps": int(sol.steps), "iterations": int(np.asarray(sol.iterations)),
              "max_relative_residual": float(np.asarray(sol.max_relative_residual)),
              "converged": bool(np.asarray(sol.converged)), "solve_s": wall, "dt_s": dt, **stats}
     return TransientReport(model=model, times=out_times, junction=junction, temperature=temps[-1],

@@ -35,7 +35,7 @@ def main(out_dir="out/01_design_script", method="jax", max_lateral_size=None, pi
     if picture:
         from pathlib import Path
 
-        from codesign.render import plot_hotspots
+        from codesign.viz import plot_hotspots
 
         Path(out_dir).mkdir(parents=True, exist_ok=True)
         png = Path(out_dir) / "hotspots.png"

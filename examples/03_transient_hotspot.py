@@ -40,7 +40,7 @@ def main(out_dir="out/03_transient_hotspot", max_lateral_size=1.5e-3, dt=0.05, d
     # %%
     # For comparison, the steady state at the burst power (the layout's own 100 W).
     burst_steady = cd.analyse(model)
-    from codesign.plots import plot_transient
+    from codesign.viz import plot_transient
 
     plot_transient(transient.times, transient.junction, out / "junction.png")
     peak, at = transient.peak("logic")

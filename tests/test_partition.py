@@ -2,14 +2,13 @@
 monolithic/split crossover, Pareto, the package recipe and the stacks built from it, names from
 the system file reaching the stack verbatim, and which errors a candidate may report."""
 
-import importlib
 import json
 import random
 from pathlib import Path
 
 import pytest
 
-from codesign.explore.partition import Candidate, explore, pareto, screen, set_partitions
+from codesign.explore.partition import Candidate, explore_partitions, pareto, screen, set_partitions
 from codesign.explore.system import SystemFileError, load_system, loads_system
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "systems"
@@ -294,7 +293,7 @@ def _two_blocks():
 
 
 def test_a_programming_error_in_an_evaluation_propagates(monkeypatch):
-    part = importlib.import_module("codesign.explore.partition")  # `codesign.explore` may be the function
+    import codesign.explore.partition as part
 
     def broken(*args, **kwargs):
         raise TypeError("a bug")
@@ -305,7 +304,7 @@ def test_a_programming_error_in_an_evaluation_propagates(monkeypatch):
 
 
 def test_a_documented_domain_error_becomes_the_candidate_reason(monkeypatch):
-    part = importlib.import_module("codesign.explore.partition")  # `codesign.explore` may be the function
+    import codesign.explore.partition as part
     from codesign.cost import CostError
 
     def infeasible(*args, **kwargs):
