@@ -29,11 +29,11 @@ import math
 import sys
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
+from .errors import ModelError
 from .model import Model, build
 from .stack import Chiplet, PowerBlock, Rect, Stack
 
@@ -52,7 +52,7 @@ __all__ = [
 KELVIN = 273.15
 
 
-class PlacementError(ValueError):
+class PlacementError(ModelError):
     """A placement problem could not be set up or legalised."""
 
 
@@ -604,33 +604,3 @@ def optimize_placement(stack: Stack, *, layer: str | None = None, steps: int = 6
     after["soft_terms"] = {k: float(v) for k, v in soft_a.items()}
     return PlacementResult(stack_before=stack, stack_after=after_stack, names=model.names, before=before,
                            after=after, history=history, seconds=time.perf_counter() - t0, powers=powers)
-
-
-def plot_placement(result: PlacementResult, path) -> Path:
-    """Before/after die outlines of the moved layer (PNG)."""
-    from matplotlib.figure import Figure
-    from matplotlib.patches import Rectangle
-
-    fig = Figure(figsize=(10, 4.5), dpi=110)
-    axes = fig.subplots(1, 2)
-    for ax, st, res, title in ((axes[0], result.stack_before, result.before, "before"),
-                               (axes[1], result.stack_after, result.after, "after")):
-        lay = st.layer_of(result.names[0])
-        e = lay.extent
-        ax.add_patch(Rectangle((e.x * 1e3, e.y * 1e3), e.width * 1e3, e.height * 1e3, fill=False, ls="--", color="0.4"))
-        for c in lay.chiplets:
-            r = c.rect
-            ax.add_patch(Rectangle((r.x * 1e3, r.y * 1e3), r.width * 1e3, r.height * 1e3, alpha=0.5,
-                                   color="#c04000" if c.total_power > 0 else "#4060a0"))
-            ax.text(r.centre[0] * 1e3, r.centre[1] * 1e3, f"{c.name}\n{res['tj_C'][c.name]:.1f} °C",
-                    ha="center", va="center", fontsize=8)
-        ax.set_xlim(st.package.x * 1e3, st.package.x1 * 1e3)
-        ax.set_ylim(st.package.y * 1e3, st.package.y1 * 1e3)
-        ax.set_aspect("equal")
-        ax.set_xlabel("x [mm]")
-        ax.set_ylabel("y [mm]")
-        ax.set_title(f"{title}: peak {res['peak_C']:.1f} °C, wirelength {res['wirelength_mm']:.1f} mm", fontsize=10)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    return path

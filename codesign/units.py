@@ -15,10 +15,12 @@ import math
 import re
 from dataclasses import dataclass
 
+from .errors import ModelError
+
 __all__ = ["Dimension", "UnitError", "parse_quantity", "format_quantity", "DIMENSIONS"]
 
 
-class UnitError(ValueError):
+class UnitError(ModelError):
     """A quantity string could not be parsed or has the wrong dimension."""
 
 
