@@ -1,4 +1,4 @@
-"""What several commands share: argument types, mesh and solver flags, text tables, extras."""
+"""What several commands share: quantity arguments, mesh and solver flags, optional extras, JSON output."""
 
 from __future__ import annotations
 
@@ -22,7 +22,6 @@ def quantity(kind: str):
         except UnitError as e:
             raise argparse.ArgumentTypeError(str(e)) from None
 
-    parse.__name__ = kind  # argparse names the type in its message: "invalid length value: '5'"
     return parse
 
 
