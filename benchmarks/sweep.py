@@ -3,7 +3,7 @@
 The shipped ``demo`` layout (27 x 16 mm, logic + 2 HBM3 on a silicon interposer, 116 W) meshed with
 200 um lateral cells and 2 cells per layer: 250,240 cells (136 x 80 x 23). The variants scale the
 logic power and the heat-sink coefficient (random draws), so they share one mesh and run through
-``codesign.sweep.evaluate_variants`` exactly as a sweep does (field assembly, solve, per-chiplet
+``codesign.explore.sweep.evaluate_variants`` exactly as a sweep does (field assembly, solve, per-chiplet
 junction temperatures). Compilation is excluded: one chunk per method is solved first as a warm-up.
 
 Usage::
@@ -44,7 +44,7 @@ def main(argv=None) -> dict:
     jax.config.update("jax_enable_x64", True)
     import numpy as np
 
-    from codesign.sweep import evaluate_variants, loads_sweep_spec, sweep_variants
+    from codesign.explore.sweep import evaluate_variants, loads_sweep_spec, sweep_variants
 
     backend = jax.default_backend()
     precision = args.precision or ("float64" if backend == "cpu" else "float32")
@@ -78,7 +78,7 @@ range = ["1e4 W/m^2/K", "4e4 W/m^2/K"]
         warm = evaluate_variants(spec, vs[:args.chunk], method=method)  # compile + first chunk
         t_warm = time.perf_counter() - t0
         if cells is None:
-            from codesign.sweep import _MODEL_CACHE
+            from codesign.explore.sweep import _MODEL_CACHE
 
             cells = next(iter(_MODEL_CACHE.values())).grid.n_elements
         t0 = time.perf_counter()

@@ -18,7 +18,7 @@ jax.config.update("jax_enable_x64", True)
 
 from pathlib import Path  # noqa: E402
 
-from codesign.sweep import load_sweep_spec, plot_sweep_pareto, run_sweep, summary_table  # noqa: E402
+from codesign.explore.sweep import load_sweep_spec, plot_sweep_pareto, run_sweep, summary_table  # noqa: E402
 
 SPEC = Path(__file__).resolve().parent / "sweeps" / "demo_sweep.toml"
 

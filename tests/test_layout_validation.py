@@ -202,7 +202,7 @@ def test_phy_problems_are_layout_errors(change, message):
 def test_layout_sweep_and_system_errors_share_one_problem_list_format():
     """One base class collects and prints the problems of every input file kind."""
     from codesign import InputFileError, LayoutError, SystemFileError
-    from codesign.sweep import SweepSpecError
+    from codesign.explore.sweep import SweepSpecError
 
     for cls in (LayoutError, SweepSpecError, SystemFileError):
         err = cls("f.toml", [("a.b", "bad value 3; use 4"), ("", "missing [mesh]")])

@@ -58,7 +58,7 @@ def test_parent_conductivity_rehomogenises(demo):
 def test_sweep_of_a_parent_matches_a_direct_solve():
     """A sweep of sac305's conductivity changes the junctions as much as a re-built stack does (it
     used to change no field at all)."""
-    from codesign.sweep import evaluate_variants, loads_sweep_spec
+    from codesign.explore.sweep import evaluate_variants, loads_sweep_spec
 
     spec = loads_sweep_spec(textwrap.dedent("""
         layout = "demo"
@@ -93,7 +93,7 @@ def test_sweep_of_a_parent_matches_a_direct_solve():
 
 
 def test_sweep_of_a_homogenised_material_is_refused():
-    from codesign.sweep import loads_sweep_spec
+    from codesign.explore.sweep import loads_sweep_spec
 
     with pytest.raises(cd.InputFileError, match="homogenised from sac305"):
         loads_sweep_spec('layout = "demo"\n[[parameters]]\nkind = "conductivity"\ntarget = "c4:c4"\n'

@@ -7,7 +7,7 @@ import pytest
 
 import codesign as cd
 from codesign import loads_layout
-from codesign.placement import (PlacementError, PlacementWeights, build_soft_model, legalize, move_chiplets,
+from codesign.explore.placement import (PlacementError, PlacementWeights, build_soft_model, legalize, move_chiplets,
                                 optimize_placement, wirelength)
 
 CROWDED = """

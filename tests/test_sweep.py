@@ -6,7 +6,7 @@ import dataclasses
 import pytest
 
 from codesign.cli import main as cli_main
-from codesign.sweep import (SweepSpecError, evaluate_variants, load_sweep_spec, loads_sweep_spec, read_results,
+from codesign.explore.sweep import (SweepSpecError, evaluate_variants, load_sweep_spec, loads_sweep_spec, read_results,
                             run_sweep, sweep_variants, variant_key)
 from codesign.thermal import analyse
 

@@ -9,7 +9,7 @@ from ._common import BATCH_EXTRA, add_mesh_flags, length, mesh_controls, require
 
 
 def add_parser(sub) -> None:
-    from ..placement import PlacementWeights
+    from ..explore.placement import PlacementWeights
 
     p = sub.add_parser("optimize", help="gradient-based thermal-aware placement of a layout's dies (`batch` extra)",
                        description="Move the dies of one layer to lower the peak temperature and the "
@@ -34,7 +34,7 @@ def add_parser(sub) -> None:
 
 def execute(args) -> int:
     from ..layout_io import load_layout
-    from ..placement import PlacementWeights, optimize_placement
+    from ..explore.placement import PlacementWeights, optimize_placement
     from ..viz.plots import plot_placement
 
     require_extra("optax", "`codesign optimize`")

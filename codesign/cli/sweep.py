@@ -29,7 +29,7 @@ def add_parser(sub) -> None:
 
 
 def execute(args) -> int:
-    from ..sweep import load_sweep_spec, plot_sweep_pareto, run_sweep, summary_table
+    from ..explore.sweep import load_sweep_spec, plot_sweep_pareto, run_sweep, summary_table
 
     if args.scheduler and args.backend != "dask":
         args.parser.error("--scheduler needs --backend dask")

@@ -11,9 +11,17 @@ floorplan
     the floorplan of a candidate and its :class:`~codesign.stack.Stack`
     (:func:`~codesign.explore.floorplan.build_stack`).
 partition
-    The partition search: :func:`~codesign.explore.partition.explore`,
+    The partition search: :func:`~codesign.explore.partition.explore_partitions`,
     :func:`~codesign.explore.partition.screen`, :class:`~codesign.explore.partition.Candidate`,
     :func:`~codesign.explore.partition.pareto`.
+sweep
+    Design sweeps of a layout, batched and resumable (format: ``docs/sweep-format.md``):
+    :func:`~codesign.explore.sweep.load_sweep_spec`, :func:`~codesign.explore.sweep.run_sweep`.
+placement
+    Gradient-based thermal-aware placement of a layer's dies on a soft model of the same grid:
+    :func:`~codesign.explore.placement.optimize_placement` (needs the ``batch`` extra for optax).
+
+``sweep`` and ``placement`` are imported on use (``import codesign.explore.sweep``).
 """
 
 from .floorplan import PACKAGE_RECIPES as PACKAGE_RECIPES

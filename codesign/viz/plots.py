@@ -300,8 +300,8 @@ def plot_placement(result, path, *, dpi: int = 110) -> Path:
 
     Parameters
     ----------
-    result : codesign.placement.PlacementResult
-        What :func:`codesign.placement.optimize_placement` returns.
+    result : codesign.explore.placement.PlacementResult
+        What :func:`codesign.explore.placement.optimize_placement` returns.
     path : str or path-like
     dpi : int
         Resolution of the picture.

@@ -33,9 +33,9 @@ from typing import Sequence
 
 import numpy as np
 
-from .errors import ModelError
-from .model import Model, build
-from .stack import Chiplet, PowerBlock, Rect, Stack
+from ..errors import ModelError
+from ..model import Model, build
+from ..stack import Chiplet, PowerBlock, Rect, Stack
 
 __all__ = [
     "PlacementError",
@@ -268,7 +268,7 @@ def _phy_reach(link) -> float | None:
     if link.phy in (None, "auto"):
         return None
     try:
-        from .phys import get_phy
+        from ..phys import get_phy
 
         return float(get_phy(link.phy).reach) * 1e3
     except Exception:  # an unknown PHY has no reach to enforce here; the interconnect model reports it
@@ -496,7 +496,7 @@ class PlacementResult:
 
 
 def _evaluate(stack: Stack, names, mesh: dict | None) -> dict:
-    from .thermal import analyse
+    from ..thermal import analyse
 
     rep = analyse(build(stack, **(mesh or {})))
     return {"positions": {n: [stack.chiplet(n).rect.x * 1e3, stack.chiplet(n).rect.y * 1e3] for n in names},

@@ -39,12 +39,12 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from .errors import InputFileError
-from .layout_io import LayoutError, load_layout
-from .model import BOUNDARIES, Model, Params, build
-from .results import KELVIN
-from .stack import Stack
-from .units import UnitError, parse_quantity
+from ..errors import InputFileError
+from ..layout_io import LayoutError, load_layout
+from ..model import BOUNDARIES, Model, Params, build
+from ..results import KELVIN
+from ..stack import Stack
+from ..units import UnitError, parse_quantity
 
 __all__ = [
     "SweepSpecError",
@@ -805,7 +805,7 @@ def summary_table(spec: SweepSpec, rows: Sequence[dict], *, top: int = 5) -> str
 
 def plot_sweep_pareto(spec: SweepSpec, rows: Sequence[dict], path) -> Path:
     """Pareto front PNG of the spec's two objectives (:func:`codesign.viz.plot_pareto`)."""
-    from .viz.plots import plot_pareto
+    from ..viz.plots import plot_pareto
 
     x, y = spec.objectives
     return plot_pareto([flatten_row(r) for r in rows], x, y, path, sense=spec.sense,
