@@ -67,6 +67,7 @@ def test_04_partition():
     assert r["pareto"] >= 1
 
 
+@pytest.mark.slow  # ~55 s of compiling on 2 cores; tests/test_model.py checks the same grad and vmap API at the same size
 def test_05_gradient_and_batch():
     r = load("05_gradient_and_batch").main(max_lateral_size=3e-3, target_C=90.0, steps=4)
     slopes = [s for _, _, s in r["h_history"]]
