@@ -17,7 +17,8 @@ from dataclasses import dataclass
 
 from .errors import ModelError
 
-__all__ = ["Dimension", "UnitError", "parse_quantity", "format_quantity", "DIMENSIONS"]
+__all__ = ["DIMENSIONS", "MAX_QUANTITY_LENGTH", "MAX_UNIT_EXPONENT", "Dimension", "UnitError", "format_quantity",
+           "parse_quantity", "si_converter", "split_quantity"]
 
 
 class UnitError(ModelError):
@@ -117,8 +118,28 @@ DIMENSIONS: dict[str, tuple[Dimension, str]] = {
     "dimensionless": (_NONE, '"0.5" or "50 %"'),
 }
 
-_NUMBER = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(.*?)\s*$")
-_TOKEN = re.compile(r"\s*(\(|\)|\*|/|\^|·|[-+]?\d+|[A-Za-zµμ°$%][A-Za-zµμ°$%]*)")
+#: Longest quantity string accepted, after surrounding white space is stripped [characters]. A
+#: quantity is a number and a unit ("1.63 MJ/m^3/K" is 13); the cap keeps every step below linear
+#: in the input and bounds the nesting of parentheses.
+MAX_QUANTITY_LENGTH = 100
+#: Largest integer power of a unit factor (``m^2``, ``K^-1``; leakage polynomials use up to ``K^-9``).
+MAX_UNIT_EXPONENT = 9
+#: A unit whose scale to SI falls outside this range is refused (no unit of this tool comes near).
+_SCALE_RANGE = (1e-60, 1e60)
+
+# Applied to stripped text of bounded length, without lazy quantifiers: linear time.
+_NUMBER = re.compile(r"([-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?)\s*(.*)", re.DOTALL)
+_INTEGER = re.compile(r"[-+]?[0-9]+")
+_TOKEN = re.compile(r"\s*(\(|\)|\*|/|\^|·|[-+]?[0-9]+|[A-Za-zµμ°$%][A-Za-zµμ°$%]*)")
+
+
+def _show(value: object, n: int = 60) -> str:
+    """``repr(value)``, shortened to about ``n`` characters (error messages never echo huge inputs)."""
+    r = repr(value) if not isinstance(value, str) or len(value) <= 4 * n else repr(value[:n])
+    if len(r) <= n:
+        return r
+    length = f" ({len(value):,} characters)" if isinstance(value, str) else ""
+    return r[:n - 4] + "..." + r[-1] + length
 
 
 def _lookup(symbol: str) -> tuple[float, Dimension]:
@@ -130,14 +151,17 @@ def _lookup(symbol: str) -> tuple[float, Dimension]:
             scale, dim, prefixable = _UNITS[symbol[len(p):]]
             if prefixable:
                 return f * scale, dim
-    raise UnitError(f"unknown unit {symbol!r}")
+    raise UnitError(f"unknown unit {_show(symbol)}")
 
 
 def _parse_unit(expr: str) -> tuple[float, Dimension]:
+    """``(scale to SI, dimension)`` of a unit expression such as ``"W/m^2/K"``."""
+    if len(expr) > MAX_QUANTITY_LENGTH:
+        raise UnitError(f"unit expressions are at most {MAX_QUANTITY_LENGTH} characters; got {len(expr):,}")
     expr = expr.replace("GT/s", "GTps")
     tokens = [t for t in _TOKEN.findall(expr)]
     if "".join(tokens).replace(" ", "") != expr.replace(" ", ""):
-        raise UnitError(f"cannot read unit expression {expr!r}")
+        raise UnitError(f"cannot read unit expression {_show(expr)}")
     pos = 0
 
     def peek():
@@ -148,28 +172,43 @@ def _parse_unit(expr: str) -> tuple[float, Dimension]:
         pos += 1
         return tokens[pos - 1]
 
+    def checked(scale: float) -> float:
+        lo, hi = _SCALE_RANGE
+        if not lo <= scale <= hi:
+            raise UnitError(f"the unit {_show(expr)} scales by {scale:.3g} to SI, outside {lo:g} to {hi:g}; "
+                            "use plain units such as m, W, K")
+        return scale
+
     def atom() -> tuple[float, Dimension]:
         t = take() if peek() is not None else None
         if t is None:
-            raise UnitError(f"unit expression {expr!r} ends too early")
+            raise UnitError(f"unit expression {_show(expr)} ends too early")
         if t == "(":
             val = product()
             if take() != ")" if peek() is not None else True:
-                raise UnitError(f"unbalanced parentheses in {expr!r}")
+                raise UnitError(f"unbalanced parentheses in {_show(expr)}")
         elif t == "GTps":
             val = (1e9, _dim(s=-1))
-        elif re.fullmatch(r"[-+]?\d+", t):
-            if int(t) != 1:
-                raise UnitError(f"a bare number {t!r} inside the unit {expr!r}")
+        elif _INTEGER.fullmatch(t):
+            if t.lstrip("+-0") != "1" or t.startswith("-"):
+                raise UnitError(f"a bare number {_show(t)} inside the unit {_show(expr)}")
             val = (1.0, _NONE)
         else:
             val = _lookup(t)
         if peek() == "^":
             take()
             e = take() if peek() is not None else ""
-            if not re.fullmatch(r"[-+]?\d+", e):
-                raise UnitError(f"exponent must be an integer in {expr!r}")
-            val = (val[0] ** int(e), val[1] ** int(e))
+            if not _INTEGER.fullmatch(e):
+                raise UnitError(f"exponent must be an integer in {_show(expr)}")
+            if len(e) > 4 or abs(int(e)) > MAX_UNIT_EXPONENT:
+                raise UnitError(f"exponent {_show(e)} in {_show(expr)} is out of range: units take small integer "
+                                f"powers (at most {MAX_UNIT_EXPONENT}), such as m^2 or K^-1")
+            n = int(e)
+            try:
+                scale = val[0] ** n
+            except OverflowError:
+                scale = math.inf
+            val = (checked(scale), val[1] ** n)
         return val
 
     def product() -> tuple[float, Dimension]:
@@ -178,15 +217,75 @@ def _parse_unit(expr: str) -> tuple[float, Dimension]:
             op = take()
             s, d = atom()
             if op == "/":
-                scale, dim = scale / s, dim * d**-1
+                scale, dim = checked(scale / s), dim * d**-1
             else:
-                scale, dim = scale * s, dim * d
+                scale, dim = checked(scale * s), dim * d
         return scale, dim
 
     result = product()
     if pos != len(tokens):
-        raise UnitError(f"unexpected {tokens[pos]!r} in unit {expr!r}")
+        raise UnitError(f"unexpected {_show(tokens[pos])} in unit {_show(expr)}")
     return result
+
+
+def split_quantity(value: str) -> tuple[float, str]:
+    """``(number, unit text)`` of a quantity string; the unit is ``""`` when none is given.
+
+    Surrounding white space is ignored; the rest must be at most :data:`MAX_QUANTITY_LENGTH`
+    characters. Raises :class:`UnitError` when the text does not start with a number.
+    """
+    text = value.strip()
+    if len(text) > MAX_QUANTITY_LENGTH:
+        raise UnitError(f"a quantity is a number and a unit of at most {MAX_QUANTITY_LENGTH} characters; got "
+                        f"{_show(value)}")
+    m = _NUMBER.fullmatch(text)
+    if not m:
+        raise UnitError(f"expected a number followed by a unit, got {_show(value)}")
+    return float(m.group(1)), m.group(2)
+
+
+def _to_si(number: float, scale: float) -> float:
+    # Divide by an exact integer reciprocal where there is one, so "100 um" is exactly 1e-4.
+    inv = 1.0 / scale
+    return number / round(inv) if scale < 1 and abs(inv - round(inv)) < 1e-9 * inv else number * scale
+
+
+def si_converter(unit: str, kind: str):
+    """A function turning numbers in ``unit`` into SI floats of dimension ``kind``.
+
+    The unit is read and checked once (use it for columns of numbers in one unit). The function
+    raises :class:`UnitError` for a non-finite result. Offset scales (``degC``) are supported.
+
+    Examples
+    --------
+    >>> f = si_converter("ms", "time")
+    >>> f(5.0)
+    0.005
+    """
+    dim, example = DIMENSIONS[kind]
+    label = kind.replace("_", " ")
+    a = "an" if label[0] in "aeiou" else "a"
+    unit = unit.strip()
+    if unit in _OFFSET_UNITS:
+        if kind != "temperature":
+            raise UnitError(
+                f"{unit!r} is an absolute temperature scale; a {label} needs a unit such as {example}"
+                + (" (a temperature difference is given in K)" if kind == "temperature_difference" else ""))
+        offset = _OFFSET_UNITS[unit]
+        return lambda number: _finite(number + offset, number, unit, label)
+    try:
+        scale, d = _parse_unit(unit)
+    except UnitError as e:
+        raise UnitError(f"expected {a} {label} unit such as {example}: {e}") from None
+    if not d.same(dim):
+        raise UnitError(f"unit {_show(unit)} is not {a} {label} (expected a unit such as {example})")
+    return lambda number: _finite(_to_si(number, scale), number, unit, label)
+
+
+def _finite(out: float, number: float, unit: str, label: str) -> float:
+    if not math.isfinite(out):
+        raise UnitError(f"{_show(f'{number!r} {unit}')} overflows as a {label}")
+    return out
 
 
 def parse_quantity(value: object, kind: str) -> float:
@@ -195,7 +294,9 @@ def parse_quantity(value: object, kind: str) -> float:
     Parameters
     ----------
     value : str
-        A number followed by a unit, e.g. ``"100 um"``.
+        A number followed by a unit, e.g. ``"100 um"``; surrounding white space is ignored and
+        the rest is at most :data:`MAX_QUANTITY_LENGTH` characters. Runs in time linear in
+        ``len(value)``.
     kind : str
         A key of :data:`DIMENSIONS` (``"length"``, ``"power"``, ...).
 
@@ -216,23 +317,30 @@ def parse_quantity(value: object, kind: str) -> float:
     a = "an" if label[0] in "aeiou" else "a"
     if isinstance(value, bool) or not isinstance(value, str):
         if isinstance(value, (int, float)) and not isinstance(value, bool) and kind == "dimensionless":
-            v = float(value)
+            try:
+                v = float(value)
+            except OverflowError:  # an int too large for a float
+                v = math.inf
             if not math.isfinite(v):
-                raise UnitError(f"expected a finite number, got {value!r}")
+                raise UnitError(f"expected a finite number, got {_show(value)}")
             return v
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            raise UnitError(f"expected {a} {label} such as {example}, got {value!r} (no unit)")
-        raise UnitError(f"expected {a} {label} such as {example}, got {value!r} ({type(value).__name__})")
-    m = _NUMBER.match(value)
+            raise UnitError(f"expected {a} {label} such as {example}, got {_show(value)} (no unit)")
+        raise UnitError(f"expected {a} {label} such as {example}, got {_show(value)} ({type(value).__name__})")
+    text = value.strip()
+    if len(text) > MAX_QUANTITY_LENGTH:
+        raise UnitError(f"expected {a} {label} such as {example}, got {_show(value)}: a quantity is at most "
+                        f"{MAX_QUANTITY_LENGTH} characters")
+    m = _NUMBER.fullmatch(text)
     if not m:
-        raise UnitError(f"expected {a} {label} such as {example}, got {value!r}")
+        raise UnitError(f"expected {a} {label} such as {example}, got {_show(value)}")
     number, unit = float(m.group(1)), m.group(2)
     if not math.isfinite(number):
-        raise UnitError(f"expected a finite {label}, got {value!r}")
+        raise UnitError(f"expected a finite {label}, got {_show(value)}")
     if not unit:
         if kind == "dimensionless":
             return number
-        raise UnitError(f"expected {a} {label} such as {example}, got {value!r} (no unit)")
+        raise UnitError(f"expected {a} {label} such as {example}, got {_show(value)} (no unit)")
     if unit in _OFFSET_UNITS:
         if kind != "temperature":
             raise UnitError(
@@ -243,14 +351,13 @@ def parse_quantity(value: object, kind: str) -> float:
     try:
         scale, d = _parse_unit(unit)
     except UnitError as e:
-        raise UnitError(f"expected {a} {label} such as {example}, got {value!r}: {e}") from None
+        raise UnitError(f"expected {a} {label} such as {example}, got {_show(value)}: {e}") from None
     if not d.same(dim):
-        raise UnitError(f"expected {a} {label} such as {example}, got {value!r}: unit {unit!r} is not {a} {label}")
-    # Divide by an exact integer reciprocal where there is one, so "100 um" is exactly 1e-4.
-    inv = 1.0 / scale
-    out = number / round(inv) if scale < 1 and abs(inv - round(inv)) < 1e-9 * inv else number * scale
+        raise UnitError(f"expected {a} {label} such as {example}, got {_show(value)}: unit {_show(unit)} is not "
+                        f"{a} {label}")
+    out = _to_si(number, scale)
     if not math.isfinite(out):
-        raise UnitError(f"{value!r} overflows as a {label}")
+        raise UnitError(f"{_show(value)} overflows as a {label}")
     return out
 
 

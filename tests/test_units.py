@@ -76,3 +76,50 @@ def test_garbage_text_raises_unit_error_only(text):
     except UnitError:
         return  # the only exception allowed
     assert isinstance(value, float) and math.isfinite(value)
+
+
+# -- hardening (issue 17): linear time, bounded exponents and scales, short messages ----------------
+
+@pytest.mark.parametrize("value, message", [
+    ("2 km^999", r"exponent '999' .* out of range"),
+    ("2 m^" + "9" * 5000, r"at most 100 characters"),
+    ("2 m^" + "9" * 50, r"exponent .* out of range"),
+    ("2 (km^9)^9", r"scales by .* outside"),
+    ("2 (pm^9)^9", r"scales by .* outside"),
+    ("2 " + "(" * 5000 + "m" + ")" * 5000, r"at most 100 characters"),
+    ("2 m^-0000000000001", r"exponent .* out of range|not a length"),
+])
+def test_huge_exponents_and_scales_are_unit_errors(value, message):
+    """Before: OverflowError, ValueError (int digit limit), RecursionError or a silent 0.0."""
+    with pytest.raises(UnitError, match=message):
+        parse_quantity(value, "length")
+
+
+def test_padded_values_parse_in_linear_time():
+    """Before: 40k spaces of padding took 8 s (regex backtracking), 150k over 2 min."""
+    import time
+
+    t0 = time.perf_counter()
+    assert parse_quantity(" " * 150_000 + "1 mm" + " " * 150_000, "length") == 1e-3
+    for bad in ("1 mm" + " " * 150_000 + "x", "1" + " " * 150_000 + "mm", "1 " + "m/" * 75_000):
+        with pytest.raises(UnitError, match="at most 100 characters"):
+            parse_quantity(bad, "length")
+    assert time.perf_counter() - t0 < 0.5
+
+
+def test_messages_do_not_echo_huge_values():
+    with pytest.raises(UnitError) as info:
+        parse_quantity("1 " + "q" * 100_000, "length")
+    assert len(str(info.value)) < 300 and "100,002 characters" in str(info.value)
+
+
+def test_si_converter_checks_the_unit_once():
+    from codesign.units import si_converter
+
+    assert si_converter("ms", "time")(5.0) == 5e-3
+    assert si_converter("um", "length")(100.0) == 1e-4
+    assert si_converter("degC", "temperature")(45.0) == pytest.approx(318.15)
+    with pytest.raises(UnitError, match="not a power"):
+        si_converter("mm", "power")
+    with pytest.raises(UnitError, match="overflows"):
+        si_converter("TW", "power")(1e300)
