@@ -309,7 +309,7 @@ class MultigridCG(ThermalSolver):
         self._not_traceable((fields, k_exponent, reference_temperature), "solve_nonlinear")
         ctx, to_np = self._precision(fields, "solve_nonlinear")
         with ctx:
-            sol = steady.solve_nonlinear(grid, fields, exponent=k_exponent, reference_temperature=reference_temperature,
+            sol = steady.solve_nonlinear(grid, fields, k_exponent=k_exponent, reference_temperature=reference_temperature,
                                          tolerance=tolerance, max_nonlinear_iterations=max_nonlinear_iterations,
                                          throw=throw, **self._steady_options())
             return _to_numpy(sol) if to_np else sol

@@ -575,7 +575,7 @@ def solve_nonlinear(
     grid: TensorGrid,
     fields: ThermalFields,
     *,
-    exponent,
+    k_exponent,
     reference_temperature,
     tolerance: float = 1e-6,
     max_nonlinear_iterations: int = 50,
@@ -599,7 +599,7 @@ def solve_nonlinear(
         The mesh.
     fields : ThermalFields
         ``kx, ky, kz`` are the conductivities at the reference temperature [W/m/K].
-    exponent : float or array
+    k_exponent : float or array
         Power-law exponent ``n`` per element (0 = constant conductivity; silicon is about
         -1.3).
     reference_temperature : float or array
@@ -622,10 +622,10 @@ def solve_nonlinear(
     call = "solvers.solve_nonlinear"
     dtype = _dtype(dtype, fields)
     _check_fields(grid, fields, call=call)
-    n_exp = np.broadcast_to(np.asarray(exponent, float), grid.shape)
+    n_exp = np.broadcast_to(np.asarray(k_exponent, float), grid.shape)
     t_ref = np.broadcast_to(np.asarray(reference_temperature, float), grid.shape)
     if not (np.all(np.isfinite(n_exp)) and np.all(np.isfinite(t_ref)) and np.all(t_ref > 0)):
-        raise ValueError(f"`{call}`: `exponent` must be finite and `reference_temperature` positive [K]")
+        raise ValueError(f"`{call}`: `k_exponent` must be finite and `reference_temperature` positive [K]")
     k0 = [np.asarray(np.broadcast_to(getattr(fields, a), grid.shape), float) for a in ("kx", "ky", "kz")]
     t_start = time.perf_counter()
     sol = solve_steady(grid, fields, rtol=rtol, max_iterations=max_iterations, throw=throw, dtype=dtype,

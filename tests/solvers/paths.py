@@ -87,7 +87,7 @@ def _jax_transient(grid, fields, *, times, source_patterns, weights, initial):
 def _jax_nonlinear(grid, fields, *, k_exponent, reference_temperature, tol=1e-9):
     import solvers
 
-    sol = solvers.solve_nonlinear(grid, fields, exponent=k_exponent, reference_temperature=reference_temperature,
+    sol = solvers.solve_nonlinear(grid, fields, k_exponent=k_exponent, reference_temperature=reference_temperature,
                                   tolerance=tol, rtol=1e-12, max_nonlinear_iterations=100, max_iterations=400)
     return np.asarray(sol.temperature), int(sol.nonlinear_iterations)
 

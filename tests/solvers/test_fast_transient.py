@@ -94,7 +94,7 @@ def test_v5_power_law_conductivity_matches_kirchhoff():
     e = np.ones(s)
     fields = ThermalFields(kx=k0 * e, ky=k0 * e, kz=k0 * e, heat_capacity=1.6e6 * e, source=q * e,
                            h={"zmax": np.full((1, 1), h)}, ambient={"zmax": np.full((1, 1), t0)})
-    sol = solvers.solve_nonlinear(grid, fields, exponent=n, reference_temperature=t0, tolerance=1e-8)
+    sol = solvers.solve_nonlinear(grid, fields, k_exponent=n, reference_temperature=t0, tolerance=1e-8)
     t_top = t0 + q * L / h
     u = lambda T: k0 * t0 / (n + 1) * ((T / t0) ** (n + 1) - 1)  # noqa: E731
     t_bottom = t0 * ((u(t_top) + q * L**2 / 2) * (n + 1) / (k0 * t0) + 1) ** (1 / (n + 1))
@@ -104,6 +104,6 @@ def test_v5_power_law_conductivity_matches_kirchhoff():
     # element-mean conductivity: O(dz^2) discretisation error, ~3e-6 of the rise at nz=60
     assert abs(T[0, 0, 0] - t_bottom) < 2e-5 * (t_bottom - t0)
     # n = 0 is the linear problem
-    lin = solvers.solve_nonlinear(grid, fields, exponent=0.0, reference_temperature=t0)
+    lin = solvers.solve_nonlinear(grid, fields, k_exponent=0.0, reference_temperature=t0)
     assert int(lin.nonlinear_iterations) == 1
     assert np.allclose(np.asarray(lin.temperature), np.asarray(solvers.solve_steady(grid, fields).temperature))
