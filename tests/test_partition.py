@@ -354,12 +354,12 @@ count = 2
         loads_system(text, source="s.toml")
     msg = str(e.value)
     assert "s.toml: 5 problems" in msg
-    assert "options.max_chiplets: give a positive whole number, got 0" in msg
+    assert "options.max_chiplets: expected a whole number in [1, 320], got 0" in msg
     assert "unknown technology 'glass_core'" in msg
     assert "package.spacing" in msg                                     # used to be dropped silently
-    assert "memory[0].generation: unknown HBM generation 'HBM9'" in msg
+    assert "memory[0].generation: unknown HBM generation 'HBM9'; did you mean 'HBM4'?" in msg
     assert "memory[1].name: stack name 'hbm0' is also the name of a block; rename one" in msg
-    with pytest.raises(SystemFileError, match="cannot read the file"):
+    with pytest.raises(SystemFileError, match="no such system file; check the path"):
         load_system(tmp_path / "missing.toml")
 
 

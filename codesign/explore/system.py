@@ -8,14 +8,14 @@ field path, the value and the fix.
 from __future__ import annotations
 
 import math
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from .._files import parse_toml, read_text
 from ..cost import DEFAULT_COST_PARAMS, CostError
 from ..errors import InputFileError
 from ..phys import PhyError, get_phy
-from ..units import UnitError, parse_quantity
+from ._checks import MAX_NAME_CHARS, MAX_TEXT_CHARS, Checker, join, nearest, show
 from .floorplan import PACKAGE_RECIPES
 
 __all__ = ["Block", "KELVIN", "Memory", "System", "SystemFileError", "TECHNOLOGIES", "Traffic", "load_system",
@@ -111,160 +111,237 @@ class System:
         raise KeyError(node)
 
 
-def _q(problems, tbl, key, path, kind, default=None, required=True):
-    if key not in tbl:
-        if required and default is None:
-            problems.append((f"{path}.{key}" if path else key, f"missing; give a {kind.replace('_', ' ')}"))
-        return default
+#: Most HBM stacks one [[memory]] entry may describe (packages carry at most 12 today).
+MAX_STACKS = 64
+#: Most blocks a system may have (partition search is exponential in the block count).
+MAX_BLOCKS = 256
+_TOP_KEYS = ("schema", "name", "description", "volume", "options", "node_scaling", "package", "blocks", "traffic",
+             "memory")
+_OPTION_KEYS = ("nodes", "technologies", "max_chiplets", "tj_max", "mesh_size")
+_PACKAGE_KEYS = ("spacing", "margin", "heat_transfer_coefficient", "ambient", "board_heat_transfer_coefficient",
+                 "board_ambient")
+_BLOCK_KEYS = ("name", "area", "power", "node", "nodes", "design", "scales", "tj_max")
+_MEMORY_KEYS = ("name", "generation", "count", "attach", "bandwidth", "power", "size")
+#: Layers of the thinnest generated stack (lid, TIM, dies, C4, substrate): a lower bound for the cell guard.
+_MIN_LAYERS = 5
+
+
+def _node(ck: Checker, name, path: str) -> bool:
     try:
-        return parse_quantity(tbl[key], kind)
-    except UnitError as e:
-        problems.append((f"{path}.{key}" if path else key, str(e)))
+        DEFAULT_COST_PARAMS.node(name)
+        return True
+    except CostError as e:
+        ck.err(path, str(e))
+        return False
+
+
+def _names(ck: Checker, tbl: dict, key: str, path: str, default, *, what: str, example: str) -> tuple[str, ...]:
+    """A non-empty list of distinct names at ``tbl[key]`` (``default`` when absent)."""
+    p = join(path, key)
+    if key not in tbl:
+        return tuple(default)
+    v = tbl[key]
+    if (not isinstance(v, list) or not v or not all(isinstance(x, str) and 0 < len(x) <= MAX_NAME_CHARS for x in v)):
+        ck.err(p, f"give a non-empty list of {what} such as {example}, got {show(v)}")
+        return tuple(default)
+    if len(set(v)) != len(v):
+        ck.err(p, f"{sorted({x for x in v if v.count(x) > 1})} listed twice; list each once")
+    return tuple(v)
+
+
+def _block_name(ck: Checker, tbl: dict, key: str, path: str, *, required: bool, default: str | None) -> str | None:
+    v = ck.string(tbl, key, path, required=required, default=None, what="a name such as \"gpc0\"")
+    if v is None:
         return default
-
-
-def _strings(problems, value, path, default):
-    if value is None:
-        return tuple(default)
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        problems.append((path, f"give a list of names such as [\"N5\", \"N7\"], got {value!r}"))
-        return tuple(default)
-    return tuple(value)
-
-
-def _count(problems, tbl, key, path, default):
-    v = tbl.get(key, default)
-    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-        problems.append((f"{path}.{key}" if path else key, f"give a positive whole number, got {v!r}"))
+    if not v or any(ch in v for ch in _FORBIDDEN):
+        ck.err(join(path, key), f"give a non-empty name without '/', ':' or '+', got {show(v)}")
         return default
     return v
 
 
-def _bad_name(name) -> bool:
-    return not isinstance(name, str) or not name or any(ch in name for ch in _FORBIDDEN)
-
-
 def loads_system(text: str, *, source: str = "<string>") -> System:
     """Parse a system TOML text (format: ``docs/system-format.md``); all problems raised at once.
+
+    Every key is checked: an unknown key (with a did-you-mean), a value of the wrong type, a unit of
+    the wrong kind or a number out of its range is a problem, never replaced by a default.
 
     Raises
     ------
     SystemFileError
         Listing every problem with its field path, the value and the fix.
     """
-    try:
-        doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise SystemFileError(source, [("", f"not valid TOML: {e}")]) from None
-    P: list[tuple[str, str]] = []
-    if doc.get("schema") != 1:
-        P.append(("schema", f"must be 1, got {doc.get('schema')!r}"))
-    opts = doc.get("options", {})
-    default_nodes = _strings(P, opts.get("nodes"), "options.nodes", ["N5"])
-    techs = _strings(P, opts.get("technologies"), "options.technologies", ["organic_substrate", "silicon_interposer"])
+    doc = parse_toml(text, error=SystemFileError, source=source)
+    ck = Checker()
+    ck.table(doc, "", _TOP_KEYS)
+    schema = doc.get("schema")
+    if isinstance(schema, bool) or schema != 1:
+        ck.err("schema", f"must be 1 (schema = 1 at the top of the file), got {show(schema)}")
+    name = ck.string(doc, "name", "", default="system", what="a name such as \"gpu_soc\"")
+    description = ck.string(doc, "description", "", default="", max_chars=MAX_TEXT_CHARS, what="a text")
+    volume = ck.number(doc, "volume", "", lo=0.0, hi=1e12, lo_open=True, default=1e6)
+
+    opts = ck.table(doc.get("options"), "options", _OPTION_KEYS) or {}
+    default_nodes = _names(ck, opts, "nodes", "options", ["N5"], what="process nodes", example='["N5", "N7"]')
+    for n in default_nodes:
+        _node(ck, n, "options.nodes")
+    techs = _names(ck, opts, "technologies", "options", ["organic_substrate", "silicon_interposer"],
+                   what="package technologies", example='["organic_substrate", "silicon_interposer"]')
     for t in techs:
         if t not in TECHNOLOGIES:
-            P.append(("options.technologies", f"unknown technology {t!r}; choose from {', '.join(TECHNOLOGIES)}"))
+            ck.err("options.technologies", f"unknown technology {show(t)}{nearest(t, TECHNOLOGIES)}")
+
     scaling = []
-    for node, tbl in doc.get("node_scaling", {}).items():
-        a = _q(P, tbl, "area", f"node_scaling.{node}", "dimensionless", 1.0)
-        p = _q(P, tbl, "power", f"node_scaling.{node}", "dimensionless", 1.0)
-        scaling.append((node, a, p))
+    raw_scaling = doc.get("node_scaling", {})
+    if not isinstance(raw_scaling, dict):
+        ck.err("node_scaling", f"expected [node_scaling.NODE] tables, got {show(raw_scaling)}")
+        raw_scaling = {}
+    for node, tbl in raw_scaling.items():
+        path = f"node_scaling.{node}"
+        if not _node(ck, node, path):
+            continue
+        tbl = ck.table(tbl, path, ("area", "power"), example=' such as { area = "1.8", power = "1.35" }')
+        if tbl is None:
+            continue
+        a = ck.number(tbl, "area", path, lo=1e-3, hi=1e3, lo_open=False, required=True, allow_string=True)
+        p = ck.number(tbl, "power", path, lo=1e-3, hi=1e3, lo_open=False, required=True, allow_string=True)
+        if a is not None and p is not None:
+            scaling.append((node, a, p))
     known_scaling = {n for n, _, _ in scaling}
+
     blocks = []
-    for i, b in enumerate(doc.get("blocks", [])):
-        path = f"blocks[{i}]"
-        name = b.get("name")
-        if _bad_name(name):
-            P.append((f"{path}.name", f"give a unique name without '/', ':' or '+', got {name!r}"))
-            name = f"block{i}"
-        nodes = _strings(P, b.get("nodes"), f"{path}.nodes", default_nodes)
-        node = b.get("node", nodes[0] if nodes else "N5")
-        for n in sorted(set(nodes) | {node}):
-            if len(set(nodes) | {node}) > 1 and n not in known_scaling:
-                P.append((f"{path}.nodes", f"node {n!r} has no [node_scaling.{n}] entry (area and power factors); "
-                                           "add one"))
-            try:
-                DEFAULT_COST_PARAMS.node(n)
-            except CostError as e:
-                P.append((f"{path}.nodes", str(e)))
-        tj = _q(P, b, "tj_max", path, "temperature", None, required=False)
-        blocks.append(Block(name=name, area=_q(P, b, "area", path, "area", 0.0), power=_q(P, b, "power", path, "power", 0.0),
-                            node=node, nodes=nodes, design=str(b.get("design", name)), scales=bool(b.get("scales", True)),
-                            tj_max=tj))
+    raw_blocks = ck.tables(doc.get("blocks"), "blocks", example=' (name, area, power)')
+    if len(raw_blocks) > MAX_BLOCKS:
+        ck.err("blocks", f"{len(raw_blocks)} blocks, more than the {MAX_BLOCKS} a system may have; merge blocks")
+        raw_blocks = []
+    for i, (path, b) in enumerate(raw_blocks):
+        ck.table(b, path, _BLOCK_KEYS)
+        bname = _block_name(ck, b, "name", path, required=True, default=None)
+        nodes = _names(ck, b, "nodes", path, default_nodes, what="process nodes", example='["N5", "N7"]')
+        node = ck.string(b, "node", path, default=nodes[0], what="a process node such as \"N5\"")
+        ok_nodes = all([_node(ck, n, f"{path}.nodes") for n in nodes] + [_node(ck, node, f"{path}.node")])
+        if ok_nodes and len(set(nodes) | {node}) > 1:
+            for n in sorted(set(nodes) | {node}):
+                if n not in known_scaling:
+                    ck.err(f"{path}.nodes", f"node {n!r} has no [node_scaling.{n}] entry (area and power factors); "
+                                            "add one")
+        area = ck.quantity(b, "area", path, "area", required=True)
+        power = ck.quantity(b, "power", path, "power", required=True)
+        design = ck.string(b, "design", path, default=bname, what="a design name such as \"gpc\"")
+        scales = ck.boolean(b, "scales", path, default=True)
+        tj = ck.quantity(b, "tj_max", path, "temperature")
+        if bname is not None and area is not None and power is not None:
+            blocks.append(Block(name=bname, area=area, power=power, node=node, nodes=nodes,
+                                design=design if design is not None else bname, scales=scales, tj_max=tj))
     names = [b.name for b in blocks]
     if len(set(names)) != len(names):
-        P.append(("blocks", f"block names must be unique: {sorted({n for n in names if names.count(n) > 1})}"))
-    if not blocks:
-        P.append(("blocks", "give at least one [[blocks]] table"))
+        ck.err("blocks", f"block names must be unique: {sorted({n for n in names if names.count(n) > 1})} "
+                         "used more than once; rename them")
+    # every name given, valid or not: a reference to a block with problems of its own is not one more problem
+    given = {b.get("name") for _, b in raw_blocks if isinstance(b.get("name"), str)}
+    if not raw_blocks and "blocks" not in {p for p, _ in ck.problems}:
+        ck.err("blocks", "give at least one [[blocks]] table (name, area, power)")
+
     traffic = []
-    for i, t in enumerate(doc.get("traffic", [])):
-        path = f"traffic[{i}]"
-        between = tuple(t.get("between", ()))
-        if len(between) != 2 or any(x not in names for x in between) or between[0] == between[1]:
-            P.append((f"{path}.between", f"give two different block names from {names}, got {list(between)}"))
+    for path, t in ck.tables(doc.get("traffic"), "traffic", example=' (between, bandwidth)'):
+        ck.table(t, path, ("between", "bandwidth"))
+        between = t.get("between")
+        bw = ck.quantity(t, "bandwidth", path, "bandwidth", required=True)
+        if (not isinstance(between, list) or len(between) != 2 or not all(isinstance(x, str) for x in between)
+                or between[0] == between[1]):
+            ck.err(f"{path}.between", f"give two different block names such as [\"a\", \"b\"], got {show(between)}")
             continue
-        traffic.append(Traffic(between, _q(P, t, "bandwidth", path, "bandwidth", 0.0)))
+        unknown = [x for x in between if x not in given]
+        if unknown:
+            ck.err(f"{path}.between", f"unknown block {show(unknown[0])}{nearest(unknown[0], sorted(given))}")
+        if any(x not in names for x in between):
+            continue
+        if bw is not None:
+            traffic.append(Traffic((between[0], between[1]), bw))
+
     memory = []
     stack_names: dict[str, str] = {}
-    for i, m in enumerate(doc.get("memory", [])):
-        path = f"memory[{i}]"
-        if m.get("attach") not in names:
-            P.append((f"{path}.attach", f"name the block the stacks attach to, one of {names}; got {m.get('attach')!r}"))
-            continue
-        mname = m.get("name", f"hbm{i}")
-        if _bad_name(mname):
-            P.append((f"{path}.name", f"give a name without '/', ':' or '+', got {mname!r}"))
-            continue
-        generation = m.get("generation", "HBM3")
-        if generation not in _HBM_GENERATIONS:
-            P.append((f"{path}.generation", f"unknown HBM generation {generation!r}; choose from "
-                                            f"{', '.join(_HBM_GENERATIONS)}"))
-            continue
+    for i, (path, m) in enumerate(ck.tables(doc.get("memory"), "memory", example=" (attach, bandwidth, power)")):
+        ck.table(m, path, _MEMORY_KEYS)
+        attach = ck.string(m, "attach", path, required=True, what=f"the name of the block the stacks attach to")
+        if attach is not None and attach not in names:
+            if attach not in given:
+                ck.err(f"{path}.attach", f"unknown block {show(attach)}{nearest(attach, sorted(given))}")
+            attach = None
+        mname = _block_name(ck, m, "name", path, required=False, default=None if "name" in m else f"hbm{i}")
+        generation = ck.string(m, "generation", path, default="HBM3", choices=_HBM_GENERATIONS,
+                               what="an HBM generation such as \"HBM3\"", noun="HBM generation")
+        count = ck.integer(m, "count", path, lo=1, hi=MAX_STACKS, default=1,
+                           hint=f" (at most {MAX_STACKS} stacks per [[memory]] entry)")
+        bw = ck.quantity(m, "bandwidth", path, "bandwidth", required=True)
+        pw = ck.quantity(m, "power", path, "power", required=True)
         size = m.get("size", ["11 mm", "10 mm"])
-        try:
-            sz = (parse_quantity(size[0], "length"), parse_quantity(size[1], "length"))
-        except (UnitError, IndexError, TypeError, KeyError) as e:
-            P.append((f"{path}.size", f"give [width, height] lengths such as [\"11 mm\", \"10 mm\"]: {e}"))
-            sz = HBM_SIZE
-        mem = Memory(name=mname, generation=generation, count=_count(P, m, "count", path, 1), attach=m["attach"],
-                     bandwidth=_q(P, m, "bandwidth", path, "bandwidth", 0.0),
-                     power=_q(P, m, "power", path, "power", 0.0), size=sz)
+        sz = None
+        if not isinstance(size, list) or len(size) != 2:
+            ck.err(f"{path}.size", f"give [width, height] lengths such as [\"11 mm\", \"10 mm\"], got {show(size)}")
+        else:
+            w = ck.value(size[0], f"{path}.size[0]", "length", lo=1e-4, hi=0.1)
+            h = ck.value(size[1], f"{path}.size[1]", "length", lo=1e-4, hi=0.1)
+            sz = (w, h) if w is not None and h is not None else None
+        if None in (attach, mname, generation, count, bw, pw, sz):
+            continue
+        mem = Memory(name=mname, generation=generation, count=count, attach=attach, bandwidth=bw, power=pw, size=sz)
         for s in mem.stack_names:       # HBM stacks become chiplets next to the blocks' chiplets
             clash = "a block" if s in names else stack_names.get(s)
             if clash:
-                P.append((f"{path}.name", f"stack name {s!r} is also the name of {clash}; rename one"))
+                ck.err(f"{path}.name", f"stack name {s!r} is also the name of {clash}; rename one")
+                break
             stack_names[s] = path
         memory.append(mem)
     if memory and techs == ("organic_substrate",):
-        P.append(("options.technologies", "HBM needs a fine-pitch carrier: add silicon_interposer, organic_rdl or bridge"))
-    pkg = doc.get("package", {})
-    vol = doc.get("volume", 1e6)
-    if isinstance(vol, bool) or not isinstance(vol, (int, float)) or not math.isfinite(vol) or vol <= 0:
-        P.append(("volume", f"give a positive number of units, got {vol!r}"))
-        vol = 1e6
-    max_chiplets = _count(P, opts, "max_chiplets", "options", max(len(blocks), 1))
+        ck.err("options.technologies", "HBM needs a fine-pitch carrier: add silicon_interposer, organic_rdl or bridge")
+
+    pkg = ck.table(doc.get("package"), "package", _PACKAGE_KEYS) or {}
     package = dict(
-        spacing=_q(P, pkg, "spacing", "package", "length", 1e-3),
-        margin=_q(P, pkg, "margin", "package", "length", 5e-3),
-        heat_transfer_coefficient=_q(P, pkg, "heat_transfer_coefficient", "package", "heat_transfer_coefficient", 2e4),
-        ambient=_q(P, pkg, "ambient", "package", "temperature", 35 + KELVIN),
-        board_heat_transfer_coefficient=_q(P, pkg, "board_heat_transfer_coefficient", "package",
-                                           "heat_transfer_coefficient", 300.0),
-        board_ambient=_q(P, pkg, "board_ambient", "package", "temperature", 45 + KELVIN))
-    tj_max = _q(P, opts, "tj_max", "options", "temperature", 105 + KELVIN)
-    mesh_size = _q(P, opts, "mesh_size", "options", "length", 2e-3)
-    if P:
-        raise SystemFileError(source, P)
+        spacing=ck.quantity(pkg, "spacing", "package", "length", default=1e-3, lo=0.0, hi=0.1),
+        margin=ck.quantity(pkg, "margin", "package", "length", default=5e-3, lo=0.0, hi=0.5),
+        heat_transfer_coefficient=ck.quantity(pkg, "heat_transfer_coefficient", "package", "heat_transfer_coefficient",
+                                              default=2e4),
+        ambient=ck.quantity(pkg, "ambient", "package", "temperature", default=35 + KELVIN),
+        board_heat_transfer_coefficient=ck.quantity(pkg, "board_heat_transfer_coefficient", "package",
+                                                    "heat_transfer_coefficient", default=300.0),
+        board_ambient=ck.quantity(pkg, "board_ambient", "package", "temperature", default=45 + KELVIN))
+    max_chiplets = ck.integer(opts, "max_chiplets", "options", lo=1, hi=MAX_BLOCKS + MAX_STACKS,
+                              default=max(len(blocks), 1))
+    tj_max = ck.quantity(opts, "tj_max", "options", "temperature", default=105 + KELVIN)
+    mesh_size = ck.quantity(opts, "mesh_size", "options", "length", default=2e-3, lo=1e-5, hi=0.1)
+    if None not in (tj_max, package["ambient"]) and tj_max <= package["ambient"]:
+        ck.err("options.tj_max", f"the junction limit {tj_max - KELVIN:.4g} degC is not above the heat-sink ambient "
+                                 f"{package['ambient'] - KELVIN:.4g} degC (package.ambient); no design can meet it")
+    if mesh_size is not None and package["margin"] is not None and not ck.problems:
+        # a lower bound of the generated stacks' cell count: the dies alone, square, plus the margin
+        area = sum(b.area for b in blocks) + sum(m.count * m.size[0] * m.size[1] for m in memory)
+        side = math.sqrt(area) + 2 * package["margin"]
+        cells = (math.ceil(side / mesh_size) ** 2) * _MIN_LAYERS
+        limit = _cell_limit()
+        if cells > limit:
+            ck.err("options.mesh_size", f"a {mesh_size * 1e3:g} mm mesh gives every generated stack at least "
+                                        f"{cells:,} cells (limit {limit:,}); give a coarser mesh_size")
+    if ck.problems:
+        raise SystemFileError(source, ck.problems)
     for m in memory:                    # validated above; the PHY library must know the generation
         try:
             get_phy(m.generation)
         except PhyError as e:
             raise SystemFileError(source, [("memory", str(e))]) from None
     return System(
-        name=str(doc.get("name", "system")), description=str(doc.get("description", "")), blocks=tuple(blocks),
-        traffic=tuple(traffic), memory=tuple(memory), technologies=techs, node_scaling=tuple(scaling),
-        volume=float(vol), max_chiplets=max_chiplets, tj_max=tj_max, mesh_size=mesh_size, source=source, **package)
+        name=name, description=description, blocks=tuple(blocks), traffic=tuple(traffic), memory=tuple(memory),
+        technologies=techs, node_scaling=tuple(scaling), volume=float(volume), max_chiplets=max_chiplets,
+        tj_max=tj_max, mesh_size=mesh_size, source=source, **package)
+
+
+def _cell_limit() -> int:
+    """The mesh cell limit of the library (``codesign.mesh``'s, else the layout reader's)."""
+    from .. import mesh as _mesh
+
+    limit = getattr(_mesh, "MAX_CELLS", None)
+    if limit is None:
+        from ..layout_io import _MAX_CELLS as limit
+    return int(limit)
 
 
 def load_system(path: str | Path) -> System:
@@ -276,8 +353,5 @@ def load_system(path: str | Path) -> System:
         When the file cannot be read or has problems (every problem listed).
     """
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise SystemFileError(str(p), [("", f"cannot read the file: {e}")]) from None
+    text = read_text(p, error=SystemFileError, source=str(p), what="system file")
     return loads_system(text, source=str(p))
