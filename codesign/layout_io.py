@@ -4,6 +4,12 @@ Every quantity is a string with a unit, converted once to SI. All problems in a 
 collected and raised together as one :class:`LayoutError` naming the file, the field path
 (``layers[2].chiplets[0].power``), the value and the fix. Parsing executes nothing and reads no
 file outside the layout's own folder. The format is documented in ``docs/layout-format.md``.
+
+The reader is total: any text ends in a :class:`~codesign.stack.Stack` or a :class:`LayoutError`,
+in time and memory bounded by :class:`LayoutLimits` (file size, item counts, name and string
+lengths, power-map cells, mesh cells), each limit stated in its error and overridable. Values
+that load but lie outside sourced plausible ranges (conductivity, power density, leakage growth)
+raise a :class:`PlausibilityWarning`; the rules and their sources are in the format document.
 """
 
 from __future__ import annotations
@@ -13,11 +19,18 @@ import dataclasses
 import difflib
 import io
 import math
-import tomllib
+import os
+import re
+import reprlib
+import stat
+import unicodedata
+import warnings
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from ._files import parse_toml, read_text
 from .errors import InputFileError
 from .homogenise import homogenise_hbm, homogenise_interconnect
 from .materials import BUILTIN_MATERIALS
@@ -38,13 +51,14 @@ from .stack import (
     Rect,
     Stack,
 )
-from .units import DIMENSIONS, UnitError, parse_quantity
+from .units import DIMENSIONS, MAX_UNIT_EXPONENT, UnitError, parse_quantity, split_quantity
 
-__all__ = ["InputFileError", "LayoutError", "load_layout", "loads_layout", "shipped_layouts", "shipped_layout_path"]
+__all__ = ["InputFileError", "LayoutError", "LayoutLimits", "PlausibilityWarning", "load_layout", "loads_layout",
+           "shipped_layouts", "shipped_layout_path"]
 
 SCHEMA_VERSION = 1
 
-# Sanity ranges that catch typos in exponents before they reach the mesher.
+# Sanity ranges that catch typos in exponents before they reach the mesher (errors).
 _RANGES = {
     "length": (0.0, 1.0, "at most 1 m"),
     "power": (0.0, 1e5, "at most 100 kW"),
@@ -54,27 +68,129 @@ _RANGES = {
     "temperature": (1.0, 1000.0, "between 1 K and 1000 K"),
     "bandwidth": (0.0, 1e18, "at most 1 Eb/s"),
 }
-_MAX_CELLS = 30_000_000
+_MAX_POWER = _RANGES["power"][1]
+
+# -- plausibility rules (warnings; docs/layout-format.md states each with its source) --------------
+#: Conductivity below still air, 0.0263 W/m/K at 300 K (Incropera et al., Fundamentals of Heat and
+#: Mass Transfer, 6th ed., Table A.4), the least conductive material of a package [W/m/K].
+PLAUSIBLE_CONDUCTIVITY_MIN = 0.02
+#: Conductivity above type IIa diamond, 2300 W/m/K at 300 K (Incropera, Table A.2), the best bulk
+#: conductor known [W/m/K].
+PLAUSIBLE_CONDUCTIVITY_MAX = 2300.0
+#: A material named like a built-in one whose conductivity differs from it by more than this factor.
+PLAUSIBLE_BUILTIN_FACTOR = 10.0
+#: Die-average heat flux: 1 kW/cm^2, the die-level flux of DARPA ICECool's embedded-microfluidic
+#: thermal demonstration die (Lockheed Martin, ICECool Phase I, reported by Military Embedded
+#: Systems, mil-embedded.com); products run near 0.1 kW/cm^2 [W/m^2].
+PLAUSIBLE_DIE_FLUX_MAX = 1e7
+#: Local heat flux (a power block or power-map cell): 30 kW/cm^2, the hot spots of the same die [W/m^2].
+PLAUSIBLE_LOCAL_FLUX_MAX = 3e8
+#: Exponential leakage coefficient above which a warning is given [1/K]. Derived from the
+#: subthreshold current I ~ T^2 exp(-(V_th(T))/(n k T/q)): with V_th <= 0.7 V, n >= 1 and
+#: |dV_th/dT| <= 2 mV/K, d ln I / dT at 300 K is at most 2/T + 0.7/(kT/q)/T + 0.002/(kT/q) ~ 0.17 1/K.
+PLAUSIBLE_LEAKAGE_COEFFICIENT_MAX = 0.2
+#: Exponential leakage coefficient refused as an error [1/K]: exp(c·ΔT) overflows float64 (exp(709.78))
+#: within the 1000 K range the reader accepts for temperatures.
+LEAKAGE_COEFFICIENT_LIMIT = 0.7
+_LEAKAGE_SPAN = 1000.0  # [K] the temperature span over which a leakage model must stay finite
+_LEAKAGE_CHECK = 150.0  # [K] the span above T_ref over which a polynomial leakage is checked for plausibility
 
 
 class LayoutError(InputFileError):
     """A layout file has one or more problems; ``problems`` lists ``(field path, message)``."""
 
 
+class PlausibilityWarning(UserWarning):
+    """A layout value that loads but lies outside a sourced plausible range (docs/layout-format.md)."""
+
+
+@dataclass(frozen=True)
+class LayoutLimits:
+    """Size guards of the layout reader: each limit is named in its error and may be raised on purpose.
+
+    ``load_layout(path, limits=LayoutLimits(power_map_cells=250_000))`` reads a finer power map
+    (meshing then takes longer: a ``build`` of a 128 x 128 map takes about 2 s).
+
+    Attributes
+    ----------
+    layout_bytes : int
+        Largest layout file [bytes] (a layout is a few kB).
+    layers, chiplets, power_blocks, links, materials, phys : int
+        Most items of each kind in one layout (chiplets and power blocks counted over the layout).
+    name_length : int
+        Longest name [characters]; names also exclude '/', ':' and control characters.
+    string_length : int
+        Longest other string (descriptions, sources) [characters].
+    power_map_cells : int
+        Most cells of one power map (default 16,384 = 128 x 128); its file may have at most
+        64 KiB + 64 bytes per allowed cell, checked before it is read.
+    mesh_cells : int
+        Most cells of the mesh the layout's ``[mesh]`` controls give.
+    """
+
+    layout_bytes: int = 1 << 20
+    layers: int = 100
+    chiplets: int = 1000
+    power_blocks: int = 2000
+    links: int = 2000
+    materials: int = 500
+    phys: int = 200
+    name_length: int = 100
+    string_length: int = 10_000
+    power_map_cells: int = 16_384
+    mesh_cells: int = 30_000_000
+
+    @property
+    def power_map_bytes(self) -> int:
+        return 64 * 1024 + 64 * self.power_map_cells
+
+
+_MAX_CELLS = LayoutLimits.mesh_cells  # kept for callers of the old name
+
+_REPR = reprlib.Repr()
+_REPR.maxstring = _REPR.maxother = 60
+_REPR.maxlist = _REPR.maxtuple = _REPR.maxdict = 4
+_REPR.maxlevel = 3
+
+
+def _show(value: Any) -> str:
+    """A short ``repr`` of a value for an error message (long strings and deep tables cut)."""
+    r = _REPR.repr(value)
+    if isinstance(value, str) and len(value) > 60:
+        r += f" ({len(value):,} characters)"
+    return r
+
+
 class _Ctx:
-    def __init__(self, source: str, folder: Path | None):
+    def __init__(self, source: str, folder: Path | None, limits: LayoutLimits):
         self.source = source
         self.folder = folder
+        self.limits = limits
         self.problems: list[tuple[str, str]] = []
+        self.warnings: list[tuple[str, str]] = []
+        self.failed_materials: set[str] = set()  # defined in the file, but with problems
+        self.declared_chiplets: set[str] = set()  # every chiplet name string in the file
 
     def err(self, path: str, msg: str) -> None:
         self.problems.append((path, msg))
 
+    def warn(self, path: str, msg: str) -> None:
+        self.warnings.append((path, msg))
+
+    def mark(self) -> int:
+        return len(self.problems)
+
+    def failed_since(self, mark: int) -> bool:
+        return len(self.problems) > mark
+
 
 def _nearest(name: str, options) -> str:
     options = sorted(str(o) for o in options)
-    close = difflib.get_close_matches(str(name), options, n=1, cutoff=0.5)
+    close = (difflib.get_close_matches(str(name), options, n=1, cutoff=0.5)
+             if isinstance(name, str) and len(name) <= 200 else [])
     hint = f"; did you mean {close[0]!r}?" if close else ""
+    if not options:
+        return hint
     listing = ", ".join(options) if len(options) <= 30 else ", ".join(options[:30]) + ", ..."
     return f"{hint} Defined: {listing}"
 
@@ -83,19 +199,41 @@ def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
 
+def _key(key: Any) -> str:
+    """A TOML key as it may appear in a field path (shortened, control characters escaped)."""
+    k = str(key)
+    if len(k) <= 60 and k.isprintable():
+        return k
+    return _show(k)
+
+
+def _name_problem(v: str, limit: int) -> str | None:
+    """Why ``v`` cannot be a name, or None."""
+    if not v:
+        return "names must not be empty"
+    if len(v) > limit:
+        return f"names are at most {limit} characters (LayoutLimits.name_length); got {len(v):,}"
+    if v != v.strip():
+        return f"names must not start or end with white space; got {_show(v)}"
+    bad = next((ch for ch in v if ch in "/:" or unicodedata.category(ch)[0] == "C"), None)
+    if bad is not None:
+        return f"names must be free of '/', ':' and control characters; {_show(v)} contains {bad!r}"
+    return None
+
+
 def _table(ctx: _Ctx, value: Any, path: str, allowed: tuple[str, ...], *, required: bool = True) -> dict | None:
     if value is None:
         if required:
             ctx.err(path, "missing table; add it (see docs/layout-format.md)")
         return None
     if not isinstance(value, dict):
-        ctx.err(path, f"expected a table, got {value!r} ({type(value).__name__})")
+        ctx.err(path, f"expected a table, got {_show(value)} ({type(value).__name__})")
         return None
     for key in value:
         if key not in allowed:
-            close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
+            close = (difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6) if len(str(key)) <= 200 else [])
             hint = f"; did you mean {close[0]!r}?" if close else f"; allowed: {', '.join(allowed)}"
-            ctx.err(_join(path, str(key)), f"unknown field {key!r}{hint}")
+            ctx.err(_join(path, _key(key)), f"unknown field {_show(key)}{hint}")
     return value
 
 
@@ -111,18 +249,19 @@ def _quantity(ctx: _Ctx, tbl: dict, key: str, path: str, kind: str, *, required:
     except UnitError as e:
         ctx.err(p, str(e))
         return default
+    shown = _show(tbl[key])
     if positive and not v > 0:
-        ctx.err(p, f"must be positive, got {tbl[key]!r}")
+        ctx.err(p, f"must be positive, got {shown}")
         return default
     if positive and kind == "length" and v < 1e-8:
-        ctx.err(p, f"{tbl[key]!r} is below 10 nm, smaller than anything a package model resolves; check the unit")
+        ctx.err(p, f"{shown} is below 10 nm, smaller than anything a package model resolves; check the unit")
         return default
     if nonnegative and v < 0:
-        ctx.err(p, f"must not be negative, got {tbl[key]!r}")
+        ctx.err(p, f"must not be negative, got {shown}")
         return default
-    lo_hi = _RANGES.get("length" if kind in ("length",) else kind)
+    lo_hi = _RANGES.get(kind)
     if lo_hi and not (v <= lo_hi[1] and (kind != "temperature" or v >= lo_hi[0])):
-        ctx.err(p, f"{tbl[key]!r} is out of range for a {kind.replace('_', ' ')}: {lo_hi[2]}; check the exponent and the unit")
+        ctx.err(p, f"{shown} is out of range for a {kind.replace('_', ' ')}: {lo_hi[2]}; check the exponent and the unit")
         return default
     return v
 
@@ -136,20 +275,30 @@ def _string(ctx: _Ctx, tbl: dict, key: str, path: str, *, required: bool = True,
         return default
     v = tbl[key]
     if not isinstance(v, str):
-        ctx.err(p, f"expected a string, got {v!r} ({type(v).__name__})")
+        ctx.err(p, f"expected a string, got {_show(v)} ({type(v).__name__})")
         return default
     if choices is not None and v not in choices:
-        ctx.err(p, f"unknown value {v!r}" + _nearest(v, choices).replace("Defined", "Allowed"))
+        ctx.err(p, f"unknown value {_show(v)}" + _nearest(v, choices).replace("Defined", "Allowed"))
+        return default
+    limit = ctx.limits.string_length
+    if len(v) > limit:
+        ctx.err(p, f"strings are at most {limit:,} characters (LayoutLimits.string_length); got {len(v):,}")
+        return default
+    if any(unicodedata.category(ch) == "Cc" and ch not in "\n\t" for ch in v):
+        ctx.err(p, f"control characters are not allowed in {key}; got {_show(v)}")
         return default
     return v
 
 
-def _name(ctx: _Ctx, tbl: dict, path: str) -> str | None:
-    v = _string(ctx, tbl, "name", path)
-    if v is not None and (not v or any(ch in v for ch in "/:\n\t") or v != v.strip()):
-        ctx.err(_join(path, "name"), f"names must be non-empty and free of '/', ':' and surrounding spaces; got {v!r}")
-        return None
-    return v
+def _name(ctx: _Ctx, tbl: dict, path: str, key: str = "name", *, required: bool = True,
+          default: str | None = None) -> str | None:
+    v = tbl.get(key)
+    if isinstance(v, str):
+        why = _name_problem(v, ctx.limits.name_length)
+        if why is not None:
+            ctx.err(_join(path, key), why)
+            return None
+    return _string(ctx, tbl, key, path, required=required, default=default)
 
 
 def _integer(ctx: _Ctx, tbl: dict, key: str, path: str, *, required: bool = True, default: int | None = None,
@@ -161,10 +310,10 @@ def _integer(ctx: _Ctx, tbl: dict, key: str, path: str, *, required: bool = True
         return default
     v = tbl[key]
     if isinstance(v, bool) or not isinstance(v, int):
-        ctx.err(p, f"expected an integer, got {v!r} ({type(v).__name__})")
+        ctx.err(p, f"expected an integer, got {_show(v)} ({type(v).__name__})")
         return default
     if not lo <= v <= hi:
-        ctx.err(p, f"must be between {lo} and {hi}, got {v}")
+        ctx.err(p, f"must be between {lo} and {hi}, got {_show(v)}")
         return default
     return v
 
@@ -174,11 +323,11 @@ def _number(ctx: _Ctx, tbl: dict, key: str, path: str, *, default: float, lo: fl
     if key not in tbl:
         return default
     v = tbl[key]
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-        ctx.err(p, f"expected a plain number, got {v!r}")
-        return default
-    if not lo <= v <= hi:
-        ctx.err(p, f"must be between {lo} and {hi}, got {v}")
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not lo <= v <= hi:  # NaN fails the range
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
+            ctx.err(p, f"must be between {lo} and {hi}, got {_show(v)}")
+        else:
+            ctx.err(p, f"expected a plain number between {lo} and {hi}, got {_show(v)}")
         return default
     return float(v)
 
@@ -192,17 +341,9 @@ def _pair(ctx: _Ctx, tbl: dict, key: str, path: str, kind: str, *, required: boo
         return None
     v = tbl[key]
     if not isinstance(v, list) or len(v) != 2:
-        ctx.err(p, f"expected a list of two {kind}s such as [\"1 mm\", \"2 mm\"], got {v!r}")
+        ctx.err(p, f"expected a list of two {kind}s such as [\"1 mm\", \"2 mm\"], got {_show(v)}")
         return None
-    out = []
-    for i, item in enumerate(v):
-        got = _quantity(ctx, {str(i): item}, str(i), p.rstrip(".") + "", kind, positive=positive)
-        out.append(got)
-    # Fix up paths written as "a.0" into "a[0]".
-    for j, (pp, msg) in enumerate(ctx.problems):
-        for i in range(2):
-            if pp == f"{p}.{i}":
-                ctx.problems[j] = (f"{p}[{i}]", msg)
+    out = [_quantity(ctx, {f"{p}[{i}]": item}, f"{p}[{i}]", "", kind, positive=positive) for i, item in enumerate(v)]
     if any(o is None for o in out):
         return None
     return (out[0], out[1])
@@ -220,19 +361,23 @@ def _rect(ctx: _Ctx, tbl: dict, path: str, *, origin_key: str = "origin", size_k
     return Rect(origin[0] + offset[0], origin[1] + offset[1], size[0], size[1])
 
 
-def _list_of_tables(ctx: _Ctx, value: Any, path: str) -> list[dict]:
+def _list_of_tables(ctx: _Ctx, value: Any, path: str, *, limit: int, what: str) -> list[tuple[int, dict]]:
     if value is None:
         return []
     if not isinstance(value, list):
         ctx.err(path, f"expected an array of tables ([[{path.split('.')[-1]}]]), got {type(value).__name__}")
         return []
+    if len(value) > limit:
+        ctx.err(path, f"{len(value):,} {what}, more than the {limit:,} a layout may have (LayoutLimits.{what}); "
+                      "is this the right file?")
+        return []
     out = []
     for i, item in enumerate(value):
         if not isinstance(item, dict):
-            ctx.err(f"{path}[{i}]", f"expected a table, got {item!r}")
+            ctx.err(f"{path}[{i}]", f"expected a table, got {_show(item)}")
         else:
             out.append((i, item))
-    return out  # type: ignore[return-value]
+    return out
 
 
 # -- sections -------------------------------------------------------------------------------------
@@ -243,18 +388,28 @@ _MATERIAL_KEYS = ("conductivity", "heat_capacity", "temperature_exponent", "refe
 def _materials(ctx: _Ctx, raw: Any) -> dict[str, Material]:
     mats = dict(BUILTIN_MATERIALS)
     tbl = _table(ctx, raw, "materials", tuple(raw) if isinstance(raw, dict) else (), required=False)
+    if tbl is not None and len(tbl) > ctx.limits.materials:
+        ctx.err("materials", f"{len(tbl):,} materials, more than the {ctx.limits.materials:,} a layout may have "
+                             "(LayoutLimits.materials)")
+        ctx.failed_materials.update(tbl)
+        return mats
     for name, spec in (tbl or {}).items():
-        path = f"materials.{name}"
-        if any(ch in name for ch in "/:") or not name:
-            ctx.err(path, "material names must be non-empty and free of '/' and ':'")
+        path = f"materials.{_key(name)}"
+        mark = ctx.mark()
+        why = _name_problem(name, ctx.limits.name_length)
+        if why is not None:
+            ctx.err(path, why.replace("names", "material names", 1))
+            ctx.failed_materials.add(name)
             continue
         s = _table(ctx, spec, path, _MATERIAL_KEYS)
         if s is None:
+            ctx.failed_materials.add(name)
             continue
         k = s.get("conductivity")
         if isinstance(k, list):
             if len(k) != 3:
                 ctx.err(f"{path}.conductivity", f"an anisotropic conductivity is [kx, ky, kz]; got {len(k)} values")
+                ctx.failed_materials.add(name)
                 continue
             ks = [_quantity(ctx, {f"conductivity[{i}]": v}, f"conductivity[{i}]", path, "conductivity", positive=True)
                   for i, v in enumerate(k)]
@@ -265,15 +420,38 @@ def _materials(ctx: _Ctx, raw: Any) -> dict[str, Material]:
         t_ref = _quantity(ctx, s, "reference_temperature", path, "temperature", required=False, default=300.0,
                           positive=True)
         src = _string(ctx, s, "source", path, required=False, default="")
-        if any(v is None for v in ks) or c is None:
+        if any(v is None for v in ks) or c is None or ctx.failed_since(mark):
+            ctx.failed_materials.add(name)
             continue
+        _plausible_material(ctx, path, name, ks)
         mats[name] = Material(name, ks[0], ks[1], ks[2], c, n, t_ref, src or "")
     return mats
 
 
+def _plausible_material(ctx: _Ctx, path: str, name: str, ks: list[float]) -> None:
+    axes = ("",) if len(set(ks)) == 1 else ("[0]", "[1]", "[2]")
+    for axis, k in zip(axes, ks):
+        where = f"{path}.conductivity{axis}"
+        if k < PLAUSIBLE_CONDUCTIVITY_MIN:
+            ctx.warn(where, f"{k:.3g} W/m/K is below still air (0.0263 W/m/K, Incropera Table A.4), less than any "
+                            "material of a package; check the exponent and the unit")
+        elif k > PLAUSIBLE_CONDUCTIVITY_MAX:
+            ctx.warn(where, f"{k:.4g} W/m/K is above diamond (2300 W/m/K, Incropera Table A.2), the best bulk "
+                            "conductor known; check the exponent and the unit")
+    ref = BUILTIN_MATERIALS.get(name)
+    if ref is not None:
+        for axis, k, k0 in zip(("[0]", "[1]", "[2]") if len(axes) == 3 else ("",), ks, (ref.kx, ref.ky, ref.kz)):
+            f = k / k0
+            if not 1 / PLAUSIBLE_BUILTIN_FACTOR <= f <= PLAUSIBLE_BUILTIN_FACTOR:
+                ctx.warn(f"{path}.conductivity{axis}",
+                         f"{k:.4g} W/m/K is {max(f, 1 / f):.3g}x {'above' if f > 1 else 'below'} the built-in "
+                         f"{name!r} ({k0:.4g} W/m/K; {ref.source.split(';')[0]}); this definition replaces the "
+                         "built-in one for this layout. Check the value, or give the material another name")
+
+
 def _check_material(ctx: _Ctx, mats: dict, name: str | None, path: str) -> None:
-    if name is not None and name not in mats:
-        ctx.err(path, f"unknown material {name!r}" + _nearest(name, mats) + " (or define it under [materials])")
+    if name is not None and name not in mats and name not in ctx.failed_materials:
+        ctx.err(path, f"unknown material {_show(name)}" + _nearest(name, mats) + " (or define it under [materials])")
 
 
 _INTERCONNECT_KEYS = ("kind", "pitch", "diameter", "material", "fill")
@@ -289,9 +467,11 @@ def _interconnect(ctx: _Ctx, raw: Any, path: str, mats: dict, default_fill: str 
     mat = _string(ctx, s, "material", path, required=False, default="copper" if kind in ("hybrid_bond", "tsv") else "sac305")
     fill = _string(ctx, s, "fill", path, required=default_fill is None, default=default_fill)
     _check_material(ctx, mats, mat, _join(path, "material"))
-    _check_material(ctx, mats, fill, _join(path, "fill"))
+    if "fill" in s:  # an inherited fill is the layer's material, reported there
+        _check_material(ctx, mats, fill, _join(path, "fill"))
     if pitch is not None and dia is not None and dia >= pitch:
-        ctx.err(_join(path, "diameter"), f"diameter {s['diameter']!r} must be smaller than the pitch {s['pitch']!r}")
+        ctx.err(_join(path, "diameter"), f"diameter {_show(s['diameter'])} must be smaller than the pitch "
+                                         f"{_show(s['pitch'])}")
         return None
     if None in (kind, pitch, dia, mat, fill) or mat not in mats or fill not in mats:
         return None
@@ -305,19 +485,23 @@ def _leakage(ctx: _Ctx, raw: Any, path: str) -> Leakage | None:
     s = _table(ctx, raw, path, _LEAKAGE_KEYS)
     if s is None:
         return None
+    mark = ctx.mark()
     p0 = _quantity(ctx, s, "reference_power", path, "power", nonnegative=True)
     t0 = _quantity(ctx, s, "reference_temperature", path, "temperature")
     model = _string(ctx, s, "model", path, required=False, default="exponential", choices=("exponential", "polynomial"))
     coef, poly = 0.0, ()
     if model == "exponential":
         coef = _quantity(ctx, s, "coefficient", path, "inverse_temperature", nonnegative=True)
+        if coef is not None:
+            coef = _check_leakage_coefficient(ctx, _join(path, "coefficient"), coef)
         if "polynomial" in s:
             ctx.err(_join(path, "polynomial"), "only for model = \"polynomial\"; remove it or change the model")
     elif model == "polynomial":
         raw_poly = s.get("polynomial")
-        if not isinstance(raw_poly, list) or not raw_poly:
+        if not isinstance(raw_poly, list) or not raw_poly or len(raw_poly) > MAX_UNIT_EXPONENT:
             ctx.err(_join(path, "polynomial"),
-                    f"expected a list of coefficients such as [\"0.02 1/K\", \"1e-4 1/K^2\"], got {raw_poly!r}")
+                    f"expected a list of 1 to {MAX_UNIT_EXPONENT} coefficients such as [\"0.02 1/K\", \"1e-4 1/K^2\"], "
+                    f"got {_show(raw_poly)}")
         else:
             vals = []
             for i, item in enumerate(raw_poly):
@@ -326,27 +510,72 @@ def _leakage(ctx: _Ctx, raw: Any, path: str) -> Leakage | None:
                 except UnitError as e:
                     ctx.err(f"{path}.polynomial[{i}]", str(e))
             poly = tuple(vals)
+            if len(vals) == len(raw_poly):
+                _check_polynomial(ctx, _join(path, "polynomial"), poly)
         if "coefficient" in s:
             ctx.err(_join(path, "coefficient"), "only for model = \"exponential\"; use polynomial = [...]")
-    if p0 is None or t0 is None or coef is None:
+    if p0 is None or t0 is None or coef is None or ctx.failed_since(mark):
         return None
     return Leakage(p0, t0, model or "exponential", coef, poly)
 
 
+def _check_leakage_coefficient(ctx: _Ctx, path: str, c: float) -> float | None:
+    if c > LEAKAGE_COEFFICIENT_LIMIT:
+        ctx.err(path, (f"{c:.3g} 1/K makes the leakage P_ref·exp(c·ΔT) overflow within {math.log(1.7e308) / c:.3g} K "
+                       f"of the reference temperature; coefficients above {LEAKAGE_COEFFICIENT_LIMIT} 1/K are refused "
+                       f"(measured leakage grows by at most ~{PLAUSIBLE_LEAKAGE_COEFFICIENT_MAX} 1/K); "
+                       "check the exponent and the unit"))
+        return None
+    if c > PLAUSIBLE_LEAKAGE_COEFFICIENT_MAX:
+        ctx.warn(path, (f"{c:.3g} 1/K multiplies the leakage by {math.exp(10 * c):.3g} every 10 K, faster than "
+                        f"subthreshold leakage grows (at most ~{PLAUSIBLE_LEAKAGE_COEFFICIENT_MAX} 1/K; "
+                        "docs/layout-format.md); check the value"))
+    return c
+
+
+def _check_polynomial(ctx: _Ctx, path: str, poly: tuple[float, ...]) -> None:
+    # finite over the whole temperature span: |c_i|·(1000 K)^i below 1e300
+    for i, c in enumerate(poly, start=1):
+        if c and math.log10(abs(c)) + i * math.log10(_LEAKAGE_SPAN) > 300:
+            ctx.err(f"{path}[{i - 1}]", (f"{c:.3g} 1/K^{i} makes the leakage overflow within {_LEAKAGE_SPAN:g} K of the "
+                                         "reference temperature; check the exponent and the unit"))
+            return
+
+    def factor(dt: float) -> float:
+        return 1.0 + sum(c * dt ** i for i, c in enumerate(poly, start=1))
+
+    steps = [float(d) for d in range(0, int(_LEAKAGE_CHECK) + 1)]
+    values = [factor(d) for d in steps]
+    negative = next((d for d, v in zip(steps, values) if v < 0), None)
+    if negative is not None:
+        ctx.warn(path, (f"the leakage factor 1 + Σ c_i ΔT^i is negative at ΔT = {negative:g} K above the reference "
+                        "temperature (a negative leakage power); check the signs"))
+        return
+    falling = next((d for d, a, b in zip(steps[1:], values, values[1:]) if b < a), None)
+    if falling is not None:
+        ctx.warn(path, (f"the leakage falls with temperature (at ΔT = {falling:g} K above the reference temperature); "
+                        "subthreshold leakage rises with temperature; check the signs"))
+        return
+    fast = next((d for d, v in zip(steps[1:], values[1:]) if v > math.exp(PLAUSIBLE_LEAKAGE_COEFFICIENT_MAX * d)), None)
+    if fast is not None:
+        ctx.warn(path, (f"the leakage grows faster than exp({PLAUSIBLE_LEAKAGE_COEFFICIENT_MAX} 1/K · ΔT) (at ΔT = "
+                        f"{fast:g} K), faster than subthreshold leakage grows (docs/layout-format.md); check the values"))
+
+
 def _poly_coefficient(item: Any, order: int) -> float:
-    from .units import _dim, _parse_unit, _NUMBER  # local: the only place that needs K^-n
+    from .units import _dim, _parse_unit
 
     if not isinstance(item, str):
-        raise UnitError(f"expected a coefficient with unit 1/K^{order} such as \"1e-3 1/K^{order}\", got {item!r}")
-    m = _NUMBER.match(item)
-    if not m or not m.group(2):
-        raise UnitError(f"expected a coefficient with unit 1/K^{order}, got {item!r}")
-    scale, d = _parse_unit(m.group(2))
+        raise UnitError(f"expected a coefficient with unit 1/K^{order} such as \"1e-3 1/K^{order}\", got {_show(item)}")
+    number, unit = split_quantity(item)
+    if not unit:
+        raise UnitError(f"expected a coefficient with unit 1/K^{order}, got {_show(item)}")
+    scale, d = _parse_unit(unit)
     if not d.same(_dim(K=-order)):
-        raise UnitError(f"coefficient {order} needs the unit 1/K^{order}, got {item!r}")
-    v = float(m.group(1)) * scale
+        raise UnitError(f"coefficient {order} needs the unit 1/K^{order}, got {_show(item)}")
+    v = number * scale
     if not math.isfinite(v):
-        raise UnitError(f"{item!r} is not finite")
+        raise UnitError(f"{_show(item)} is not finite")
     return v
 
 
@@ -373,47 +602,101 @@ def _hbm(ctx: _Ctx, raw: Any, path: str, mats: dict) -> HBMStack | None:
 _CHIPLET_KEYS = ("name", "kind", "material", "origin", "size", "power", "power_blocks", "power_map",
                  "active_thickness", "active_side", "leakage", "tj_max", "hbm")
 _BLOCK_KEYS = ("name", "origin", "size", "power")
+# A power-map cell: a plain decimal number (no "nan", "inf", digit separators or other scripts).
+_CELL = re.compile(r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
+
+
+def _shipped_folder(folder: Path) -> bool:
+    try:
+        return folder.is_relative_to(_layouts_root().resolve())
+    except (OSError, RuntimeError, ValueError):
+        return False
 
 
 def _read_power_map(ctx: _Ctx, value: Any, path: str) -> PowerMap | None:
-    if not isinstance(value, str) or not value:
-        ctx.err(path, f"expected a CSV file name relative to the layout, got {value!r}")
+    """The power map named by ``value``, read from the layout's folder; problems name the file, never its content."""
+    lim = ctx.limits
+    if not isinstance(value, str) or not value.strip():
+        ctx.err(path, f"expected a CSV file name relative to the layout, got {_show(value)}")
+        return None
+    if len(value) > 255 or any(unicodedata.category(ch)[0] == "C" for ch in value):
+        ctx.err(path, f"a power-map file name is at most 255 characters, without control characters; got {_show(value)}")
         return None
     if ctx.folder is None:
         ctx.err(path, "a power map needs a layout read from a file (the CSV is found next to it)")
         return None
-    folder = ctx.folder.resolve()
-    target = (folder / value).resolve()
-    if not target.is_relative_to(folder):
-        ctx.err(path, f"{value!r} lies outside the layout's folder {folder}; copy the CSV next to the layout")
+    name = _show(value)
+    try:
+        folder = ctx.folder.resolve()
+        target = (folder / value).resolve()
+    except (OSError, RuntimeError, ValueError) as e:  # a symbolic-link loop is a RuntimeError before Python 3.13
+        ctx.err(path, f"cannot resolve {name} in the layout's folder ({type(e).__name__}: a symbolic-link loop or a "
+                      "bad name); give the name of a CSV file next to the layout")
         return None
-    if not target.is_file():
-        ctx.err(path, f"file {value!r} not found in {folder}")
+    if not target.is_relative_to(folder):
+        ctx.err(path, f"{name} lies outside the layout's folder {folder} (following '..' and symbolic links); "
+                      "copy the CSV next to the layout")
         return None
     try:
-        text = target.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        ctx.err(path, f"cannot read {value!r}: {e}")
+        st = target.stat()
+    except FileNotFoundError:
+        ctx.err(path, f"file {name} not found in {folder}")
         return None
-    rows = []
-    for r, row in enumerate(csv.reader(io.StringIO(text))):
-        if not row or row[0].lstrip().startswith("#"):
-            continue
-        try:
-            vals = tuple(float(c) for c in row)
-        except ValueError:
-            ctx.err(path, f"{value!r} row {r + 1}: every cell must be a number of watts, got {row!r}")
-            return None
-        if not all(math.isfinite(v) and v >= 0 for v in vals):
-            ctx.err(path, f"{value!r} row {r + 1}: powers must be finite and non-negative, got {row!r}")
-            return None
-        rows.append(vals)
-    if not rows or len({len(r) for r in rows}) != 1:
-        ctx.err(path, f"{value!r} must be a non-empty rectangular grid of numbers (one row per line)")
+    except OSError as e:
+        ctx.err(path, f"cannot open {name}: {e.strerror or type(e).__name__}")
         return None
-    if len(rows) * len(rows[0]) > 250_000:
-        ctx.err(path, f"{value!r} has {len(rows) * len(rows[0])} cells; at most 250000 are supported")
+    if stat.S_ISREG(st.st_mode) and st.st_nlink > 1 and not _shipped_folder(folder):
+        ctx.err(path, (f"{name} has {st.st_nlink} hard links, so the reader cannot tell that the file belongs to the "
+                       f"layout's folder; replace the link by a copy (cp {value} {value}.tmp && mv {value}.tmp {value})"))
         return None
+    try:
+        text = read_text(target, error=LayoutError, source=value, what="power map", max_bytes=lim.power_map_bytes)
+    except LayoutError as e:
+        for _, msg in e.problems:
+            hint = (f" (a map may have {lim.power_map_cells:,} cells; raise LayoutLimits.power_map_cells for a finer one)"
+                    if "bytes" in msg else "")
+            ctx.err(path, f"{name}: {msg}{hint}")
+        return None
+
+    def fail(msg: str) -> None:
+        ctx.err(path, f"{name} {msg}")
+
+    rows: list[tuple[float, ...]] = []
+    ncol = 0
+    reader = csv.reader(io.StringIO(text))
+    try:
+        for row in reader:
+            line = reader.line_num
+            if not row or row[0].lstrip().startswith("#"):
+                continue
+            if not rows:
+                ncol = len(row)
+            elif len(row) != ncol:
+                return fail(f"line {line} has {len(row)} cells, the first row {ncol}; a power map is a rectangular "
+                            "grid of numbers (one row per line)")
+            if (len(rows) + 1) * ncol > lim.power_map_cells:
+                return fail(f"has more than {lim.power_map_cells:,} cells (LayoutLimits.power_map_cells, e.g. 128 x 128); "
+                            "coarsen the map, or raise the limit on purpose (meshing time grows with the cell count)")
+            vals = []
+            for j, cell in enumerate(row):
+                c = cell.strip()
+                if len(c) > 40 or not _CELL.fullmatch(c):
+                    return fail(f"line {line}, column {j + 1}: not a number; every cell must be a number of watts "
+                                "such as 0.25")
+                v = float(c)
+                if not 0.0 <= v <= _MAX_POWER:  # inf from 1e400 fails too
+                    return fail(f"line {line}, column {j + 1}: powers must be finite and non-negative, at most "
+                                f"{_MAX_POWER:g} W (100 kW) a cell; check the exponent")
+                vals.append(v)
+            rows.append(tuple(vals))
+    except csv.Error as e:
+        return fail(f"line {reader.line_num}: not a readable CSV file ({str(e).split(' - ')[0]})")
+    if not rows or ncol == 0:
+        return fail("must be a non-empty rectangular grid of numbers (one row per line)")
+    total = sum(sum(r) for r in rows)
+    if total > _MAX_POWER:
+        return fail(f"adds up to {total:.4g} W, more than the {_MAX_POWER:g} W (100 kW) a chiplet may dissipate; "
+                    "check the unit (watts per cell) and the exponents")
     return PowerMap(value, tuple(rows))
 
 
@@ -429,7 +712,8 @@ def _chiplet(ctx: _Ctx, raw: dict, path: str, mats: dict, layer_thickness: float
     power = _quantity(ctx, s, "power", path, "power", required=False, default=0.0, nonnegative=True)
     blocks = []
     seen_blocks = set()
-    for i, b in _list_of_tables(ctx, s.get("power_blocks"), _join(path, "power_blocks")):
+    for i, b in _list_of_tables(ctx, s.get("power_blocks"), _join(path, "power_blocks"),
+                                limit=ctx.limits.power_blocks, what="power_blocks"):
         bp = f"{path}.power_blocks[{i}]"
         bs = _table(ctx, b, bp, _BLOCK_KEYS)
         if bs is None:
@@ -437,25 +721,27 @@ def _chiplet(ctx: _Ctx, raw: dict, path: str, mats: dict, layer_thickness: float
         bname = _name(ctx, bs, bp)
         brect = _rect(ctx, bs, bp, offset=(rect.x, rect.y) if rect else (0.0, 0.0))
         bpow = _quantity(ctx, bs, "power", bp, "power", nonnegative=True)
-        if bname in seen_blocks:
+        if bname is not None and bname in seen_blocks:
             ctx.err(_join(bp, "name"), f"duplicate power block name {bname!r} in this chiplet; rename one")
         seen_blocks.add(bname)
         if rect is not None and brect is not None and not rect.contains(brect, tol=1e-9):
             ctx.err(bp, (f"power block {bname!r} (origin relative to the die) extends outside its die "
                          f"{name!r} of size {rect.width * 1e3:.4g} x {rect.height * 1e3:.4g} mm; move or shrink it"))
+        elif bpow and brect is not None and bpow / brect.area > PLAUSIBLE_LOCAL_FLUX_MAX:
+            ctx.warn(bp, _flux_warning(bpow / brect.area, PLAUSIBLE_LOCAL_FLUX_MAX, "local hot spots"))
         if None not in (bname, brect, bpow):
             blocks.append(PowerBlock(bname, brect, bpow))
     pmap = _read_power_map(ctx, s["power_map"], _join(path, "power_map")) if "power_map" in s else None
     active = _quantity(ctx, s, "active_thickness", path, "length", required=False, positive=True)
     side = _string(ctx, s, "active_side", path, required=False, default="bottom", choices=("bottom", "top"))
     if active is not None and layer_thickness is not None and active > layer_thickness * (1 + 1e-9):
-        ctx.err(_join(path, "active_thickness"), f"{s['active_thickness']!r} exceeds the layer thickness; reduce it")
+        ctx.err(_join(path, "active_thickness"), f"{_show(s['active_thickness'])} exceeds the layer thickness; reduce it")
         active = None
     leak = _leakage(ctx, s["leakage"], _join(path, "leakage")) if "leakage" in s else None
     tj = _quantity(ctx, s, "tj_max", path, "temperature", required=False)
     hbm = None
     if "hbm" in s:
-        if kind != "hbm":
+        if kind is not None and kind != "hbm":
             ctx.err(_join(path, "hbm"), f"an hbm description needs kind = \"hbm\", got kind = {kind!r}")
         hbm = _hbm(ctx, s["hbm"], _join(path, "hbm"), mats)
         if hbm is not None and layer_thickness is not None:
@@ -465,6 +751,16 @@ def _chiplet(ctx: _Ctx, raw: dict, path: str, mats: dict, layer_thickness: float
                                              f"{layer_thickness * 1e6:.1f} um; thicken the layer or thin the dies"))
                 hbm = None
     _check_material(ctx, mats, material, _join(path, "material"))
+    if rect is not None and power is not None:
+        if pmap is not None:
+            cell_area = rect.area / (len(pmap.values) * len(pmap.values[0]))
+            peak = max(max(r) for r in pmap.values) / cell_area
+            if peak > PLAUSIBLE_LOCAL_FLUX_MAX:
+                ctx.warn(_join(path, "power_map"), _flux_warning(peak, PLAUSIBLE_LOCAL_FLUX_MAX, "local hot spots"))
+        total = power + sum(b.power for b in blocks) + (pmap.total if pmap is not None else 0.0)
+        if total / rect.area > PLAUSIBLE_DIE_FLUX_MAX:
+            ctx.warn(path, _flux_warning(total / rect.area, PLAUSIBLE_DIE_FLUX_MAX, "the die level",
+                                         f"{total:.4g} W on {rect.width * 1e3:.4g} x {rect.height * 1e3:.4g} mm: "))
     if None in (name, kind, rect, power, side) or material not in mats:
         return None
     if hbm is not None and layer_thickness is not None:
@@ -474,6 +770,12 @@ def _chiplet(ctx: _Ctx, raw: dict, path: str, mats: dict, layer_thickness: float
         material = m.name
     return Chiplet(name=name, kind=kind, material=material, rect=rect, power=power, power_blocks=tuple(blocks),
                    power_map=pmap, active_thickness=active, active_side=side, leakage=leak, tj_max=tj, hbm=hbm)
+
+
+def _flux_warning(flux: float, limit: float, where: str, prefix: str = "") -> str:
+    return (f"{prefix}{flux / 1e4:.4g} W/cm^2 is beyond {limit / 1e4:.4g} W/cm^2, the {where} of DARPA ICECool's "
+            "microfluidically cooled demonstration die (packages in production run near 100 W/cm^2); check the power, "
+            "the size and their units")
 
 
 _LAYER_KEYS = ("name", "thickness", "material", "origin", "size", "surround", "chiplets", "interconnect",
@@ -520,30 +822,64 @@ def _phys(ctx: _Ctx, raw: Any) -> dict:
     if raw is None:
         return {}
     if not isinstance(raw, dict):
-        ctx.err("phys", f"expected tables [phys.NAME], got {raw!r}")
+        ctx.err("phys", f"expected tables [phys.NAME], got {_show(raw)}")
         return {}
+    if len(raw) > ctx.limits.phys:
+        ctx.err("phys", f"{len(raw):,} PHY tables, more than the {ctx.limits.phys:,} a layout may have (LayoutLimits.phys)")
+        return {}
+    good = {}
+    for name, tbl in raw.items():
+        why = _name_problem(name, ctx.limits.name_length)
+        if why is not None:
+            ctx.err(f"phys.{_key(name)}", why.replace("names", "PHY names", 1))
+        else:
+            good[name] = tbl
     from .phys import PhyError, phys_from_toml
 
     try:
-        return phys_from_toml(raw)
+        return phys_from_toml(good)
     except PhyError as e:
         for line in str(e).splitlines()[1:]:
             path, _, msg = line.strip().partition(": ")
             ctx.err(path, msg)
         return {}
-    except (TypeError, ValueError) as e:  # a malformed table the PHY reader did not anticipate
-        ctx.err("phys", f"cannot read the PHY tables: {e}")
+    except (TypeError, ValueError, ArithmeticError, RecursionError) as e:  # a table the PHY reader did not anticipate
+        ctx.err("phys", f"cannot read the PHY tables ({type(e).__name__}); check each [phys.NAME] against "
+                        "docs/layout-format.md")
         return {}
 
 
+def _survey(raw_layers: Any) -> tuple[set[str], int, int]:
+    """``(every chiplet name string, chiplet count, power-block count)`` of the file, valid or not.
+
+    A link to a declared chiplet that failed is not an unknown endpoint (its own problem is reported).
+    """
+    names: set[str] = set()
+    n_chips = n_blocks = 0
+    if isinstance(raw_layers, list):
+        for layer in raw_layers:
+            chips = layer.get("chiplets") if isinstance(layer, dict) else None
+            if not isinstance(chips, list):
+                continue
+            n_chips += len(chips)
+            for c in chips:
+                if isinstance(c, dict):
+                    if isinstance(c.get("name"), str):
+                        names.add(c["name"])
+                    if isinstance(c.get("power_blocks"), list):
+                        n_blocks += len(c["power_blocks"])
+    return names, n_chips, n_blocks
+
+
 def _parse(ctx: _Ctx, doc: dict) -> Stack | None:
+    lim = ctx.limits
     top = _table(ctx, doc, "", ("schema", "name", "description", "materials", "package", "boundaries", "layers",
                                 "links", "mesh", "phys"))
     if top is None:
         return None
     schema = doc.get("schema")
-    if schema != SCHEMA_VERSION:
-        ctx.err("schema", f"expected schema = {SCHEMA_VERSION} (this tool's layout format version), got {schema!r}")
+    if isinstance(schema, bool) or schema != SCHEMA_VERSION:
+        ctx.err("schema", f"expected schema = {SCHEMA_VERSION} (this tool's layout format version), got {_show(schema)}")
     name = _name(ctx, doc, "")
     description = _string(ctx, doc, "description", "", required=False, default="")
     mats = _materials(ctx, doc.get("materials"))
@@ -553,26 +889,32 @@ def _parse(ctx: _Ctx, doc: dict) -> Stack | None:
     pkg_size = _pair(ctx, pkg, "size", "package", "length", positive=True) if pkg is not None else None
     package = Rect(0.0, 0.0, *pkg_size) if pkg_size else None
 
+    mark = ctx.mark()
     b = _table(ctx, doc.get("boundaries"), "boundaries", ("top", "bottom", "sides"))
     b = b or {}
     top_b = _boundary(ctx, b.get("top"), "boundaries.top", ("heat_sink", "cold_plate", "convective", "adiabatic"),
                       "heat_sink")
     bot_b = _boundary(ctx, b.get("bottom"), "boundaries.bottom", ("board", "convective", "adiabatic"), "board")
     side_b = _boundary(ctx, b.get("sides"), "boundaries.sides", ("adiabatic", "convective"), "adiabatic")
-    if isinstance(doc.get("boundaries"), dict) and max(top_b.heat_transfer_coefficient,
-                                                       bot_b.heat_transfer_coefficient,
-                                                       side_b.heat_transfer_coefficient) <= 0:
+    if not ctx.failed_since(mark) and max(top_b.heat_transfer_coefficient, bot_b.heat_transfer_coefficient,
+                                          side_b.heat_transfer_coefficient) <= 0:
         ctx.err("boundaries", "every boundary is adiabatic, so heat has no way out and no steady state exists; "
                               "give the top or bottom a heat_transfer_coefficient")
 
     raw_layers = doc.get("layers")
     if raw_layers is None:
         ctx.err("layers", "missing; list the layers top to bottom as [[layers]] tables")
-    layers: list[Layer] = []
+    ctx.declared_chiplets, n_chips, n_blocks = _survey(raw_layers)
+    for n, limit, what in ((n_chips, lim.chiplets, "chiplets"), (n_blocks, lim.power_blocks, "power_blocks")):
+        if n > limit:
+            ctx.err("layers", f"{n:,} {what.replace('_', ' ')} in all, more than the {limit:,} a layout may have "
+                              f"(LayoutLimits.{what}); is this the right file?")
+            return None
+    layers: list[tuple[int, Layer]] = []
     names_seen: dict[str, str] = {}
     chip_paths: dict[str, str] = {}
-    layer_items = _list_of_tables(ctx, raw_layers, "layers")
-    if raw_layers is not None and not layer_items and isinstance(raw_layers, list):
+    layer_items = _list_of_tables(ctx, raw_layers, "layers", limit=lim.layers, what="layers")
+    if isinstance(raw_layers, list) and not raw_layers:
         ctx.err("layers", "no layers given; list at least one [[layers]] table")
     for i, raw in layer_items:
         path = f"layers[{i}]"
@@ -585,7 +927,10 @@ def _parse(ctx: _Ctx, doc: dict) -> Stack | None:
         _check_material(ctx, mats, material, _join(path, "material"))
         surround = _string(ctx, s, "surround", path, required=False, default="air")
         _check_material(ctx, mats, surround, _join(path, "surround"))
-        extent = _rect(ctx, s, path, required=False) or package
+        if "origin" in s or "size" in s:
+            extent = _rect(ctx, s, path, required=False)  # None when it failed: nothing is checked against it
+        else:
+            extent = package
         if extent is not None and package is not None and not package.contains(extent, tol=1e-9):
             ctx.err(path, f"layer extent lies outside the package of {package.width * 1e3:.4g} x "
                           f"{package.height * 1e3:.4g} mm; move or shrink it")
@@ -604,7 +949,8 @@ def _parse(ctx: _Ctx, doc: dict) -> Stack | None:
                 ctx.err(_join(path, "name"), f"duplicate name {lname!r} (also {names_seen[lname]}); names must be unique")
             names_seen[lname] = path
         chips = []
-        for j, craw in _list_of_tables(ctx, s.get("chiplets"), _join(path, "chiplets")):
+        for j, craw in _list_of_tables(ctx, s.get("chiplets"), _join(path, "chiplets"), limit=lim.chiplets,
+                                       what="chiplets"):
             cpath = f"{path}.chiplets[{j}]"
             c = _chiplet(ctx, craw, cpath, mats, thickness, lname, derived)
             if c is None:
@@ -625,11 +971,14 @@ def _parse(ctx: _Ctx, doc: dict) -> Stack | None:
             chips.append((c, cpath))
         if None in (lname, thickness, material, extent) or material not in mats or surround not in mats:
             continue
-        layers.append(Layer(lname, thickness, material, extent, surround, tuple(c for c, _ in chips), ic,
-                            region, cells))
+        layers.append((i, Layer(lname, thickness, material, extent, surround, tuple(c for c, _ in chips), ic,
+                                region, cells)))
 
-    # A die must sit on something: the layer below's extent must cover its footprint.
-    for upper, lower in zip(layers[:-1], layers[1:]):
+    # A die must sit on something: the layer below's extent must cover its footprint (checked only
+    # between neighbours that both loaded, so a failed layer causes no follow-on errors).
+    for (i_up, upper), (i_low, lower) in zip(layers[:-1], layers[1:]):
+        if i_low != i_up + 1:
+            continue
         for c in upper.chiplets:
             if not lower.extent.contains(c.rect, tol=1e-9):
                 ctx.err(chip_paths[c.name],
@@ -637,10 +986,10 @@ def _parse(ctx: _Ctx, doc: dict) -> Stack | None:
                         f"{lower.name!r} below; enlarge that layer or move the chiplet")
 
     layout_phys = _phys(ctx, doc.get("phys"))
-    chip_names = {c.name for layer in layers for c in layer.chiplets}
+    chip_names = {c.name for _, layer in layers for c in layer.chiplets}
     links = []
     link_names: set[str] = set()
-    for i, raw in _list_of_tables(ctx, doc.get("links"), "links"):
+    for i, raw in _list_of_tables(ctx, doc.get("links"), "links", limit=lim.links, what="links"):
         path = f"links[{i}]"
         s = _table(ctx, raw, path, ("name", "between", "bandwidth", "phy", "length"))
         if s is None:
@@ -648,25 +997,28 @@ def _parse(ctx: _Ctx, doc: dict) -> Stack | None:
         between = s.get("between")
         ok = True
         if not (isinstance(between, list) and len(between) == 2 and all(isinstance(e, str) for e in between)):
-            ctx.err(_join(path, "between"), f"expected two chiplet names such as [\"gpu\", \"hbm0\"], got {between!r}")
+            ctx.err(_join(path, "between"), f"expected two chiplet names such as [\"gpu\", \"hbm0\"], got {_show(between)}")
             ok = False
         else:
             for e in between:
                 if e not in chip_names:
-                    ctx.err(_join(path, "between"), f"unknown link endpoint {e!r}" + _nearest(e, chip_names))
                     ok = False
+                    if e not in ctx.declared_chiplets:  # a declared chiplet that failed is reported already
+                        ctx.err(_join(path, "between"), f"unknown link endpoint {_show(e)}" + _nearest(e, chip_names))
             if between[0] == between[1]:
-                ctx.err(_join(path, "between"), f"a link needs two different chiplets, got {between!r}")
+                ctx.err(_join(path, "between"), f"a link needs two different chiplets, got {_show(between)}")
                 ok = False
-        lname = _string(ctx, s, "name", path, required=False,
-                        default="-".join(between) if ok else None)
+        lname = _name(ctx, s, path, required=False, default="-".join(between) if ok else None)
         if lname is not None and lname in link_names:
             ctx.err(_join(path, "name"), f"duplicate link name {lname!r}; give each link a unique name")
         link_names.add(lname)
         bw = _quantity(ctx, s, "bandwidth", path, "bandwidth", positive=True)
         phy = _string(ctx, s, "phy", path, required=False, default="auto")
         raw_phys = doc.get("phys") if isinstance(doc.get("phys"), dict) else {}
-        if phy not in (None, "auto") and phy not in raw_phys:  # a failed [phys] table is reported already
+        if phy is not None and len(phy) > lim.name_length:
+            ctx.err(_join(path, "phy"), f"PHY names are at most {lim.name_length} characters; got {len(phy):,}")
+            phy = None
+        elif phy not in (None, "auto") and phy not in raw_phys:  # a failed [phys] table is reported already
             from .phys import PhyError, get_phy
 
             try:
@@ -674,27 +1026,28 @@ def _parse(ctx: _Ctx, doc: dict) -> Stack | None:
             except PhyError as e:
                 ctx.err(_join(path, "phy"), str(e).split(": ", 1)[-1] + " (or define it under [phys.NAME])")
         length = _quantity(ctx, s, "length", path, "length", required=False, positive=True)
-        if ok and bw is not None and lname is not None:
-            links.append(Link(lname, (between[0], between[1]), bw, phy or "auto", length))
+        if ok and bw is not None and lname is not None and phy is not None:
+            links.append(Link(lname, (between[0], between[1]), bw, phy, length))
 
     mesh = _mesh(ctx, doc.get("mesh"))
     if ctx.problems or package is None or name is None:
         return None
-    used = {layer.material for layer in layers} | {layer.surround for layer in layers}
-    used |= {c.material for layer in layers for c in layer.chiplets}
-    for layer in layers:
+    layers_ = [layer for _, layer in layers]
+    used = {layer.material for layer in layers_} | {layer.surround for layer in layers_}
+    used |= {c.material for layer in layers_ for c in layer.chiplets}
+    for layer in layers_:
         if layer.interconnect is not None:
             used |= {layer.interconnect.material, layer.interconnect.fill}
     for m in derived.values():  # the parents of homogenised materials are parameters of the model
         used |= set(m.recipe.parents)
     all_mats = {**mats, **derived}
-    stack = Stack(name=name, description=description or "", package=package, layers=tuple(layers),
+    stack = Stack(name=name, description=description or "", package=package, layers=tuple(layers_),
                   materials=tuple(all_mats[m] for m in sorted(set(all_mats) & (used | set(derived)))),
                   top=top_b, bottom=bot_b, sides=side_b, links=tuple(links), mesh=mesh, source=ctx.source,
                   phys=tuple(layout_phys.values()))
     # Derived interconnect materials are added under "<layer>:<kind>".
     extra = []
-    for layer in layers:
+    for layer in layers_:
         if layer.interconnect is not None:
             ic = layer.interconnect
             extra.append(homogenise_interconnect(ic, mats[ic.material], mats[ic.fill],
@@ -704,9 +1057,9 @@ def _parse(ctx: _Ctx, doc: dict) -> Stack | None:
     from .mesh import estimate_cells
 
     n = estimate_cells(stack)
-    if n > _MAX_CELLS:
-        ctx.err("mesh", f"these controls give about {n:,} cells (limit {_MAX_CELLS:,}); raise mesh.max_lateral_size "
-                        "or mesh.max_vertical_size, or lower mesh.cells_per_layer")
+    if n > lim.mesh_cells:
+        ctx.err("mesh", f"these controls give about {n:,} cells (limit {lim.mesh_cells:,}, LayoutLimits.mesh_cells); "
+                        "raise mesh.max_lateral_size or mesh.max_vertical_size, or lower mesh.cells_per_layer")
         return None
     return stack
 
@@ -731,34 +1084,56 @@ def shipped_layout_path(name: str) -> Path:
     return _layouts_root() / f"{name}.toml"
 
 
-def loads_layout(text: str, *, source: str = "<string>", folder: str | Path | None = None) -> Stack:
-    """Parse layout TOML text. ``folder`` is where power-map CSV files are looked up."""
-    ctx = _Ctx(source, Path(folder) if folder is not None else None)
-    try:
-        doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise LayoutError(source, [("", f"not valid TOML: {e}")]) from None
+def _load(text: str, source: str, folder: Path | None, limits: LayoutLimits | None, stacklevel: int) -> Stack:
+    limits = limits or LayoutLimits()
+    if not isinstance(text, str):
+        raise LayoutError(source, [("", f"expected the layout as TOML text, got {type(text).__name__}")])
+    if len(text) > limits.layout_bytes:
+        raise LayoutError(source, [("", f"the layout is {len(text):,} characters, more than the {limits.layout_bytes:,} "
+                                        "a layout may have (LayoutLimits.layout_bytes); is it the right file?")])
+    doc = parse_toml(text, error=LayoutError, source=source)
+    ctx = _Ctx(source, folder, limits)
     try:
         stack = _parse(ctx, doc)
     except RecursionError:
         raise LayoutError(source, [("", "the file nests too deeply to be a layout")]) from None
     if ctx.problems or stack is None:
         raise LayoutError(source, ctx.problems or [("", "the layout could not be read")])
+    for path, msg in ctx.warnings:
+        warnings.warn(PlausibilityWarning(f"{source}: {path}: {msg}"), stacklevel=stacklevel)
     return stack
 
 
-def load_layout(path_or_name: str | Path) -> Stack:
+def loads_layout(text: str, *, source: str = "<string>", folder: str | Path | None = None,
+                 limits: LayoutLimits | None = None) -> Stack:
+    """Parse layout TOML text. ``folder`` is where power-map CSV files are looked up.
+
+    ``limits`` (a :class:`LayoutLimits`) raises the reader's size guards on purpose. Values outside
+    plausible ranges load with a :class:`PlausibilityWarning`.
+    """
+    return _load(text, source, Path(folder) if folder is not None else None, limits, stacklevel=3)
+
+
+def load_layout(path_or_name: str | Path, *, limits: LayoutLimits | None = None) -> Stack:
     """Load and validate a layout from a file path or a shipped layout name.
 
     Parameters
     ----------
     path_or_name : str or pathlib.Path
         A ``.toml`` file, or the name of a shipped layout (see :func:`shipped_layouts`).
+    limits : LayoutLimits, optional
+        Size guards (file size, item counts, power-map cells, mesh cells); the defaults suit
+        every layout shipped, and each error names the limit it hit.
 
     Raises
     ------
     LayoutError
         Listing every problem with its field path, the value and the fix.
+
+    Warns
+    -----
+    PlausibilityWarning
+        For each value outside a sourced plausible range (docs/layout-format.md).
 
     Examples
     --------
@@ -766,17 +1141,20 @@ def load_layout(path_or_name: str | Path) -> Stack:
     >>> stack.name
     'demo'
     """
+    limits = limits or LayoutLimits()
     p = Path(path_or_name)
-    if not p.is_file():
+    shown = str(p) if len(str(p)) <= 200 else _show(str(p))
+    try:
+        present = os.path.lexists(p)
+    except (OSError, ValueError):  # a NUL in the path
+        present = False
+    if not present:
         shipped = shipped_layouts()
         if str(path_or_name) in shipped:
             p = shipped_layout_path(str(path_or_name))
+            shown = str(p)
         else:
-            raise LayoutError(str(path_or_name), [("", f"no such file, and no shipped layout of that name"
-                                                       + _nearest(str(path_or_name), shipped).replace("Defined",
-                                                                                                      "Shipped"))])
-    try:
-        text = p.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise LayoutError(str(p), [("", f"cannot read the file: {e}")]) from None
-    return loads_layout(text, source=str(p), folder=p.parent)
+            raise LayoutError(shown, [("", "no such file, and no shipped layout of that name"
+                                           + _nearest(str(path_or_name), shipped).replace("Defined", "Shipped"))])
+    text = read_text(p, error=LayoutError, source=shown, what="layout", max_bytes=limits.layout_bytes)
+    return _load(text, shown, p.parent, limits, stacklevel=3)
