@@ -20,6 +20,7 @@ on the same solver.
 from __future__ import annotations
 
 import csv
+import difflib
 import io
 import re
 import time
@@ -31,11 +32,12 @@ import numpy as np
 import solvers
 from solvers import PowerTrace
 
+from ._files import read_text
 from .errors import InputFileError, ModelError, solve_error
 from .model import Model, Params, ensure_model
 from .results import KELVIN, text_table
 from .stack import Stack
-from .units import UnitError, parse_quantity
+from .units import UnitError, _show, si_converter
 
 __all__ = ["PowerTraceError", "TransientReport", "analyse_transient", "read_power_trace"]
 
@@ -48,56 +50,120 @@ def _trace_error(path, message: str) -> PowerTraceError:
     return PowerTraceError(str(path), [("", message)])
 
 
-_HEADER = re.compile(r"^\s*([^\[\]]+?)\s*\[\s*([^\]]+)\s*\]\s*$")
+#: Most data rows of a power trace (time steps); overridable with ``read_power_trace(..., max_rows=)``.
+MAX_TRACE_ROWS = 100_000
+#: Largest power-trace file [bytes], checked before it is read; overridable with ``max_bytes=``.
+MAX_TRACE_BYTES = 8 * 1024 * 1024
+#: Largest power in one cell of a trace [W]: the layout reader's range for any power.
+_MAX_TRACE_POWER = 1e5
+# A cell: a plain decimal number (no "nan", "inf", digit separators or other scripts).
+_CELL = re.compile(r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
 
 
-def read_power_trace(source: str | Path, stack: Stack) -> tuple[np.ndarray, list[str], np.ndarray]:
-    """Read a power-trace CSV: ``(times [s], chiplet names, powers [W] of shape (n_times, n_chiplets))``."""
+def _column(header: str) -> tuple[str, str] | None:
+    """``(name, unit)`` of a header cell ``"name [unit]"``, or None (a linear scan, no regex)."""
+    h = header.strip()
+    if len(h) > 200 or not h.endswith("]"):
+        return None
+    i = h.rfind("[")
+    name, unit = h[:i].strip(), h[i + 1:-1].strip()
+    if i <= 0 or not name or not unit or "[" in name or "]" in name or "]" in unit:
+        return None
+    return name, unit
+
+
+def _cell(text: str) -> float | None:
+    c = text.strip()
+    if len(c) > 40 or not _CELL.fullmatch(c):
+        return None
+    return float(c)
+
+
+def read_power_trace(source: str | Path, stack: Stack, *, max_rows: int = MAX_TRACE_ROWS,
+                     max_bytes: int = MAX_TRACE_BYTES) -> tuple[np.ndarray, list[str], np.ndarray]:
+    """Read a power-trace CSV: ``(times [s], chiplet names, powers [W] of shape (n_times, n_chiplets))``.
+
+    Any file ends in this result or a :class:`PowerTraceError` naming the file, the row and the
+    fix: the size is checked before reading (``max_bytes``), rows are counted while reading
+    (``max_rows``), every cell must be a plain finite number (powers 0 to 100 kW, times not
+    negative and strictly increasing), and messages quote column names, never other content.
+    """
     path = Path(source)
+    text = read_text(path, error=PowerTraceError, what="power trace", max_bytes=max_bytes)
+    reader = csv.reader(io.StringIO(text))
+    header: list[str] | None = None
+    columns: list[tuple[str, str]] = []
+    convert = []
+    times: list[float] = []
+    powers: list[list[float]] = []
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise _trace_error(path, f"cannot read the power trace: {e}") from None
-    rows = [r for r in csv.reader(io.StringIO(text)) if r and not r[0].lstrip().startswith("#")]
-    if len(rows) < 2:
-        raise _trace_error(path, f"needs a header row and at least one data row")
-    header = rows[0]
-    units = []
+        for row in reader:
+            r = reader.line_num
+            if not row or row[0].lstrip().startswith("#"):
+                continue
+            if header is None:
+                header = row
+                columns = _header(path, row, stack)
+                try:
+                    convert = [si_converter(columns[0][1], "time")]
+                    convert += [si_converter(u, "power") for _, u in columns[1:]]
+                except UnitError as e:
+                    raise _trace_error(path, f"row {r} (the header): {e}") from None
+                continue
+            if len(row) != len(header):
+                raise _trace_error(path, f"row {r} has {len(row)} cells, the header has {len(header)}")
+            if len(times) >= max_rows:
+                raise _trace_error(path, f"more than {max_rows:,} data rows (max_rows); resample the trace, or raise "
+                                         "the limit on purpose")
+            values = []
+            for j, (cell, to_si) in enumerate(zip(row, convert)):
+                v = _cell(cell)
+                if v is None:
+                    raise _trace_error(path, f"row {r}, column {j + 1}: not a number; every cell after the header is "
+                                             "a plain number such as 12.5 (the unit is in the header)")
+                try:
+                    values.append(to_si(v))
+                except UnitError as e:
+                    raise _trace_error(path, f"row {r}, column {j + 1}: {e}") from None
+            t, p = values[0], values[1:]
+            if any(v < 0 for v in p) or t < 0:
+                raise _trace_error(path, f"row {r}: times and powers must not be negative")
+            if any(v > _MAX_TRACE_POWER for v in p):
+                raise _trace_error(path, f"row {r}: a power above {_MAX_TRACE_POWER:g} W (100 kW); check the unit in "
+                                         "the header and the exponents")
+            if times and not t > times[-1]:
+                raise _trace_error(path, f"row {r}: times must increase strictly from row to row")
+            times.append(t)
+            powers.append(p)
+    except csv.Error as e:
+        raise _trace_error(path, f"row {reader.line_num}: not a readable CSV file ({str(e).split(' - ')[0]})") from None
+    if header is None or not times:
+        raise _trace_error(path, "needs a header row and at least one data row")
+    return np.asarray(times, dtype=float), [n for n, _ in columns[1:]], np.asarray(powers, dtype=float).reshape(
+        len(times), len(columns) - 1)
+
+
+def _header(path: Path, header: list[str], stack: Stack) -> list[tuple[str, str]]:
+    columns = []
     for i, h in enumerate(header):
-        m = _HEADER.match(h)
-        if not m:
-            raise _trace_error(path, f"header {h!r} needs a unit in brackets, like 'time [ms]' or 'logic [W]'")
-        units.append((m.group(1), m.group(2)))
-    if units[0][0] != "time":
-        raise _trace_error(path, f"the first column must be 'time [unit]', got {header[0]!r}")
-    names = [n for n, _ in units[1:]]
+        col = _column(h)
+        if col is None:
+            raise _trace_error(path, f"header column {i + 1} needs a unit in brackets after its name, like 'time [ms]' "
+                                     "or 'logic [W]'")
+        columns.append(col)
+    if columns[0][0] != "time":
+        raise _trace_error(path, f"the first column must be 'time [unit]', got {_show(header[0].strip())}")
+    names = [n for n, _ in columns[1:]]
     known = {c.name for c in stack.chiplets}
     for n in names:
         if n not in known:
-            import difflib
-
             close = difflib.get_close_matches(n, sorted(known), n=1)
-            raise _trace_error(path, f"column {n!r} is not a chiplet of {stack.name!r}"
-                                  + (f"; did you mean {close[0]!r}?" if close else f"; chiplets: {', '.join(sorted(known))}"))
+            raise _trace_error(path, f"column {_show(n)} is not a chiplet of {stack.name!r}"
+                                     + (f"; did you mean {close[0]!r}?" if close
+                                        else f"; chiplets: {', '.join(sorted(known))}"))
     if len(set(names)) != len(names):
-        raise _trace_error(path, f"a chiplet appears in two columns")
-    times, powers = [], []
-    for r, row in enumerate(rows[1:], start=2):
-        if len(row) != len(header):
-            raise _trace_error(path, f"row {r} has {len(row)} cells, the header has {len(header)}")
-        try:
-            t = parse_quantity(f"{row[0].strip()} {units[0][1]}", "time")
-            p = [parse_quantity(f"{c.strip()} {u}", "power") for c, (_, u) in zip(row[1:], units[1:])]
-        except UnitError as e:
-            raise _trace_error(path, f"row {r}: {e}") from None
-        if any(v < 0 for v in p) or t < 0:
-            raise _trace_error(path, f"row {r}: times and powers must not be negative")
-        times.append(t)
-        powers.append(p)
-    times = np.asarray(times)
-    if np.any(np.diff(times) <= 0):
-        raise _trace_error(path, f"times must increase strictly from row to row")
-    return times, names, np.asarray(powers, dtype=float)
+        raise _trace_error(path, "a chiplet appears in two columns")
+    return columns
 
 
 @dataclass(frozen=True, eq=False)
