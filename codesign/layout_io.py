@@ -444,9 +444,13 @@ def _plausible_material(ctx: _Ctx, path: str, name: str, ks: list[float]) -> Non
             f = k / k0
             if not 1 / PLAUSIBLE_BUILTIN_FACTOR <= f <= PLAUSIBLE_BUILTIN_FACTOR:
                 ctx.warn(f"{path}.conductivity{axis}",
-                         f"{k:.4g} W/m/K is {max(f, 1 / f):.3g}x {'above' if f > 1 else 'below'} the built-in "
+                         f"{k:.4g} W/m/K is {_ratio(max(f, 1 / f))}x {'above' if f > 1 else 'below'} the built-in "
                          f"{name!r} ({k0:.4g} W/m/K; {ref.source.split(';')[0]}); this definition replaces the "
                          "built-in one for this layout. Check the value, or give the material another name")
+
+
+def _ratio(r: float) -> str:
+    return f"{r:.3g}" if r < 1000 else f"{r:,.0f}"
 
 
 def _check_material(ctx: _Ctx, mats: dict, name: str | None, path: str) -> None:
@@ -706,7 +710,9 @@ def _chiplet(ctx: _Ctx, raw: dict, path: str, mats: dict, layer_thickness: float
     if s is None:
         return None
     name = _name(ctx, s, path)
+    mark = ctx.mark()
     kind = _string(ctx, s, "kind", path, required=False, default="logic", choices=CHIPLET_KINDS)
+    kind_failed = ctx.failed_since(mark)
     rect = _rect(ctx, s, path)
     material = _string(ctx, s, "material", path, required=False, default="silicon")
     power = _quantity(ctx, s, "power", path, "power", required=False, default=0.0, nonnegative=True)
@@ -728,7 +734,7 @@ def _chiplet(ctx: _Ctx, raw: dict, path: str, mats: dict, layer_thickness: float
             ctx.err(bp, (f"power block {bname!r} (origin relative to the die) extends outside its die "
                          f"{name!r} of size {rect.width * 1e3:.4g} x {rect.height * 1e3:.4g} mm; move or shrink it"))
         elif bpow and brect is not None and bpow / brect.area > PLAUSIBLE_LOCAL_FLUX_MAX:
-            ctx.warn(bp, _flux_warning(bpow / brect.area, PLAUSIBLE_LOCAL_FLUX_MAX, "local hot spots"))
+            ctx.warn(bp, _flux_warning(bpow / brect.area, PLAUSIBLE_LOCAL_FLUX_MAX, "hot-spot heat flux"))
         if None not in (bname, brect, bpow):
             blocks.append(PowerBlock(bname, brect, bpow))
     pmap = _read_power_map(ctx, s["power_map"], _join(path, "power_map")) if "power_map" in s else None
@@ -741,7 +747,7 @@ def _chiplet(ctx: _Ctx, raw: dict, path: str, mats: dict, layer_thickness: float
     tj = _quantity(ctx, s, "tj_max", path, "temperature", required=False)
     hbm = None
     if "hbm" in s:
-        if kind is not None and kind != "hbm":
+        if not kind_failed and kind != "hbm":
             ctx.err(_join(path, "hbm"), f"an hbm description needs kind = \"hbm\", got kind = {kind!r}")
         hbm = _hbm(ctx, s["hbm"], _join(path, "hbm"), mats)
         if hbm is not None and layer_thickness is not None:
@@ -756,10 +762,10 @@ def _chiplet(ctx: _Ctx, raw: dict, path: str, mats: dict, layer_thickness: float
             cell_area = rect.area / (len(pmap.values) * len(pmap.values[0]))
             peak = max(max(r) for r in pmap.values) / cell_area
             if peak > PLAUSIBLE_LOCAL_FLUX_MAX:
-                ctx.warn(_join(path, "power_map"), _flux_warning(peak, PLAUSIBLE_LOCAL_FLUX_MAX, "local hot spots"))
+                ctx.warn(_join(path, "power_map"), _flux_warning(peak, PLAUSIBLE_LOCAL_FLUX_MAX, "hot-spot heat flux"))
         total = power + sum(b.power for b in blocks) + (pmap.total if pmap is not None else 0.0)
         if total / rect.area > PLAUSIBLE_DIE_FLUX_MAX:
-            ctx.warn(path, _flux_warning(total / rect.area, PLAUSIBLE_DIE_FLUX_MAX, "the die level",
+            ctx.warn(path, _flux_warning(total / rect.area, PLAUSIBLE_DIE_FLUX_MAX, "die-level heat flux",
                                          f"{total:.4g} W on {rect.width * 1e3:.4g} x {rect.height * 1e3:.4g} mm: "))
     if None in (name, kind, rect, power, side) or material not in mats:
         return None
@@ -772,9 +778,9 @@ def _chiplet(ctx: _Ctx, raw: dict, path: str, mats: dict, layer_thickness: float
                    power_map=pmap, active_thickness=active, active_side=side, leakage=leak, tj_max=tj, hbm=hbm)
 
 
-def _flux_warning(flux: float, limit: float, where: str, prefix: str = "") -> str:
-    return (f"{prefix}{flux / 1e4:.4g} W/cm^2 is beyond {limit / 1e4:.4g} W/cm^2, the {where} of DARPA ICECool's "
-            "microfluidically cooled demonstration die (packages in production run near 100 W/cm^2); check the power, "
+def _flux_warning(flux: float, limit: float, what: str, prefix: str = "") -> str:
+    return (f"{prefix}{flux / 1e4:.4g} W/cm^2 is beyond {limit / 1e4:.4g} W/cm^2, the {what} of DARPA ICECool's "
+            "microfluidically cooled demonstration die (production packages run near 100 W/cm^2); check the power, "
             "the size and their units")
 
 

@@ -1,6 +1,7 @@
 """Every validation rule of the layout format ends in one LayoutError naming field, value and fix."""
 
 import copy
+import re
 import tomllib
 
 import pytest
@@ -209,3 +210,235 @@ def test_layout_sweep_and_system_errors_share_one_problem_list_format():
         assert isinstance(err, InputFileError) and isinstance(err, ValueError)
         assert str(err) == "f.toml: 2 problems\n  a.b: bad value 3; use 4\n  missing [mesh]"
         assert err.source == "f.toml" and err.problems == [("a.b", "bad value 3; use 4"), ("", "missing [mesh]")]
+
+
+# -- hardening (issue 17): a total reader, guarded sizes, no follow-on errors, plausibility --------
+
+import os  # noqa: E402
+import time  # noqa: E402
+import warnings  # noqa: E402
+
+from codesign.layout_io import LayoutLimits, PlausibilityWarning, shipped_layouts  # noqa: E402
+
+
+@pytest.mark.parametrize("change, path, message", [
+    (lambda d: logic(d).update(name="lo\x00gic"), r"chiplets\[0\]\.name", r"control characters"),
+    (lambda d: logic(d).update(name="x" * 100_000), r"chiplets\[0\]\.name", r"at most 100 characters"),
+    (lambda d: d["layers"][0].update(name="lid\u200b"), r"layers\[0\]\.name", r"control characters"),
+    (lambda d: d.setdefault("materials", {}).update({"si\x00": {"conductivity": "1 W/m/K",
+                                                                  "heat_capacity": "1 MJ/m^3/K"}}),
+     r"materials\.'si\\x00'", r"material names must be free"),
+    (lambda d: d.update(description="x" * 20_000), r"description", r"at most 10,000 characters"),
+    (lambda d: d["links"][0].update(name="a\nb"), r"links\[0\]\.name", r"control characters"),
+])
+def test_names_with_control_characters_or_huge_lengths_are_refused(change, path, message):
+    """Before: accepted, to fail later in the mesher or in region-name handling."""
+    with pytest.raises(cd.LayoutError, match=path + r".*" + message) as info:
+        load(mutated(change))
+    assert len(str(info.value)) < 2000
+
+
+def test_deep_toml_and_symlink_loops_are_layout_errors(tmp_path):
+    """Before: RecursionError from tomllib; OSError for a symlink loop."""
+    with pytest.raises(cd.LayoutError, match="nested more than"):
+        cd.loads_layout("x = " + "[" * 500 + "]" * 500)
+    loop = tmp_path / "loop.toml"
+    loop.symlink_to(loop)
+    with pytest.raises(cd.LayoutError, match="cannot open the layout"):
+        cd.load_layout(loop)
+    with pytest.raises(cd.LayoutError, match="no such file"):
+        cd.load_layout("x" * 5000)
+    with pytest.raises(cd.LayoutError, match="no such file"):
+        cd.load_layout("de\x00mo")
+    with pytest.raises(cd.LayoutError, match="not a regular file"):
+        cd.load_layout(tmp_path)
+    with pytest.raises(cd.LayoutError, match="more than the 1,048,576"):
+        cd.loads_layout("#" * 2_000_000)
+
+
+@pytest.mark.parametrize("change, path", [
+    (lambda d: d.update(shema=1), r"shema: unknown field 'shema'; did you mean 'schema'"),
+    (lambda d: d["package"].update(sise=1), r"package\.sise: .*did you mean 'size'"),
+    (lambda d: d["boundaries"]["top"].update(ambiant="1 K"), r"boundaries\.top\.ambiant: .*'ambient'"),
+    (lambda d: d["mesh"].update(max_lateral_sise="1 mm"), r"mesh\.max_lateral_sise: .*'max_lateral_size'"),
+    (lambda d: d["layers"][3]["interconnect"].update(pich="1 um"), r"interconnect\.pich: .*'pitch'"),
+    (lambda d: d["layers"][2]["chiplets"][1]["hbm"].update(dram_die=8), r"hbm\.dram_die: .*'dram_dies'"),
+    (lambda d: d["layers"][2]["chiplets"][1]["hbm"].update(bond={"kind": "microbump", "pitch": "55 um",
+                                                                 "diameter": "25 um", "fil": "mold"}),
+     r"hbm\.bond\.fil: .*'fill'"),
+    (lambda d: logic(d).update(leakage={"reference_power": "1 W", "reference_temperature": "300 K",
+                                        "coeficient": "0.02 1/K"}), r"leakage\.coeficient: .*'coefficient'"),
+    (lambda d: logic(d)["power_blocks"][0].update(powr="1 W"), r"power_blocks\[0\]\.powr: .*'power'"),
+    (lambda d: d["links"][0].update(bandwith="1 GB/s"), r"links\[0\]\.bandwith: .*'bandwidth'"),
+    (lambda d: d.update(materials={"foo": {"conductivty": "1 W/m/K", "heat_capacity": "1 MJ/m^3/K"}}),
+     r"materials\.foo\.conductivty: .*'conductivity'"),
+    (lambda d: d.update(phys={"x": {"base": "HBM3", "rech": "3 mm", "source": "s"}}), r"phys\.x\.rech: .*'reach'"),
+])
+def test_unknown_keys_everywhere_have_a_did_you_mean(change, path):
+    with pytest.raises(cd.LayoutError, match=path):
+        load(mutated(change))
+
+
+@pytest.mark.parametrize("change, expected", [
+    # a key typo: only the typo and the missing field, not "unknown link endpoint ... Defined: " (empty)
+    (lambda d: d["layers"][2].update(thicknes=d["layers"][2].pop("thickness")),
+     ["layers[2].thicknes", "layers[2].thickness"]),
+    # a failed material definition: not also "unknown material" where it is used
+    (lambda d: (d.update(materials={"foo": {"conductivity": "1 W", "heat_capacity": "1 MJ/m^3/K"}}),
+                d["layers"][0].update(material="foo")), ["materials.foo.conductivity"]),
+    # a failed boundary coefficient: not also "every boundary is adiabatic"
+    (lambda d: (d["boundaries"]["top"].update(heat_transfer_coefficient="1 W"),
+                d["boundaries"].update(bottom={"kind": "adiabatic"})), ["boundaries.top.heat_transfer_coefficient"]),
+    # a failed layer: its neighbours are not "stacked over nothing"
+    (lambda d: d["layers"][3].update(thickness="1 parsec"), ["layers[3].thickness"]),
+    # a failed layer extent: its chiplets are not checked against a stand-in extent
+    (lambda d: d["layers"][2].update(size=["1 W", "2 mm"]), ["layers[2].size[0]"]),
+    # a failed chiplet kind: no "needs kind = hbm"
+    (lambda d: d["layers"][2]["chiplets"][1].update(kind="hmb"), ["layers[2].chiplets[1].kind"]),
+    # a failed chiplet: links to it are not unknown endpoints
+    (lambda d: d["layers"][2]["chiplets"][1].update(power="5"), ["layers[2].chiplets[1].power"]),
+])
+def test_a_failed_field_causes_no_follow_on_errors(change, expected):
+    """Before: a typo'd thickness also gave four 'unknown link endpoint ... Defined: ' (empty list)."""
+    with pytest.raises(cd.LayoutError) as info:
+        load(mutated(change))
+    assert [p for p, _ in info.value.problems if p not in expected] == []
+
+
+def test_item_counts_are_capped():
+    doc = mutated(lambda d: d.update(layers=d["layers"] * 30))
+    with pytest.raises(cd.LayoutError, match=r"layers: 210 layers, more than the 100 .*LayoutLimits\.layers"):
+        load(doc)
+    with pytest.raises(cd.LayoutError, match=r"3 chiplets in all, more than the 2 "):
+        cd.loads_layout(tomli_w.dumps(BASE), limits=LayoutLimits(chiplets=2))
+
+
+# -- power maps -----------------------------------------------------------------------------------
+
+def _map_layout(tmp_path, csv_text=None, name="map.csv", limits=None):
+    sub = tmp_path / "layout"
+    sub.mkdir(exist_ok=True)
+    if csv_text is not None:
+        (sub / name).write_text(csv_text)
+    doc = mutated(lambda d: logic(d).update(power_map=name))
+    (sub / "layout.toml").write_text(tomli_w.dumps(doc))
+    return lambda: cd.load_layout(sub / "layout.toml", limits=limits)
+
+
+@pytest.mark.parametrize("csv_text, message", [
+    ("1e300,1\n", r"line 1, column 1: powers must be finite and non-negative, at most 100000 W"),
+    ("1,2\n3,1e400\n", r"line 2, column 2: powers must be finite"),
+    ("nan,1\n", r"line 1, column 1: not a number"),
+    ("inf,1\n", r"line 1, column 1: not a number"),
+    ("6e4,6e4\n", r"adds up to 1.2e\+05 W, more than the 100000 W"),
+    ('"' + "1" * 200_000 + '"\n', r"not a readable CSV file"),
+])
+def test_power_map_values_are_checked_when_read(tmp_path, csv_text, message):
+    """Before: 1e300 was accepted and the mesher then crashed with a misleading message."""
+    with pytest.raises(cd.LayoutError, match=r"chiplets\[0\]\.power_map: 'map.csv' .*" + message):
+        _map_layout(tmp_path, csv_text)()
+
+
+def test_power_map_resolution_is_capped_before_the_whole_file_is_parsed(tmp_path):
+    """Before: a 500 x 500 map was allowed and `codesign check` took 575 s; a 175 MB map took 2 GB."""
+    row = ",".join(["0"] * 500) + "\n"
+    load_it = _map_layout(tmp_path, row * 500)  # 500 x 500 cells in 500 kB: under the size cap
+    t0 = time.perf_counter()
+    with pytest.raises(cd.LayoutError, match=r"more than 16,384 cells \(LayoutLimits\.power_map_cells"):
+        load_it()
+    assert time.perf_counter() - t0 < 1.0
+    big = _map_layout(tmp_path, "1," * 1_000_000 + "1\n", name="big.csv")
+    with pytest.raises(cd.LayoutError, match=r"big.csv': the power map is 2,000,002 bytes, more than the 1,114,112"):
+        big()
+    # raised on purpose, the same map loads
+    stack = _map_layout(tmp_path, limits=LayoutLimits(power_map_cells=250_000))()
+    assert len(stack.chiplet("logic").power_map.values) == 500
+
+
+def test_power_map_links_outside_the_folder_are_refused(tmp_path):
+    """Before: a hard link to a file outside the layout's folder was read."""
+    secret = tmp_path / "secret.csv"
+    secret.write_text("1,2\n3,4\n")
+    sub = tmp_path / "layout"
+    sub.mkdir()
+    os.symlink(secret, sub / "sym.csv")
+    os.link(secret, sub / "hard.csv")
+    with pytest.raises(cd.LayoutError, match=r"'sym.csv' lies outside the layout's folder"):
+        _map_layout(tmp_path, name="sym.csv")()
+    with pytest.raises(cd.LayoutError, match=r"'hard.csv' has 2 hard links.*replace the link by a copy"):
+        _map_layout(tmp_path, name="hard.csv")()
+    (sub / "loop.csv").symlink_to(sub / "loop.csv")
+    with pytest.raises(cd.LayoutError, match=r"cannot resolve 'loop.csv'"):
+        _map_layout(tmp_path, name="loop.csv")()
+    # a symbolic link that stays inside the folder is fine
+    (sub / "real.csv").write_text("1,2\n3,4\n")
+    os.symlink(sub / "real.csv", sub / "inside.csv")
+    assert _map_layout(tmp_path, name="inside.csv")().chiplet("logic").power_map.total == 10
+
+
+def test_power_map_errors_do_not_echo_file_content(tmp_path):
+    """Before: the message quoted the first row of whatever file the layout named."""
+    with pytest.raises(cd.LayoutError) as info:
+        _map_layout(tmp_path, "admin:x:0:0:hunter2,1\n1,2\n", name="passwd")()
+    assert "hunter2" not in str(info.value) and "admin" not in str(info.value)
+    assert "'passwd' line 1, column 1: not a number" in str(info.value)
+
+
+# -- plausibility ---------------------------------------------------------------------------------
+
+def _warnings_of(doc):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        load(doc)
+    return [str(w.message) for w in caught if issubclass(w.category, PlausibilityWarning)]
+
+
+def test_shipped_layouts_raise_no_plausibility_warnings():
+    for name in shipped_layouts():
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", PlausibilityWarning)
+            cd.load_layout(name)
+
+
+def test_absurd_physics_is_warned_about():
+    """Before: 0.001 W/m/K silicon with 100 kW on an 8 x 10 mm die loaded with "OK"."""
+    def change(d):
+        d["materials"] = {"silicon": {"conductivity": "0.001 W/m/K", "heat_capacity": "1.66 MJ/m^3/K"}}
+        logic(d)["power"] = "99 kW"
+
+    found = _warnings_of(mutated(change))
+    assert any(re.search(r"materials\.silicon\.conductivity: 0.001 W/m/K is below still air", w) for w in found)
+    assert any(re.search(r"materials\.silicon\.conductivity: .*148,000x below the built-in 'silicon'", w) for w in found)
+    assert any(re.search(r"layers\[2\]\.chiplets\[0\]: 9.906e\+04 W on 8 x 10 mm: 123[0-9.]* W/cm\^2 is beyond 1000 "
+                         r"W/cm\^2", w) for w in found)
+    # a power block far above 30 kW/cm^2, and diamond-beating conductivity
+    found = _warnings_of(mutated(lambda d: (logic(d)["power_blocks"][0].update(size=["0.01 mm", "0.01 mm"]),
+                                            d.update(materials={"x": {"conductivity": "5000 W/m/K",
+                                                                      "heat_capacity": "1 MJ/m^3/K"}}))))
+    assert any("power_blocks[0]: 6e+07 W/cm^2 is beyond 3e+04 W/cm^2" in w for w in found)
+    assert any("materials.x.conductivity: 5000 W/m/K is above diamond" in w for w in found)
+
+
+@pytest.mark.parametrize("leakage, outcome", [
+    ({"coefficient": "1e300 1/K"}, r"ERROR leakage\.coefficient: 1e\+300 1/K makes the leakage .* overflow"),
+    ({"coefficient": "0.8 1/K"}, r"ERROR leakage\.coefficient: .*above 0.7 1/K are refused"),
+    ({"coefficient": "0.3 1/K"}, r"WARN leakage\.coefficient: 0.3 1/K multiplies the leakage by 20.1 every 10 K"),
+    ({"coefficient": "0.02 1/K"}, r"OK"),
+    ({"model": "polynomial", "polynomial": ["1e300 1/K"]}, r"ERROR leakage\.polynomial\[0\]: .*overflow"),
+    ({"model": "polynomial", "polynomial": ["-0.02 1/K"]}, r"WARN leakage\.polynomial: .*negative at ΔT = 51 K"),
+    ({"model": "polynomial", "polynomial": ["0.02 1/K", "-1e-4 1/K^2"]}, r"WARN leakage\.polynomial: .*falls with"),
+    ({"model": "polynomial", "polynomial": ["0.02 1/K", "1e-4 1/K^2"]}, r"OK"),
+    ({"model": "polynomial", "polynomial": [f"1e-3 1/K^{i}" for i in range(1, 11)]},
+     r"ERROR leakage\.polynomial: expected a list of 1 to 9"),
+])
+def test_leakage_overflow_is_an_error_and_fast_growth_a_warning(leakage, outcome):
+    """Before: a 1e300 1/K coefficient loaded with "OK"."""
+    doc = mutated(lambda d: logic(d).update(leakage={"reference_power": "10 W", "reference_temperature": "60 degC",
+                                                     **leakage}))
+    try:
+        found = _warnings_of(doc)
+    except cd.LayoutError as e:
+        got = "ERROR " + "; ".join(f"{p}: {m}" for p, m in e.problems)
+    else:
+        got = "WARN " + "; ".join(w.removeprefix("test.toml: ") for w in found) if found else "OK"
+    assert re.search(outcome.replace("leakage\\.", r"layers\[2\]\.chiplets\[0\]\.leakage\."), got), got
