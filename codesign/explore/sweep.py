@@ -7,6 +7,12 @@ re-meshed). Variants are a grid product or seeded random samples.
 
 How the work is done
 --------------------
+* Variants are **streamed** (:func:`iter_variants`): a grid is walked with :func:`itertools.product`,
+  random samples are drawn block by block (:data:`RANDOM_BLOCK` variants, each block from its own
+  seed ``(seed, block index)``), so no list of every variant is ever built and the first chunk is
+  solved at once. A spec states how many variants it may have (``max_variants``, default
+  :data:`MAX_VARIANTS`) and the spec's mesh overrides are checked against the cell limit when it is
+  read.
 * Variants are grouped by their *geometry* (the thickness and material values): each group is
   built once (:func:`codesign.build`), and every variant of the group is a :class:`codesign.Params`
   (powers, conductivities -- homogenised materials re-homogenised from swept parents --, face
@@ -15,8 +21,11 @@ How the work is done
   :func:`solvers.solve_batch`: ``jax.vmap`` over the chunk on a GPU, a loop of jitted solves on
   CPU (DESIGN.md: 1.8x faster there).
 * Every finished chunk is appended to a JSONL file, one line per variant, keyed by a stable hash
-  of its parameters. ``resume=True`` skips the keys already in the file, so an interrupted sweep
-  finishes without losing or repeating a point.
+  of its parameters, in one write on an append-only descriptor, then synced. One process writes a
+  results file at a time (an advisory lock; a second writer is told which process holds it).
+  ``resume=True`` skips the keys already in the file, so an interrupted sweep finishes without
+  losing or repeating a point; a damaged tail (a torn or non-UTF-8 last line) is cut off with a
+  warning that says what was kept.
 * ``backend="dask"`` sends the chunks to a :mod:`dask.distributed` cluster (a ``LocalCluster``
   by default, or a scheduler address); each worker meshes its group once and batches its chunk
   on its own device. The rows are the same as the local run's.
@@ -30,29 +39,45 @@ import itertools
 import json
 import math
 import os
+import re
+import socket
+import stat
 import sys
 import time
-import tomllib
-from dataclasses import dataclass, field
+import warnings
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
-from ..errors import InputFileError
-from ..layout_io import LayoutError, load_layout
+from .._files import parse_toml, read_text
+from ..errors import CodesignError, InputFileError, ModelError
+from ..layout_io import load_layout
 from ..model import BOUNDARIES, Model, Params, build
 from ..results import KELVIN
 from ..stack import Stack
-from ..units import UnitError, parse_quantity
+from ._checks import MAX_TEXT_CHARS, Checker, nearest, range_problem, show, typename
+
+try:  # POSIX advisory locks; elsewhere a results file is not locked
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX
+    fcntl = None
 
 __all__ = [
+    "MAX_VARIANTS",
+    "RANDOM_BLOCK",
+    "ResultsFileError",
+    "ResultsFileWarning",
     "SweepSpecError",
     "SweepParameter",
     "SweepSpec",
     "SweepResult",
+    "count_variants",
+    "default_results_path",
     "load_sweep_spec",
     "loads_sweep_spec",
+    "iter_variants",
     "sweep_variants",
     "variant_key",
     "evaluate_variants",
@@ -75,10 +100,44 @@ PARAMETER_KINDS: dict[str, tuple[str, str | None, bool]] = {
 }
 _MESH_KEYS = {"max_lateral_size": "length", "min_lateral_size": "length", "grading": "number",
               "cells_per_layer": "int", "max_vertical_size": "length"}
+_TOP_KEYS = ("schema", "name", "layout", "mode", "samples", "seed", "chunk_size", "precision", "rtol",
+             "max_iterations", "max_variants", "max_cells", "mesh", "parameters", "objectives")
+_PARAMETER_KEYS = ("kind", "target", "values", "scale", "range", "scale_range", "steps", "log")
+
+#: Default most variants a spec may have (``max_variants`` raises it on purpose): each variant is
+#: one solve, so a million is days of work on one device.
+MAX_VARIANTS = 1_000_000
+#: Most grid steps one range may have (``steps``); a denser axis is a random-mode sweep.
+MAX_STEPS = 100_000
+#: Random-mode variants drawn per block; block ``b`` is drawn from ``default_rng([seed, b])``, so a
+#: variant depends only on the seed and its index (raising ``samples`` keeps the earlier variants).
+RANDOM_BLOCK = 1024
+#: Longest line of a results file [bytes]; a row is well under 10 kB, a longer line is damage.
+MAX_RESULT_LINE = 1 << 20
+
+
+def cell_limit() -> int:
+    """The library's mesh cell limit: ``codesign.mesh.MAX_CELLS`` where defined, else the layout
+    reader's limit (``codesign.layout_io._MAX_CELLS``)."""
+    from .. import mesh as _mesh
+
+    limit = getattr(_mesh, "MAX_CELLS", None)
+    if limit is None:
+        from ..layout_io import _MAX_CELLS as limit
+    return int(limit)
 
 
 class SweepSpecError(InputFileError):
     """A sweep spec has problems; ``problems`` lists ``(field path, message)``."""
+
+
+class ResultsFileError(CodesignError):
+    """A sweep's results file cannot be used: held by another writer, not a results file, or an
+    I/O error (a read-only folder, a full disk). The message says what the file keeps."""
+
+
+class ResultsFileWarning(UserWarning):
+    """A results file had damage that was skipped or cut off (the message says what was kept)."""
 
 
 @dataclass(frozen=True)
@@ -120,6 +179,13 @@ class SweepParameter:
     def keeps_mesh(self) -> bool:
         return PARAMETER_KINDS[self.kind][2]
 
+    @property
+    def largest(self):
+        """The largest value the parameter takes (None for a material swap)."""
+        if self.kind == "material":
+            return None
+        return max(self.choices) if self.choices else self.high
+
 
 @dataclass(frozen=True)
 class SweepSpec:
@@ -139,6 +205,8 @@ class SweepSpec:
     objectives: tuple[str, str] = ("total_power_W", "max_temperature_C")
     sense: tuple[str, str] = ("max", "min")
     source: str = "<spec>"
+    max_variants: int = MAX_VARIANTS
+    max_cells: int | None = None     # None: the library's cell limit (cell_limit())
 
     def dtype(self):
         """The solve precision: the spec's, else float64 when ``jax_enable_x64`` is on."""
@@ -153,228 +221,299 @@ class SweepSpec:
             return self.rtol
         return 1e-8 if self.dtype() == np.float64 else 1e-4
 
+    @property
+    def count(self) -> int:
+        """Number of variants (:func:`count_variants`)."""
+        return count_variants(self)
+
 
 # ======================================================================================
 # reading specs
-def _q(problems, value, kind: str, path: str) -> float | None:
-    try:
-        return parse_quantity(value, kind)
-    except UnitError as e:
-        problems.append((path, str(e)))
-        return None
+def _names_of(stack: Stack, what: str) -> list[str]:
+    return {"chiplet": [c.name for c in stack.chiplets], "material": [m.name for m in stack.materials],
+            "boundary": list(BOUNDARIES), "layer": [layer.name for layer in stack.layers]}[what]
 
 
-def _parameter(problems, raw, path: str, stack: Stack) -> SweepParameter | None:
-    if not isinstance(raw, dict):
-        problems.append((path, f"expected a table, got {raw!r}"))
-        return None
-    allowed = {"kind", "target", "values", "scale", "range", "scale_range", "steps", "log"}
-    for k in sorted(set(raw) - allowed):
-        problems.append((f"{path}.{k}", f"unknown key; allowed: {', '.join(sorted(allowed))}"))
-    kind = raw.get("kind")
-    if kind not in PARAMETER_KINDS:
-        problems.append((f"{path}.kind", f"expected one of {', '.join(PARAMETER_KINDS)}, got {kind!r}"))
+def _listing(names: Sequence[str]) -> str:
+    return ", ".join(names[:30]) + (", ..." if len(names) > 30 else "")
+
+
+def _nominal(stack: Stack, kind: str, target: str) -> tuple[float, float]:
+    """The smallest and largest layout value a scale factor of ``kind`` multiplies."""
+    if kind == "power":
+        v = stack.chiplet(target).total_power
+        return v, v
+    if kind == "conductivity":
+        m = stack.material(target)
+        return min(m.kx, m.ky, m.kz), max(m.kx, m.ky, m.kz)
+    if kind == "heat_transfer_coefficient":
+        v = getattr(stack, target).heat_transfer_coefficient
+        return v, v
+    v = stack.layer(target).thickness
+    return v, v
+
+
+def _parameter(ck: Checker, raw: dict, path: str, stack: Stack) -> SweepParameter | None:
+    ck.table(raw, path, _PARAMETER_KEYS)
+    kind = ck.string(raw, "kind", path, required=True, choices=PARAMETER_KINDS, noun="parameter kind",
+                     what=f"a parameter kind ({', '.join(PARAMETER_KINDS)})")
+    if kind is None:
         return None
     what, qkind, _ = PARAMETER_KINDS[kind]
-    target = raw.get("target")
-    names = {"chiplet": [c.name for c in stack.chiplets], "material": [m.name for m in stack.materials],
-             "boundary": list(BOUNDARIES), "layer": [l.name for l in stack.layers]}[what]
+    names = _names_of(stack, what)
+    target = ck.string(raw, "target", path, required=True, what=f"the name of a {what} of the layout")
+    if target is None:
+        return None
     if target not in names:
-        problems.append((f"{path}.target", f"a {kind} parameter names a {what}; got {target!r}, "
-                                           f"the layout has: {', '.join(names)}"))
+        close = nearest(target, names)
+        ck.err(f"{path}.target", f"a {kind} parameter names a {what}; got {show(target)}"
+                                 f"{close if 'did you mean' in close else ''}; the layout has: {_listing(names)}")
         return None
     given = [k for k in ("values", "scale", "range", "scale_range") if k in raw]
     if len(given) != 1:
-        problems.append((path, f"give exactly one of values = [...], scale = [...], range = [lo, hi] or "
-                               f"scale_range = [lo, hi]; got {given or 'none'}"))
+        ck.err(path, f"give exactly one of values = [...], scale = [...], range = [low, high] or "
+                     f"scale_range = [low, high]; got {', '.join(given) if given else 'none'}")
         return None
     key = given[0]
     mode = "scale" if key.startswith("scale") else "value"
+    is_range = key in ("range", "scale_range")
+    for k in ("steps", "log"):
+        if k in raw and not is_range:
+            ck.err(f"{path}.{k}", f"{k} applies to a range (range = [low, high] or scale_range = [low, high]), "
+                                  f"not to a list of {key}; remove it")
     seq = raw[key]
     if not isinstance(seq, list) or not seq:
-        problems.append((f"{path}.{key}", f"expected a non-empty list, got {seq!r}"))
+        ck.err(f"{path}.{key}", f"expected a non-empty list, got {typename(seq)} {show(seq)}")
+        return None
+    if len(seq) > MAX_STEPS:
+        ck.err(f"{path}.{key}", f"{len(seq):,} values, more than the {MAX_STEPS:,} one parameter may list; "
+                                "use a random-mode sweep over a range")
         return None
     if kind == "material":
-        if mode == "scale" or key == "range":
-            problems.append((f"{path}.{key}", "a material swap takes values = [\"name\", ...]"))
+        if mode == "scale" or is_range:
+            ck.err(f"{path}.{key}", 'a material swap takes values = ["name", ...] (material names of the layout)')
             return None
         mats = [m.name for m in stack.materials]
-        bad = [v for v in seq if v not in mats]
+        bad = [v for v in seq if not isinstance(v, str) or v not in mats]
         if bad:
-            problems.append((f"{path}.values", f"unknown material(s) {bad}; defined: {', '.join(mats)}"))
+            ck.err(f"{path}.values", f"unknown material {show(bad[0])}{nearest(bad[0], mats)}"
+                   + (f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""))
             return None
         return SweepParameter(kind, target, "value", tuple(seq))
     if kind == "conductivity" and stack.material(target).recipe is not None:
         parents = stack.material(target).recipe.parents
-        problems.append((f"{path}.target", f"material {target!r} is homogenised from {', '.join(parents)}; sweep "
-                                           f"the conductivity of one of those (it is re-homogenised for every "
-                                           f"variant)"))
+        ck.err(f"{path}.target", f"material {target!r} is homogenised from {', '.join(parents)}; sweep the "
+                                 f"conductivity of one of those (it is re-homogenised for every variant)")
         return None
     if kind == "ambient" and mode == "scale":
-        problems.append((f"{path}.{key}", "an ambient temperature takes absolute values such as \"45 degC\""))
+        ck.err(f"{path}.{key}", 'an ambient temperature takes absolute values such as "45 degC"')
         return None
-    if kind == "heat_transfer_coefficient":
-        b = getattr(stack, target)
-        if b.heat_transfer_coefficient <= 0:
-            problems.append((f"{path}.target", f"boundary {target!r} is adiabatic in the layout, so its faces "
-                                               f"are not meshed as convective; give it a heat_transfer_coefficient "
-                                               f"in the layout first"))
-            return None
-    if kind == "power" and stack.chiplet(target).total_power <= 0:
-        problems.append((f"{path}.target", f"chiplet {target!r} has 0 W in the layout, so it has no power pattern "
-                                           f"to set; give it a nominal power in the layout"))
+    if kind == "heat_transfer_coefficient" and not getattr(stack, target).heat_transfer_coefficient > 0:
+        ck.err(f"{path}.target", f"boundary {target!r} is adiabatic in the layout, so its faces are not meshed as "
+                                 f"convective; give it a heat_transfer_coefficient in the layout first")
         return None
+    if kind == "power" and not stack.chiplet(target).total_power > 0:
+        ck.err(f"{path}.target", f"chiplet {target!r} has 0 W in the layout, so it has no power pattern to set; "
+                                 f"give it a nominal power in the layout")
+        return None
+    n_before = len(ck.problems)
     conv = []
     for i, v in enumerate(seq):
         p = f"{path}.{key}[{i}]"
         if mode == "scale":
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
-                problems.append((p, f"expected a positive number (a factor), got {v!r}"))
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not (math.isfinite(v) and 0 < v <= 1e6):
+                ck.err(p, f"expected a positive factor (a number in (0, 1e6]), got {typename(v)} {show(v)}")
                 continue
-            conv.append(float(v))
+            x = float(v)
+            lo, hi = _nominal(stack, kind, target)
+            rk = "length" if kind == "thickness" else kind
+            msg = range_problem(rk, lo * x) or range_problem(rk, hi * x)
+            if msg:
+                ck.err(p, f"a factor of {x:g} on the layout's {kind.replace('_', ' ')} of {target!r} gives "
+                          f"{(hi if hi * x > 1 else lo) * x:.4g} (SI), out of range: {msg}")
+                continue
+            conv.append(x)
         else:
-            x = _q(problems, v, qkind, p)
+            x = ck.value(v, p, qkind)
             if x is None:
                 continue
             if kind != "ambient" and not x > 0:
-                problems.append((p, f"expected a positive {qkind.replace('_', ' ')}, got {v!r}"))
+                ck.err(p, f"expected a positive {qkind.replace('_', ' ')}, got {show(v)}")
                 continue
             conv.append(x)
-    if len(conv) != len(seq):
+    if len(ck.problems) > n_before:
         return None
-    log = raw.get("log", False)
-    if not isinstance(log, bool):
-        problems.append((f"{path}.log", f"expected true or false, got {log!r}"))
-        log = False
-    if key in ("range", "scale_range"):
-        if len(conv) != 2 or not conv[0] < conv[1]:
-            problems.append((f"{path}.{key}", f"expected [low, high] with low < high, got {seq!r}"))
+    log = ck.boolean(raw, "log", path, default=False)
+    if not is_range:
+        return SweepParameter(kind, target, mode, tuple(conv))
+    if len(conv) != 2 or not conv[0] < conv[1]:
+        ck.err(f"{path}.{key}", f"expected [low, high] with low < high, got {show(seq)}")
+        return None
+    if "steps" in raw:
+        steps = ck.integer(raw, "steps", path, lo=2, hi=MAX_STEPS,
+                           hint="; a denser axis is a random-mode sweep (mode = \"random\")")
+        if steps is None:
             return None
-        steps = raw.get("steps")
-        if steps is not None:
-            if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
-                problems.append((f"{path}.steps", f"expected an integer >= 2, got {steps!r}"))
-                return None
-            pts = (np.geomspace if log else np.linspace)(conv[0], conv[1], steps)
-            return SweepParameter(kind, target, mode, tuple(float(x) for x in pts), conv[0], conv[1], log)
-        return SweepParameter(kind, target, mode, (), conv[0], conv[1], log)
-    return SweepParameter(kind, target, mode, tuple(conv))
+        pts = (np.geomspace if log else np.linspace)(conv[0], conv[1], steps)
+        pts[0], pts[-1] = conv[0], conv[1]
+        return SweepParameter(kind, target, mode, tuple(float(x) for x in pts), conv[0], conv[1], log)
+    return SweepParameter(kind, target, mode, (), conv[0], conv[1], log)
+
+
+def _base_layout(ck: Checker, layout: str, folder) -> Stack | None:
+    """The layout a spec names: a path relative to the spec's folder, else a shipped layout name."""
+    p = Path(folder) / layout if folder is not None and not Path(layout).is_absolute() else Path(layout)
+    try:
+        is_file = p.is_file()
+    except (OSError, ValueError):  # a name too long for a path, a NUL: not a file
+        is_file = False
+    try:
+        return load_layout(p if is_file else layout)
+    except InputFileError as e:
+        ck.err("layout", f"cannot load {show(layout)}: {e}")
+        return None
+
+
+def _mesh_overrides(ck: Checker, doc: dict, stack: Stack | None) -> list[tuple[str, float]]:
+    raw = ck.table(doc.get("mesh"), "mesh", _MESH_KEYS) or {}
+    mesh = []
+    for k, v in raw.items():
+        kind = _MESH_KEYS.get(k)
+        if kind == "length":
+            x = ck.value(v, f"mesh.{k}", "length")
+        elif kind == "int":
+            x = ck.integer(raw, k, "mesh", lo=1, hi=64)
+        elif kind == "number":
+            x = ck.number(raw, k, "mesh", lo=1.0, hi=3.0)
+        else:
+            continue  # reported by ck.table
+        if x is not None:
+            mesh.append((k, x))
+    if stack is not None:
+        m = dataclasses.replace(stack.mesh, **dict(mesh))
+        if m.min_lateral_size is not None and m.min_lateral_size > m.max_lateral_size:
+            ck.err("mesh.min_lateral_size", f"{m.min_lateral_size:.4g} m is larger than max_lateral_size "
+                                            f"{m.max_lateral_size:.4g} m; give min_lateral_size <= max_lateral_size")
+    return mesh
+
+
+def _largest_geometry(stack: Stack, mesh: Sequence[tuple[str, float]], params: Sequence[SweepParameter]) -> Stack:
+    """The base stack with the spec's mesh overrides and every swept layer at its thickest (the most cells)."""
+    s = dataclasses.replace(stack, mesh=dataclasses.replace(stack.mesh, **dict(mesh)))
+    for p in params:
+        if p.kind == "thickness":
+            t = p.largest * stack.layer(p.target).thickness if p.mode == "scale" else p.largest
+            s = s.with_layer(p.target, thickness=t)
+    return s
+
+
+def count_variants(spec: SweepSpec) -> int:
+    """Number of variants of ``spec``: the grid product, or ``samples`` (duplicates included)."""
+    if spec.mode == "grid":
+        return math.prod(len(p.choices) for p in spec.parameters)
+    return spec.samples
 
 
 def loads_sweep_spec(text: str, *, source: str = "<string>", folder: str | Path | None = None) -> SweepSpec:
-    """Parse sweep-spec TOML text; ``folder`` resolves a relative ``layout`` path."""
-    problems: list[tuple[str, str]] = []
-    try:
-        doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise SweepSpecError(source, [("", f"not valid TOML: {e}")]) from None
-    allowed = {"schema", "name", "layout", "mode", "samples", "seed", "chunk_size", "precision", "rtol",
-               "max_iterations", "mesh", "parameters", "objectives"}
-    for k in sorted(set(doc) - allowed):
-        problems.append((k, f"unknown key; allowed: {', '.join(sorted(allowed))}"))
-    if doc.get("schema", 1) != 1:
-        problems.append(("schema", f"must be 1, got {doc.get('schema')!r}"))
-    layout = doc.get("layout")
-    stack = None
-    if not isinstance(layout, str):
-        problems.append(("layout", f"expected a layout path (relative to the spec) or a shipped layout name, "
-                                   f"got {layout!r}"))
-    else:
-        p = Path(folder) / layout if folder is not None and not Path(layout).is_absolute() else Path(layout)
-        try:
-            stack = load_layout(p if p.is_file() else layout)
-        except LayoutError as e:
-            problems.append(("layout", f"cannot load {layout!r}: {e}"))
+    """Parse sweep-spec TOML text; ``folder`` resolves a relative ``layout`` path.
+
+    Every key is checked (an unknown key is a problem with a did-you-mean), the variant count is
+    held to ``max_variants`` and the largest variant's mesh to the cell limit (``max_cells``),
+    before anything is built.
+
+    Raises
+    ------
+    SweepSpecError
+        Listing every problem with its field path, the value given and the fix.
+    """
+    doc = parse_toml(text, error=SweepSpecError, source=source)
+    ck = Checker()
+    ck.table(doc, "", _TOP_KEYS)
+    if "schema" in doc and (isinstance(doc["schema"], bool) or doc["schema"] != 1):
+        ck.err("schema", f"must be 1, got {show(doc['schema'])}")
+    mode = ck.string(doc, "mode", "", default="grid", choices=("grid", "random"), noun="mode",
+                     what='"grid" or "random"')
+    if mode == "grid" and "samples" in doc:
+        ck.err("samples", 'samples = N is the size of a random sweep; a grid sweep has the product of its values. '
+                          'Remove samples or set mode = "random"')
+    samples = ck.integer(doc, "samples", "", lo=1, hi=2**63 - 1, default=0)
+    if mode == "random" and "samples" not in doc:
+        ck.err("samples", "random mode needs samples = N (N >= 1)")
+    seed = ck.integer(doc, "seed", "", lo=0, hi=2**63 - 1, default=0)
+    chunk = ck.integer(doc, "chunk_size", "", lo=1, hi=100_000, default=16)
+    max_it = ck.integer(doc, "max_iterations", "", lo=1, hi=100_000, default=400)
+    max_variants = ck.integer(doc, "max_variants", "", lo=1, hi=2**63 - 1, default=MAX_VARIANTS)
+    max_cells = ck.integer(doc, "max_cells", "", lo=1, hi=2**63 - 1, default=None)
+    precision = ck.string(doc, "precision", "", choices=("float32", "float64"), noun="precision",
+                          what='"float32" or "float64"')
+    rtol = ck.number(doc, "rtol", "", lo=0.0, hi=0.5, lo_open=True)
+    layout = ck.string(doc, "layout", "", required=True, max_chars=MAX_TEXT_CHARS,
+                       what='a layout path (relative to the spec) or a shipped layout name such as "demo"')
+    stack = _base_layout(ck, layout, folder) if layout is not None else None
+    mesh = _mesh_overrides(ck, doc, stack)
+    name = ck.string(doc, "name", "", default=None, what='a name such as "demo_sweep"')
     if stack is None:
-        raise SweepSpecError(source, problems)
+        raise SweepSpecError(source, ck.problems)
 
-    mode = doc.get("mode", "grid")
-    if mode not in ("grid", "random"):
-        problems.append(("mode", f"expected \"grid\" or \"random\", got {mode!r}"))
-
-    def integer(key, default, lo, hi):
-        v = doc.get(key, default)
-        if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
-            problems.append((key, f"expected an integer in [{lo}, {hi}], got {v!r}"))
-            return default
-        return v
-
-    samples = integer("samples", 0, 0, 10**8)
-    seed = integer("seed", 0, 0, 2**63 - 1)
-    chunk = integer("chunk_size", 16, 1, 100000)
-    max_it = integer("max_iterations", 400, 1, 100000)
-    precision = doc.get("precision")
-    if precision not in (None, "float32", "float64"):
-        problems.append(("precision", f"expected \"float32\" or \"float64\", got {precision!r}"))
-        precision = None
-    rtol = doc.get("rtol")
-    if rtol is not None and (isinstance(rtol, bool) or not isinstance(rtol, (int, float)) or not 0 < rtol < 1):
-        problems.append(("rtol", f"expected a number in (0, 1), got {rtol!r}"))
-        rtol = None
-    mesh = []
-    raw_mesh = doc.get("mesh", {})
-    if not isinstance(raw_mesh, dict):
-        problems.append(("mesh", f"expected a table, got {raw_mesh!r}"))
-        raw_mesh = {}
-    for k, v in raw_mesh.items():
-        kind = _MESH_KEYS.get(k)
-        if kind is None:
-            problems.append((f"mesh.{k}", f"unknown key; allowed: {', '.join(_MESH_KEYS)}"))
-        elif kind == "length":
-            x = _q(problems, v, "length", f"mesh.{k}")
-            if x is not None:
-                mesh.append((k, x))
-        elif kind == "int":
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                problems.append((f"mesh.{k}", f"expected a positive integer, got {v!r}"))
-            else:
-                mesh.append((k, v))
-        else:
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 1 <= v <= 3:
-                problems.append((f"mesh.{k}", f"expected a number in [1, 3], got {v!r}"))
-            else:
-                mesh.append((k, float(v)))
-    raw_params = doc.get("parameters")
     params = []
-    if not isinstance(raw_params, list) or not raw_params:
-        problems.append(("parameters", "expected at least one [[parameters]] table"))
-    else:
-        for i, r in enumerate(raw_params):
-            p = _parameter(problems, r, f"parameters[{i}]", stack)
-            if p is not None:
-                params.append(p)
-        labels = [p.label for p in params]
-        for lab in sorted({x for x in labels if labels.count(x) > 1}):
-            problems.append(("parameters", f"{lab} is swept twice; merge the two tables"))
+    raw_params = ck.tables(doc.get("parameters"), "parameters")
+    if not raw_params and "parameters" not in {p for p, _ in ck.problems}:
+        ck.err("parameters", "expected at least one [[parameters]] table (kind, target, values)")
+    for path, r in raw_params:
+        p = _parameter(ck, r, path, stack)
+        if p is not None:
+            params.append(p)
+    labels = [p.label for p in params]
+    for lab in sorted({x for x in labels if labels.count(x) > 1}):
+        ck.err("parameters", f"{lab} is swept twice; merge the two tables")
     if mode == "grid":
         for i, p in enumerate(params):
             if not p.choices:
-                problems.append((f"parameters[{i}]", f"{p.label}: a range in grid mode needs steps = N"))
-    elif mode == "random" and samples < 1:
-        problems.append(("samples", "random mode needs samples = N (N >= 1)"))
-    obj = doc.get("objectives", {})
+                ck.err(f"parameters[{i}]", f"{p.label}: a range in grid mode needs steps = N")
+    if params and len(params) == len(raw_params) and not ck.problems:
+        n = math.prod(len(p.choices) for p in params) if mode == "grid" else samples
+        if n > max_variants:
+            where = "samples" if mode == "random" else "parameters"
+            sizes = " x ".join(str(len(p.choices)) for p in params) if mode == "grid" else ""
+            ck.err(where, f"the sweep has {n:,} variants{f' ({sizes})' if sizes else ''}, more than max_variants = "
+                          f"{max_variants:,} (one solve each); sweep fewer values, or set max_variants = {n} at the "
+                          f"top of the spec to run them all")
+        limit = max_cells if max_cells is not None else cell_limit()
+        big = _largest_geometry(stack, mesh, params)
+        from ..mesh import estimate_cells
+
+        try:
+            cells = estimate_cells(big)
+        except (ValueError, ZeroDivisionError, OverflowError, MemoryError) as e:
+            ck.err("mesh", f"cannot estimate the mesh of the largest variant: {e}; check the [mesh] overrides")
+            cells = 0
+        if cells > limit:
+            ck.err("mesh", f"the largest variant meshes to about {cells:,} cells, more than the limit of {limit:,}; "
+                           f"raise mesh.max_lateral_size or mesh.max_vertical_size, lower mesh.cells_per_layer, or "
+                           f"set max_cells = {cells} at the top of the spec to allow it")
+        elif cells * chunk > limit:
+            ck.err("chunk_size", f"a chunk of {chunk} variants of about {cells:,} cells holds {cells * chunk:,} cells "
+                                 f"of fields at once, more than the limit of {limit:,}; give chunk_size <= "
+                                 f"{max(limit // max(cells, 1), 1)} or set max_cells = {cells * chunk}")
+
     x, y = "total_power_W", "max_temperature_C"
     sense = ("max", "min")
-    if not isinstance(obj, dict):
-        problems.append(("objectives", f"expected a table, got {obj!r}"))
-    else:
-        for k in sorted(set(obj) - {"x", "y", "sense"}):
-            problems.append((f"objectives.{k}", "unknown key; allowed: x, y, sense"))
-        x, y = obj.get("x", x), obj.get("y", y)
+    obj = ck.table(doc.get("objectives"), "objectives", ("x", "y", "sense"))
+    if obj is not None:
+        cols = _columns(stack, params)
+        x = ck.string(obj, "x", "objectives", default=x, choices=cols, noun="column", what="a result column")
+        y = ck.string(obj, "y", "objectives", default=y, choices=cols, noun="column", what="a result column")
         s = obj.get("sense", list(sense))
         if not (isinstance(s, list) and len(s) == 2 and all(v in ("min", "max") for v in s)):
-            problems.append(("objectives.sense", f"expected [\"min\"|\"max\", \"min\"|\"max\"], got {s!r}"))
+            ck.err("objectives.sense", f'expected ["min"|"max", "min"|"max"], got {show(s)}')
         else:
             sense = tuple(s)
-        cols = _columns(stack, params)
-        for k, v in (("x", x), ("y", y)):
-            if v not in cols:
-                problems.append((f"objectives.{k}", f"unknown column {v!r}; columns: {', '.join(cols)}"))
-    if problems:
-        raise SweepSpecError(source, problems)
-    return SweepSpec(name=str(doc.get("name", stack.name)), stack=stack, parameters=tuple(params), mode=mode,
-                     samples=samples, seed=seed, chunk_size=chunk, precision=precision, rtol=rtol,
-                     max_iterations=max_it, mesh=tuple(mesh), objectives=(x, y), sense=sense, source=source)
+    if ck.problems:
+        raise SweepSpecError(source, ck.problems)
+    return SweepSpec(name=name if name is not None else stack.name, stack=stack, parameters=tuple(params),
+                     mode=mode, samples=samples, seed=seed, chunk_size=chunk, precision=precision, rtol=rtol,
+                     max_iterations=max_it, mesh=tuple(mesh), objectives=(x, y), sense=sense, source=source,
+                     max_variants=max_variants, max_cells=max_cells)
 
 
 def load_sweep_spec(path: str | Path) -> SweepSpec:
@@ -383,13 +522,11 @@ def load_sweep_spec(path: str | Path) -> SweepSpec:
     Raises
     ------
     SweepSpecError
-        Listing every problem with its field path, the value given and the fix.
+        Listing every problem with its field path, the value given and the fix (also for a file
+        that cannot be read: missing, a directory, too large, not UTF-8).
     """
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise SweepSpecError(str(p), [("", f"cannot read the file: {e}")]) from None
+    text = read_text(p, error=SweepSpecError, source=str(p), what="sweep spec")
     return loads_sweep_spec(text, source=str(p), folder=p.parent)
 
 
@@ -398,14 +535,64 @@ def _columns(stack: Stack, params: Sequence[SweepParameter]) -> list[str]:
             + [f"tj_C.{c.name}" for c in stack.chiplets])
 
 
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def default_results_path(spec: SweepSpec, folder: str | Path = ".") -> Path:
+    """A safe results path for ``spec`` when none is given: ``<folder>/<name>.jsonl``, where the
+    spec's ``name`` is reduced to letters, digits, ``.``, ``_`` and ``-`` (at most 100 of them, no
+    leading dot), so a name can never choose another folder (``"../x"`` gives ``x.jsonl``).
+
+    Examples
+    --------
+    >>> import dataclasses
+    >>> spec = loads_sweep_spec('layout = "demo"\\n[[parameters]]\\nkind = "power"\\ntarget = "logic"\\nscale = [1.0]\\n')
+    >>> default_results_path(dataclasses.replace(spec, name="../../etc/cron.d/job")).as_posix()
+    'etc_cron.d_job.jsonl'
+    """
+    stem = _SAFE_NAME.sub("_", spec.name)[:100].lstrip("._-") or "sweep"
+    return Path(folder) / f"{stem}.jsonl"
+
+
 # ======================================================================================
 # variants
-def sweep_variants(spec: SweepSpec) -> list[dict]:
-    """Every variant of the sweep, in order: ``{label: value}`` (SI floats or material names).
+def iter_variants(spec: SweepSpec) -> Iterator[dict]:
+    """The variants of the sweep, one at a time and in order: ``{label: value}`` (SI floats or
+    material names). Nothing is built up front: memory stays that of one random block.
 
-    Grid mode takes the product of every parameter's choices (the last parameter varies
-    fastest); random mode draws ``samples`` variants with ``numpy.random.default_rng(seed)``,
-    uniformly among choices or over ``[low, high]`` (log-uniformly with ``log = true``).
+    Grid mode walks the product of every parameter's choices (the last parameter varies fastest).
+    Random mode draws ``samples`` variants in blocks of :data:`RANDOM_BLOCK`: block ``b`` comes from
+    ``numpy.random.default_rng([seed, b])``, uniformly among choices or over ``[low, high]``
+    (log-uniformly with ``log = true``). A variant depends only on the seed and its index, so the
+    keys are stable across runs, chunk sizes and backends, and raising ``samples`` keeps the
+    variants drawn before.
+    """
+    labels = [p.label for p in spec.parameters]
+    if spec.mode == "grid":
+        for combo in itertools.product(*(p.choices for p in spec.parameters)):
+            yield dict(zip(labels, combo))
+        return
+    n_blocks = -(-spec.samples // RANDOM_BLOCK)
+    for b in range(n_blocks):
+        rng = np.random.default_rng([spec.seed, b])
+        columns = []
+        for p in spec.parameters:
+            if p.choices:
+                idx = rng.integers(len(p.choices), size=RANDOM_BLOCK)
+                columns.append([p.choices[i] for i in idx.tolist()])
+            elif p.log:
+                x = np.exp(rng.uniform(math.log(p.low), math.log(p.high), RANDOM_BLOCK))
+                columns.append(np.clip(x, p.low, p.high).tolist())
+            else:
+                columns.append(np.clip(rng.uniform(p.low, p.high, RANDOM_BLOCK), p.low, p.high).tolist())
+        n = min(RANDOM_BLOCK, spec.samples - b * RANDOM_BLOCK)
+        for i in range(n):
+            yield {lab: col[i] for lab, col in zip(labels, columns)}
+
+
+def sweep_variants(spec: SweepSpec, limit: int | None = None) -> list[dict]:
+    """The first ``limit`` variants (default: every one) as a list; see :func:`iter_variants`,
+    which a large sweep should use instead (a list holds every variant in memory).
 
     Examples
     --------
@@ -425,22 +612,7 @@ def sweep_variants(spec: SweepSpec) -> list[dict]:
     >>> variant_key(spec, sweep_variants(spec)[0]) == variant_key(spec, {"thickness:tim1": 2.5e-05, "power:logic/scale": 0.5})
     True
     """
-    labels = [p.label for p in spec.parameters]
-    if spec.mode == "grid":
-        return [dict(zip(labels, combo)) for combo in itertools.product(*(p.choices for p in spec.parameters))]
-    rng = np.random.default_rng(spec.seed)
-    out = []
-    for _ in range(spec.samples):
-        v = {}
-        for p in spec.parameters:
-            if p.choices:
-                v[p.label] = p.choices[int(rng.integers(len(p.choices)))]
-            elif p.log:
-                v[p.label] = float(math.exp(rng.uniform(math.log(p.low), math.log(p.high))))
-            else:
-                v[p.label] = float(rng.uniform(p.low, p.high))
-        out.append(v)
-    return out
+    return list(itertools.islice(iter_variants(spec), limit))
 
 
 def variant_key(spec: SweepSpec, variant: dict) -> str:
@@ -478,8 +650,18 @@ def _model(spec: SweepSpec, gkey: tuple, variant: dict) -> Model:
     if hit is None:
         if len(_MODEL_CACHE) > 64:
             _MODEL_CACHE.clear()
-        hit = _MODEL_CACHE[key] = build(_geometry_stack(spec, variant), **dict(spec.mesh))
+        hit = _MODEL_CACHE[key] = build(_geometry_stack(spec, variant), **_build_kwargs(spec))
     return hit
+
+
+def _build_kwargs(spec: SweepSpec) -> dict:
+    """The spec's mesh overrides, and its ``max_cells`` where :func:`codesign.build` takes a cell limit."""
+    import inspect
+
+    kw = dict(spec.mesh)
+    if spec.max_cells is not None and "max_cells" in inspect.signature(build).parameters:
+        kw["max_cells"] = spec.max_cells
+    return kw
 
 
 def variant_params(spec: SweepSpec, model: Model, variant: dict) -> Params:
@@ -523,7 +705,7 @@ def evaluate_variants(spec: SweepSpec, variants: Sequence[dict], *, method: str 
         return []
     gkeys = {_geometry_key(spec, v) for v in variants}
     if len(gkeys) != 1:
-        raise ValueError(f"`evaluate_variants`: the variants span {len(gkeys)} geometries; group them by their "
+        raise ModelError(f"`evaluate_variants`: the variants span {len(gkeys)} geometries; group them by their "
                          f"thickness/material values first (run_sweep does)")
     model = _model(spec, gkeys.pop(), variants[0])
     fields = [model.fields(variant_params(spec, model, v)) for v in variants]
@@ -549,22 +731,99 @@ def evaluate_variants(spec: SweepSpec, variants: Sequence[dict], *, method: str 
 
 # ======================================================================================
 # results file
-def read_results(path: str | Path) -> list[dict]:
-    """Rows of a results JSONL file (a torn last line from an interrupted run is skipped)."""
-    p = Path(path)
-    if not p.is_file():
-        return []
-    rows = []
-    for line in p.read_text(encoding="utf-8").splitlines():
-        line = line.strip()
+_KEY = re.compile(r"[0-9a-f]{16}")
+
+
+def _is_number(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def _row(line: bytes) -> dict | None:
+    """The result row on one complete line, or None when the line is damaged or not a row."""
+    try:
+        row = json.loads(line.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return None
+    ok = (isinstance(row, dict) and isinstance(row.get("key"), str) and _KEY.fullmatch(row["key"]) is not None
+          and isinstance(row.get("params"), dict) and _is_number(row.get("max_temperature_C"))
+          and _is_number(row.get("total_power_W")))
+    return row if ok else None
+
+
+@dataclass
+class _Scan:
+    rows: int = 0            # valid rows
+    good_end: int = 0        # byte offset just after the last valid row
+    size: int = 0            # bytes read
+    damaged_inside: int = 0  # damaged lines with a valid row after them
+    tail_lines: int = 0      # damaged lines after the last valid row
+    tail_looks_like_row: bool = True
+
+
+def _scan(fh, on_row=None) -> _Scan:
+    """Read a results file line by line (binary, each line at most :data:`MAX_RESULT_LINE` bytes)."""
+    sc = _Scan()
+    pos = pending = 0
+    looks = True
+    while True:
+        line = fh.readline(MAX_RESULT_LINE + 1)
         if not line:
+            break
+        pos += len(line)
+        if not line.endswith(b"\n"):  # a torn last line, or an overlong one: skip to its end
+            while len(line) > MAX_RESULT_LINE:
+                line = fh.readline(MAX_RESULT_LINE + 1)
+                pos += len(line)
+                if not line or line.endswith(b"\n"):
+                    break
+            pending += 1
+            looks = False
             continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
+        if not line.strip():
             continue
-        if isinstance(row, dict) and "key" in row:
-            rows.append(row)
+        row = _row(line)
+        if row is None:
+            if not pending:
+                looks = line.lstrip().startswith(b"{")
+            pending += 1
+            continue
+        sc.damaged_inside += pending
+        pending = 0
+        sc.rows += 1
+        sc.good_end = pos
+        if on_row is not None:
+            on_row(row)
+    sc.size, sc.tail_lines, sc.tail_looks_like_row = pos, pending, looks or pending == 0
+    return sc
+
+
+def _why(e: OSError) -> str:
+    return e.strerror or str(e)
+
+
+def read_results(path: str | Path) -> list[dict]:
+    """The result rows of a results JSONL file ([] when it does not exist).
+
+    Damaged lines (a torn last line from an interrupted run, invalid UTF-8, anything that is not a
+    result row) are skipped; :func:`run_sweep` with ``resume=True`` reports and cuts off a damaged
+    tail.
+
+    Raises
+    ------
+    ResultsFileError
+        When the file exists but cannot be read (a folder, no permission, an I/O error).
+    """
+    p = Path(path)
+    rows: list[dict] = []
+    try:
+        with open(p, "rb") as fh:
+            if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+                raise ResultsFileError(f"{p} is not a regular file; give the path of a results (.jsonl) file")
+            _scan(fh, rows.append)
+    except FileNotFoundError:
+        return []
+    except OSError as e:
+        raise ResultsFileError(f"{p}: cannot read the results file: {_why(e)}") from None
     return rows
 
 
@@ -578,43 +837,156 @@ def flatten_row(row: dict) -> dict:
     return out
 
 
-class _Writer:
-    def __init__(self, path: Path, resume: bool):
-        self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if resume and path.is_file():
-            data = path.read_bytes()
-            self.fh = open(path, "ab")
-            if data and not data.endswith(b"\n"):
-                self.fh.write(b"\n")  # close a torn line so the next row starts clean
-        else:
-            self.fh = open(path, "wb")
+class _ResultsFile:
+    """The one writer of a results file: an advisory lock held from open to close (the holder's pid in
+    ``<file>.lock``), whole chunks appended with one write on an ``O_APPEND`` descriptor and synced,
+    a damaged tail cut off on resume, and every I/O error one :class:`ResultsFileError` that says what
+    the file keeps."""
 
-    def write(self, rows: Iterable[dict]) -> None:
-        for r in rows:
-            self.fh.write((json.dumps(r, sort_keys=True) + "\n").encode())
-        self.fh.flush()
-        os.fsync(self.fh.fileno())
+    def __init__(self, path: Path, *, resume: bool):
+        self.path = path
+        self.rows = 0              # complete rows in the file
+        self.written = 0           # rows appended by this run
+        self.keys: set[int] = set()
+        self.notes: list[str] = []
+        self.fd: int | None = None
+        self._lockfile: Path | None = None
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise ResultsFileError(f"{path}: cannot create the folder {path.parent}: {_why(e)}; nothing was written. "
+                                   "Give a results file in a writable folder (-o)") from None
+        flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0) | (0 if resume else os.O_EXCL)
+        try:
+            self.fd = os.open(path, flags, 0o644)
+        except FileExistsError:
+            raise FileExistsError(f"`run_sweep`: {path} exists; pass resume=True (`--resume`) to continue it, or "
+                                  f"choose another output file") from None
+        except OSError as e:
+            raise ResultsFileError(f"{path}: cannot open the results file for writing: {_why(e)}; nothing was "
+                                   "written. Give a writable results file (-o)") from None
+        try:
+            if not stat.S_ISREG(os.fstat(self.fd).st_mode):
+                raise ResultsFileError(f"{path} is not a regular file; give the path of a results (.jsonl) file")
+            self._lock()
+            if resume:
+                self._resume()
+        except BaseException:
+            self.close()
+            raise
+
+    def _lock(self) -> None:
+        if fcntl is None:  # pragma: no cover - not POSIX
+            return
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ResultsFileError(f"{self.path} is being written by another sweep ({self._owner()}); wait for it to "
+                                   "finish, or give another results file (-o)") from None
+        except OSError as e:  # a file system without locks
+            self.notes.append(f"{self.path}: cannot be locked ({_why(e)}); make sure no other sweep writes to it")
+            return
+        lockfile = self.path.with_name(self.path.name + ".lock")
+        try:
+            lockfile.write_text(f"pid {os.getpid()} on {socket.gethostname()}, since "
+                                f"{time.strftime('%Y-%m-%d %H:%M:%S')}\n", encoding="utf-8")
+            self._lockfile = lockfile
+        except OSError:
+            pass
+
+    def _owner(self) -> str:
+        try:
+            with open(self.path.with_name(self.path.name + ".lock"), "rb") as fh:
+                text = fh.read(200).decode("utf-8", "replace").strip()
+        except OSError:
+            text = ""
+        return text if text.startswith("pid ") else "another process"
+
+    def _resume(self) -> None:
+        try:
+            with open(self.fd, "rb", closefd=False) as fh:
+                fh.seek(0)
+                sc = _scan(fh, lambda r: self.keys.add(int(r["key"], 16)))
+        except OSError as e:
+            raise ResultsFileError(f"{self.path}: cannot read the results file: {_why(e)}") from None
+        self.rows = sc.rows
+        if sc.rows == 0 and sc.tail_lines and (sc.tail_lines > 1 or not sc.tail_looks_like_row):
+            raise ResultsFileError(f"{self.path} is not a sweep results file (no result row in its {sc.size:,} "
+                                   "bytes); it was left as it is. Give another results file (-o), or delete it to "
+                                   "start afresh")
+        if sc.damaged_inside:
+            self.notes.append(f"{self.path}: skipped {sc.damaged_inside} damaged line(s) between result rows "
+                              "(left in place)")
+        if sc.tail_lines:
+            try:
+                os.ftruncate(self.fd, sc.good_end)
+            except OSError as e:
+                raise ResultsFileError(f"{self.path}: cannot cut off its damaged last line: {_why(e)}; the file "
+                                       f"keeps {sc.rows:,} rows") from None
+            self.notes.append(f"{self.path}: kept {sc.rows:,} rows; cut off a damaged tail of "
+                              f"{sc.size - sc.good_end:,} bytes ({sc.tail_lines} line(s): a torn or unreadable "
+                              "last line from an interrupted run)")
+
+    def append(self, rows: Sequence[dict]) -> None:
+        """Append ``rows`` in one write and sync; on an error the file is cut back to its last whole row."""
+        if not rows:
+            return
+        data = "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows).encode()
+        start = None
+        try:
+            start = os.fstat(self.fd).st_size
+            view = memoryview(data)
+            while view:
+                n = os.write(self.fd, view)
+                if n <= 0:
+                    raise OSError(28, "no space left on device")
+                view = view[n:]
+            os.fsync(self.fd)
+        except OSError as e:
+            if start is not None:
+                try:
+                    os.ftruncate(self.fd, start)   # no torn row is left behind
+                except OSError:
+                    pass
+            raise ResultsFileError(f"{self.path}: cannot write the results: {_why(e)}; the file keeps "
+                                   f"{self.rows:,} complete rows ({self.written:,} from this run) and not the "
+                                   f"{len(rows)} of the chunk being written. Free space or fix the folder's "
+                                   "permissions, then run again with --resume") from None
+        self.rows += len(rows)
+        self.written += len(rows)
 
     def close(self) -> None:
-        self.fh.close()
+        if self.fd is None:
+            return
+        if self._lockfile is not None:  # removed while the lock is held: never another writer's file
+            try:
+                self._lockfile.unlink()
+            except OSError:
+                pass
+        try:
+            os.close(self.fd)   # releases the lock
+        finally:
+            self.fd = None
 
 
 class _Progress:
-    def __init__(self, total: int, stream, label: str = "sweep"):
-        self.total, self.done, self.stream, self.label = total, 0, stream, label
+    def __init__(self, total: int, stream, counts: dict, label: str = "sweep"):
+        self.total, self.solved, self.stream, self.counts, self.label = total, 0, stream, counts, label
         self.t0 = time.perf_counter()
 
     def update(self, n: int) -> None:
-        self.done += n
+        self.solved += n
         if self.stream is None:
             return
+        skipped = self.counts["skipped"]
         dt = time.perf_counter() - self.t0
-        rate = self.done / dt if dt > 0 else float("nan")
-        eta = (self.total - self.done) / rate if rate > 0 else float("nan")
-        eta_s = f"{int(eta // 60)}:{int(eta % 60):02d}" if math.isfinite(eta) else "?"
-        end = "\r" if getattr(self.stream, "isatty", lambda: False)() and self.done < self.total else "\n"
-        self.stream.write(f"{self.label}: {self.done}/{self.total} variants, {rate:.2f} variants/s, "
+        rate = self.solved / dt if dt > 0 else float("nan")
+        left = max(self.total - self.solved - skipped, 0)
+        eta = left / rate if rate > 0 else float("nan")
+        eta_s = f"{int(eta // 3600)}:{int(eta % 3600 // 60):02d}:{int(eta % 60):02d}" if math.isfinite(eta) else "?"
+        end = "\r" if getattr(self.stream, "isatty", lambda: False)() and left else "\n"
+        done = f" ({skipped} already done)" if skipped else ""
+        self.stream.write(f"{self.label}: {self.solved + skipped}/{self.total} variants{done}, {rate:.2f} variants/s, "
                           f"{rate * 60:.0f} /min, ETA {eta_s}{end}")
         self.stream.flush()
 
@@ -632,9 +1004,11 @@ class SweepResult:
     computed : int
         Variants solved in this run.
     skipped : int
-        Variants found in the file already (resume).
+        Variants found in the file already (resume), and repeated draws of a random sweep.
     seconds : float
         Wall-clock seconds of this run.
+    notes : list of str
+        What was found wrong with the results file and done about it (also warned).
     """
 
     path: Path
@@ -642,6 +1016,7 @@ class SweepResult:
     computed: int
     skipped: int
     seconds: float
+    notes: list = dataclasses.field(default_factory=list)
 
     @property
     def rate(self) -> float:
@@ -649,14 +1024,38 @@ class SweepResult:
         return self.computed / self.seconds if self.seconds > 0 else float("nan")
 
 
-def _chunks(spec: SweepSpec, todo: list[dict], chunk_size: int) -> list[list[dict]]:
+def _chunks(spec: SweepSpec, variants: Iterable[dict], chunk_size: int, max_open: int = 64) -> Iterator[list[dict]]:
+    """Chunks of at most ``chunk_size`` variants of one geometry, cut as the variants stream in; when more
+    than ``max_open`` geometries wait for variants, the fullest is sent as it is (memory stays bounded)."""
     groups: dict = {}
-    for v in todo:
-        groups.setdefault(_geometry_key(spec, v), []).append(v)
-    out = []
-    for vs in groups.values():
-        out += [vs[i:i + chunk_size] for i in range(0, len(vs), chunk_size)]
-    return out
+    for v in variants:
+        key = _geometry_key(spec, v)
+        g = groups.setdefault(key, [])
+        g.append(v)
+        if len(g) >= chunk_size:
+            yield groups.pop(key)
+        elif len(groups) > max_open:
+            yield groups.pop(max(groups, key=lambda k: len(groups[k])))
+    yield from groups.values()
+
+
+def _check_chunk(spec: SweepSpec, chunk: int, where: str) -> None:
+    from ..mesh import estimate_cells
+
+    limit = spec.max_cells if spec.max_cells is not None else cell_limit()
+    cells = estimate_cells(_largest_geometry(spec.stack, spec.mesh, spec.parameters))
+    if cells * chunk > limit:
+        raise ModelError(f"`{where}`: a chunk of {chunk} variants of about {cells:,} cells holds {cells * chunk:,} "
+                         f"cells of fields at once, more than the limit of {limit:,}; give a chunk size of at most "
+                         f"{max(limit // max(cells, 1), 1)} (or raise the spec's max_cells)")
+
+
+def _note(msg: str, progress) -> None:
+    if progress is not None:
+        progress.write(f"warning: {msg}\n")
+        progress.flush()
+    else:
+        warnings.warn(msg, ResultsFileWarning, stacklevel=3)
 
 
 def run_sweep(spec: SweepSpec, output: str | Path, *, resume: bool = False, backend: str = "local",
@@ -665,16 +1064,21 @@ def run_sweep(spec: SweepSpec, output: str | Path, *, resume: bool = False, back
               progress=sys.stderr) -> SweepResult:
     """Run a sweep, appending each finished chunk to ``output`` (JSONL).
 
+    Variants are streamed (:func:`iter_variants`) and cut into chunks as they come, so the first
+    chunk is solved at once whatever the sweep's size. One process writes ``output`` at a time.
+
     Parameters
     ----------
     spec : SweepSpec
     output : path
-        Results file. It must not exist unless ``resume=True``.
+        Results file. It must not exist unless ``resume=True``; :func:`default_results_path`
+        gives a safe name from the spec's.
     resume : bool
-        Skip the variants whose keys are already in ``output`` and append the rest.
+        Skip the variants whose keys are already in ``output`` and append the rest. A damaged
+        tail (a torn or non-UTF-8 last line) is cut off, with a warning that says what was kept.
     backend : {"local", "dask"}
-        ``local`` solves chunk after chunk here; ``dask`` submits every chunk to a
-        :mod:`dask.distributed` cluster and writes each as it completes.
+        ``local`` solves chunk after chunk here; ``dask`` submits the chunks to a
+        :mod:`dask.distributed` cluster (a bounded number at a time) and writes each as it completes.
     scheduler : str, optional
         Address of a running dask scheduler (``tcp://host:8786``); without it a
         ``LocalCluster(n_workers, processes=processes)`` is started and closed here.
@@ -685,48 +1089,70 @@ def run_sweep(spec: SweepSpec, output: str | Path, *, resume: bool = False, back
     max_chunks : int, optional
         Stop after this many chunks (to test resuming; the file is then incomplete).
     progress : file or None
-        Where the progress line goes (stderr by default).
+        Where the progress line and the results-file warnings go (stderr by default); with None the
+        warnings are :class:`ResultsFileWarning`\\ s.
+
+    Raises
+    ------
+    FileExistsError
+        ``output`` exists and ``resume`` is False.
+    ResultsFileError
+        ``output`` is written by another process, is not a results file, or cannot be written (the
+        message says how many rows it keeps).
     """
     if backend not in ("local", "dask"):
-        raise ValueError(f"`run_sweep(backend={backend!r})`: choose 'local' or 'dask'")
+        raise ModelError(f"`run_sweep(backend={backend!r})`: choose 'local' or 'dask'")
     if method not in ("auto", "vmap", "loop"):
-        raise ValueError(f"`run_sweep(method={method!r})`: choose 'auto', 'vmap' or 'loop'")
+        raise ModelError(f"`run_sweep(method={method!r})`: choose 'auto', 'vmap' or 'loop'")
+    chunk = spec.chunk_size if chunk_size is None else chunk_size
+    if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
+        raise ModelError(f"`run_sweep(chunk_size={chunk_size!r})`: give a positive whole number")
+    if chunk_size is not None:
+        _check_chunk(spec, chunk, f"run_sweep(chunk_size={chunk_size})")
     path = Path(output)
     if path.exists() and not resume:
         raise FileExistsError(f"`run_sweep`: {path} exists; pass resume=True (`--resume`) to continue it, "
                               f"or choose another output file")
     t0 = time.perf_counter()
-    variants = sweep_variants(spec)
-    done = {r["key"] for r in read_results(path)} if resume else set()
-    todo, seen = [], set(done)
-    for v in variants:
-        k = variant_key(spec, v)
-        if k not in seen:  # also drops duplicate draws of a random sweep
-            seen.add(k)
-            todo.append(v)
-    skipped = len(variants) - len(todo)
-    chunks = _chunks(spec, todo, chunk_size or spec.chunk_size)
-    if max_chunks is not None:
-        chunks = chunks[:max_chunks]
-    bar = _Progress(sum(len(c) for c in chunks), progress)
-    writer = _Writer(path, resume)
+    out = _ResultsFile(path, resume=resume)
+    seen: set[int] = set()
+    counts = {"skipped": 0}
     computed = 0
     try:
+        for msg in out.notes:
+            _note(msg, progress)
+
+        def todo() -> Iterator[dict]:
+            for v in iter_variants(spec):
+                k = int(variant_key(spec, v), 16)
+                if k in seen or k in out.keys:  # done already, or a repeated draw of a random sweep
+                    counts["skipped"] += 1
+                    seen.add(k)
+                    continue
+                seen.add(k)
+                yield v
+
+        pending = todo()
+        chunks = _chunks(spec, pending, chunk)
+        if max_chunks is not None:
+            chunks = itertools.islice(chunks, max_chunks)
+        bar = _Progress(count_variants(spec), progress, counts)
         if backend == "local":
             for c in chunks:
                 rows = evaluate_variants(spec, c, method=method)
-                writer.write(rows)
+                out.append(rows)
                 computed += len(rows)
                 bar.update(len(rows))
         else:
-            computed = _run_dask(spec, chunks, writer, bar, scheduler=scheduler, method=method,
+            computed = _run_dask(spec, chunks, out, bar, scheduler=scheduler, method=method,
                                  n_workers=n_workers, processes=processes)
+        for _ in pending:  # stopped early (max_chunks): the keys of the rest still belong to this spec
+            pass
     finally:
-        writer.close()
-    wanted = {variant_key(spec, v) for v in variants}
-    rows = [r for r in read_results(path) if r["key"] in wanted]  # rows of this spec only
-    return SweepResult(path=path, rows=rows, computed=computed, skipped=skipped,
-                       seconds=time.perf_counter() - t0)
+        out.close()
+    rows = [r for r in read_results(path) if int(r["key"], 16) in seen]  # rows of this spec only
+    return SweepResult(path=path, rows=rows, computed=computed, skipped=counts["skipped"],
+                       seconds=time.perf_counter() - t0, notes=list(out.notes))
 
 
 def _enable_x64() -> None:
@@ -741,7 +1167,7 @@ def _dask_chunk(spec: SweepSpec, chunk: list[dict], method: str, x64: bool) -> l
     return evaluate_variants(spec, chunk, method=method)
 
 
-def _run_dask(spec, chunks, writer, bar, *, scheduler, method, n_workers, processes) -> int:
+def _run_dask(spec, chunks, out, bar, *, scheduler, method, n_workers, processes) -> int:
     try:
         from dask.distributed import Client, LocalCluster, as_completed
     except ImportError as e:  # pragma: no cover - depends on the environment
@@ -750,7 +1176,7 @@ def _run_dask(spec, chunks, writer, bar, *, scheduler, method, n_workers, proces
 
     x64 = spec.dtype() == np.float64
     if x64 and not jax.config.jax_enable_x64:
-        raise ValueError("`run_sweep`: the spec asks for precision = \"float64\" but jax_enable_x64 is off; "
+        raise ModelError("`run_sweep`: the spec asks for precision = \"float64\" but jax_enable_x64 is off; "
                          "enable it (jax.config.update('jax_enable_x64', True)) or use float32")
     cluster = None
     if scheduler:
@@ -760,15 +1186,30 @@ def _run_dask(spec, chunks, writer, bar, *, scheduler, method, n_workers, proces
                                dashboard_address=None)
         client = Client(cluster)
     computed = 0
+
+    def write(fut) -> None:
+        nonlocal computed
+        rows = fut.result()
+        out.append(rows)
+        computed += len(rows)
+        bar.update(len(rows))
+
     try:
-        if chunks:
-            spec_f = client.scatter(spec, broadcast=True)
-            futures = [client.submit(_dask_chunk, spec_f, c, method, x64, pure=False) for c in chunks]
-            for fut in as_completed(futures):
-                rows = fut.result()
-                writer.write(rows)
-                computed += len(rows)
-                bar.update(len(rows))
+        workers = len(client.scheduler_info().get("workers", {})) or n_workers
+        window = max(4, 2 * workers)  # chunks in flight: the variant stream is never submitted whole
+        spec_f = None
+        done = as_completed()
+        in_flight = 0
+        for c in chunks:
+            if spec_f is None:
+                spec_f = client.scatter(spec, broadcast=True)
+            done.add(client.submit(_dask_chunk, spec_f, c, method, x64, pure=False))
+            in_flight += 1
+            if in_flight >= window:
+                write(next(done))
+                in_flight -= 1
+        for fut in done:
+            write(fut)
     finally:
         client.close()
         if cluster is not None:
