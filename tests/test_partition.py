@@ -363,6 +363,111 @@ count = 2
         load_system(tmp_path / "missing.toml")
 
 
+SERVER = (EXAMPLES / "server_cpu.toml").read_text()
+
+
+@pytest.mark.parametrize("change, message", [
+    # ill-typed input used to crash the loader (AttributeError, TypeError)
+    (lambda t: t.replace("[node_scaling.N5]", "[node_scaling_x]"),
+     r"node_scaling_x: unknown key 'node_scaling_x'; did you mean 'node_scaling'\?"),
+    (lambda t: 'node_scaling = "x"\n' + t.replace('[node_scaling.N5]\narea = "1"\npower = "1"\n', "")
+     .replace("[node_scaling.N7]", "[ns7]").replace("[node_scaling.N16]", "[ns16]"),
+     r"node_scaling: expected \[node_scaling.NODE\] tables, got 'x'"),
+    (lambda t: t.replace('[node_scaling.N5]\narea = "1"\npower = "1"', "[node_scaling]\nN5 = 3"),
+     r"node_scaling.N5: expected a table such as \{ area = \"1.8\", power = \"1.35\" \}, got an integer 3"),
+    (lambda t: t.replace('between = ["l3", "io"]', "between = 5"),
+     r"traffic\[4\].between: give two different block names such as \[\"a\", \"b\"\], got 5"),
+    (lambda t: t.replace('node = "N7"', "node = 7"),
+     r"blocks\[5\].node: expected a process node such as \"N5\", got an integer 7"),
+    (lambda t: t.replace('nodes = ["N5", "N7"]                   # default', "nodes = 5 #"),
+     r"options.nodes: give a non-empty list of process nodes such as \[\"N5\", \"N7\"\], got 5"),
+    (lambda t: "blocks = [1]\n" + t.replace("[[blocks]]", "[[blockz]]"),
+     r"blocks\[0\]: expected a table \(a \[\[blocks\]\] entry\), got an integer 1"),
+    (lambda t: 'memory = ["x"]\n' + t, r"memory\[0\]: expected a table \(a \[\[memory\]\] entry\), got a string 'x'"),
+    (lambda t: 'options = "x"\n' + t.replace("[options]", "[optionz]"), r"options: expected a table, got a string 'x'"),
+    (lambda t: t.replace('name = "l3"', 'name = ["l3"]'),
+     r"blocks\[4\].name: expected a name such as \"gpc0\", got an array"),
+    # invalid values used to be replaced by defaults or converted silently
+    (lambda t: t.replace('tj_max = "95 degC"', 'tj_max = "95 degF"'),
+     r"options.tj_max: .* got '95 degF': unknown unit 'degF'"),
+    (lambda t: t.replace('tj_max = "95 degC"', "tj_max = 95"),
+     r"options.tj_max: expected a temperature .* got 95 \(no unit\)"),
+    (lambda t: t.replace('tj_max = "95 degC"', 'tj_max = "20 degC"'),
+     r"options.tj_max: the junction limit 20 degC is not above the heat-sink ambient 35 degC"),
+    (lambda t: t.replace('ambient = "35 degC"', 'ambient = "hot"'), r"package.ambient: expected a temperature"),
+    (lambda t: t.replace('margin = "6 mm"', 'margin = "-6 mm"'), r"package.margin: '-6 mm' is out of range"),
+    (lambda t: t.replace('mesh_size = "2 mm"', 'mesh_size = "0 mm"'), r"options.mesh_size: '0 mm' is out of range"),
+    (lambda t: t.replace('mesh_size = "2 mm"', 'mesh_size = "10 um"'),
+     r"options.mesh_size: a 0.01 mm mesh gives every generated stack at least [\d,]+ cells \(limit [\d,]+\)"),
+    (lambda t: t.replace('[node_scaling.N7]\narea = "1.8"\n', "[node_scaling.N7]\n"),
+     r"node_scaling.N7.area: missing; give a number"),
+    (lambda t: t.replace("scales = false", 'scales = "no"'),
+     r"blocks\[5\].scales: expected true or false, got a string 'no'"),
+    (lambda t: t.replace('name = "server_cpu"', "name = [1]"), r"name: expected a name such as \"gpu_soc\", got an array"),
+    (lambda t: t.replace("volume = 2000000", "volume = nan"), r"volume: expected a number in \(0, 1e\+12\], got nan"),
+    (lambda t: t.replace('area = "110 mm^2"', 'area = "-110 mm^2"'), r"blocks\[4\].area: '-110 mm\^2' is out of range"),
+    # unknown keys used to be ignored
+    (lambda t: t.replace('name = "l3"', 'name = "l3"\narae = "1 mm^2"'),
+     r"blocks\[4\].arae: unknown key 'arae'; did you mean 'area'\?"),
+    (lambda t: t.replace("[options]", '[options]\ntj_mx = "90 degC"'),
+     r"options.tj_mx: unknown key 'tj_mx'; did you mean 'tj_max'\?"),
+    (lambda t: t.replace("[package]", '[package]\nspaceing = "1 mm"'),
+     r"package.spaceing: unknown key 'spaceing'; did you mean 'spacing'\?"),
+    (lambda t: "volum = 3\n" + t, r"volum: unknown key 'volum'; did you mean 'volume'\?"),
+    (lambda t: t.replace('between = ["l3", "io"]', 'between = ["l3", "io"]\nbandwith = "1 GB/s"'),
+     r"traffic\[4\].bandwith: unknown key 'bandwith'; did you mean 'bandwidth'\?"),
+    (lambda t: t.replace('[node_scaling.N16]\narea = "5"', '[node_scaling.N16]\narea = "5"\npowr = "2"'),
+     r"node_scaling.N16.powr: unknown key 'powr'; did you mean 'power'\?"),
+    (lambda t: "x = " + "[" * 500 + "]" * 500 + "\n" + t, r"TOML nested more than 32 levels deep"),
+])
+def test_system_file_problems_are_errors_never_crashes_or_defaults(change, message):
+    text = change(SERVER)
+    assert text != SERVER
+    with pytest.raises(SystemFileError, match=message):
+        loads_system(text, source="s.toml")
+
+
+MANY_STACKS = """schema = 1
+[options]
+technologies = ["silicon_interposer"]
+[[blocks]]
+name = "a"
+area = "1 mm^2"
+power = "1 W"
+[[memory]]
+attach = "a"
+count = 100000000000
+bandwidth = "1 GB/s"
+power = "1 W"
+"""
+
+
+def test_system_memory_count_is_bounded():
+    """`count = 1e11` stacks made the loader name every stack (an OOM kill); run under a memory limit."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import resource, sys; resource.setrlimit(resource.RLIMIT_AS, (1536 << 20, 1536 << 20))\n"
+            "from codesign.explore.system import loads_system, SystemFileError\n"
+            "try:\n    loads_system(sys.stdin.read(), source='m.toml')\nexcept SystemFileError as e:\n    print(e)\n")
+    p = subprocess.run([sys.executable, "-c", code], input=MANY_STACKS, capture_output=True, text=True, timeout=120,
+                       env={**os.environ, "JAX_PLATFORMS": "cpu"})
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert "memory[0].count: expected a whole number in [1, 64], got 100000000000 (at most 64 stacks" in p.stdout
+
+
+def test_load_system_reads_files_safely(tmp_path):
+    with pytest.raises(SystemFileError, match="not a regular file"):
+        load_system(tmp_path)
+    (tmp_path / "latin1.toml").write_bytes(b'schema = 1\nname = "d\xe9bit"\n')
+    with pytest.raises(SystemFileError, match="not UTF-8"):
+        load_system(tmp_path / "latin1.toml")
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    with pytest.raises(SystemFileError, match="cannot open the system file"):
+        load_system(tmp_path / "loop")
+
+
 def test_unknown_search_or_technology_is_a_model_error():
     from codesign.errors import ModelError
 

@@ -299,6 +299,10 @@ def _parameter(ck: Checker, raw: dict, path: str, stack: Stack) -> SweepParamete
             ck.err(f"{path}.values", f"unknown material {show(bad[0])}{nearest(bad[0], mats)}"
                    + (f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""))
             return None
+        if len(set(seq)) != len(seq):
+            ck.err(f"{path}.values", f"material {sorted({v for v in seq if seq.count(v) > 1})[0]!r} is listed twice; "
+                                     "list each once")
+            return None
         return SweepParameter(kind, target, "value", tuple(seq))
     if kind == "conductivity" and stack.material(target).recipe is not None:
         parents = stack.material(target).recipe.parents
@@ -342,6 +346,10 @@ def _parameter(ck: Checker, raw: dict, path: str, stack: Stack) -> SweepParamete
                 continue
             conv.append(x)
     if len(ck.problems) > n_before:
+        return None
+    if len(set(conv)) != len(conv):
+        twice = sorted({x for x in conv if conv.count(x) > 1})
+        ck.err(f"{path}.{key}", f"the value {twice[0]:g} (SI) is listed twice; list each value once")
         return None
     log = ck.boolean(raw, "log", path, default=False)
     if not is_range:
