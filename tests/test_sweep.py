@@ -302,7 +302,6 @@ def test_ten_million_variants_stream_in_bounded_memory(mode, tmp_path):
                          ("heat_transfer_coefficient", "bottom"), ("conductivity", "tim_polymer"),
                          ("conductivity", "copper")])
     res = _limited(STREAM.format(spec=spec, out=tmp_path / "r.jsonl"))
-    print(res)
     assert res["count"] == 10_000_000 and res["chunk"] == 64 and res["reached"] == 16
     assert res["first_s"] < 5 and res["first_solve_s"] < 10, res
     assert res["per_variant_s"] < 50e-6, res        # 1e7 variants stream in minutes, not hours
