@@ -145,6 +145,8 @@ class LayoutLimits:
         return 64 * 1024 + 64 * self.power_map_cells
 
 
+#: Most parts of a dotted TOML key (``layers.chiplets.name`` has 3; layouts need at most 4).
+MAX_DOTTED_KEY = 32
 _MAX_CELLS = LayoutLimits.mesh_cells  # kept for callers of the old name
 
 _REPR = reprlib.Repr()
@@ -1090,6 +1092,42 @@ def shipped_layout_path(name: str) -> Path:
     return _layouts_root() / f"{name}.toml"
 
 
+def _dotted_depth(text: str) -> int:
+    """Most parts of one dotted key (``a.b.c`` is 3), by a linear scan outside strings and comments.
+
+    ``tomllib`` takes time quadratic in that depth (5000 parts: 2 s), and its nesting is not
+    bracket nesting, so it is bounded here before parsing. A number has at most one dot.
+    """
+    deepest = dots = 0
+    quote = ""
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        if quote:
+            if ch == "\\" and quote[0] == '"':
+                i += 2
+                continue
+            if text.startswith(quote, i):
+                i += len(quote)
+                quote = ""
+                continue
+        elif ch == "#":
+            j = text.find("\n", i)
+            i = n if j < 0 else j
+            continue
+        elif ch in "\"'":
+            quote = ch * 3 if text.startswith(ch * 3, i) else ch
+            i += len(quote)
+            continue
+        elif ch == ".":
+            dots += 1
+            deepest = max(deepest, dots)
+        elif ch in "=,{}[]\n":
+            dots = 0
+        i += 1
+    return deepest + 1
+
+
 def _load(text: str, source: str, folder: Path | None, limits: LayoutLimits | None, stacklevel: int) -> Stack:
     limits = limits or LayoutLimits()
     if not isinstance(text, str):
@@ -1097,7 +1135,16 @@ def _load(text: str, source: str, folder: Path | None, limits: LayoutLimits | No
     if len(text) > limits.layout_bytes:
         raise LayoutError(source, [("", f"the layout is {len(text):,} characters, more than the {limits.layout_bytes:,} "
                                         "a layout may have (LayoutLimits.layout_bytes); is it the right file?")])
-    doc = parse_toml(text, error=LayoutError, source=source)
+    if _dotted_depth(text) > MAX_DOTTED_KEY:
+        raise LayoutError(source, [("", f"a dotted key has more than {MAX_DOTTED_KEY} parts (a.b.c has 3); no layout "
+                                        "needs that many")])
+    try:
+        doc = parse_toml(text, error=LayoutError, source=source)
+    except ValueError as e:  # not a TOMLDecodeError: an integer beyond Python's 4300-digit conversion limit
+        if isinstance(e, LayoutError):
+            raise
+        raise LayoutError(source, [("", "not valid TOML for this tool: a number has more digits than can be read "
+                                        "(over 4300); check the file")]) from None
     ctx = _Ctx(source, folder, limits)
     try:
         stack = _parse(ctx, doc)
