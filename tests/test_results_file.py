@@ -263,3 +263,12 @@ def test_spec_names_with_control_characters_are_refused():
         loads_sweep_spec(SPEC.replace('"results_test"', '"a\\u0000b"'), source="s.toml")
     with pytest.raises(sw.SweepSpecError, match=r"name: 300 characters, more than the 200 allowed"):
         loads_sweep_spec(SPEC.replace('"results_test"', '"' + "n" * 300 + '"'), source="s.toml")
+
+
+def test_read_results_refuses_what_is_not_a_file(tmp_path):
+    assert read_results(tmp_path / "missing.jsonl") == []
+    with pytest.raises(ResultsFileError, match="is not a regular file"):
+        read_results(tmp_path)
+    os.mkfifo(tmp_path / "fifo")              # opening a FIFO would wait for a writer forever
+    with pytest.raises(ResultsFileError, match="is not a regular file"):
+        read_results(tmp_path / "fifo")

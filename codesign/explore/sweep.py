@@ -331,10 +331,10 @@ def _parameter(ck: Checker, raw: dict, path: str, stack: Stack) -> SweepParamete
             x = float(v)
             lo, hi = _nominal(stack, kind, target)
             rk = "length" if kind == "thickness" else kind
-            msg = range_problem(rk, lo * x) or range_problem(rk, hi * x)
-            if msg:
+            bad = next((y for y in (lo * x, hi * x) if range_problem(rk, y)), None)
+            if bad is not None:
                 ck.err(p, f"a factor of {x:g} on the layout's {kind.replace('_', ' ')} of {target!r} gives "
-                          f"{(hi if hi * x > 1 else lo) * x:.4g} (SI), out of range: {msg}")
+                          f"{bad:.4g} (SI), out of range: {range_problem(rk, bad)}")
                 continue
             conv.append(x)
         else:
@@ -824,9 +824,9 @@ def read_results(path: str | Path) -> list[dict]:
     p = Path(path)
     rows: list[dict] = []
     try:
+        if not stat.S_ISREG(os.stat(p).st_mode):  # before opening: a FIFO would block the open
+            raise ResultsFileError(f"{p} is not a regular file; give the path of a results (.jsonl) file")
         with open(p, "rb") as fh:
-            if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
-                raise ResultsFileError(f"{p} is not a regular file; give the path of a results (.jsonl) file")
             _scan(fh, rows.append)
     except FileNotFoundError:
         return []
@@ -895,9 +895,14 @@ class _ResultsFile:
             self.notes.append(f"{self.path}: cannot be locked ({_why(e)}); make sure no other sweep writes to it")
             return
         lockfile = self.path.with_name(self.path.name + ".lock")
-        try:
-            lockfile.write_text(f"pid {os.getpid()} on {socket.gethostname()}, since "
-                                f"{time.strftime('%Y-%m-%d %H:%M:%S')}\n", encoding="utf-8")
+        note = f"pid {os.getpid()} on {socket.gethostname()}, since {time.strftime('%Y-%m-%d %H:%M:%S')}\n"
+        try:  # a note for the next writer; never through a symbolic link
+            fd = os.open(lockfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
+                         | getattr(os, "O_CLOEXEC", 0), 0o644)
+            try:
+                os.write(fd, note.encode())
+            finally:
+                os.close(fd)
             self._lockfile = lockfile
         except OSError:
             pass
