@@ -116,7 +116,7 @@ RANDOM_BLOCK = 1024
 MAX_RESULT_LINE = 1 << 20
 
 
-def cell_limit() -> int:
+def _cell_limit() -> int:
     """The library's mesh cell limit: ``codesign.mesh.MAX_CELLS`` where defined, else the layout
     reader's limit (``codesign.layout_io._MAX_CELLS``)."""
     from .. import mesh as _mesh
@@ -206,7 +206,7 @@ class SweepSpec:
     sense: tuple[str, str] = ("max", "min")
     source: str = "<spec>"
     max_variants: int = MAX_VARIANTS
-    max_cells: int | None = None     # None: the library's cell limit (cell_limit())
+    max_cells: int | None = None     # None: the library's cell limit (_cell_limit())
 
     def dtype(self):
         """The solve precision: the spec's, else float64 when ``jax_enable_x64`` is on."""
@@ -486,7 +486,7 @@ def loads_sweep_spec(text: str, *, source: str = "<string>", folder: str | Path 
             ck.err(where, f"the sweep has {n:,} variants{f' ({sizes})' if sizes else ''}, more than max_variants = "
                           f"{max_variants:,} (one solve each); sweep fewer values, or set max_variants = {n} at the "
                           f"top of the spec to run them all")
-        limit = max_cells if max_cells is not None else cell_limit()
+        limit = max_cells if max_cells is not None else _cell_limit()
         big = _largest_geometry(stack, mesh, params)
         from ..mesh import estimate_cells
 
@@ -1055,7 +1055,7 @@ def _chunks(spec: SweepSpec, variants: Iterable[dict], chunk_size: int, max_open
 def _check_chunk(spec: SweepSpec, chunk: int, where: str) -> None:
     from ..mesh import estimate_cells
 
-    limit = spec.max_cells if spec.max_cells is not None else cell_limit()
+    limit = spec.max_cells if spec.max_cells is not None else _cell_limit()
     cells = estimate_cells(_largest_geometry(spec.stack, spec.mesh, spec.parameters))
     if cells * chunk > limit:
         raise ModelError(f"`{where}`: a chunk of {chunk} variants of about {cells:,} cells holds {cells * chunk:,} "
