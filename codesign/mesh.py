@@ -26,7 +26,20 @@ from solvers import TensorGrid, graded_axis
 from .errors import ModelError
 from .stack import HeatSource, Layer, Rect, Stack
 
-__all__ = ["MeshGeometry", "mesh_geometry", "estimate_cells", "export_vtu", "read_vtu", "rect_mask"]
+__all__ = ["MAX_CELLS", "MeshGeometry", "check_cell_limit", "estimate_cells", "export_vtu", "mesh_geometry",
+           "read_vtu", "rect_mask", "with_mesh_overrides"]
+
+#: Largest mesh (cells) that :func:`mesh_geometry` (so :func:`codesign.build`, the command line and
+#: sweeps) builds unless asked for more with ``max_cells=``. The one source of this limit: the layout
+#: reader checks a layout's own ``[mesh]`` against it too. Why 30 million: the default solve peaks
+#: at 1.2-1.26 GB for 2.7M cells (benchmarks/RESULTS.md), so ~14 GB here, the most a 16-32 GB
+#: workstation can hold; a typo such as ``--lateral-size "1 nm"`` asks for ~1e15 cells and, unguarded,
+#: ends in a MemoryError or a kernel OOM kill.
+MAX_CELLS = 30_000_000
+#: Peak memory of a default steady solve per cell [GB]: 1.26 GB at 2.7M cells (benchmarks/RESULTS.md).
+_GB_PER_CELL = 1.26 / 2.7e6
+
+_MESH_KEYWORDS = ("max_lateral_size", "min_lateral_size", "grading", "cells_per_layer", "max_vertical_size")
 
 
 @dataclass(frozen=True, eq=False)
@@ -122,6 +135,72 @@ def estimate_cells(stack: Stack) -> int:
     return int(count(xs) * count(ys) * nz)
 
 
+def with_mesh_overrides(stack: Stack, *, call: str = "build", **overrides) -> Stack:
+    """``stack`` with the mesh controls in ``overrides`` (``None`` values ignored), each checked.
+
+    Keys are the fields of :class:`~codesign.stack.MeshControls`; lengths in metres. A bad key
+    or value raises :class:`~codesign.errors.ModelError` naming it (``call`` names the caller).
+    """
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    problems = []
+    for k, v in overrides.items():
+        if k not in _MESH_KEYWORDS:
+            problems.append(f"unknown mesh control {k!r}; choose from {', '.join(_MESH_KEYWORDS)}")
+        elif k == "cells_per_layer":
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+                problems.append(f"cells_per_layer={v!r}: give a positive whole number")
+        elif k == "grading":
+            if isinstance(v, bool) or not (isinstance(v, (int, float, np.number)) and math.isfinite(v) and v >= 1):
+                problems.append(f"grading={v!r}: give a finite ratio >= 1")
+        elif not (isinstance(v, (int, float, np.number)) and not isinstance(v, bool) and math.isfinite(v) and v > 0):
+            problems.append(f"{k}={v!r}: give a positive, finite length in metres")
+    if problems:
+        raise ModelError(f"`{call}`: " + "; ".join(problems))
+    if not overrides:
+        return stack
+    return dataclasses.replace(stack, mesh=dataclasses.replace(stack.mesh, **overrides))
+
+
+def _controls(stack: Stack) -> str:
+    m = stack.mesh
+    parts = [f"max_lateral_size {m.max_lateral_size:.4g} m"]
+    if m.min_lateral_size is not None and m.grading > 1:
+        parts.append(f"min_lateral_size {m.min_lateral_size:.4g} m, grading {m.grading:.4g}")
+    parts.append(f"max_vertical_size {m.max_vertical_size:.4g} m, cells_per_layer {m.cells_per_layer}")
+    return ", ".join(parts)
+
+
+def _limit(max_cells, call: str) -> int:
+    if max_cells is None:
+        return MAX_CELLS
+    if isinstance(max_cells, bool) or not isinstance(max_cells, (int, np.integer)) or max_cells < 1:
+        raise ModelError(f"`{call}(max_cells={max_cells!r})`: give a positive whole number of cells")
+    return int(max_cells)
+
+
+def _too_many(n: int, limit: int, stack: Stack, call: str, how: str) -> ModelError:
+    return ModelError(
+        f"`{call}`: the mesh would have {how} {n:,} cells, more than the limit of {limit:,} "
+        f"({'`codesign.mesh.MAX_CELLS`' if limit == MAX_CELLS else '`max_cells`'}); controls: {_controls(stack)}. "
+        "Coarsen it (a larger max_lateral_size, `--max-lateral-size` or `--lateral-size` on the command line, a "
+        "larger max_vertical_size or fewer cells_per_layer), or raise the limit on purpose with "
+        f"`build(..., max_cells=N)` (`--max-cells N`) on a machine with the memory: a solve needs ~{_GB_PER_CELL * n:.3g} GB "
+        "at this size")
+
+
+def check_cell_limit(stack: Stack, *, max_cells: int | None = None, call: str = "build") -> int:
+    """The estimated cell count of ``stack`` (:func:`estimate_cells`); :class:`ModelError` over the limit.
+
+    ``max_cells`` (default :data:`MAX_CELLS`) is the limit. Cheap: nothing mesh-sized is allocated.
+    Readers of files with mesh controls (sweep specs) call it at load time.
+    """
+    limit = _limit(max_cells, call)
+    n = estimate_cells(stack)
+    if n > limit:
+        raise _too_many(n, limit, stack, call, "about")
+    return n
+
+
 def rect_mask(grid: TensorGrid, r: Rect) -> np.ndarray:
     xc, yc, _ = grid.element_centres()
     mx = (xc > r.x) & (xc < r.x1)
@@ -132,7 +211,7 @@ def rect_mask(grid: TensorGrid, r: Rect) -> np.ndarray:
 def mesh_geometry(stack: Stack, *, max_lateral_size: float | None = None, min_lateral_size: float | None = None,
                   grading: float | None = None, cells_per_layer: int | None = None,
                   max_vertical_size: float | None = None, lateral_cells_multiple: int = 1,
-                  heat_sources: Sequence[HeatSource] = ()) -> MeshGeometry:
+                  heat_sources: Sequence[HeatSource] = (), max_cells: int | None = None) -> MeshGeometry:
     """The conforming grid of a stack; keyword arguments override the layout's ``[mesh]`` controls.
 
     ``heat_sources`` (heat from other models: interconnect PHYs, ...) lie in rectangles of named
@@ -141,12 +220,17 @@ def mesh_geometry(stack: Stack, *, max_lateral_size: float | None = None, min_la
     lateral axis up to a multiple of it by halving the largest cells (a finer mesh, never a
     coarser one): models of similar size then share compiled solver programs, which are compiled
     per node count (partition exploration uses it). Use :func:`codesign.build` for a model to solve.
+
+    Size guard: with the overrides applied, the estimated cell count (:func:`estimate_cells`) must
+    be at most ``max_cells`` (default :data:`MAX_CELLS`), checked before anything mesh-sized is
+    allocated, and the real count again once the axes are built (the estimate can be off); over
+    it, :class:`~codesign.errors.ModelError` names the count, the limit, the controls and the fix.
+    Pass a larger ``max_cells`` to build a bigger mesh on purpose.
     """
-    overrides = {k: v for k, v in dict(max_lateral_size=max_lateral_size, min_lateral_size=min_lateral_size,
-                                       grading=grading, cells_per_layer=cells_per_layer,
-                                       max_vertical_size=max_vertical_size).items() if v is not None}
-    if overrides:
-        stack = dataclasses.replace(stack, mesh=dataclasses.replace(stack.mesh, **overrides))
+    stack = with_mesh_overrides(stack, max_lateral_size=max_lateral_size, min_lateral_size=min_lateral_size,
+                                grading=grading, cells_per_layer=cells_per_layer, max_vertical_size=max_vertical_size)
+    limit = _limit(max_cells, "build")
+    check_cell_limit(stack, max_cells=limit)
     m = stack.mesh
     heat_sources = tuple(heat_sources)
     for hs in heat_sources:
@@ -164,6 +248,8 @@ def mesh_geometry(stack: Stack, *, max_lateral_size: float | None = None, min_la
     z, layer_z = _z_axis(stack)
 
     shape = (len(x) - 1, len(y) - 1, len(z) - 1)
+    if math.prod(shape) > limit:
+        raise _too_many(math.prod(shape), limit, stack, "build", "exactly")
     region = np.zeros(shape, np.int32)
     material = np.zeros(shape, np.int32)
     region_names: list[str] = []
@@ -225,7 +311,7 @@ def _round_up(axis: np.ndarray, multiple: int) -> np.ndarray:
     return axis
 
 
-def export_vtu(model, path, *, temperature=None, extra_point_data=None) -> Path:
+def export_vtu(model, path, *, temperature=None, extra_point_data=None, outputs=None) -> Path:
     """Write the mesh and its fields to a ``.vtu`` file for ParaView, through meshio.
 
     Cell data: ``region`` and ``material`` ids, ``kx``, ``ky``, ``kz`` [W/m/K],
@@ -233,7 +319,15 @@ def export_vtu(model, path, *, temperature=None, extra_point_data=None) -> Path:
     given (``temperature_C`` [degC] too). VTU files written by meshio carry no string tables, so
     the id -> name tables go to a sidecar ``<name>.regions.json``; :func:`read_vtu` reads both.
     Returns the sidecar's path.
+
+    Each file is written whole or not at all (a temporary name, then a rename); a folder that
+    cannot be written or a full disk raises :class:`codesign._output.OutputError` (an
+    :class:`OSError`) naming the file and what was kept. ``outputs`` (a
+    :class:`codesign._output.Outputs`) records the files with those of the rest of a job.
     """
+    from ._output import Outputs
+
+    outputs = Outputs() if outputs is None else outputs
     f = model.fields()
     cell = {"kx": np.asarray(f.kx), "ky": np.asarray(f.ky), "kz": np.asarray(f.kz),
             "heat_capacity": np.asarray(f.heat_capacity), "power_density": np.asarray(f.source)}
@@ -242,10 +336,11 @@ def export_vtu(model, path, *, temperature=None, extra_point_data=None) -> Path:
         point["temperature"] = np.asarray(temperature, dtype=float)
         point["temperature_C"] = np.asarray(temperature, dtype=float) - 273.15
     path = Path(path)
-    model.grid.to_meshio(point_data=point, cell_data=cell).write(str(path))
+    grid = model.grid.to_meshio(point_data=point, cell_data=cell)
+    outputs.write(path, lambda tmp: grid.write(str(tmp)))
     side = path.with_suffix(".regions.json")
-    side.write_text(json.dumps({"region_names": list(model.grid.region_names),
-                                "material_names": list(model.grid.material_names)}, indent=1))
+    outputs.text(side, json.dumps({"region_names": list(model.grid.region_names),
+                                   "material_names": list(model.grid.material_names)}, indent=1))
     return side
 
 

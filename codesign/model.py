@@ -300,14 +300,18 @@ def _namespace(*trees):
 # building
 def build(stack: Stack, *, heat_sources: Sequence[HeatSource] = (), max_lateral_size: float | None = None,
           min_lateral_size: float | None = None, grading: float | None = None, cells_per_layer: int | None = None,
-          max_vertical_size: float | None = None, lateral_cells_multiple: int = 1) -> Model:
+          max_vertical_size: float | None = None, lateral_cells_multiple: int = 1,
+          max_cells: int | None = None) -> Model:
     """Mesh ``stack`` once and return its :class:`Model`.
 
     Keyword arguments override the layout's ``[mesh]`` controls; ``heat_sources`` add heat from
     other models (interconnect PHYs, ...) to rectangles of named chiplets (their edges become
     grid lines; each is a power key ``"<chiplet>/<name>"``). ``lateral_cells_multiple`` rounds the
     lateral cell counts up (finer cells) so that models of similar size share compiled solver
-    programs (see :func:`codesign.mesh.mesh_geometry`).
+    programs (see :func:`codesign.mesh.mesh_geometry`). ``max_cells`` (default
+    :data:`codesign.mesh.MAX_CELLS`, 30 million) is the size guard: a mesh over it raises
+    :class:`~codesign.errors.ModelError` before anything mesh-sized is allocated; pass a larger
+    value to build a bigger mesh on purpose.
 
     Examples
     --------
@@ -319,7 +323,8 @@ def build(stack: Stack, *, heat_sources: Sequence[HeatSource] = (), max_lateral_
     """
     geo = mesh_geometry(stack, heat_sources=heat_sources, max_lateral_size=max_lateral_size,
                         min_lateral_size=min_lateral_size, grading=grading, cells_per_layer=cells_per_layer,
-                        max_vertical_size=max_vertical_size, lateral_cells_multiple=lateral_cells_multiple)
+                        max_vertical_size=max_vertical_size, lateral_cells_multiple=lateral_cells_multiple,
+                        max_cells=max_cells)
     stack = geo.stack
     g = geo.grid
     zc = g.element_centres()[2]

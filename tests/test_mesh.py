@@ -141,3 +141,41 @@ def test_heat_source_outside_its_chiplet_is_refused(demo):
     hs = cd.HeatSource("bad", "hbm0", cd.Rect(0.0, 0.0, 1e-3, 1e-3), 1.0)
     with pytest.raises(cd.ModelError, match="must lie inside chiplet 'hbm0'"):
         cd.build(demo.stack, heat_sources=[hs])
+
+
+def test_the_real_cell_count_is_checked_once_the_axes_are_built(demo, monkeypatch):
+    """The estimate can be off: the count of the built axes is checked too, before the 3-D arrays."""
+    import codesign.mesh as mesh
+
+    monkeypatch.setattr(mesh, "estimate_cells", lambda stack: 1)
+    with pytest.raises(cd.ModelError, match=rf"the mesh would have exactly {demo.n_cells:,} cells, more than the "
+                                            r"limit of 1,000 \(`max_cells`\)"):
+        cd.build(demo.stack, max_cells=1000)
+    assert cd.build(demo.stack, max_cells=demo.n_cells).n_cells == demo.n_cells
+
+
+def test_mesh_overrides_are_checked(demo):
+    with pytest.raises(cd.ModelError, match=r"`build`: cells_per_layer=2.5: give a positive whole number; "
+                                            r"max_vertical_size=inf: give a positive, finite length"):
+        cd.build(demo.stack, cells_per_layer=2.5, max_vertical_size=float("inf"))
+    with pytest.raises(cd.ModelError, match=r"unknown mesh control 'lateral'"):
+        cd.mesh.with_mesh_overrides(demo.stack, lateral=1e-3)
+
+
+def test_a_vtu_write_that_fails_leaves_no_partial_file(demo, tmp_path, monkeypatch):
+    import errno
+
+    from codesign._output import OutputError
+
+    def full_disk(self, filename, *args, **kwargs):
+        with open(filename, "w") as f:
+            f.write("<VTKFile")          # a torn start, then the disk is full
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    import meshio
+
+    monkeypatch.setattr(meshio.Mesh, "write", full_disk)
+    with pytest.raises(OutputError, match=r"cannot write .*demo.vtu: No space left on device \(ENOSPC\); kept: "
+                                          r"nothing; no partial file was left"):
+        export_vtu(demo, tmp_path / "demo.vtu")
+    assert list(tmp_path.iterdir()) == []

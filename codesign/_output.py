@@ -1,0 +1,114 @@
+"""Writing output files safely: whole files or nothing, and a one-line error that says what was kept.
+
+Every output of a job (JSON, VTU and its sidecar, pictures, ``index.html``) is written through
+:class:`Outputs`: each file goes to a temporary name in its folder and is renamed over the target
+only once complete, so a full disk or a read-only folder never leaves a torn file under the real
+name. When a write fails, :class:`OutputError` (an :class:`OSError`, so the command line exits 1
+with its one line) names the file, the cause and the files of the job already written and kept::
+
+    OutputError: cannot write out/demo/demo.vtu: No space left on device (ENOSPC); kept: out/demo/demo.json;
+    no partial file was left
+
+The paths are the caller's (command-line arguments or fixed names in a folder it chose), never
+derived from the contents of an input file.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from pathlib import Path
+from typing import Callable, TypeVar
+
+__all__ = ["OutputError", "Outputs"]
+
+T = TypeVar("T")
+
+
+class OutputError(OSError):
+    """An output file or folder that could not be written.
+
+    Attributes: ``path`` (what failed), ``kept`` (complete files of the same job already
+    written), and the ``errno``/``strerror`` of the cause.
+    """
+
+    def __init__(self, path: Path, cause: OSError, kept: list[Path], *, folder: bool = False):
+        code = cause.errno
+        super().__init__(code, cause.strerror or str(cause), str(path))
+        self.path, self.kept, self.cause = Path(path), list(kept), cause
+        why = cause.strerror or str(cause)
+        if code in errno.errorcode:
+            why += f" ({errno.errorcode[code]})"
+        what = "write to the output folder" if folder else "write"
+        kept_text = ", ".join(str(p) for p in self.kept) if self.kept else "nothing"
+        self._message = (f"cannot {what} {path}: {why}; kept: {kept_text}"
+                         + ("" if folder else "; no partial file was left")
+                         + ". Choose a writable folder with free space (-o/--output)")
+
+    def __str__(self) -> str:
+        return self._message
+
+
+class Outputs:
+    """The files one job writes: each written whole (temporary name, then rename) and recorded.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> out = Outputs()
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> out.text(d / "a.txt", "hello").name
+    'a.txt'
+    >>> [p.name for p in out.written]
+    ['a.txt']
+    """
+
+    def __init__(self) -> None:
+        self.written: list[Path] = []
+
+    def folder(self, path) -> Path:
+        """Create the folder ``path`` (and its parents) if missing; it must be writable."""
+        path = Path(path)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            if not os.access(path, os.W_OK):   # read-only folder or file system; some writers fail silently
+                raise PermissionError(errno.EACCES, "the folder is not writable")
+        except OSError as e:
+            raise OutputError(path, e, self.written, folder=True) from None
+        return path
+
+    def write(self, path, writer: Callable[[Path], T]) -> T:
+        """Call ``writer(tmp)`` to write the file, then rename ``tmp`` to ``path``; its return value.
+
+        ``tmp`` lies in the same folder and ends with the same suffix (writers that choose the
+        format by the suffix, such as meshio and matplotlib, still do). On an :class:`OSError`
+        the temporary file is removed and :class:`OutputError` is raised.
+        """
+        path = Path(path)
+        self.folder(path.parent)
+        tmp = path.with_name(f".{path.stem}-partial-{os.getpid()}{path.suffix}")
+        try:
+            result = writer(tmp)
+            if not tmp.is_file():       # a writer that reports no error but wrote nothing (VTK does)
+                raise OSError(errno.EIO, "the file was not written")
+            os.replace(tmp, path)
+        except OSError as e:
+            _remove(tmp)
+            raise OutputError(path, e, self.written) from None
+        except BaseException:
+            _remove(tmp)
+            raise
+        self.written.append(path)
+        return result
+
+    def text(self, path, text: str) -> Path:
+        """Write ``text`` (UTF-8) to ``path`` whole."""
+        self.write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+        return Path(path)
+
+
+def _remove(path: Path) -> None:
+    try:
+        path.unlink()
+    except OSError:
+        pass
