@@ -1,13 +1,18 @@
 """The command line as users run it: every command on the default (JAX) path, and one exit-code policy.
 
-Exit status: 0 success; 1 a CodesignError or OSError, printed as one ``TypeName: message`` line
-(no traceback); 2 a usage error (argparse). Solves use the shipped ``demo`` layout on uniform
-4 mm lateral cells, so every demo solve shares one mesh and its compiled programs.
+Exit status: 0 success; 1 a CodesignError, OSError (an output that cannot be written says what
+was kept) or MemoryError, printed as one ``TypeName: message`` line (no traceback); 2 a usage
+error (argparse); 3 an unexpected exception (a bug: one line, the traceback only with --debug or
+CODESIGN_DEBUG=1). Solves use the shipped ``demo`` layout on uniform 4 mm lateral cells, so every
+demo solve shares one mesh and its compiled programs.
 """
 
 import contextlib
+import errno
 import io
 import json
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -80,6 +85,23 @@ def test_bad_layout_exits_1_with_one_message_and_no_traceback(tmp_path):
     ["optimize", "demo", "--min-spacing", "2 W"],
     ["sweep", "spec.toml", "--scheduler", "tcp://h:8786"],  # --scheduler needs --backend dask
     [],
+    # values that parsed and then crashed or misbehaved later (issue 17)
+    ["run", "demo", "--lateral-size", "-1 mm"],
+    ["run", "demo", "--max-lateral-size", "0 mm"],
+    ["run", "demo", "--rtol", "-1"],
+    ["run", "demo", "--rtol", "nan"],
+    ["run", "demo", "--max-cells", "0"],
+    ["run", "demo", "--transient", "t.csv", "--dt", "-1 ms"],
+    ["mesh", "demo", "-o", "x.vtu", "--max-cells", "1e6"],
+    ["optimize", "demo", "--steps", "0"],
+    ["optimize", "demo", "--learning-rate", "inf"],
+    ["optimize", "demo", "--min-spacing", "-1 mm"],
+    ["partition", "s.toml", "--top", "-1"],
+    ["partition", "s.toml", "--volume", "-5"],
+    ["partition", "s.toml", "--max-candidates", "0"],
+    ["partition", "s.toml", "--max-search-time", "0 s"],
+    ["sweep", "spec.toml", "--workers", "0"],
+    ["sweep", "spec.toml", "--chunk-size", "9" * 5000],
 ])
 def test_usage_errors_exit_2(argv):
     code, out, err = cli(*argv)
@@ -100,6 +122,112 @@ def test_check_reports_every_problem_with_exit_1(tmp_path):
     code, out, err = cli("check", bad)
     assert code == 1 and out == ""
     assert err.startswith("LayoutError: ") and "package.size[1]" in err and "(no unit)" in err
+
+
+def test_an_unexpected_exception_exits_3_with_one_line_and_the_traceback_only_on_request(monkeypatch):
+    """`codesign check` exited 1 for a clean input error and for a traceback alike."""
+    import codesign.layout_io
+
+    def bug(*args, **kwargs):
+        raise ZeroDivisionError("float division by zero\nsecond line")
+
+    monkeypatch.setattr(codesign.layout_io, "load_layout", bug)
+    monkeypatch.delenv("CODESIGN_DEBUG", raising=False)
+    code, out, err = cli("check", "demo")
+    assert code == 3 and out == "" and err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith("codesign: internal error: ZeroDivisionError: float division by zero second line — "
+                          "this is a bug, please report it (run with --debug or CODESIGN_DEBUG=1 for the traceback)")
+    code, _, err = cli("--debug", "check", "demo")
+    assert code == 3 and err.startswith("Traceback (most recent call last)") and "in bug" in err
+    assert err.rstrip().endswith("this is a bug, please report it")
+    monkeypatch.setenv("CODESIGN_DEBUG", "1")
+    code, _, err = cli("check", "demo")
+    assert code == 3 and "Traceback" in err
+
+
+def test_running_out_of_memory_exits_1_with_what_to_change(monkeypatch):
+    import codesign.layout_io
+
+    def oom(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(codesign.layout_io, "load_layout", oom)
+    code, out, err = cli("run", "demo")
+    assert code == 1 and out == "" and err.count("\n") == 1
+    assert err.startswith("MemoryError: `codesign run` ran out of memory; coarsen the mesh (--max-lateral-size")
+
+
+@contextlib.contextmanager
+def _tmpfs(path: Path, options: str):
+    """Mount a tmpfs on ``path`` for the block (yields False where that is not allowed)."""
+    if os.geteuid() != 0 or not shutil.which("mount"):
+        yield False
+        return
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], capture_output=True)
+    if r.returncode != 0:
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        subprocess.run(["umount", str(path)], capture_output=True)
+
+
+@pytest.fixture
+def readonly_folder(tmp_path):
+    """A folder nobody may write into: chmod for a normal user, a read-only tmpfs for root."""
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    if os.geteuid() != 0:
+        ro.chmod(0o500)
+        yield ro
+        ro.chmod(0o700)
+        return
+    with _tmpfs(ro, "ro,size=64k") as mounted:
+        if not mounted:
+            pytest.skip("root without permission to mount a read-only tmpfs: a read-only folder cannot be made")
+        yield ro
+
+
+@pytest.fixture
+def full_disk(tmp_path, monkeypatch):
+    """A folder on a 64 kB file system: a real tmpfs where mounting is allowed, else simulated
+    (a file over 64 kB fails with ENOSPC when it is completed)."""
+    d = tmp_path / "full"
+    d.mkdir()
+    with _tmpfs(d, "size=64k") as mounted:
+        if not mounted:
+            import codesign._output as output
+
+            real_replace = os.replace
+
+            def replace(src, dst):
+                if Path(src).stat().st_size > 64 * 1024:
+                    raise OSError(errno.ENOSPC, "No space left on device")
+                return real_replace(src, dst)
+
+            monkeypatch.setattr(output.os, "replace", replace)
+        yield d
+
+
+def test_a_read_only_output_folder_exits_1_naming_it(readonly_folder):
+    for argv, target in ((["links", "demo", "--json", readonly_folder / "l.json"], readonly_folder),
+                         (["mesh", "demo", "-o", readonly_folder / "sub" / "m.vtu", "--max-lateral-size", "4 mm"],
+                          readonly_folder / "sub")):
+        code, out, err = cli(*argv)
+        assert code == 1 and err.count("\n") == 1 and "Traceback" not in err, err
+        assert err.startswith(f"OutputError: cannot write to the output folder {target}: "), err
+        assert "kept: nothing" in err and "Choose a writable folder with free space (-o/--output)" in err
+    assert not any(readonly_folder.iterdir())
+
+
+def test_a_full_disk_exits_1_with_what_was_kept_and_no_partial_file(full_disk):
+    code, out, err = cli("run", "demo", "-o", full_disk, *COARSE)
+    assert code == 1 and err.count("\n") == 1 and "Traceback" not in err, err
+    assert err.startswith(f"OutputError: cannot write {full_disk / 'demo.vtu'}: No space left on device (ENOSPC); "
+                          f"kept: {full_disk / 'demo.json'}; no partial file was left"), err
+    assert sorted(p.name for p in full_disk.iterdir()) == ["demo.json"]
+    assert _json(full_disk / "demo.json")["thermal"]["power_in_W"] == pytest.approx(116.0)
 
 
 def test_optimize_without_optax_names_the_extra(monkeypatch):

@@ -10,7 +10,7 @@ def add_parser(sub) -> None:
                        description="Bandwidth, energy per bit, power, PHY area, shoreline and latency of every link "
                                    "of a layout, with the limits each one exceeds.")
     p.add_argument("layout", help="a .toml file or a shipped layout name")
-    p.add_argument("--json", default=None, help="also write the link report as JSON")
+    p.add_argument("--json", default=None, metavar="FILE", help="also write the link report as JSON")
     p.set_defaults(execute=execute)
 
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from ._common import length
+from .._output import Outputs
+from ._common import add_max_cells_flag, length
 
 
 def add_parser(sub) -> None:
@@ -14,6 +13,7 @@ def add_parser(sub) -> None:
     p.add_argument("layout", help="a .toml file or a shipped layout name")
     p.add_argument("-o", "--output", required=True, help="output .vtu file")
     p.add_argument("--max-lateral-size", type=length, default=None, metavar="LENGTH", help='mesh override, e.g. "250 um"')
+    add_max_cells_flag(p)
     p.set_defaults(execute=execute)
 
 
@@ -23,10 +23,8 @@ def execute(args) -> int:
     from ..model import build
 
     stack = load_layout(args.layout)
-    model = build(stack, max_lateral_size=args.max_lateral_size)
-    out = Path(args.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    side = export_vtu(model, out)
+    model = build(stack, max_lateral_size=args.max_lateral_size, max_cells=args.max_cells)
     print(f"{stack.name}: {model.summary()}")
-    print(f"wrote {out} (region and material names in {side.name})")
+    side = export_vtu(model, args.output, outputs=Outputs())
+    print(f"wrote {args.output} (region and material names in {side.name})")
     return 0

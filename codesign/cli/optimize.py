@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ._common import BATCH_EXTRA, add_mesh_flags, length, mesh_controls, require_extra
+from .._output import Outputs
+from ._common import (BATCH_EXTRA, add_mesh_flags, length, mesh_controls, nonnegative_length, real, require_extra,
+                      whole)
 
 
 def add_parser(sub) -> None:
@@ -18,15 +20,16 @@ def add_parser(sub) -> None:
                        epilog=f"Needs optax, from the `batch` extra: {BATCH_EXTRA}")
     p.add_argument("layout", help="a .toml file or a shipped layout name")
     p.add_argument("-o", "--output", default=None, help="folder for placement.json and placement.png")
-    p.add_argument("--steps", type=int, default=60, help="optimiser steps")
+    p.add_argument("--steps", type=whole(1), default=60, help="optimiser steps")
     p.add_argument("--layer", default=None, help="layer whose dies move (default: the one with the most dies)")
-    p.add_argument("--learning-rate", type=float, default=0.3, help="Adam step [mm]")
-    p.add_argument("--wirelength-weight", type=float, default=PlacementWeights.wirelength,
+    p.add_argument("--learning-rate", type=real(minimum=0.0, inclusive=False), default=0.3, help="Adam step [mm]")
+    p.add_argument("--wirelength-weight", type=real(), default=PlacementWeights.wirelength,
                    help="K per traffic-weighted mm")
-    p.add_argument("--footprint-weight", type=float, default=PlacementWeights.footprint, help="K per mm^2")
+    p.add_argument("--footprint-weight", type=real(), default=PlacementWeights.footprint, help="K per mm^2")
     p.add_argument("--cell-size", type=length, default=None, metavar="LENGTH",
                    help='fixed-grid cell, e.g. "1 mm" (default: the layout\'s)')
-    p.add_argument("--min-spacing", type=length, default=0.0, metavar="LENGTH", help='gap between dies, e.g. "200 um"')
+    p.add_argument("--min-spacing", type=nonnegative_length, default=0.0, metavar="LENGTH",
+                   help='gap between dies, e.g. "200 um"')
     p.add_argument("--power", action="store_true", help="also redistribute the layer's power among its dies")
     add_mesh_flags(p)  # the mesh of the conforming solves before and after (`analysis_mesh`)
     p.set_defaults(execute=execute)
@@ -45,9 +48,8 @@ def execute(args) -> int:
                              min_spacing=args.min_spacing, analysis_mesh=mesh_controls(args))
     print(res.table())
     if args.output:
-        out = Path(args.output)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "placement.json").write_text(json.dumps(res.to_dict(), indent=1))
-        plot_placement(res, out / "placement.png")
+        out, outputs = Path(args.output), Outputs()
+        outputs.text(out / "placement.json", json.dumps(res.to_dict(), indent=1))
+        outputs.write(out / "placement.png", lambda tmp: plot_placement(res, tmp))
         print(f"wrote {out / 'placement.json'} and {out / 'placement.png'}")
     return 0

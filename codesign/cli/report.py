@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .._output import Outputs
 from .run import add_job_flags, main_job
 
 
@@ -21,6 +22,6 @@ def execute(args) -> int:
     from ..viz.report import write_report
 
     run = main_job(args, load_layout(args.layout))
-    html = write_report(run, args.output, pictures_3d=not args.no_3d)
+    html = write_report(run, args.output, pictures_3d=not args.no_3d, outputs=Outputs())
     print(f"\nreport: {html} (open it in a browser; pictures, run.json and temperature.vtu beside it)")
     return 0

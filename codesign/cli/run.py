@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .._output import Outputs
 from ._common import add_mesh_flags, add_solver_flags, duration, mesh_controls, solver, write_json
 
 
@@ -59,9 +60,10 @@ def execute(args) -> int:
     from ..mesh import export_vtu
 
     run = main_job(args, stack)
-    js = write_json(out / f"{stack.name}.json", run.to_dict())
+    outputs = Outputs()
+    js = write_json(out / f"{stack.name}.json", run.to_dict(), outputs)
     vtu = out / f"{stack.name}.vtu"
-    export_vtu(run.thermal.model, vtu, temperature=run.thermal.temperature)
+    export_vtu(run.thermal.model, vtu, temperature=run.thermal.temperature, outputs=outputs)
     print(f"\nwrote {js}, {vtu}")
     return 0
 
@@ -104,8 +106,9 @@ def _transient(args, stack, out: Path) -> int:
                                solver=solver(args))
     print(f"{stack.name}: transient over {report.times[-1]:.4g} s driven by {args.transient}\n")
     print(report.table())
-    js = write_json(out / f"{stack.name}_transient.json", report.to_dict())
+    outputs = Outputs()
+    js = write_json(out / f"{stack.name}_transient.json", report.to_dict(), outputs)
     vtu = out / f"{stack.name}_transient_final.vtu"
-    export_vtu(report.model, vtu, temperature=report.temperature)
+    export_vtu(report.model, vtu, temperature=report.temperature, outputs=outputs)
     print(f"\nwrote {js}, {vtu}")
     return 0

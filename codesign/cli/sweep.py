@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ._common import BATCH_EXTRA, require_extra
+from .._output import Outputs
+from ._common import BATCH_EXTRA, require_extra, whole
 
 
 def add_parser(sub) -> None:
@@ -19,8 +20,8 @@ def add_parser(sub) -> None:
     p.add_argument("--backend", choices=("local", "dask"), default="local",
                    help="local: this process; dask: a dask.distributed cluster (the `batch` extra)")
     p.add_argument("--scheduler", default=None, help="dask scheduler address (default: a LocalCluster)")
-    p.add_argument("--workers", type=int, default=2, help="LocalCluster workers (dask backend)")
-    p.add_argument("--chunk-size", type=int, default=None, help="variants per batch (default: the spec's)")
+    p.add_argument("--workers", type=whole(1), default=2, help="LocalCluster workers (dask backend)")
+    p.add_argument("--chunk-size", type=whole(1), default=None, help="variants per batch (default: the spec's)")
     p.add_argument("--method", choices=("auto", "vmap", "loop"), default="auto",
                    help="how a batch is solved: one vmapped program, a loop of solves, or chosen by the device")
     p.add_argument("--pareto", default=None, help="Pareto PNG path (default: next to the results)")
@@ -44,6 +45,6 @@ def execute(args) -> int:
           f"{res.skipped} already in {res.path}")
     if not args.no_plot and res.rows:
         png = Path(args.pareto) if args.pareto else out.with_suffix(".pareto.png")
-        plot_sweep_pareto(spec, res.rows, png)
+        Outputs().write(png, lambda tmp: plot_sweep_pareto(spec, res.rows, tmp))
         print(f"Pareto front ({spec.objectives[0]} vs {spec.objectives[1]}): {png}")
     return 0

@@ -203,7 +203,8 @@ def run_tables(run: "LayoutRun") -> dict[str, list[dict]]:
     return tables
 
 
-def write_report(run: "LayoutRun", out_dir, *, title: str | None = None, pictures_3d: bool = True) -> Path:
+def write_report(run: "LayoutRun", out_dir, *, title: str | None = None, pictures_3d: bool = True,
+                 outputs=None) -> Path:
     """Write a self-contained report folder for a run and return the path of its ``index.html``.
 
     The folder holds ``hotspots.png`` and ``hotspots_exploded.png`` (3D,
@@ -225,6 +226,11 @@ def write_report(run: "LayoutRun", out_dir, *, title: str | None = None, picture
     pictures_3d : bool
         Render the 3D pictures (needs OpenGL; when rendering fails the page says why and the rest
         of the report is still written).
+    outputs : codesign._output.Outputs, optional
+        Records the files written (with those of the rest of a job). Every file is written whole
+        or not at all; a folder that cannot be created or written, or a full disk, raises
+        :class:`codesign._output.OutputError` (an :class:`OSError`) naming the file and the files
+        already kept.
 
     Examples
     --------
@@ -234,12 +240,13 @@ def write_report(run: "LayoutRun", out_dir, *, title: str | None = None, picture
     >>> write_report(run, "out/demo_report")                   # doctest: +SKIP
     PosixPath('out/demo_report/index.html')
     """
+    from .._output import OutputError, Outputs
     from ..mesh import export_vtu
     from . import plots
 
+    outputs = Outputs() if outputs is None else outputs
     report = run.thermal
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = outputs.folder(out_dir)
     stack = run.stack
     notes: list[str] = []
 
@@ -252,19 +259,21 @@ def write_report(run: "LayoutRun", out_dir, *, title: str | None = None, picture
                     ("hotspots", {}, "Temperature in 3D, the corner in front of the hottest die cut away through its "
                                      "hotspot; flags give each chiplet's junction temperature and margin."),
                     ("exploded", {"exploded": True}, "The same with the layers pulled apart vertically.")):
-                pl = plot_hotspots(report, screenshot=out / FILES[key], off_screen=True, **kw)
-                pl.close()
+                outputs.write(out / FILES[key],
+                              lambda tmp: plot_hotspots(report, screenshot=tmp, off_screen=True, **kw).close())
                 pictures.append((FILES[key], caption))
+        except OutputError:  # the folder or the disk, not the rendering: the report cannot be written
+            raise
         except Exception as exc:  # noqa: BLE001 - a missing OpenGL must not cost the rest of the report
             msg = f"3D pictures not rendered: {type(exc).__name__}: {exc}"
             warnings.warn(f"`write_report`: {msg}", RuntimeWarning, stacklevel=2)
             notes.append(msg)
-    plots.plot_layer_maps(report, out / FILES["layers"])
+    outputs.write(out / FILES["layers"], lambda tmp: plots.plot_layer_maps(report, tmp))
     pictures.append((FILES["layers"], "Largest temperature through the thickness of each layer (top layer first); "
                                       "the layer's own chiplets outlined and named, others dashed, hotspots marked x."))
 
-    (out / FILES["json"]).write_text(json.dumps(run.to_dict(), indent=1, default=_json_default))
-    sidecar = export_vtu(report.model, out / FILES["vtu"], temperature=report.temperature)
+    outputs.text(out / FILES["json"], json.dumps(run.to_dict(), indent=1, default=_json_default))
+    sidecar = export_vtu(report.model, out / FILES["vtu"], temperature=report.temperature, outputs=outputs)
 
     worst = min((c for c in report.chiplets if c.margin is not None), key=lambda c: c.margin, default=None)
     cards = [("max temperature", f"{report.max_temperature - KELVIN:.1f} °C", False),
@@ -305,9 +314,7 @@ def write_report(run: "LayoutRun", out_dir, *, title: str | None = None, picture
     page = ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
             f"<title>{html.escape(heading)}: thermal report</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
             + "\n".join(body) + "\n</body>\n</html>\n")
-    index = out / "index.html"
-    index.write_text(page, encoding="utf-8")
-    return index
+    return outputs.text(out / "index.html", page)
 
 
 def _json_default(value):
