@@ -476,3 +476,51 @@ def test_unknown_search_or_technology_is_a_model_error():
         screen(s, search="best")
     with pytest.raises(ModelError, match="unknown technology 'glass'"):
         screen(s, technologies=("glass",))
+
+
+# -- search budget (issue 17; the 40-block run under a memory limit is in test_guards.py) ---------------------
+
+def _random_system(seed, n=6):
+    rng = random.Random(seed)
+    blocks = [(f"b{i}", rng.choice([40, 90, 160, 250]), rng.choice([10, 30, 60]), f"d{i % 4}") for i in range(n)]
+    traffic = [(f"b{i}", f"b{j}", rng.choice([50, 200, 600])) for i in range(n) for j in range(i + 1, n)
+               if rng.random() < 0.5]
+    return _system(blocks, traffic, volume=3e6)
+
+
+def test_keeping_few_candidates_changes_nothing_the_later_stages_use():
+    """Only the best `max_kept` are kept whole (bounded memory); the ranking head, the screen's cost-power
+    Pareto set and the best monolithic candidate are those of the full screen."""
+    s = _random_system(3)
+    full = screen(s, search="exhaustive")
+    few = screen(s, search="exhaustive", max_kept=25)
+    assert full.complete and few.complete and few.evaluated == full.evaluated == len(full) > 100
+    assert len(few) < len(full) and "the best 25 (`max_kept`)" in few.notes[0]
+    assert [c.label for c in few[:25]] == [c.label for c in full[:25]]
+
+    def front(cs):
+        out, best = [], float("inf")
+        for c in cs:
+            if c.feasible and c.power < best - 1e-9:
+                out.append(c.label)
+                best = c.power
+        return out
+
+    assert front(few) == front(full)
+    mono = lambda cs: next(c.label for c in cs if len(c.partition) == 1)  # noqa: E731
+    assert mono(few) == mono(full)
+    a = explore_partitions(s, thermal=False, ppac_top=10)
+    b = explore_partitions(s, thermal=False, ppac_top=10, max_kept=25)
+    assert a.best.label == b.best.label and a.best.cost == b.best.cost and b.complete
+
+
+def test_a_candidate_budget_stops_the_search_with_the_best_so_far():
+    s = _random_system(4)
+    full = screen(s, search="heuristic")
+    cut = screen(s, search="heuristic", max_candidates=40)
+    assert full.complete and not cut.complete and cut.evaluated == 40 == len(cut)
+    assert cut.notes[0].startswith("search budget spent: 40 candidates screened in ")
+    assert cut[0].cost >= full[0].cost                     # the best so far, never better than the full search
+    r = explore_partitions(s, thermal=False, ppac_top=5, max_candidates=40)
+    assert not r.complete and r.notes[0].startswith("search budget spent: 40 candidates screened in ")
+    assert "stopped by its budget" in r.method and "note: search budget spent" in r.table()

@@ -35,17 +35,30 @@ of chiplets of the same designs; every technology tried) from several starts: mo
 chiplet per block, and every level of a traffic-greedy agglomerative clustering. Why: the screen
 objective is cheap, good partitions are connected to each other by single-block moves, and the
 traffic-aware starts keep high-traffic pairs together (cutting them costs PHY area and power),
-which is where optima lie.
+which is where optima lie. Every start is screened first and the descents then run from the
+cheapest start onwards, so a search cut short by its budget has already refined the best ones.
+
+**Budget.** The number of set partitions grows as the Bell numbers (40 blocks: ~1.6e35), and even
+the local search from every start of a 40-block system screens millions of candidates. The search
+therefore stops after ``max_candidates`` screened candidates (default :data:`MAX_CANDIDATES`) or
+``max_search_time`` seconds (default :data:`MAX_SEARCH_TIME`), whichever comes first, and ranks the
+best found so far; the result says so in its notes (``Exploration.complete`` is false). Memory stays
+bounded whatever the budget: set partitions are generated one at a time, never listed; every
+screened candidate leaves a 16-byte digest (so none is screened twice), but only the best
+``max_kept`` (by feasibility and cost), the screen's cost–power Pareto set and the best monolithic
+candidate are kept whole, which are all the later stages use.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import itertools
 import math
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Iterable, Iterator, Sequence
 
 import solvers
 
@@ -55,8 +68,17 @@ from ..phys import get_phy
 from .floorplan import BRIDGE_DIE_SIZE, PACKAGE_RECIPES, build_stack, junction_to_lid_resistance
 from .system import KELVIN, System
 
-__all__ = ["Candidate", "ChipletPlan", "EVALUATION_ERRORS", "Exploration", "explore_partitions", "pareto", "screen",
-           "set_partitions"]
+__all__ = ["Candidate", "ChipletPlan", "EVALUATION_ERRORS", "Exploration", "MAX_CANDIDATES", "MAX_KEPT",
+           "MAX_SEARCH_TIME", "ScreenResult", "explore_partitions", "pareto", "screen", "set_partitions"]
+
+#: Default candidate budget of the search: screened candidates (partition x nodes x technology).
+#: At ~1.5 ms per candidate on one core (40 blocks) the time budget below usually ends first.
+MAX_CANDIDATES = 200_000
+#: Default time budget of the search (the screen, stage 1) [s].
+MAX_SEARCH_TIME = 120.0
+#: Default number of screened candidates kept whole (best by feasibility and cost; the Pareto set of
+#: the screen and the best monolithic candidate are kept too). A 40-block candidate takes ~27 kB.
+MAX_KEPT = 5_000
 
 #: What an evaluation may raise for a candidate that cannot be evaluated: the library's documented
 #: errors. ``solvers.SolveError`` too, for solves whose numerics error is not yet converted to
@@ -180,12 +202,35 @@ def _common_nodes(system: System, part: Sequence[str]) -> tuple[str, ...]:
     return tuple(order)
 
 
-class _Evaluator:
-    """Screens candidates (stage 1), with a cache."""
+class _BudgetSpent(Exception):
+    """Raised inside the search when its candidate or time budget is spent (caught by :func:`_search`)."""
 
-    def __init__(self, system: System, params: CostParams):
+
+def _digest(value) -> bytes:
+    """A 16-byte digest of a key or signature (tuples of strings), to remember candidates cheaply."""
+    return hashlib.blake2b(repr(value).encode(), digest_size=16).digest()
+
+
+def _rank(c: Candidate) -> tuple:
+    return (not c.feasible, c.cost)
+
+
+class _Evaluator:
+    """Screens candidates (stage 1) within a budget; remembers every one, keeps the best whole."""
+
+    def __init__(self, system: System, params: CostParams, *, max_candidates: int = MAX_CANDIDATES,
+                 max_search_time: float = MAX_SEARCH_TIME, max_kept: int = MAX_KEPT):
         self.s, self.p = system, params
-        self.cache: dict[tuple, Candidate] = {}
+        self.max_candidates, self.max_kept = max_candidates, max_kept
+        self.t0 = time.perf_counter()
+        self.deadline = self.t0 + max_search_time
+        self.cache: dict[bytes, Candidate] = {}    # key digest -> candidate, the kept ones
+        self.by_sig: dict[bytes, Candidate] = {}   # signature digest -> the same kept candidates
+        self.known: set[bytes] = set()             # key and signature digests of every screened candidate
+        self.recent: OrderedDict = OrderedDict()   # key digest -> candidate, re-screened ones (small LRU)
+        self.screened = 0                          # distinct candidates screened
+        self.pruned = 0                            # screened candidates not kept whole
+        self.spent: str | None = None              # "candidates" or "time" once the budget is spent
         self.phy = {t: get_phy(r.d2d_phy) for t, r in PACKAGE_RECIPES.items()}
         self.hbm_phy = {m.generation: get_phy(m.generation) for m in system.memory}   # checked by loads_system
         self.junction_to_lid = {t: junction_to_lid_resistance(t) for t in PACKAGE_RECIPES}
@@ -193,7 +238,6 @@ class _Evaluator:
         for t in system.traffic:
             k = tuple(sorted(t.between))
             self.traffic[k] = self.traffic.get(k, 0.0) + t.bandwidth
-        self.seen: dict[tuple, Candidate] = {}
         # Interchangeable blocks: same design, size, power, node options and the same traffic profile
         # (peer design, bandwidth) and HBM. Partitions that differ only by swapping them are evaluated once.
         prof = {b.name: [] for b in system.blocks}
@@ -213,17 +257,64 @@ class _Evaluator:
         parts = sorted(zip(partition, nodes))
         return (tuple(tuple(sorted(p)) for p, _ in parts), tuple(n for _, n in parts), tech)
 
+    def tick(self) -> None:
+        """Stop the search (:class:`_BudgetSpent`) once its time is up."""
+        if time.perf_counter() > self.deadline:
+            self.spent = "time"
+            raise _BudgetSpent
+
     def evaluate(self, partition, nodes, tech) -> Candidate:
         k = self.key(partition, nodes, tech)
-        if k in self.cache:
-            return self.cache[k]
-        sig = self.signature(k)
-        if sig in self.seen:              # an equivalent partition (identical blocks swapped)
-            return self.seen[sig]
+        dk = _digest(k)
+        hit = self.cache.get(dk) or self.recent.get(dk)
+        if hit is not None:
+            return hit
+        ds = _digest(("sig", self.signature(k)))
+        if ds in self.by_sig:             # an equivalent partition (identical blocks swapped)
+            return self.by_sig[ds]
+        if dk in self.known or ds in self.known:
+            # screened before (itself, or an equivalent partition with identical blocks swapped) but not
+            # kept whole: screen it again (the same result), not counted as a new candidate
+            c = self._screen(k)
+            self.recent[dk] = c
+            if len(self.recent) > 4096:
+                self.recent.popitem(last=False)
+            return c
+        if self.screened >= self.max_candidates:
+            self.spent = "candidates"
+            raise _BudgetSpent
+        self.tick()
         c = self._screen(k)
-        self.cache[k] = c
-        self.seen[sig] = c
+        self.screened += 1
+        self.known.update((dk, ds))
+        self.cache[dk] = c
+        self.by_sig[ds] = c
+        if len(self.cache) > 2 * self.max_kept:
+            self._prune()
         return c
+
+    def _prune(self) -> None:
+        """Keep the best ``max_kept`` whole, with the screen's cost-power Pareto set and the best monolithic one.
+
+        A candidate dropped here can never re-enter any of these sets, so the later stages see what
+        they would see with every candidate kept."""
+        ranked = sorted(self.cache.items(), key=lambda kv: _rank(kv[1]))
+        keep = dict(ranked[:self.max_kept])
+        best_p, mono = float("inf"), False
+        for dk, c in ranked:
+            if c.feasible and c.power < best_p - 1e-9:
+                keep[dk] = c
+                best_p = c.power
+            if not mono and len(c.partition) == 1:
+                keep[dk], mono = c, True
+        self.pruned += len(self.cache) - len(keep)
+        self.cache = keep
+        kept = {id(c) for c in keep.values()}
+        self.by_sig = {ds: c for ds, c in self.by_sig.items() if id(c) in kept}
+
+    def candidates(self) -> list[Candidate]:
+        """The kept candidates, cheapest feasible first."""
+        return sorted(self.cache.values(), key=_rank)
 
     def _screen(self, k) -> Candidate:
         s, p = self.s, self.p
@@ -453,16 +544,21 @@ def _best_nodes(ev: _Evaluator, partition, tech) -> Candidate | None:
     return best
 
 
-def _count_exhaustive(system: System, techs) -> int:
+def _count_exhaustive(system: System, techs, limit: int, ev: _Evaluator) -> int:
+    """Combinations of the exhaustive search, counted up to ``limit + 1`` (then: "more than ``limit``").
+
+    A set partition with no common node for a chiplet counts as one (it is still visited), so this
+    stops after at most ``limit + 1`` partitions."""
     names = [b.name for b in system.blocks]
     total = 0
     for part in set_partitions(names, system.max_chiplets):
         k = 1
         for p in part:
-            k *= max(len(_common_nodes(system, p)), 0)
-        total += k * len(techs)
-        if total > 10**7:
+            k *= len(_common_nodes(system, p))
+        total += max(k * len(techs), 1)
+        if total > limit:
             break
+        ev.tick()
     return total
 
 
@@ -486,42 +582,48 @@ def _neighbours(partition):
     return out
 
 
-def _starts(system: System, traffic) -> list:
+def _starts(system: System, traffic, ev: _Evaluator) -> Iterator[tuple]:
+    """Monolithic, one chiplet per block, then every level of a traffic-greedy clustering (lazily)."""
     names = [b.name for b in system.blocks]
-    starts = [(tuple(names),), tuple((n,) for n in names)]
+    yield (tuple(names),)
+    yield tuple((n,) for n in names)
     groups = [[n] for n in names]
     while len(groups) > 1:
         best, pair = -1.0, None
         for i in range(len(groups)):
+            ev.tick()
             for j in range(i + 1, len(groups)):
                 w = sum(traffic.get(tuple(sorted((a, b))), 0.0) for a in groups[i] for b in groups[j])
                 if w > best:
                     best, pair = w, (i, j)
         i, j = pair
         groups = [g for k, g in enumerate(groups) if k not in (i, j)] + [groups[i] + groups[j]]
-        starts.append(tuple(tuple(g) for g in groups))
-    return starts
+        yield tuple(tuple(g) for g in groups)
 
 
 def _local_search(ev: _Evaluator, techs, traffic, max_chiplets: int) -> None:
-    for start in _starts(ev.s, traffic):
+    starts = []
+    for start in _starts(ev.s, traffic, ev):   # screen every start first ...
         if len(start) > max_chiplets:
             continue
         for tech in techs:
             cur = _best_nodes(ev, start, tech)
-            if cur is None:
-                continue
-            while True:
-                best = cur
-                for nb in _neighbours(cur.partition):
-                    if len(nb) > max_chiplets:
-                        continue
-                    c = _best_nodes(ev, nb, tech)
-                    if c is not None and _objective(c) < _objective(best) - 1e-9:
-                        best = c
-                if best is cur:
-                    break
-                cur = best
+            if cur is not None:
+                starts.append((cur, tech))
+    # ... then descend from the cheapest start onwards (a stable sort: ties keep the order above)
+    for cur, tech in sorted(starts, key=lambda st: _objective(st[0])):
+        while True:
+            best = cur
+            for nb in _neighbours(cur.partition):
+                if len(nb) > max_chiplets:
+                    continue
+                ev.tick()
+                c = _best_nodes(ev, nb, tech)
+                if c is not None and _objective(c) < _objective(best) - 1e-9:
+                    best = c
+            if best is cur:
+                break
+            cur = best
 
 
 def pareto(candidates: Sequence[Candidate], *, feasible_only: bool = True, solved_only: bool = False
@@ -553,6 +655,7 @@ class Exploration:
     evaluated: int
     seconds: float
     notes: tuple[str, ...] = ()
+    complete: bool = True      # False: the search budget ended it; the candidates are the best found so far
 
     @property
     def best(self) -> Candidate:
@@ -594,49 +697,108 @@ class Exploration:
 
     def to_dict(self) -> dict:
         return {"system": self.system.name, "method": self.method, "evaluated": self.evaluated,
-                "seconds": self.seconds, "candidates": [c.to_dict() for c in self.candidates],
+                "complete": self.complete, "seconds": self.seconds,
+                "candidates": [c.to_dict() for c in self.candidates],
                 "pareto": [c.label for c in self.pareto()], "notes": list(self.notes)}
 
 
+class ScreenResult(list):
+    """What :func:`screen` returns: the kept candidates (a list, cheapest feasible first), and
+
+    ``evaluated`` (candidates screened), ``complete`` (False when the budget ended the search)
+    and ``notes`` (why it ended, what was kept)."""
+
+    def __init__(self, candidates, *, evaluated: int, complete: bool, notes: Sequence[str]):
+        super().__init__(candidates)
+        self.evaluated, self.complete, self.notes = evaluated, complete, tuple(notes)
+
+
+def _check_budget(call: str, max_candidates, max_search_time, max_kept) -> None:
+    problems = []
+    for name, v in (("max_candidates", max_candidates), ("max_kept", max_kept)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            problems.append(f"`{call}({name}={v!r})`: give a positive whole number")
+    if isinstance(max_search_time, bool) or not isinstance(max_search_time, (int, float)) or not (
+            max_search_time > 0):
+        problems.append(f"`{call}(max_search_time={max_search_time!r})`: give a positive time in seconds "
+                        "(math.inf for no time limit)")
+    if problems:
+        raise ModelError("; ".join(problems))
+
+
 def _search(system: System, params: CostParams, *, search: str = "auto", max_exhaustive: int = 8000,
-            technologies: Sequence[str] | None = None):
+            technologies: Sequence[str] | None = None, max_candidates: int = MAX_CANDIDATES,
+            max_search_time: float = MAX_SEARCH_TIME, max_kept: int = MAX_KEPT, call: str = "explore_partitions"):
+    """Run the search; returns the evaluator, the method label and the notes (budget, pruning)."""
     techs = tuple(technologies or system.technologies)
     unknown = [t for t in techs if t not in PACKAGE_RECIPES]
     if unknown:
         raise ModelError(f"`explore_partitions(technologies=...)`: unknown technology {unknown[0]!r}; choose from "
                          f"{', '.join(PACKAGE_RECIPES)}")
-    ev = _Evaluator(system, params)
-    names = [b.name for b in system.blocks]
-    n_comb = _count_exhaustive(system, techs)
-    method = search if search != "auto" else ("exhaustive" if n_comb <= max_exhaustive else "heuristic")
-    if method == "exhaustive":
-        for part in set_partitions(names, system.max_chiplets):
-            opts = _node_choices(system, part)
-            for nodes in itertools.product(*opts):
-                for tech in techs:
-                    ev.evaluate(part, nodes, tech)
-        label = f"exhaustive ({n_comb} combinations)"
-    elif method == "heuristic":
-        _local_search(ev, techs, ev.traffic, system.max_chiplets)
-        label = (f"heuristic local search ({n_comb if n_comb < 10**7 else '>1e7'} combinations exceed "
-                 f"max_exhaustive={max_exhaustive})")
-    else:
+    if search not in ("auto", "exhaustive", "heuristic"):
         raise ModelError(f"`explore_partitions(search={search!r})`: choose 'auto', 'exhaustive' or 'heuristic'")
-    return ev, label
+    _check_budget(call, max_candidates, max_search_time, max_kept)
+    ev = _Evaluator(system, params, max_candidates=max_candidates, max_search_time=max_search_time,
+                    max_kept=max_kept)
+    names = [b.name for b in system.blocks]
+    method, label = search, ""
+    try:
+        n_comb = _count_exhaustive(system, techs, max_exhaustive, ev)
+        count = f"{n_comb}" if n_comb <= max_exhaustive else f"more than {max_exhaustive}"
+        method = search if search != "auto" else ("exhaustive" if n_comb <= max_exhaustive else "heuristic")
+        if method == "exhaustive":
+            label = f"exhaustive ({count} combinations)"
+            for part in set_partitions(names, system.max_chiplets):   # one at a time, never listed
+                ev.tick()
+                opts = _node_choices(system, part)
+                for nodes in itertools.product(*opts):
+                    for tech in techs:
+                        ev.evaluate(part, nodes, tech)
+        else:
+            label = f"heuristic local search ({count} combinations exceed max_exhaustive={max_exhaustive})"
+            _local_search(ev, techs, ev.traffic, system.max_chiplets)
+    except _BudgetSpent:
+        pass
+    if len(ev.cache) > max_kept:
+        ev._prune()
+    notes = []
+    if ev.spent is not None:
+        label = (label or f"{method} search") + ", stopped by its budget"
+        limit = (f"{ev.max_candidates:,} candidates (`max_candidates`, --max-candidates)" if ev.spent == "candidates"
+                 else f"{ev.deadline - ev.t0:g} s (`max_search_time`, --max-search-time)")
+        notes.append(f"search budget spent: {ev.screened:,} candidates screened in {time.perf_counter() - ev.t0:.1f} s "
+                     f"reached the limit of {limit}; the ranking is the best found so far, not the optimum. "
+                     "Raise the budget for a wider search, or group blocks into fewer, larger ones")
+    if ev.pruned:
+        notes.append(f"{ev.screened:,} candidates screened; the best {ev.max_kept:,} (`max_kept`), the screen's "
+                     "cost-power Pareto set and the best monolithic one were kept, the rest dropped after screening")
+    if not ev.cache:
+        raise ModelError(f"`{call}`: the search budget ({ev.deadline - ev.t0:g} s, {ev.max_candidates:,} candidates) "
+                         "ran out before any candidate was screened; raise `max_search_time` (--max-search-time)")
+    return ev, label, notes
 
 
 def screen(system: System, *, cost_params: CostParams | None = None, search: str = "auto",
-           max_exhaustive: int = 8000, technologies: Sequence[str] | None = None) -> list[Candidate]:
-    """Stage 1 only: every screened candidate of the search, cheapest feasible first."""
-    ev, _ = _search(system, cost_params or DEFAULT_COST_PARAMS, search=search, max_exhaustive=max_exhaustive,
-                    technologies=technologies)
-    return sorted(ev.cache.values(), key=lambda c: (not c.feasible, c.cost))
+           max_exhaustive: int = 8000, technologies: Sequence[str] | None = None,
+           max_candidates: int = MAX_CANDIDATES, max_search_time: float = MAX_SEARCH_TIME,
+           max_kept: int = MAX_KEPT) -> ScreenResult:
+    """Stage 1 only: the screened candidates of the search, cheapest feasible first.
+
+    The search stops after ``max_candidates`` candidates or ``max_search_time`` seconds and keeps
+    the best ``max_kept`` whole (see the module docstring); the result's ``complete`` and ``notes``
+    say whether and why it stopped early.
+    """
+    ev, _, notes = _search(system, cost_params or DEFAULT_COST_PARAMS, search=search, max_exhaustive=max_exhaustive,
+                           technologies=technologies, max_candidates=max_candidates,
+                           max_search_time=max_search_time, max_kept=max_kept, call="screen")
+    return ScreenResult(ev.candidates(), evaluated=ev.screened, complete=ev.spent is None, notes=notes)
 
 
 def explore_partitions(system: System, *, cost_params: CostParams | None = None, max_exhaustive: int = 8000,
             search: str = "auto", ppac_top: int = 60, thermal_top: int = 6, thermal: bool = True,
-            solver: solvers.ThermalSolver | None = None, technologies: Sequence[str] | None = None
-            ) -> Exploration:
+            solver: solvers.ThermalSolver | None = None, technologies: Sequence[str] | None = None,
+            max_candidates: int = MAX_CANDIDATES, max_search_time: float = MAX_SEARCH_TIME,
+            max_kept: int = MAX_KEPT) -> Exploration:
     """Generate, evaluate and rank partitions of ``system`` (see the module docstring).
 
     Parameters
@@ -661,19 +823,30 @@ def explore_partitions(system: System, *, cost_params: CostParams | None = None,
         a CPU ``solvers.ReferenceAMG()`` (``solvers.get_solver("reference")``) can be faster.
     technologies : sequence of str, optional
         Package technologies to try (default: the system's).
+    max_candidates : int
+        Budget of the search (stage 1): candidates screened (default :data:`MAX_CANDIDATES`).
+    max_search_time : float
+        Budget of the search (stage 1) [s] (default :data:`MAX_SEARCH_TIME`; ``math.inf``: none).
+        Stages 2 and 3 work on at most ``ppac_top`` + Pareto + 1 candidates and are not counted.
+    max_kept : int
+        Screened candidates kept whole, the best by feasibility and cost (default
+        :data:`MAX_KEPT`); the screen's cost–power Pareto set and the best monolithic one are kept
+        too. The rest are dropped after screening, which bounds memory.
 
     Returns
     -------
     Exploration
-        Every candidate, ranked; a candidate whose evaluation raised a documented library error
+        The kept candidates, ranked; a candidate whose evaluation raised a documented library error
         (:data:`EVALUATION_ERRORS`) keeps the reason ``"evaluation failed: <message>"``. Any other
-        exception propagates.
+        exception propagates. When the budget ended the search, ``complete`` is false and the
+        first note says so: the ranking is then the best found so far.
     """
     t0 = time.perf_counter()
     params = cost_params or DEFAULT_COST_PARAMS
-    ev, label = _search(system, params, search=search, max_exhaustive=max_exhaustive, technologies=technologies)
-    screened = list(ev.cache.values())
-    ranked = sorted(screened, key=lambda c: (not c.feasible, c.cost))
+    ev, label, notes = _search(system, params, search=search, max_exhaustive=max_exhaustive,
+                               technologies=technologies, max_candidates=max_candidates,
+                               max_search_time=max_search_time, max_kept=max_kept)
+    ranked = screened = ev.candidates()
     chosen = ranked[:ppac_top]
     pf, best_p = [], float("inf")
     for c in ranked:                       # cost-power Pareto of the screen
@@ -685,7 +858,6 @@ def explore_partitions(system: System, *, cost_params: CostParams | None = None,
     if mono and mono[0] not in chosen:
         chosen.append(mono[0])
     full: dict = {}
-    notes = []
 
     def run(c, with_thermal):
         try:
@@ -714,5 +886,5 @@ def explore_partitions(system: System, *, cost_params: CostParams | None = None,
                  f"{system.mesh_size * 1e3:g} mm mesh ({'the default solver' if solver is None else solver})")
     notes.append("costs use the sourced defaults of codesign.cost (wafer prices are a disputed 2020 leak; yields "
                  "and bonding constants are tool assumptions; HBM unit costs are placeholders)")
-    return Exploration(system=system, candidates=tuple(allc), method=label, evaluated=len(screened),
-                       seconds=time.perf_counter() - t0, notes=tuple(notes))
+    return Exploration(system=system, candidates=tuple(allc), method=label, evaluated=ev.screened,
+                       seconds=time.perf_counter() - t0, notes=tuple(notes), complete=ev.spent is None)
