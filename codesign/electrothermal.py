@@ -16,6 +16,28 @@ the tolerance. When the increments stop shrinking (:math:`\rho \ge 1`) or a junc
 runaway cap, no stable operating point exists and :class:`ThermalRunawayError` says which chiplet
 ran away, at what temperature and power, and what to change.
 
+**Leakage that decreases with temperature** (a negative polynomial coefficient, or a negative
+exponential coefficient given through :class:`~codesign.model.Params`) is not what CMOS leakage
+does, and it breaks the argument above: the map :math:`G` then *decreases* with temperature, so the
+plain iterates oscillate around the operating point instead of rising to it, and with
+:math:`|G'| \ge 1` they bounce between two fields for ever (or overshoot the runaway cap on the
+first solve, when the leakage at ambient is large). That used to be reported as thermal runaway,
+wrongly: a decreasing :math:`G` has exactly one fixed point (:math:`T - G(T)` is increasing), so no
+runaway is possible. The iteration detects it (successive increments of opposite sign, or leakage
+that fell while the field heated up), and from then on is *relaxed*,
+:math:`T_{n+1} = T_n + \omega_n\,(G(T_n) - T_n)`, with :math:`\omega_n = 1/(1 - s_n)` from the
+secant slope :math:`s_n` of :math:`G` along the last step (exact for a linear :math:`G`), allowed to
+at most double per step and halved when the residual changes sign; it stops when
+:math:`\max|G(T_n) - T_n|` is below the tolerance. Why relax rather than refuse: the operating
+point of the model as given is well defined, and a relaxed fixed point reaches it in tens of
+solves; the result's ``notes`` (and its table) still say that the leakage decreases with
+temperature and to check the sign of the coefficients. If even the relaxed iteration does not
+converge, :class:`~codesign.errors.SolveError` says so, not runaway.
+
+**Overflow.** Leakage that is not finite (an exponential or polynomial coefficient so large that
+the power overflows, such as 1e300 1/K) raises :class:`~codesign.errors.SolveError` naming the
+chiplet and its coefficients; it is never passed on to the solver as Inf or NaN.
+
 Derating finds the largest scale ``s`` of every chiplet's dynamic power for which all junctions
 stay within ``tj_max``, by a bracketing root find (Brent) on the coupled solve, and converts it to a
 frequency factor under a stated power-frequency model.
@@ -80,6 +102,9 @@ class CoupledResult:
         Hottest junction temperature after each iteration [K].
     contraction : float
         Last estimated contraction factor ρ (close to 1: close to runaway).
+    notes : tuple
+        Diagnoses, such as leakage that decreases with temperature (solved by a relaxed
+        iteration; check the sign of the coefficients).
     """
 
     report: ThermalReport
@@ -89,6 +114,7 @@ class CoupledResult:
     history: list
     contraction: float
     solver_seconds: float = 0.0
+    notes: tuple = ()
 
     @property
     def leakage_share(self) -> dict:
@@ -109,12 +135,14 @@ class CoupledResult:
                                    "margin K"])]
         lines.append(f"\nelectro-thermal: {self.iterations} fixed-point iterations, contraction {self.contraction:.3f}, "
                      f"total leakage {sum(self.leakage.values()):.2f} W")
+        lines += [f"  note: {n}" for n in self.notes]
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
         return {"dynamic_W": dict(self.dynamic), "leakage_W": dict(self.leakage),
                 "leakage_share": self.leakage_share, "iterations": self.iterations,
-                "contraction": self.contraction, "history_C": [t - KELVIN for t in self.history]}
+                "contraction": self.contraction, "history_C": [t - KELVIN for t in self.history],
+                "notes": list(self.notes)}
 
 
 @dataclass(frozen=True, eq=False)
@@ -193,6 +221,10 @@ def solve_coupled(
         When no stable operating point exists.
     """
     model = ensure_model(stack_or_model, call="solve_coupled")
+    if isinstance(max_iterations, bool) or not isinstance(max_iterations, int) or max_iterations < 1:
+        raise ModelError(f"`solve_coupled(max_iterations={max_iterations!r})`: give a positive whole number")
+    if not (isinstance(tol, (int, float)) and math.isfinite(tol) and tol > 0):
+        raise ModelError(f"`solve_coupled(tol={tol!r})`: give a positive temperature tolerance [K]")
     solver = solvers.MultigridCG() if solver is None else solver
     p = model.params if params is None else params
     dyn = model.fields(p)
@@ -200,49 +232,117 @@ def solve_coupled(
         state = solver.init(model.grid, dyn)
     g = model.grid
     t_amb = min(float(np.min(np.asarray(a))) for a in dyn.ambient.values()) if dyn.ambient else 300.0
-    t_elem = np.full(g.shape, t_amb) if initial_temperature is None else element_mean(np.asarray(initial_temperature))
+    if initial_temperature is None:
+        iterate = np.full(g.node_shape, t_amb)
+        t_elem = np.full(g.shape, t_amb)
+    else:
+        iterate = np.asarray(initial_temperature, dtype=float)
+        t_elem = element_mean(iterate)
     has_leak = bool(p.leakage_power)
     history: list[float] = []
     last_step, rho = None, 0.0
     leak_power: dict[str, float] = {}
     t0 = time.perf_counter()
-    temperature = None
+    temperature = None       # the last solve, G(iterate)
+    previous = None          # (iterate, solve, increment) of the iteration before, for the relaxed steps
+    relaxed, omega = False, 1.0
+    decreasing: list[str] = []
     iterations = 0
     sol = None
     for it in range(1, max_iterations + 1):
         q_leak, leak = model.leakage_source(p, t_elem)
         leak_power = {k: float(v) for k, v in leak.items()}
+        _check_finite_leakage(model, p, leak_power, q_leak, t_elem)
         try:
             sol = solver.solve(g, dyn.with_(source=dyn.source + q_leak), state=state,
                                initial_temperature=temperature)
         except solvers.SolveError as e:
-            raise solve_error(e) from e
+            worst = max(leak_power, key=leak_power.get, default=None)
+            if worst is None or not leak_power[worst] > 0:
+                raise solve_error(e) from e
+            raise SolveError(f"{e} At this fixed-point iteration chiplet {worst!r} leaked {leak_power[worst]:.4g} W "
+                             f"({_leakage_law(model, p, worst)}); leakage this large makes the solve fail: check the "
+                             "leakage coefficients and their units.") from e
         iterations += int(np.asarray(sol.iterations))
         new = np.asarray(sol.temperature, dtype=float)
         hottest = float(np.max(new))
         history.append(hottest)
-        step = float(np.max(np.abs(new - temperature))) if temperature is not None else float("inf")
-        temperature = new
-        t_elem = element_mean(temperature)
-        if hottest > runaway_temperature:
-            _runaway(model, temperature, leak_power, history, f"a junction passed {runaway_temperature - KELVIN:.0f} degC")
         if not has_leak:
+            temperature = new
             break
-        if last_step is not None and math.isfinite(last_step) and last_step > 0:
-            rho = step / last_step
-            if rho < 1 and step * rho / (1 - rho) < tol:
-                break
-            if rho >= 1 and it > 4 and step > 10 * tol:
-                _runaway(model, temperature, leak_power, history,
-                         f"temperature increments stopped shrinking (ratio {rho:.3f} >= 1)")
-        elif step < tol:
+        increment = new - iterate          # G(T_n) - T_n
+        if not relaxed:
+            step = float(np.max(np.abs(new - temperature))) if temperature is not None else float("inf")
+            turned = previous is not None and step > tol and float(np.vdot(increment, previous[2])) < 0
+            if turned or hottest > runaway_temperature or (
+                    last_step is not None and math.isfinite(last_step) and last_step > 0 and step / last_step >= 1
+                    and it > 4 and step > 10 * tol):
+                decreasing = _decreasing_leakage(model, p, t_elem, element_mean(new), leak_power)
+                if turned and not decreasing:
+                    decreasing = _decreasing_leakage(model, p, t_elem, t_elem + 1.0, leak_power)
+            if decreasing:
+                relaxed = True     # from here on: relaxed steps from `iterate` (the overshoot is not taken)
+            else:
+                temperature = new
+                if hottest > runaway_temperature:
+                    _runaway(model, temperature, leak_power, history,
+                             f"a junction passed {runaway_temperature - KELVIN:.0f} degC")
+                if last_step is not None and math.isfinite(last_step) and last_step > 0:
+                    rho = step / last_step
+                    if rho < 1 and step * rho / (1 - rho) < tol:
+                        break
+                    if rho >= 1 and it > 4 and step > 10 * tol:
+                        _runaway(model, temperature, leak_power, history,
+                                 f"temperature increments stopped shrinking (ratio {rho:.3f} >= 1)")
+                elif step < tol:
+                    break
+                last_step = step
+                previous = (iterate, new, increment)
+                iterate = new
+                t_elem = element_mean(iterate)
+                continue
+        # relaxed fixed point T <- T + omega (G(T) - T) (leakage decreasing with temperature)
+        temperature = new
+        residual = float(np.max(np.abs(increment)))
+        if residual < tol:
             break
-        last_step = step
+        if hottest > runaway_temperature and not _decreasing_leakage(model, p, t_elem, element_mean(new), leak_power) \
+                and float(np.mean(increment)) > 0:   # leakage grows again up here (a U-shaped polynomial)
+            _runaway(model, new, leak_power, history, f"a junction passed {runaway_temperature - KELVIN:.0f} degC")
+        if previous is None:
+            omega = 0.5
+        else:
+            d_t, d_g = iterate - previous[0], new - previous[1]
+            slope = float(np.vdot(d_g, d_t)) / max(float(np.vdot(d_t, d_t)), 1e-300)
+            last = omega
+            omega = min(1.0 / (1.0 - min(slope, 0.0)), 2.0 * last, 1.0)
+            if float(np.vdot(increment, previous[2])) < 0:     # the residual changed sign: went too far
+                omega = min(omega, 0.5 * last)
+            rho = abs(1.0 - omega * (1.0 - slope))
+        previous = (iterate, new, increment)
+        iterate = iterate + omega * increment
+        t_elem = element_mean(iterate)
     else:
+        if relaxed:
+            raise SolveError(
+                f"`solve_coupled`: leakage decreases with temperature ({', '.join(decreasing)}), so the fixed-point "
+                f"iteration oscillates instead of rising to the operating point, and even relaxed (factor {omega:.3g}) "
+                f"it did not converge in {max_iterations} iterations (last residual "
+                f"{float(np.max(np.abs(increment))):.3g} K). Leakage normally grows with temperature: check the sign "
+                "of the leakage coefficients; or raise `max_iterations`.")
         raise SolveError(
             f"`solve_coupled` did not converge in {max_iterations} iterations (contraction {rho:.4f}, last step "
             f"{last_step:.3g} K): the package is close to thermal runaway. Improve cooling, lower the power or the "
             "leakage, or raise `max_iterations`.")
+    notes = []
+    if has_leak:
+        # a gently decreasing model converges without relaxation: look at the slope at the operating point too
+        decreasing = decreasing or _decreasing_leakage(model, p, t_elem, t_elem + 1.0, leak_power)
+    if decreasing:
+        notes.append(f"leakage decreases with temperature ({', '.join(decreasing)}): CMOS leakage grows with "
+                     "temperature, so check the sign of the leakage coefficients"
+                     + (f"; the fixed-point iteration oscillated and was relaxed (factor {omega:.3g}) to converge"
+                        if relaxed else ""))
     # The report carries the leakage of the last solve, so the temperature field and the powers balance
     # to the solver's tolerance; it differs from leakage re-evaluated at the final field by less than `tol`.
     wall = time.perf_counter() - t0
@@ -251,7 +351,46 @@ def solve_coupled(
     dynamic = {c.name: sum(float(p.power[k]) for k in model.chiplet_sources(c.name, dynamic_only=False))
                for c in model.stack.chiplets}
     return CoupledResult(report=report, dynamic=dynamic, leakage=leak_power, iterations=it, history=history,
-                         contraction=rho, solver_seconds=wall)
+                         contraction=rho, solver_seconds=wall, notes=tuple(notes))
+
+
+def _leakage_law(model, p, name: str) -> str:
+    c = model.stack.chiplet(name)
+    coef = np.asarray(p.leakage_coefficients[name], dtype=float).ravel()
+    if c.leakage.model == "exponential":
+        return f"exponential, coefficient {coef[0]:.4g} 1/K"
+    return "polynomial [" + ", ".join(f"{v:.4g} 1/K^{i + 1}" for i, v in enumerate(coef)) + "]"
+
+
+def _check_finite_leakage(model, p, leak_power: dict, q_leak, t_elem) -> None:
+    """:class:`SolveError` when the leakage overflowed (never hand Inf/NaN heat to the solver)."""
+    bad = [n for n, v in leak_power.items() if not math.isfinite(v)]
+    if not bad and not np.all(np.isfinite(np.asarray(q_leak))):
+        bad = list(leak_power)
+    if not bad:
+        return
+    name = bad[0]
+    c = model.stack.chiplet(name)
+    raise SolveError(
+        f"`solve_coupled`: the leakage of chiplet {name!r} is not finite ({leak_power.get(name, float('nan')):.4g} W) "
+        f"at temperatures up to {float(np.max(t_elem)) - KELVIN:.4g} degC: its leakage model "
+        f"({_leakage_law(model, p, name)}, {c.leakage.reference_power:.4g} W at "
+        f"{c.leakage.reference_temperature - KELVIN:.4g} degC) overflows. Check the coefficients and their units "
+        "(1/K for the exponential, 1/K^i for the polynomial's i-th).")
+
+
+def _decreasing_leakage(model, p, t_from, t_to, leak_from: dict) -> list[str]:
+    """Leaky chiplets whose leakage fell from field ``t_from`` to the hotter field ``t_to`` (element [K])."""
+    if float(np.mean(t_to - t_from)) <= 0:
+        return []
+    _, leak_to = model.leakage_source(p, t_to)
+    out = []
+    for name, before in leak_from.items():
+        after = float(leak_to[name])
+        if math.isfinite(after) and after < before * (1 - 1e-9) - 1e-12:
+            out.append(f"{name!r}: {before:.4g} W -> {after:.4g} W when {float(np.mean(t_to - t_from)):.3g} K "
+                       f"hotter on average; {_leakage_law(model, p, name)}")
+    return out
 
 
 def _runaway(model, temperature, leak_power, history, why):

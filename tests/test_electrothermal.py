@@ -131,3 +131,85 @@ def test_coupled_transient_detects_runaway_in_time():
     stack = v6_layout(p_dyn=50.0, p_leak=20.0, beta=0.05, t_ref=40.0)
     with pytest.raises(ThermalRunawayError, match=r"passed .* degC at t = "):
         cd.analyse_transient(stack, duration=5.0, dt=0.005, runaway_temperature=400 + 273.15)
+
+
+# -- leakage that decreases with temperature, and absurd coefficients (issue 17) --------------------------
+
+def _with_leakage(stack, **changes):
+    """``stack`` with the leakage of chiplet ``cpu`` changed (a layout of such a model, built as objects)."""
+    import dataclasses
+
+    layer = stack.layer_of("cpu")
+    cpu = stack.chiplet("cpu")
+    cpu = dataclasses.replace(cpu, leakage=dataclasses.replace(cpu.leakage, **changes))
+    layer = dataclasses.replace(layer, chiplets=tuple(cpu if c.name == "cpu" else c for c in layer.chiplets))
+    return dataclasses.replace(stack, layers=tuple(layer if x.name == layer.name else x for x in stack.layers))
+
+
+def _scalar_root(factor):
+    """Junction [K] of the V6 die (R = 1 K/W, 40 degC ambient, 20 W dynamic, 50 W leakage at 60 degC) with a
+    decreasing leakage factor f(T - T_ref): the unique root of x = 50 f(x), x = T - 60 degC."""
+    from scipy.optimize import brentq
+
+    return 60.0 + K0 + brentq(lambda x: x - 50.0 * factor(x), -20.0, 100.0, xtol=1e-12)
+
+
+@pytest.mark.parametrize("label, changes, factor", [
+    # loop gain R dP/dT = -0.5: plain iterates oscillate and shrink
+    ("mild polynomial", dict(model="polynomial", polynomial=(-0.01,)), lambda x: max(1 - 0.01 * x, 0.0)),
+    # gain -1.5: plain iterates bounce between two fields for ever ("ratio 1.000 >= 1": reported as runaway)
+    ("steep polynomial", dict(model="polynomial", polynomial=(-0.03,)), lambda x: max(1 - 0.03 * x, 0.0)),
+    # gain -100, 2050 W at ambient: the first solve passed 600 degC ("a junction passed 600 degC": runaway)
+    ("very steep polynomial", dict(model="polynomial", polynomial=(-2.0,)), lambda x: max(1 - 2.0 * x, 0.0)),
+])
+def test_decreasing_leakage_is_not_runaway_it_converges_to_the_one_operating_point(label, changes, factor):
+    stack = _with_leakage(v6_layout(p_leak=50.0), **changes)
+    r = solve_coupled(stack, solver=REF, tol=1e-5)
+    tj = r.report.chiplet("cpu").junction
+    assert tj == pytest.approx(_scalar_root(factor), abs=1e-2), label
+    assert r.report.energy_residual < 1e-6
+    assert len(r.notes) == 1 and r.notes[0].startswith("leakage decreases with temperature ('cpu': ")
+    assert "check the sign of the leakage coefficients" in r.notes[0] and "was relaxed" in r.notes[0]
+    assert "note: leakage decreases with temperature" in r.table()
+    assert r.to_dict()["notes"] == list(r.notes)
+
+
+def test_a_negative_exponential_coefficient_through_params_converges_too():
+    """The layout reader refuses a negative exponential coefficient; a design script can still pass one."""
+    import numpy as np
+
+    model = cd.build(v6_layout(p_leak=50.0))
+    p = model.params
+    p = p.replace(leakage_coefficients={"cpu": np.asarray(p.leakage_coefficients["cpu"]) * 0 - 0.1})
+    r = solve_coupled(model, params=p, solver=REF, tol=1e-5)
+    assert r.report.chiplet("cpu").junction == pytest.approx(_scalar_root(lambda x: math.exp(-0.1 * x)), abs=1e-2)
+    assert "leakage decreases with temperature" in r.notes[0] and "exponential, coefficient -0.1 1/K" in r.notes[0]
+
+
+def test_increasing_leakage_has_no_note():
+    assert solve_coupled(v6_layout(), solver=REF).notes == ()
+
+
+@pytest.mark.parametrize("changes, match", [
+    (dict(coefficient=1e300), r"the leakage of chiplet 'cpu' is not finite \(inf W\) .* \(exponential, coefficient "
+                              r"1e\+300 1/K, 5 W at 60 degC\) overflows\. Check the coefficients and their units"),
+    (dict(model="polynomial", polynomial=(1e300, 1e300)), r"the leakage of chiplet 'cpu' is not finite .*polynomial "
+                                                          r"\[1e\+300 1/K\^1, 1e\+300 1/K\^2\]"),
+    (dict(model="polynomial", polynomial=(1e300,)), r"chiplet 'cpu' leaked [0-9.e+]+ W \(polynomial \[1e\+300 1/K\^1\]\); "
+                                                    r"leakage this large makes the solve fail"),
+])
+def test_an_absurd_leakage_coefficient_is_a_solve_error_never_inf_or_nan(changes, match):
+    from codesign.errors import SolveError
+
+    stack = _with_leakage(v6_layout(), **changes)
+    for solver in (REF, None):          # the reference and the default (JAX) solver
+        with pytest.raises(SolveError, match=match) as info:
+            solve_coupled(stack, solver=solver)
+        assert not isinstance(info.value, ThermalRunawayError)
+
+
+@pytest.mark.parametrize("kw, match", [({"max_iterations": 0}, r"`solve_coupled\(max_iterations=0\)`"),
+                                       ({"tol": float("nan")}, r"`solve_coupled\(tol=nan\)`")])
+def test_bad_iteration_controls_are_model_errors(kw, match):
+    with pytest.raises(cd.ModelError, match=match):
+        solve_coupled(v6_layout(), solver=REF, **kw)
