@@ -122,8 +122,9 @@ class LayoutLimits:
     string_length : int
         Longest other string (descriptions, sources) [characters].
     power_map_cells : int
-        Most cells of one power map (default 16,384 = 128 x 128); its file may have at most
-        64 KiB + 64 bytes per allowed cell, checked before it is read.
+        Most cells of all power maps of the layout together (default 16,384, e.g. one 128 x 128
+        map); a map's file may have at most 64 KiB + 64 bytes per allowed cell, checked before
+        it is read.
     mesh_cells : int
         Most cells of the mesh the layout's ``[mesh]`` controls give.
     """
@@ -172,6 +173,7 @@ class _Ctx:
         self.warnings: list[tuple[str, str]] = []
         self.failed_materials: set[str] = set()  # defined in the file, but with problems
         self.declared_chiplets: set[str] = set()  # every chiplet name string in the file
+        self.map_cells = 0  # cells of the power maps read so far
 
     def err(self, path: str, msg: str) -> None:
         self.problems.append((path, msg))
@@ -669,6 +671,7 @@ def _read_power_map(ctx: _Ctx, value: Any, path: str) -> PowerMap | None:
 
     rows: list[tuple[float, ...]] = []
     ncol = 0
+    budget = lim.power_map_cells - ctx.map_cells
     reader = csv.reader(io.StringIO(text))
     try:
         for row in reader:
@@ -680,9 +683,11 @@ def _read_power_map(ctx: _Ctx, value: Any, path: str) -> PowerMap | None:
             elif len(row) != ncol:
                 return fail(f"line {line} has {len(row)} cells, the first row {ncol}; a power map is a rectangular "
                             "grid of numbers (one row per line)")
-            if (len(rows) + 1) * ncol > lim.power_map_cells:
-                return fail(f"has more than {lim.power_map_cells:,} cells (LayoutLimits.power_map_cells, e.g. 128 x 128); "
-                            "coarsen the map, or raise the limit on purpose (meshing time grows with the cell count)")
+            if (len(rows) + 1) * ncol > budget:
+                others = (f" ({ctx.map_cells:,} are used by the layout's other maps)" if ctx.map_cells else "")
+                return fail(f"has more than {budget:,} cells{others}; the power maps of a layout may have "
+                            f"{lim.power_map_cells:,} cells in all (LayoutLimits.power_map_cells, e.g. one 128 x 128 "
+                            "map); coarsen the map, or raise the limit on purpose (meshing time grows with the cells)")
             vals = []
             for j, cell in enumerate(row):
                 c = cell.strip()
@@ -703,6 +708,7 @@ def _read_power_map(ctx: _Ctx, value: Any, path: str) -> PowerMap | None:
     if total > _MAX_POWER:
         return fail(f"adds up to {total:.4g} W, more than the {_MAX_POWER:g} W (100 kW) a chiplet may dissipate; "
                     "check the unit (watts per cell) and the exponents")
+    ctx.map_cells += len(rows) * ncol
     return PowerMap(value, tuple(rows))
 
 

@@ -350,7 +350,7 @@ def test_power_map_resolution_is_capped_before_the_whole_file_is_parsed(tmp_path
     row = ",".join(["0"] * 500) + "\n"
     load_it = _map_layout(tmp_path, row * 500)  # 500 x 500 cells in 500 kB: under the size cap
     t0 = time.perf_counter()
-    with pytest.raises(cd.LayoutError, match=r"more than 16,384 cells \(LayoutLimits\.power_map_cells"):
+    with pytest.raises(cd.LayoutError, match=r"more than 16,384 cells; .* 16,384 cells in all \(LayoutLimits\.power_map_cells"):
         load_it()
     assert time.perf_counter() - t0 < 1.0
     big = _map_layout(tmp_path, "1," * 1_000_000 + "1\n", name="big.csv")
@@ -359,6 +359,14 @@ def test_power_map_resolution_is_capped_before_the_whole_file_is_parsed(tmp_path
     # raised on purpose, the same map loads
     stack = _map_layout(tmp_path, limits=LayoutLimits(power_map_cells=250_000))()
     assert len(stack.chiplet("logic").power_map.values) == 500
+    # the limit holds for all maps of a layout together
+    sub = tmp_path / "layout"
+    (sub / "a.csv").write_text((",".join(["0"] * 100) + "\n") * 100)
+    doc = mutated(lambda d: (logic(d).update(power_map="a.csv"), d["layers"][2]["chiplets"][1].update(power_map="a.csv")))
+    (sub / "two.toml").write_text(tomli_w.dumps(doc))
+    with pytest.raises(cd.LayoutError, match=r"chiplets\[1\]\.power_map: 'a.csv' has more than 6,384 cells \(10,000 are "
+                                             r"used by the layout's other maps\)"):
+        cd.load_layout(sub / "two.toml")
 
 
 def test_power_map_links_outside_the_folder_are_refused(tmp_path):
