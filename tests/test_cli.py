@@ -218,6 +218,9 @@ def test_a_read_only_output_folder_exits_1_naming_it(readonly_folder):
         assert code == 1 and err.count("\n") == 1 and "Traceback" not in err, err
         assert err.startswith(f"OutputError: cannot write to the output folder {target}: "), err
         assert "kept: nothing" in err and "Choose a writable folder with free space (-o/--output)" in err
+    code, out, err = cli("report", "demo", "-o", readonly_folder, "--no-3d", *COARSE)   # after the solve
+    assert code == 1 and "logic" in out and err.count("\n") == 1, err
+    assert err.startswith(f"OutputError: cannot write to the output folder {readonly_folder}: ") and "kept: nothing" in err
     assert not any(readonly_folder.iterdir())
 
 
@@ -446,6 +449,17 @@ def test_sweep_writes_results_and_pareto_and_refuses_to_overwrite(sweep_spec, tm
     assert code == 1 and "--resume" in err and "Traceback" not in err
     code, text, err = cli("sweep", sweep_spec, "-o", out, "--resume", "--no-plot")
     assert code == 0 and "0 variants solved" in text
+
+
+def test_sweep_default_results_path_never_leaves_the_folder(sweep_spec, tmp_path, monkeypatch):
+    """The spec's `name` chose where results were written (`name = "../x"`: path traversal)."""
+    sweep_spec.write_text(sweep_spec.read_text().replace('name = "tiny"', 'name = "../escape"'))
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    code, text, err = cli("sweep", sweep_spec, "--no-plot")
+    assert code == 0, err
+    assert (work / "escape.jsonl").is_file() and not (tmp_path / "escape.jsonl").exists()
 
 
 def test_cli_keeps_compiled_solver_programs_in_a_persistent_cache(tmp_path):

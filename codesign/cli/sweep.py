@@ -15,7 +15,9 @@ def add_parser(sub) -> None:
                                    "--resume.",
                        epilog=f"--backend dask needs the `batch` extra: {BATCH_EXTRA}")
     p.add_argument("spec", help="sweep spec TOML file")
-    p.add_argument("-o", "--output", default=None, help="results JSONL (default: <spec name>.jsonl here)")
+    p.add_argument("-o", "--output", default=None,
+                   help="results JSONL (default: <spec name>.jsonl in this folder, the name reduced to safe "
+                        "characters so that it can never choose another folder)")
     p.add_argument("--resume", action="store_true", help="skip variants already in the results file")
     p.add_argument("--backend", choices=("local", "dask"), default="local",
                    help="local: this process; dask: a dask.distributed cluster (the `batch` extra)")
@@ -30,14 +32,14 @@ def add_parser(sub) -> None:
 
 
 def execute(args) -> int:
-    from ..explore.sweep import load_sweep_spec, plot_sweep_pareto, run_sweep, summary_table
+    from ..explore.sweep import default_results_path, load_sweep_spec, plot_sweep_pareto, run_sweep, summary_table
 
     if args.scheduler and args.backend != "dask":
         args.parser.error("--scheduler needs --backend dask")
     if args.backend == "dask":
         require_extra("dask.distributed", "`codesign sweep --backend dask`")
     spec = load_sweep_spec(args.spec)
-    out = Path(args.output or f"{spec.name}.jsonl")
+    out = Path(args.output) if args.output else default_results_path(spec)
     res = run_sweep(spec, out, resume=args.resume, backend=args.backend, scheduler=args.scheduler,
                     chunk_size=args.chunk_size, method=args.method, n_workers=args.workers)
     print(summary_table(spec, res.rows))
