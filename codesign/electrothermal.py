@@ -253,9 +253,13 @@ def solve_coupled(
         q_leak, leak = model.leakage_source(p, t_elem)
         leak_power = {k: float(v) for k, v in leak.items()}
         _check_finite_leakage(model, p, leak_power, q_leak, t_elem)
+        source = dyn.source + q_leak
+        # no heat at all (no dynamic power, leakage clamped to zero): start cold, from the ambient, where the
+        # solution is exact; a warm start leaves ~1e-10 W of heat flow, relative to 0 W in, which the
+        # solvers' energy-balance check rejects
+        guess = temperature if np.any(np.asarray(source)) else None
         try:
-            sol = solver.solve(g, dyn.with_(source=dyn.source + q_leak), state=state,
-                               initial_temperature=temperature)
+            sol = solver.solve(g, dyn.with_(source=source), state=state, initial_temperature=guess)
         except solvers.SolveError as e:
             worst = max(leak_power, key=leak_power.get, default=None)
             if worst is None or not leak_power[worst] > 0:

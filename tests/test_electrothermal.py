@@ -213,3 +213,16 @@ def test_an_absurd_leakage_coefficient_is_a_solve_error_never_inf_or_nan(changes
 def test_bad_iteration_controls_are_model_errors(kw, match):
     with pytest.raises(cd.ModelError, match=match):
         solve_coupled(v6_layout(), solver=REF, **kw)
+
+
+def test_derating_a_decreasing_leakage_model():
+    """Derating evaluates scale 0, where the leakage of a steep decreasing model clamps to zero: a solve
+    with no heat at all (a warm start there failed the solvers' energy-balance check). On the default
+    solver: `ReferenceAMG` fails any 0 W solve that way, cold start or not (a solvers issue)."""
+    stack = _with_leakage(v6_layout(p_leak=50.0, tj_max=95.0), model="polynomial", polynomial=(-0.03,))
+    d = derate(stack, temperature_tolerance=0.02)
+    assert d.limiting == "cpu"
+    assert d.at_limit.report.chiplet("cpu").junction == pytest.approx(95.0 + K0, abs=0.1)
+    # at 95 degC the leakage factor 1 - 0.03 * 35 is negative, so zero: 55 K = 1 K/W * 20 W * scale
+    assert d.scale == pytest.approx(55.0 / 20.0, rel=5e-3)
+    assert "leakage decreases with temperature" in d.nominal.notes[0]      # at the limit it is clamped to 0
