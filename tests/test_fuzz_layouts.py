@@ -337,12 +337,12 @@ def _layout_case(rng: random.Random, folder: Path, texts: dict[str, str]) -> tup
     text = texts[rng.choice(sorted(texts))]
     if rng.random() < 0.7:
         doc = tomllib.loads(text)
-        _mutate_doc(rng, doc, folder)
         try:
             import tomli_w
 
+            _mutate_doc(rng, doc, folder)
             text = tomli_w.dumps(doc)
-        except (TypeError, ValueError, RecursionError):  # not representable as TOML (or nested too deeply to write)
+        except (TypeError, ValueError, RecursionError):  # not representable as TOML (or too deep to copy or write)
             text = _mutate_text(rng, text)
     else:
         text = _mutate_text(rng, text)
