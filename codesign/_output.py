@@ -41,9 +41,11 @@ class OutputError(OSError):
             why += f" ({errno.errorcode[code]})"
         what = "write to the output folder" if folder else "write"
         kept_text = ", ".join(str(p) for p in self.kept) if self.kept else "nothing"
+        hint = ("choose a writable folder with free space (-o/--output)"
+                if code in (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EIO)
+                else "check the output path (-o/--output)")
         self._message = (f"cannot {what} {path}: {why}; kept: {kept_text}"
-                         + ("" if folder else "; no partial file was left")
-                         + ". Choose a writable folder with free space (-o/--output)")
+                         + ("" if folder else "; no partial file was left") + f". {hint[0].upper()}{hint[1:]}")
 
     def __str__(self) -> str:
         return self._message
@@ -85,6 +87,9 @@ class Outputs:
         the temporary file is removed and :class:`OutputError` is raised.
         """
         path = Path(path)
+        if path.is_dir():
+            raise OutputError(path, IsADirectoryError(errno.EISDIR, "this is a folder; give a file name"),
+                              self.written)
         self.folder(path.parent)
         tmp = path.with_name(f".{path.stem}-partial-{os.getpid()}{path.suffix}")
         try:

@@ -325,8 +325,14 @@ def export_vtu(model, path, *, temperature=None, extra_point_data=None, outputs=
     :class:`OSError`) naming the file and what was kept. ``outputs`` (a
     :class:`codesign._output.Outputs`) records the files with those of the rest of a job.
     """
+    import meshio
+
     from ._output import Outputs
 
+    path = Path(path)
+    if path.suffix.lower() not in meshio.extension_to_filetypes and not path.is_dir():
+        raise ModelError(f"`export_vtu`: cannot tell a mesh file format from the name {path.name!r}; give a file "
+                         "name ending in .vtu (ParaView), such as 'model.vtu'")
     outputs = Outputs() if outputs is None else outputs
     f = model.fields()
     cell = {"kx": np.asarray(f.kx), "ky": np.asarray(f.ky), "kz": np.asarray(f.kz),
@@ -335,7 +341,6 @@ def export_vtu(model, path, *, temperature=None, extra_point_data=None, outputs=
     if temperature is not None:
         point["temperature"] = np.asarray(temperature, dtype=float)
         point["temperature_C"] = np.asarray(temperature, dtype=float) - 273.15
-    path = Path(path)
     grid = model.grid.to_meshio(point_data=point, cell_data=cell)
     outputs.write(path, lambda tmp: grid.write(str(tmp)))
     side = path.with_suffix(".regions.json")

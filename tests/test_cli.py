@@ -491,3 +491,19 @@ def test_cli_keeps_compiled_solver_programs_in_a_persistent_cache(tmp_path):
                          env=env, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines()[0] in ("None", "")
+
+
+def test_output_paths_that_cannot_be_files_exit_1(tmp_path):
+    """A folder or a name without a mesh format where a file is expected; an unknown --layer (a KeyError: exit 3)."""
+    (tmp_path / "afile").write_text("x")
+    for argv, start in ((["mesh", "demo", "-o", tmp_path, "--max-lateral-size", "4 mm"],
+                         f"OutputError: cannot write {tmp_path}: this is a folder; give a file name (EISDIR)"),
+                        (["links", "demo", "--json", tmp_path], f"OutputError: cannot write {tmp_path}: this is a folder"),
+                        (["mesh", "demo", "-o", tmp_path / "m.xyz", "--max-lateral-size", "4 mm"],
+                         "ModelError: `export_vtu`: cannot tell a mesh file format from the name 'm.xyz'"),
+                        (["run", "demo", "-o", tmp_path / "afile", *COARSE],
+                         f"OutputError: cannot write to the output folder {tmp_path / 'afile'}: File exists (EEXIST)"),
+                        (["optimize", "demo", "--layer", "nosuch", "--steps", "1"],
+                         "ModelError: `codesign optimize --layer nosuch`: demo has no layer 'nosuch'; its layers are lid")):
+        code, out, err = cli(*argv)
+        assert code == 1 and err.startswith(start) and err.count("\n") == 1, (argv, err)

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from .._output import Outputs
+from ..errors import ModelError
 from ._common import (BATCH_EXTRA, add_mesh_flags, length, mesh_controls, nonnegative_length, real, require_extra,
                       whole)
 
@@ -42,6 +43,10 @@ def execute(args) -> int:
 
     require_extra("optax", "`codesign optimize`")
     stack = load_layout(args.layout)
+    layers = [layer.name for layer in stack.layers]
+    if args.layer is not None and args.layer not in layers:
+        raise ModelError(f"`codesign optimize --layer {args.layer}`: {stack.name} has no layer {args.layer!r}; its "
+                         f"layers are {', '.join(layers)}")
     weights = PlacementWeights(wirelength=args.wirelength_weight, footprint=args.footprint_weight)
     res = optimize_placement(stack, layer=args.layer, steps=args.steps, learning_rate=args.learning_rate,
                              weights=weights, cell_size=args.cell_size, optimize_power=args.power,
