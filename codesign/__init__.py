@@ -17,6 +17,7 @@ from .electrothermal import DeratingResult as DeratingResult
 from .electrothermal import derate as derate
 from .errors import CodesignError as CodesignError
 from .errors import ModelError as ModelError
+from .errors import UnknownNameError as UnknownNameError
 from .errors import SolveError as SolveError
 from .errors import ThermalRunawayError as ThermalRunawayError
 from .electrothermal import solve_coupled as solve_coupled
@@ -95,6 +96,7 @@ __all__ = [
     "ThermalReport",
     "ThermalRunawayError",
     "TransientReport",
+    "UnknownNameError",
     "analyse",
     "analyse_transient",
     "build",

@@ -8,7 +8,8 @@ argparse reports itself)::
     ├── InputFileError      a layout, sweep spec, system file or power trace with problems
     │   ├── LayoutError, SweepSpecError, SystemFileError, PowerTraceError
     ├── ModelError          a valid file that cannot be built or evaluated as asked
-    │   │                   (bad keyword values, unknown names, PHY/link/cost/placement inputs)
+    │   │                   (bad keyword values, PHY/link/cost/placement inputs)
+    │   └── UnknownNameError   a layer, chiplet or material name the stack does not have
     └── SolveError          a solve that did not converge or returned non-finite values
         └── ThermalRunawayError   no stable electro-thermal operating point
 
@@ -27,6 +28,7 @@ __all__ = [
     "ModelError",
     "SolveError",
     "ThermalRunawayError",
+    "UnknownNameError",
     "solve_error",
 ]
 
@@ -37,6 +39,15 @@ class CodesignError(Exception):
 
 class ModelError(CodesignError, ValueError):
     """A request that cannot be built or evaluated: names the argument, the value and the fix."""
+
+
+class UnknownNameError(ModelError, KeyError):
+    """A name (layer, chiplet, material) that the stack does not have; the message lists those it has.
+
+    Also a :class:`KeyError`, as a failed lookup by name.
+    """
+
+    __str__ = Exception.__str__  # the message, not KeyError's quoted repr
 
 
 class InputFileError(CodesignError, ValueError):

@@ -13,6 +13,8 @@ import numpy as np
 
 import solvers
 
+from .errors import UnknownNameError
+
 __all__ = ["KELVIN", "ChipletTemperature", "ThermalReport", "chiplet_temperatures", "solver_stats", "text_table"]
 
 KELVIN = 273.15
@@ -130,7 +132,7 @@ class ThermalReport:
         for c in self.chiplets:
             if c.name == name:
                 return c
-        raise KeyError(f"no chiplet {name!r}; chiplets are {[c.name for c in self.chiplets]}")
+        raise UnknownNameError(f"no chiplet {name!r}; chiplets are {[c.name for c in self.chiplets]}")
 
     def table(self) -> str:
         """Per-chiplet temperatures as a text table (degC), the energy balance and the solver line."""

@@ -11,6 +11,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+from .errors import UnknownNameError
+
 __all__ = [
     "CHIPLET_KINDS",
     "INTERCONNECT_KINDS",
@@ -270,13 +272,13 @@ class Stack:
         for m in self.materials:
             if m.name == name:
                 return m
-        raise KeyError(f"no material {name!r} in stack {self.name!r}")
+        raise UnknownNameError(f"no material {name!r} in stack {self.name!r}; materials are {[m.name for m in self.materials]}")
 
     def layer(self, name: str) -> Layer:
         for layer in self.layers:
             if layer.name == name:
                 return layer
-        raise KeyError(f"no layer {name!r}; layers are {[l.name for l in self.layers]}")
+        raise UnknownNameError(f"no layer {name!r}; layers are {[l.name for l in self.layers]}")
 
     @property
     def chiplets(self) -> tuple[Chiplet, ...]:
@@ -286,13 +288,13 @@ class Stack:
         for c in self.chiplets:
             if c.name == name:
                 return c
-        raise KeyError(f"no chiplet {name!r}; chiplets are {[c.name for c in self.chiplets]}")
+        raise UnknownNameError(f"no chiplet {name!r}; chiplets are {[c.name for c in self.chiplets]}")
 
     def layer_of(self, chiplet: str) -> Layer:
         for layer in self.layers:
             if any(c.name == chiplet for c in layer.chiplets):
                 return layer
-        raise KeyError(f"no chiplet {chiplet!r}")
+        raise UnknownNameError(f"no chiplet {chiplet!r}; chiplets are {[c.name for c in self.chiplets]}")
 
     @property
     def total_power(self) -> float:

@@ -20,6 +20,7 @@ on the same solver.
 from __future__ import annotations
 
 import csv
+import math
 import difflib
 import io
 import re
@@ -39,7 +40,11 @@ from .results import KELVIN, text_table
 from .stack import Stack
 from .units import UnitError, _show, si_converter
 
-__all__ = ["PowerTraceError", "TransientReport", "analyse_transient", "read_power_trace"]
+#: Most time steps one transient may take (overridable: ``analyse_transient(max_steps=...)``); a
+#: million steps of a small model already take hours on a CPU.
+MAX_STEPS = 1_000_000
+
+__all__ = ["MAX_STEPS", "PowerTraceError", "TransientReport", "analyse_transient", "read_power_trace"]
 
 
 class PowerTraceError(InputFileError):
@@ -233,6 +238,7 @@ def analyse_transient(
     initial: str = "ambient",
     leakage: bool = True,
     runaway_temperature: float = 600.0 + KELVIN,
+    max_steps: int = MAX_STEPS,
 ) -> TransientReport:
     """Transient response to a power trace (see :func:`read_power_trace`).
 
@@ -244,6 +250,7 @@ def analyse_transient(
 
     With leakage data (and ``leakage=True``) leakage follows the temperature every step, and a
     junction above ``runaway_temperature`` raises :class:`codesign.ThermalRunawayError` with the time.
+    More than ``max_steps`` time steps (``duration / dt``) is refused before anything is allocated.
     """
     model = ensure_model(stack_or_model, call="analyse_transient")
     solver = solvers.MultigridCG() if solver is None else solver
@@ -261,6 +268,11 @@ def analyse_transient(
     dt = dt or duration / 400.0
     if not dt > 0:
         raise ModelError(f"`analyse_transient(dt={dt!r})` must be positive")
+    steps = math.ceil(duration / dt - 1e-9)
+    if steps > max_steps:
+        raise ModelError(f"`analyse_transient`: duration {duration:.4g} s at dt = {dt:.4g} s is {steps:,} time steps, "
+                         f"more than max_steps = {max_steps:,}; use a larger dt, a shorter duration, or raise "
+                         "max_steps on purpose")
     if initial not in ("ambient", "steady"):
         raise ModelError(f"`analyse_transient(initial={initial!r})`: choose 'ambient' or 'steady'")
     # Chiplets in the trace: their own power keys are zeroed in the base fields and their power

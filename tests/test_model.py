@@ -236,3 +236,16 @@ def test_readme_snippet_runs_verbatim_without_jax_flags(tmp_path):
                          timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "SNIPPET-OK" in out.stdout
+
+
+def test_unknown_names_are_model_errors_and_key_errors(demo):
+    for lookup in (demo.stack.layer, demo.stack.chiplet, demo.stack.material):
+        with pytest.raises(cd.UnknownNameError, match="no .* 'nope'; .* are") as e:
+            lookup("nope")
+        assert isinstance(e.value, KeyError) and isinstance(e.value, cd.CodesignError)
+        assert not str(e.value).startswith("'")  # the message, not KeyError's quoted repr
+
+
+def test_transient_step_count_is_capped_before_allocating(demo):
+    with pytest.raises(cd.ModelError, match="max_steps"):
+        cd.analyse_transient(demo, duration=1.0, dt=1e-15)

@@ -117,14 +117,10 @@ MAX_RESULT_LINE = 1 << 20
 
 
 def _cell_limit() -> int:
-    """The library's mesh cell limit: ``codesign.mesh.MAX_CELLS`` where defined, else the layout
-    reader's limit (``codesign.layout_io._MAX_CELLS``)."""
-    from .. import mesh as _mesh
+    """The library's mesh cell limit, :data:`codesign.mesh.MAX_CELLS` (the one source)."""
+    from ..mesh import MAX_CELLS
 
-    limit = getattr(_mesh, "MAX_CELLS", None)
-    if limit is None:
-        from ..layout_io import _MAX_CELLS as limit
-    return int(limit)
+    return MAX_CELLS
 
 
 class SweepSpecError(InputFileError):
@@ -663,11 +659,9 @@ def _model(spec: SweepSpec, gkey: tuple, variant: dict) -> Model:
 
 
 def _build_kwargs(spec: SweepSpec) -> dict:
-    """The spec's mesh overrides, and its ``max_cells`` where :func:`codesign.build` takes a cell limit."""
-    import inspect
-
+    """The spec's mesh overrides and its ``max_cells`` for :func:`codesign.build`."""
     kw = dict(spec.mesh)
-    if spec.max_cells is not None and "max_cells" in inspect.signature(build).parameters:
+    if spec.max_cells is not None:
         kw["max_cells"] = spec.max_cells
     return kw
 

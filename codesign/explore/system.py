@@ -335,13 +335,10 @@ def loads_system(text: str, *, source: str = "<string>") -> System:
 
 
 def _cell_limit() -> int:
-    """The mesh cell limit of the library (``codesign.mesh``'s, else the layout reader's)."""
-    from .. import mesh as _mesh
+    """The library's mesh cell limit, :data:`codesign.mesh.MAX_CELLS` (the one source)."""
+    from ..mesh import MAX_CELLS
 
-    limit = getattr(_mesh, "MAX_CELLS", None)
-    if limit is None:
-        from ..layout_io import _MAX_CELLS as limit
-    return int(limit)
+    return MAX_CELLS
 
 
 def load_system(path: str | Path) -> System:
