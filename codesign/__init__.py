@@ -29,6 +29,8 @@ from .interconnect import evaluate_links as evaluate_links
 from .interconnect import phy_heat_sources as phy_heat_sources
 from .errors import InputFileError as InputFileError
 from .layout_io import LayoutError as LayoutError
+from .layout_io import LayoutLimits as LayoutLimits
+from .layout_io import PlausibilityWarning as PlausibilityWarning
 from .layout_io import load_layout as load_layout
 from .layout_io import loads_layout as loads_layout
 from .layout_io import shipped_layouts as shipped_layouts
@@ -80,6 +82,7 @@ __all__ = [
     "InterconnectReport",
     "Layer",
     "LayoutError",
+    "LayoutLimits",
     "LayoutRun",
     "Material",
     "Model",
@@ -89,6 +92,7 @@ __all__ = [
     "PackageSpec",
     "Params",
     "PhySpec",
+    "PlausibilityWarning",
     "Rect",
     "SolveError",
     "Stack",

@@ -97,15 +97,56 @@ def _depth(text: str) -> int:
     return deepest
 
 
+def _dotted_depth(text: str) -> int:
+    """Most parts of one dotted key (``a.b.c`` is 3), by a linear scan outside strings and comments.
+
+    ``tomllib`` takes time quadratic in that depth (5000 parts: 2 s), and its nesting is not
+    bracket nesting, so it is bounded here before parsing. A number has at most one dot.
+    """
+    deepest = dots = 0
+    quote = ""
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        if quote:
+            if ch == "\\" and quote[0] == '"':
+                i += 2
+                continue
+            if text.startswith(quote, i):
+                i += len(quote)
+                quote = ""
+                continue
+        elif ch == "#":
+            j = text.find("\n", i)
+            i = n if j < 0 else j
+            continue
+        elif ch in "\"'":
+            quote = ch * 3 if text.startswith(ch * 3, i) else ch
+            i += len(quote)
+            continue
+        elif ch == ".":
+            dots += 1
+            deepest = max(deepest, dots)
+        elif ch in "=,{}[]\n":
+            dots = 0
+        i += 1
+    return deepest + 1
+
+
 def parse_toml(text: str, *, error: ErrorType = InputFileError, source: str = "<string>",
                max_depth: int = MAX_TOML_DEPTH) -> dict:
     """The TOML document in ``text``, or ``error(source, [(field, message)])`` saying why not."""
     if _depth(text) > max_depth:
         raise error(source, [("", f"TOML nested more than {max_depth} levels deep; no input of this tool needs "
                                   "that many")])
+    if _dotted_depth(text) > max_depth:  # tomllib's time is quadratic in it (5000 parts: 2 s)
+        raise error(source, [("", f"a dotted key has more than {max_depth} parts (a.b.c has 3); no input of this "
+                                  "tool needs that many")])
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise error(source, [("", f"not valid TOML: {e}")]) from None
+    except ValueError:  # an integer beyond Python's 4300-digit int() limit
+        raise error(source, [("", "not valid TOML for this tool: a number has more than 4300 digits")]) from None
     except RecursionError:
         raise error(source, [("", "TOML nested too deeply to read")]) from None

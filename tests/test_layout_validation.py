@@ -258,7 +258,7 @@ def test_deep_toml_and_symlink_loops_are_layout_errors(tmp_path):
     with pytest.raises(cd.LayoutError, match="dotted key has more than 32 parts"):  # tomllib is quadratic in it
         cd.loads_layout("a" + ".a" * 50_000 + " = 1")
     assert time.perf_counter() - t0 < 1.0
-    with pytest.raises(cd.LayoutError, match="more digits than can be read"):  # Python's int() limit
+    with pytest.raises(cd.LayoutError, match="more than 4300 digits"):  # Python's int() limit
         cd.loads_layout("schema = " + "9" * 5000)
 
 

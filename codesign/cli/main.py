@@ -23,6 +23,7 @@ import argparse
 import os
 import sys
 import traceback
+import warnings
 
 from ..errors import CodesignError
 from . import check, layouts, links, mesh, optimize, partition, report, run, sweep
@@ -86,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     outcome is returned (see the module docstring for the statuses).
     """
     args = build_parser().parse_args(argv)  # usage errors exit 2 here
+    shown = warnings.formatwarning
+    warnings.formatwarning = _plain_warning  # "warning: <message>", not a source line
     try:
         enable_x64()
         return int(args.execute(args) or 0)
@@ -109,3 +112,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"codesign: internal error: {type(e).__name__}: {message} — this is a bug, please report it"
               + ("" if debug else f" (run with --debug or {DEBUG_ENV}=1 for the traceback)"), file=sys.stderr)
         return EXIT_BUG
+    finally:
+        warnings.formatwarning = shown
+
+
+def _plain_warning(message, category, filename, lineno, line=None) -> str:
+    return f"warning: {message}\n"
