@@ -65,45 +65,14 @@ def read_text(path, *, error: ErrorType = InputFileError, source: str | None = N
     return text
 
 
-def _depth(text: str) -> int:
-    """Deepest nesting of ``[`` and ``{`` outside strings and comments (a linear scan)."""
-    depth = deepest = 0
-    quote = ""
-    i, n = 0, len(text)
-    while i < n:
-        ch = text[i]
-        if quote:
-            if ch == "\\" and quote == '"':
-                i += 2
-                continue
-            if text.startswith(quote, i):
-                i += len(quote)
-                quote = ""
-                continue
-        elif ch == "#":
-            j = text.find("\n", i)
-            i = n if j < 0 else j
-            continue
-        elif ch in "\"'":
-            quote = ch * 3 if text.startswith(ch * 3, i) else ch
-            i += len(quote)
-            continue
-        elif ch in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif ch in "]}":
-            depth = max(depth - 1, 0)
-        i += 1
-    return deepest
+def _nesting(text: str) -> tuple[int, int]:
+    """``(deepest nesting of [ and {, most parts of one dotted key)`` outside strings and comments.
 
-
-def _dotted_depth(text: str) -> int:
-    """Most parts of one dotted key (``a.b.c`` is 3), by a linear scan outside strings and comments.
-
-    ``tomllib`` takes time quadratic in that depth (5000 parts: 2 s), and its nesting is not
-    bracket nesting, so it is bounded here before parsing. A number has at most one dot.
+    One linear scan. ``tomllib`` recurses on bracket nesting and takes time quadratic in the parts
+    of a dotted key (5000 parts: 2 s), so both are bounded before parsing. ``a.b.c`` has 3 parts;
+    a number has at most one dot.
     """
-    deepest = dots = 0
+    depth = deepest = dots = most_dots = 0
     quote = ""
     i, n = 0, len(text)
     while i < n:
@@ -126,20 +95,27 @@ def _dotted_depth(text: str) -> int:
             continue
         elif ch == ".":
             dots += 1
-            deepest = max(deepest, dots)
-        elif ch in "=,{}[]\n":
-            dots = 0
+            most_dots = max(most_dots, dots)
+        else:
+            if ch in "=,{}[]\n":
+                dots = 0
+            if ch in "[{":
+                depth += 1
+                deepest = max(deepest, depth)
+            elif ch in "]}":
+                depth = max(depth - 1, 0)
         i += 1
-    return deepest + 1
+    return deepest, most_dots + 1
 
 
 def parse_toml(text: str, *, error: ErrorType = InputFileError, source: str = "<string>",
                max_depth: int = MAX_TOML_DEPTH) -> dict:
     """The TOML document in ``text``, or ``error(source, [(field, message)])`` saying why not."""
-    if _depth(text) > max_depth:
+    brackets, dotted = _nesting(text)
+    if brackets > max_depth:
         raise error(source, [("", f"TOML nested more than {max_depth} levels deep; no input of this tool needs "
                                   "that many")])
-    if _dotted_depth(text) > max_depth:  # tomllib's time is quadratic in it (5000 parts: 2 s)
+    if dotted > max_depth:
         raise error(source, [("", f"a dotted key has more than {max_depth} parts (a.b.c has 3); no input of this "
                                   "tool needs that many")])
     try:
