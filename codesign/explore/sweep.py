@@ -33,6 +33,7 @@ How the work is done
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import hashlib
 import itertools
@@ -1153,8 +1154,9 @@ def run_sweep(spec: SweepSpec, output: str | Path, *, resume: bool = False, back
         else:
             computed = _run_dask(spec, chunks, out, bar, scheduler=scheduler, method=method,
                                  n_workers=n_workers, processes=processes)
-        for _ in pending:  # stopped early (max_chunks): the keys of the rest still belong to this spec
-            pass
+        # Stopped early (max_chunks): run the generator to its end, so that `seen` also holds the keys
+        # of the variants not solved now (their rows already in the file belong to this spec).
+        collections.deque(pending, maxlen=0)
     finally:
         out.close()
     rows = [r for r in read_results(path) if int(r["key"], 16) in seen]  # rows of this spec only
