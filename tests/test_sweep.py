@@ -258,6 +258,15 @@ def test_variant_count_is_capped_by_max_variants():
 
 STREAM = """
 import json, sys, time, itertools
+
+
+def peak_rss_mb():
+    # this process's own peak (VmHWM): ru_maxrss also holds the parent's peak, kept across fork + exec on Linux
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+
+
 t0 = time.perf_counter()
 import codesign.explore.sweep as sw
 spec = sw.loads_sweep_spec('''{spec}''')
@@ -283,7 +292,7 @@ t5 = time.perf_counter()
 import resource
 print("@@" + json.dumps(dict(count=spec.count, chunk=len(first), first_s=t2 - t1, per_variant_s=(t3 - t2) / n,
                              first_solve_s=t5 - t4, reached=reached,
-                             rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)))
+                             rss_mb=peak_rss_mb())))
 """
 
 
