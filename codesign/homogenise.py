@@ -30,6 +30,36 @@ A laminate of layers of thickness ``t_i`` is series through the thickness and pa
 
 .. math:: k_z = \frac{\sum t_i}{\sum t_i / k_{z,i}}, \qquad
           k_x = \frac{\sum t_i k_{x,i}}{\sum t_i}.
+
+Elastic constants and CTEs (warpage)
+------------------------------------
+The same recipes give effective orthotropic elastic constants ``E = (Ex, Ey, Ez)``, Poisson ratios
+``nu = (nu_xy, nu_yz, nu_xz)`` (``nu_ij = -eps_j / eps_i`` under a stress along ``i``), shear moduli
+``G = (G_xy, G_yz, G_xz)`` and CTEs ``alpha = (ax, ay, az)`` (:meth:`InterconnectRecipe.mechanical`,
+:meth:`LaminateRecipe.mechanical`), so a design model re-homogenises them from the parents' moduli
+and CTEs exactly as it does the conductivities.
+
+*Columns in a fill* (a unidirectional fibre composite with the fibres along z; subscripts c
+conductor, m fill; ``nu_zx = nu_xz Ez / Ex`` of each parent):
+
+* along the columns, the rule of mixtures (Voigt; exact for prismatic columns under an axial strain):
+  ``Ez = f Ec_z + (1 - f) Em_z``, ``nu_zx = f nu_zx,c + (1 - f) nu_zx,m``;
+* across, Halpin-Tsai (Halpin & Kardos, Polym. Eng. Sci. 16, 344 (1976)):
+  ``P = Pm (1 + xi eta f) / (1 - eta f)``, ``eta = (Pc/Pm - 1) / (Pc/Pm + xi)``, with ``xi = 2`` for
+  ``Ex = Ey`` (circular fibres in a square array) and ``xi = 1`` for ``G_xz = G_yz`` (which is then the
+  Hashin-Rosen / Hashin-Shtrikman lower bound) and ``G_xy``; ``nu_xy`` by the rule of mixtures (est);
+  ``nu_xz = nu_yz = nu_zx Ex / Ez`` (reciprocity);
+* CTEs by Schapery (J. Compos. Mater. 2, 380 (1968)): along the columns
+  ``az = (f Ec_z ac_z + (1 - f) Em_z am_z) / Ez`` (Turner's formula, exact for a 1D stack), across
+  ``ax = ay = (1 + nu_zx,c) ac_x f + (1 + nu_zx,m) am_x (1 - f) - az nu_zx``.
+
+*Laminates* (HBM stacks; layers of thickness ``t_i`` in z; ``T = sum t_i``): in plane the layers
+strain together (Voigt): ``Ex = sum t Ex_i / T`` (likewise Ey, G_xy), ``nu_xy = sum t Ex_i nu_xy,i /
+sum t Ex_i``, ``ax = sum t Ex_i ax_i / sum t Ex_i`` (Turner; ``ay`` with Ey); through the thickness
+they carry the same stress (Reuss): ``Ez = T / sum (t / Ez_i)`` (likewise G_yz, G_xz), and
+``az = sum t az_i / T``, ``nu_yz``, ``nu_xz`` thickness averages (Poisson coupling between the layers
+neglected; est). Every formula returns the parent's values when both parents are the same material
+(tests/test_mechanics.py checks this and hand-computed cases).
 """
 
 from __future__ import annotations
@@ -44,6 +74,8 @@ __all__ = [
     "InterconnectRecipe",
     "LaminateRecipe",
     "area_fraction",
+    "fibre_composite",
+    "laminate_mechanics",
     "homogenise_hbm",
     "homogenise_interconnect",
     "homogenise_laminate",
@@ -79,6 +111,11 @@ class InterconnectRecipe:
         kt = km * ((kc + km) + f * (kc - km)) / ((kc + km) - f * (kc - km))
         return kt, kt, kz, f * cc + (1.0 - f) * cm
 
+    def mechanical(self, lookup: Lookup) -> tuple:
+        """``(E, nu, G, alpha)`` (three-tuples) from the parents' (module docstring: columns in a fill)."""
+        return fibre_composite(area_fraction(self.spec.pitch, self.spec.diameter), lookup(self.spec.material),
+                               lookup(self.spec.fill))
+
 
 @dataclass(frozen=True)
 class LaminateRecipe:
@@ -104,6 +141,52 @@ class LaminateRecipe:
         ky = sum(t * p[1] for t, p in props) / total
         kz = total / sum(t / p[2] for t, p in props)
         return kx, ky, kz, sum(t * p[3] for t, p in props) / total
+
+    def mechanical(self, lookup: Lookup) -> tuple:
+        """``(E, nu, G, alpha)`` (three-tuples) from the parts' (module docstring: laminates)."""
+        return laminate_mechanics([(t, part.mechanical(lookup) if isinstance(part, InterconnectRecipe)
+                                    else lookup(part)) for t, part in self.layers])
+
+
+def _halpin_tsai(pc, pm, f, xi):
+    eta = (pc / pm - 1.0) / (pc / pm + xi)
+    return pm * (1.0 + xi * eta * f) / (1.0 - eta * f)
+
+
+def fibre_composite(f, conductor: tuple, fill: tuple) -> tuple:
+    """Effective ``(E, nu, G, alpha)`` of columns (area fraction ``f``) along z in a fill.
+
+    ``conductor`` and ``fill`` are ``(E, nu, G, alpha)`` three-tuples (see the module docstring for
+    the axes and formulas). Plain arithmetic: floats or JAX scalars.
+    """
+    (Ec, nuc, Gc, ac), (Em, num, Gm, am) = conductor, fill
+    nuzx_c = nuc[2] * Ec[2] / Ec[0]
+    nuzx_m = num[2] * Em[2] / Em[0]
+    ez = f * Ec[2] + (1.0 - f) * Em[2]
+    nuzx = f * nuzx_c + (1.0 - f) * nuzx_m
+    ex = _halpin_tsai(Ec[0], Em[0], f, 2.0)
+    gxz = _halpin_tsai(Gc[2], Gm[2], f, 1.0)
+    gxy = _halpin_tsai(Gc[0], Gm[0], f, 1.0)
+    nuxy = f * nuc[0] + (1.0 - f) * num[0]
+    nuxz = nuzx * ex / ez
+    az = (f * Ec[2] * ac[2] + (1.0 - f) * Em[2] * am[2]) / ez
+    ax = (1.0 + nuzx_c) * ac[0] * f + (1.0 + nuzx_m) * am[0] * (1.0 - f) - az * nuzx
+    return (ex, ex, ez), (nuxy, nuxz, nuxz), (gxy, gxz, gxz), (ax, ax, az)
+
+
+def laminate_mechanics(parts) -> tuple:
+    """Effective ``(E, nu, G, alpha)`` of a laminate ``[(thickness, (E, nu, G, alpha)), ...]`` in z."""
+    total = sum(t for t, _ in parts)
+    sx = sum(t * p[0][0] for t, p in parts)
+    sy = sum(t * p[0][1] for t, p in parts)
+    e = (sx / total, sy / total, total / sum(t / p[0][2] for t, p in parts))
+    nu = (sum(t * p[0][0] * p[1][0] for t, p in parts) / sx,
+          sum(t * p[1][1] for t, p in parts) / total, sum(t * p[1][2] for t, p in parts) / total)
+    g = (sum(t * p[2][0] for t, p in parts) / total, total / sum(t / p[2][1] for t, p in parts),
+         total / sum(t / p[2][2] for t, p in parts))
+    a = (sum(t * p[0][0] * p[3][0] for t, p in parts) / sx, sum(t * p[0][1] * p[3][1] for t, p in parts) / sy,
+         sum(t * p[3][2] for t, p in parts) / total)
+    return e, nu, g, a
 
 
 def _material_lookup(materials: Sequence[Material]) -> Lookup:

@@ -58,3 +58,84 @@ BUILTIN_MATERIALS: dict[str, Material] = {m.name: m for m in [
     Material(name="pcb", kx=20.0, ky=20.0, kz=0.4, heat_capacity=1.9e6,
              source="est: FR-4 (~0.3 W/m/K) with copper planes; override with your board stack-up"),
 ]}
+
+
+# -- mechanical properties (warpage; codesign.mechanics) -------------------------------------------
+# E [Pa], nu, CTE [1/K] at room temperature, below the glass transition. Axes: x, y in the package
+# plane, z through it. Poisson ratios are (nu_xy, nu_yz, nu_xz), nu_ij = -eps_j / eps_i under a
+# stress along i. "est" marks our engineering estimate. Sources as listed in
+# shared/reference/parameters.md ("Mechanical properties"), with the primary reference named.
+_P_MECH = "shared/reference/parameters.md, mechanical properties table"
+
+
+def _mech(name, E, nu, cte, source, *, G=None, tg=None, E_above=None, cte_above=None):
+    import dataclasses
+
+    def three(v):
+        return tuple(float(x) for x in v) if isinstance(v, (tuple, list)) else (float(v),) * 3
+
+    m = BUILTIN_MATERIALS[name]
+    return dataclasses.replace(
+        m, youngs_modulus=three(E), poisson_ratio=three(nu), shear_modulus=None if G is None else three(G),
+        cte=three(cte), glass_transition=tg, youngs_modulus_above_tg=None if E_above is None else three(E_above),
+        cte_above_tg=None if cte_above is None else three(cte_above), mechanical_source=source)
+
+
+_C = 273.15
+_SI_HOPCROFT = ("Hopcroft, Nix & Kenny, 'What is the Young's modulus of silicon?', J. MEMS 19, 229 (2010): (100) wafer, "
+                "x, y along <110>: Ex = Ey = 169, Ez = 130 GPa, nu_xy 0.064, nu_yz = nu_xz 0.36, G_xy 50.9, "
+                "G_yz = G_xz 79.6 GPa; CTE 2.6e-6 1/K (Okada & Tokumaru, J. Appl. Phys. 56, 314 (1984); "
+                + _P_MECH + ": 2.3-2.6 ppm/K)")
+_SI = dict(E=(169e9, 169e9, 130e9), nu=(0.064, 0.36, 0.36), cte=2.6e-6, G=(50.9e9, 79.6e9, 79.6e9),
+           source=_SI_HOPCROFT)
+BUILTIN_MATERIALS.update({m.name: m for m in [
+    _mech("silicon", **_SI),
+    _mech("silicon_const", **_SI),
+    # Copper (lids, TSV, pillars): Intel Packaging Databook (2000) Table 5-1: 125 GPa, 16 ppm/K;
+    # nu 0.34 (MORE-Stress config, parameters.md 0.34-0.35).
+    _mech("copper", 125e9, 0.34, 16e-6, "Intel Packaging Databook (2000) Table 5-1 (E 125 GPa, CTE 16 ppm/K); "
+                                       "nu 0.34: " + _P_MECH),
+    # Aluminium: E 70 GPa, nu 0.33, CTE 23.1 ppm/K (CRC Handbook of Chemistry and Physics: elastic
+    # constants of polycrystalline metals; thermal expansion of the elements at 25 degC).
+    _mech("aluminium", 70e9, 0.33, 23.1e-6, "CRC Handbook of Chemistry and Physics: elastic constants and "
+                                           "thermal expansion of the elements (25 degC)"),
+    # Indium: E 10.6 GPa, nu 0.45, CTE 32.1 ppm/K (CRC Handbook, as above).
+    _mech("indium", 10.6e9, 0.45, 32.1e-6, "CRC Handbook of Chemistry and Physics: elastic constants and "
+                                          "thermal expansion of the elements (25 degC)"),
+    _mech("sac305", 51e9, 0.36, 21e-6, "ThermoMechSim3D materials table, via " + _P_MECH),
+    _mech("silicon_dioxide", 71e9, 0.16, 0.5e-6, "MORE-Stress config and ThermoMechSim3D, via " + _P_MECH
+          + " (SiO2 70-71 GPa, 0.16-0.17, 0.5 ppm/K)"),
+    _mech("glass", 64e9, 0.20, 3.3e-6, "TGV thermo-mechanical study material_properties table, via " + _P_MECH),
+    # Underfill: 8.5 GPa, 0.35, 30 ppm/K below Tg (ThermoMechSim3D via parameters.md). Tg 120 degC,
+    # E 0.3 GPa and CTE 100 ppm/K above Tg are estimates (est: silica-filled capillary underfills list
+    # Tg 100-150 degC and alpha2 ~3x alpha1 on datasheets; no primary source read here).
+    _mech("underfill", 8.5e9, 0.35, 30e-6, "below Tg: ThermoMechSim3D materials table via " + _P_MECH
+          + "; Tg 120 degC, E 0.3 GPa and CTE 100 ppm/K above Tg: est", tg=120.0 + _C, E_above=0.3e9,
+          cte_above=100e-6),
+    # Mould compound (EMC): Intel Packaging Databook (2000) Table 5-1: 11.7 GPa below Tg, about a
+    # tenth above; alpha1 < 23, alpha2 < 80 ppm/K. We take alpha1 15, alpha2 60 ppm/K and 1.2 GPa
+    # above Tg inside those bounds, and Tg 150 degC (est: EMC datasheets list 130-175 degC).
+    _mech("mold", 11.7e9, 0.30, 15e-6, "Intel Packaging Databook (2000) Table 5-1 (E 11.7 GPa below Tg, ~0.1x "
+          "above; alpha1 < 23, alpha2 < 80 ppm/K) via " + _P_MECH + "; alpha1 15, alpha2 60 ppm/K, E above Tg "
+          "1.2 GPa, Tg 150 degC and nu 0.30: est within those bounds", tg=150.0 + _C, E_above=1.2e9,
+          cte_above=60e-6),
+    _mech("tim_polymer", 5e9, 0.35, 25e-6, "ThermoMechSim3D materials table (generic polymer TIM), via " + _P_MECH),
+    # Air (voids beside interposers and dies): not a property of air but a numerical placeholder,
+    # 1 MPa (1e-4 of underfill) so that empty space carries no load and the elastic problem stays
+    # well posed; CTE 0.
+    _mech("air", 1e6, 0.0, 0.0, "numerical placeholder for empty space (1 MPa, CTE 0): carries no load; "
+                                "not a material property"),
+    # Organic substrate (glass-epoxy core with build-up): in plane 25 GPa and 15 ppm/K (laminate
+    # maker's general-properties sheet (2016): 19-35 GPa, 8-16 ppm/K; parameters.md's scale check
+    # uses 25 GPa, 15 ppm/K); through the thickness 10 GPa (est), alpha_z 45 ppm/K (sheet: alpha1
+    # 22-65 ppm/K); nu 0.2 (sheet ~0.2); G from sqrt(Ei Ej)/(2(1+nu)). Tg (133-270 degC on the sheet)
+    # is not modelled: high-Tg cores stay glassy to reflow (est).
+    _mech("organic_substrate", (25e9, 25e9, 10e9), 0.2, (15e-6, 15e-6, 45e-6),
+          "laminate maker's general-properties sheet (2016) via " + _P_MECH + " (in plane 19-35 GPa, 8-16 ppm/K; "
+          "z alpha1 22-65 ppm/K; nu ~0.2); Ez 10 GPa est; Tg not modelled (est)"),
+    # FR-4 board: in plane 22 GPa, 16 ppm/K, z 10 GPa, 60 ppm/K, nu 0.15 (est: IPC-4101 FR-4 grades
+    # list x-y CTE 10-20 ppm/K and z alpha1 ~60 ppm/K; no datasheet read here).
+    _mech("pcb", (22e9, 22e9, 10e9), 0.15, (16e-6, 16e-6, 60e-6),
+          "est: FR-4 with copper planes (IPC-4101 grades: x-y CTE 10-20 ppm/K, z ~60 ppm/K); override with your "
+          "board"),
+]})

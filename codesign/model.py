@@ -43,7 +43,7 @@ import solvers
 from solvers import TensorGrid, ThermalFields
 
 from .errors import ModelError, solve_error
-from .mesh import MeshGeometry, mesh_geometry, rect_mask
+from .mesh import MeshGeometry, active_z, mesh_geometry, rect_mask
 from .stack import Chiplet, HeatSource, Rect, Stack
 
 __all__ = ["BOUNDARIES", "Model", "Params", "build", "ensure_model"]
@@ -68,6 +68,13 @@ class Params:
     ambient: dict
     leakage_power: dict = field(default_factory=dict)
     leakage_coefficients: dict = field(default_factory=dict)
+    # Mechanics (warpage, codesign.warpage), per plain material with mechanical data, below Tg:
+    # (Ex, Ey, Ez) [Pa], (nu_xy, nu_yz, nu_xz), (G_xy, G_yz, G_xz) [Pa], (ax, ay, az) [1/K].
+    # Homogenised materials are recomputed from them in Model.elastic_fields.
+    youngs_modulus: dict = field(default_factory=dict)
+    poisson_ratio: dict = field(default_factory=dict)
+    shear_modulus: dict = field(default_factory=dict)
+    cte: dict = field(default_factory=dict)
 
     def replace(self, **changes) -> "Params":
         unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
@@ -204,6 +211,61 @@ class Model:
         return ThermalFields(kx=per[..., 0], ky=per[..., 1], kz=per[..., 2], heat_capacity=per[..., 3],
                              source=source, h=h, ambient=amb)
 
+    # -- the parameter -> mechanical-field map (warpage) -------------------------------------------
+    def mechanical_properties(self, params: Params | None = None, *, above_tg: bool = False) -> dict:
+        """Material name -> ``(E, nu, G, alpha)`` three-tuples for every material on the grid, glassy
+        (default) or rubbery (``above_tg``: the values above each material's glass transition);
+        homogenised materials recomputed from their parents' parameters (:mod:`codesign.homogenise`)."""
+        from .mechanics import plain_mechanics
+
+        p = self.params if params is None else params
+
+        def lookup(name):
+            if name not in p.youngs_modulus:
+                self.stack.material(name)
+                raise ModelError(f"material {name!r} has no mechanical data (youngs_modulus, poisson_ratio, cte); give "
+                                 f"them under [materials.{name}] to include it in a warpage analysis") from None
+            return plain_mechanics(self.stack.material(name), above_tg=above_tg, E=p.youngs_modulus[name],
+                                   nu=p.poisson_ratio[name], G=p.shear_modulus[name], cte=p.cte[name])
+
+        return {name: (recipe.mechanical(lookup) if recipe is not None else lookup(name))
+                for name, recipe in self._materials}
+
+    def elastic_fields(self, params: Params | None = None, *, temperature, stress_free):
+        """The :class:`solvers.elasticity.ElasticFields` of ``params`` at ``temperature`` [K].
+
+        The ONLY map from parameters to mechanical fields (:meth:`fields` is the thermal one).
+        ``temperature`` and ``stress_free`` (the stress-free temperature of each element, from the
+        process history) are scalars or per-element arrays ``(nx, ny, nz)`` [K]. Each element takes
+        its glassy or rubbery stiffness at ``temperature`` and the free thermal strain
+        ``∫ alpha dT`` from ``stress_free`` to ``temperature`` with the CTE stepping at the glass
+        transition (:func:`codesign.mechanics.thermal_strain`). numpy arrays for concrete
+        parameters, JAX arrays (differentiable, vmappable) for traced ones.
+        """
+        from solvers.elasticity import ElasticFields
+
+        from .mechanics import glass_transition, thermal_strain
+
+        p = self.params if params is None else params
+        xp = _namespace(p, temperature, stress_free)
+        g = self.grid
+
+        def table(props):  # (n_materials, 12): E, nu, G, alpha
+            return xp.stack([xp.stack([xp.asarray(v, dtype=float) for part in props[name] for v in part])
+                             for name, _ in self._materials])
+
+        glassy = table(self.mechanical_properties(p))
+        rubbery = table(self.mechanical_properties(p, above_tg=True))
+        tg = np.array([glass_transition(self.stack.material(n), self.stack) for n, _ in self._materials])[g.material]
+        t = xp.broadcast_to(xp.asarray(temperature, dtype=float), g.shape)
+        t0 = xp.broadcast_to(xp.asarray(stress_free, dtype=float), g.shape)
+        lo, hi = glassy[g.material], rubbery[g.material]  # (nx, ny, nz, 12)
+        per = xp.where((t > tg)[..., None], hi, lo)
+        strain = thermal_strain(lo[..., 9:], hi[..., 9:], tg[..., None], t0[..., None], t[..., None], xp=xp)
+        axis0 = (lambda a: xp.moveaxis(a, -1, 0))
+        return ElasticFields(E=axis0(per[..., 0:3]), nu=axis0(per[..., 3:6]), G=axis0(per[..., 6:9]),
+                             alpha_dT=axis0(strain))
+
     def source_pattern(self, key: str) -> np.ndarray:
         """The unit (1 W) source [1/m^3] of one power key, per element."""
         for s in self._sources:
@@ -336,9 +398,8 @@ def build(stack: Stack, *, heat_sources: Sequence[HeatSource] = (), max_lateral_
     profile_keys: list[tuple] = []
 
     def profile(chip: Chiplet) -> int:
-        zb, zt = geo.layer_z[stack.layer_of(chip.name).name]
-        t = chip.active_thickness or (zt - zb)
-        za, zb_ = (zb, zb + t) if chip.active_side == "bottom" else (zt - t, zt)
+        za, zb_ = active_z(stack, geo.layer_z, chip)  # a die spanning layers: at its active side
+        t = zb_ - za
         key = (round(za, 15), round(zb_, 15))
         if key not in profile_keys:
             active = (zc > za) & (zc < zb_)
@@ -439,9 +500,23 @@ def build(stack: Stack, *, heat_sources: Sequence[HeatSource] = (), max_lateral_
         leakage_power={c.name: float(c.leakage.reference_power) for c in leaky},
         leakage_coefficients={c.name: (np.array([c.leakage.coefficient]) if c.leakage.model == "exponential"
                                        else np.array(c.leakage.polynomial, dtype=float)) for c in leaky},
+        **_mechanical_params(plain),
     )
     return Model(stack=stack, geometry=geo, params=params, _sources=tuple(sources), _profiles=np.array(profiles),
                  _leak_patterns=leak_patterns, _face_masks=face_masks, _materials=materials, _node_masks=node_masks)
+
+
+def _mechanical_params(plain: dict) -> dict:
+    """The glassy mechanical parameters of the plain materials that have them (codesign.mechanics)."""
+    from .mechanics import plain_mechanics
+
+    out: dict = {"youngs_modulus": {}, "poisson_ratio": {}, "shear_modulus": {}, "cte": {}}
+    for n, m in plain.items():
+        if m.has_mechanics:
+            e, nu, g, a = plain_mechanics(m)
+            for key, v in zip(out, (e, nu, g, a)):
+                out[key][n] = np.array(v, dtype=float)
+    return out
 
 
 def ensure_model(stack_or_model: Stack | Model, *, heat_sources: Sequence[HeatSource] = (), call: str) -> Model:

@@ -54,10 +54,26 @@ class Material:
     # How a homogenised material derives from its parents (codesign.homogenise recipes); None for
     # a plain material. A design model re-homogenises from the parents' parameters with it.
     recipe: object = None
+    # -- mechanics (codesign.mechanics; None where the material has no data: it cannot take part
+    # in a warpage solve). Values below the glass transition; principal axes x, y, z.
+    youngs_modulus: tuple | None = None  # (Ex, Ey, Ez) [Pa]
+    poisson_ratio: tuple | None = None  # (nu_xy, nu_yz, nu_xz): contraction along the 2nd axis under load along the 1st
+    shear_modulus: tuple | None = None  # (G_xy, G_yz, G_xz) [Pa]; None: sqrt(Ei Ej) / (2 (1 + nu_ij))
+    cte: tuple | None = None  # (ax, ay, az) [1/K]
+    glass_transition: float | None = None  # Tg [K]; above it E and CTE take the values below
+    youngs_modulus_above_tg: tuple | None = None  # (Ex, Ey, Ez) [Pa] above Tg (shear moduli scale alike)
+    cte_above_tg: tuple | None = None  # (ax, ay, az) [1/K] above Tg
+    mechanical_source: str = ""
 
     @property
     def isotropic(self) -> bool:
         return self.kx == self.ky == self.kz
+
+    @property
+    def has_mechanics(self) -> bool:
+        """Whether E, nu and CTE are given (or derive from parents that have them)."""
+        return self.recipe is not None or (self.youngs_modulus is not None and self.poisson_ratio is not None
+                                           and self.cte is not None)
 
 
 @dataclass(frozen=True)
@@ -176,7 +192,15 @@ class HBMStack:
 
 @dataclass(frozen=True)
 class Chiplet:
-    """A die (or bridge, or dummy) occupying its layer's full thickness over ``rect``."""
+    """A die (or bridge, or dummy) filling its layer's full thickness over ``rect``.
+
+    ``spans`` names the consecutive layers (top to bottom) a die fills when it is taller than one
+    layer (an HBM stack beside a 3D stack, a die split into active and bulk layers); ``()`` means
+    its own layer only. A spanning die is one die: one region of the mesh across all its layers,
+    one junction temperature, listed once in :attr:`Stack.chiplets`, in the ``chiplets`` of its
+    *bottom* (bump-side) layer. Its active slab (``active_thickness``) lies at ``active_side`` of
+    the whole die.
+    """
 
     name: str
     kind: str
@@ -190,6 +214,7 @@ class Chiplet:
     leakage: Leakage | None = None
     tj_max: float | None = None
     hbm: HBMStack | None = None
+    spans: tuple[str, ...] = ()
 
     @property
     def total_power(self) -> float:
@@ -266,6 +291,7 @@ class Stack:
     mesh: MeshControls = field(default_factory=MeshControls)
     source: str = ""
     phys: tuple = ()  # PHY specs defined by the layout's [phys.NAME] tables (codesign.phys.PhySpec)
+    warpage: object = None  # the layout's [warpage] table (codesign.mechanics.WarpageSpec); None: defaults
 
     # -- lookups -----------------------------------------------------------------------------
     def material(self, name: str) -> Material:
@@ -291,10 +317,23 @@ class Stack:
         raise UnknownNameError(f"no chiplet {name!r}; chiplets are {[c.name for c in self.chiplets]}")
 
     def layer_of(self, chiplet: str) -> Layer:
+        """The layer whose ``chiplets`` hold the die: for a die spanning layers, its bottom one."""
         for layer in self.layers:
             if any(c.name == chiplet for c in layer.chiplets):
                 return layer
         raise UnknownNameError(f"no chiplet {chiplet!r}; chiplets are {[c.name for c in self.chiplets]}")
+
+    def layers_of(self, chiplet: str) -> tuple[Layer, ...]:
+        """Every layer the die fills, top to bottom (one unless it spans several, see :class:`Chiplet`)."""
+        home = self.layer_of(chiplet)
+        spans = self.chiplet(chiplet).spans
+        return tuple(layer for layer in self.layers if layer.name in spans) if spans else (home,)
+
+    def occupants(self, layer: str) -> tuple[Chiplet, ...]:
+        """The dies that fill part of ``layer``: its own chiplets and those spanning it from other layers."""
+        own = self.layer(layer).chiplets
+        names = {c.name for c in own}
+        return own + tuple(c for c in self.chiplets if layer in c.spans and c.name not in names)
 
     @property
     def total_power(self) -> float:
