@@ -172,8 +172,11 @@ class _Ctx:
         self.failed_materials: set[str] = set()  # defined in the file, but with problems
         self.declared_chiplets: set[str] = set()  # every chiplet name string in the file
         self.map_cells = 0  # cells of the power maps read so far
+        self.suggested: set[str] = set()  # field paths offered as the did-you-mean of an unknown key
 
     def err(self, path: str, msg: str) -> None:
+        if msg.startswith("missing") and path in self.suggested:
+            return  # the typo'd key's did-you-mean says it already: one mistake, one message
         self.problems.append((path, msg))
 
     def warn(self, path: str, msg: str) -> None:
@@ -235,6 +238,8 @@ def _table(ctx: _Ctx, value: Any, path: str, allowed: tuple[str, ...], *, requir
         if key not in allowed:
             close = (difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6) if len(str(key)) <= 200 else [])
             hint = f"; did you mean {close[0]!r}?" if close else f"; allowed: {', '.join(allowed)}"
+            if close and close[0] not in value:
+                ctx.suggested.add(_join(path, close[0]))
             ctx.err(_join(path, _key(key)), f"unknown field {_show(key)}{hint}")
     return value
 
@@ -384,7 +389,9 @@ def _list_of_tables(ctx: _Ctx, value: Any, path: str, *, limit: int, what: str) 
 
 # -- sections -------------------------------------------------------------------------------------
 
-_MATERIAL_KEYS = ("conductivity", "heat_capacity", "temperature_exponent", "reference_temperature", "source")
+_MATERIAL_KEYS = ("conductivity", "heat_capacity", "temperature_exponent", "reference_temperature", "source",
+                  *("youngs_modulus", "poisson_ratio", "shear_modulus", "cte", "glass_transition",
+                    "youngs_modulus_above_tg", "cte_above_tg", "mechanical_source"))
 
 
 def _materials(ctx: _Ctx, raw: Any) -> dict[str, Material]:
@@ -426,8 +433,67 @@ def _materials(ctx: _Ctx, raw: Any) -> dict[str, Material]:
             ctx.failed_materials.add(name)
             continue
         _plausible_material(ctx, path, name, ks)
-        mats[name] = Material(name, ks[0], ks[1], ks[2], c, n, t_ref, src or "")
+        mech = _material_mechanics(ctx, s, path, name)
+        if mech is None:
+            ctx.failed_materials.add(name)
+            continue
+        mats[name] = dataclasses.replace(Material(name, ks[0], ks[1], ks[2], c, n, t_ref, src or ""), **mech)
     return mats
+
+
+# Mechanical keys of [materials.NAME] (warpage): key -> (unit kind, lowest, highest, what the range says).
+_MECH_KEYS = {
+    "youngs_modulus": ("modulus", 0.0, 2e12, "positive and at most 2 TPa (diamond is ~1.1 TPa)"),
+    "shear_modulus": ("modulus", 0.0, 1e12, "positive and at most 1 TPa"),
+    "youngs_modulus_above_tg": ("modulus", 0.0, 2e12, "positive and at most 2 TPa"),
+    "poisson_ratio": ("dimensionless", -1.0, 1.0, "between -1 and 1"),
+    "cte": ("inverse_temperature", -1e-4, 1e-3, "between -100 and 1000 ppm/K"),
+    "cte_above_tg": ("inverse_temperature", -1e-4, 1e-3, "between -100 and 1000 ppm/K"),
+}
+
+
+def _material_mechanics(ctx: _Ctx, s: dict, path: str, name: str) -> dict | None:
+    """Mechanical fields of a [materials.NAME] table: the layout's values, the rest from the built-in
+    material of the same name (codesign.materials); ``None`` when a value is bad."""
+    ref = BUILTIN_MATERIALS.get(name)
+    out = {k: getattr(ref, k) for k in (*_MECH_KEYS, "glass_transition", "mechanical_source")} if ref else {}
+    mark = ctx.mark()
+    for key, (kind, lo, hi, says) in _MECH_KEYS.items():
+        if key not in s:
+            continue
+        raw = s[key]
+        items = raw if isinstance(raw, list) else [raw]
+        if isinstance(raw, list) and len(raw) != 3:
+            ctx.err(f"{path}.{key}", f"an orthotropic value is three values [x, y, z] (Poisson ratios and shear "
+                                     f"moduli: [xy, yz, xz]); got {len(raw)}")
+            continue
+        vals = []
+        for i, item in enumerate(items):
+            sub = f"{key}[{i}]" if isinstance(raw, list) else key
+            v = _quantity(ctx, {sub: item}, sub, path, kind)
+            if v is not None and not (lo < v <= hi if kind == "modulus" else lo <= v <= hi):
+                ctx.err(f"{path}.{sub}", f"{_show(item)} is out of range: {says}; check the exponent and the unit")
+                v = None
+            vals.append(v)
+        if None not in vals:
+            out[key] = tuple(vals) * (3 if len(vals) == 1 else 1)
+    if "glass_transition" in s:
+        out["glass_transition"] = _quantity(ctx, s, "glass_transition", path, "temperature", positive=True)
+    if "mechanical_source" in s:
+        out["mechanical_source"] = _string(ctx, s, "mechanical_source", path, required=False, default="")
+    if ctx.failed_since(mark):
+        return None
+    given = [k for k in ("youngs_modulus", "poisson_ratio", "cte") if out.get(k) is not None]
+    if given and len(given) < 3:
+        missing = [k for k in ("youngs_modulus", "poisson_ratio", "cte") if k not in given]
+        ctx.err(path, f"mechanical data needs youngs_modulus, poisson_ratio and cte together; {', '.join(missing)} "
+                      "missing (no built-in material of this name to take them from)")
+        return None
+    above = [k for k in ("youngs_modulus_above_tg", "cte_above_tg") if out.get(k) is not None]
+    if above and out.get("glass_transition") is None:
+        ctx.err(f"{path}.{above[0]}", "values above Tg need glass_transition (e.g. \"120 degC\")")
+        return None
+    return out
 
 
 def _plausible_material(ctx: _Ctx, path: str, name: str, ks: list[float]) -> None:
@@ -606,7 +672,7 @@ def _hbm(ctx: _Ctx, raw: Any, path: str, mats: dict) -> HBMStack | None:
 
 
 _CHIPLET_KEYS = ("name", "kind", "material", "origin", "size", "power", "power_blocks", "power_map",
-                 "active_thickness", "active_side", "leakage", "tj_max", "hbm")
+                 "active_thickness", "active_side", "leakage", "tj_max", "hbm", "spans")
 _BLOCK_KEYS = ("name", "origin", "size", "power")
 # A power-map cell: a plain decimal number (no "nan", "inf", digit separators or other scripts).
 _CELL = re.compile(r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
@@ -747,7 +813,9 @@ def _chiplet(ctx: _Ctx, raw: dict, path: str, mats: dict, layer_thickness: float
     active = _quantity(ctx, s, "active_thickness", path, "length", required=False, positive=True)
     side = _string(ctx, s, "active_side", path, required=False, default="bottom", choices=("bottom", "top"))
     if active is not None and layer_thickness is not None and active > layer_thickness * (1 + 1e-9):
-        ctx.err(_join(path, "active_thickness"), f"{_show(s['active_thickness'])} exceeds the layer thickness; reduce it")
+        ctx.err(_join(path, "active_thickness"), f"{_show(s['active_thickness'])} exceeds the die's thickness "
+                                                 f"({layer_thickness * 1e6:.4g} um: its layer, or the layers it spans); "
+                                                 "reduce it")
         active = None
     leak = _leakage(ctx, s["leakage"], _join(path, "leakage")) if "leakage" in s else None
     tj = _quantity(ctx, s, "tj_max", path, "temperature", required=False)
@@ -759,8 +827,9 @@ def _chiplet(ctx: _Ctx, raw: dict, path: str, mats: dict, layer_thickness: float
         if hbm is not None and layer_thickness is not None:
             used = hbm.base_die_thickness + hbm.dram_dies * (hbm.die_thickness + hbm.bond_thickness)
             if used > layer_thickness * (1 + 1e-9):
-                ctx.err(_join(path, "hbm"), (f"the stack is {used * 1e6:.1f} um tall but its layer is "
-                                             f"{layer_thickness * 1e6:.1f} um; thicken the layer or thin the dies"))
+                ctx.err(_join(path, "hbm"), (f"the stack is {used * 1e6:.1f} um tall but the die (its layer, or the "
+                                             f"layers it spans) is {layer_thickness * 1e6:.1f} um; thicken the layer, "
+                                             "let the die span the layers above (spans = [...]) or thin the dies"))
                 hbm = None
     _check_material(ctx, mats, material, _join(path, "material"))
     if rect is not None and power is not None:
@@ -883,10 +952,105 @@ def _survey(raw_layers: Any) -> tuple[set[str], int, int]:
     return names, n_chips, n_blocks
 
 
+def _layer_survey(raw_layers: Any) -> list[tuple[str | None, float | None]]:
+    """``(name, thickness)`` of every ``[[layers]]`` table in file order, read leniently (None where a
+    value is bad: its problem is reported where the layer is read). Spanning dies need the layers
+    below theirs before those are read."""
+    out: list[tuple[str | None, float | None]] = []
+    if isinstance(raw_layers, list):
+        for layer in raw_layers:
+            name = thickness = None
+            if isinstance(layer, dict):
+                name = layer.get("name") if isinstance(layer.get("name"), str) else None
+                try:
+                    thickness = parse_quantity(layer.get("thickness"), "length")
+                except UnitError:
+                    pass
+                if thickness is not None and not 1e-8 <= thickness <= _RANGES["length"][1]:
+                    thickness = None
+            out.append((name, thickness))
+    return out
+
+
+def _spans(ctx: _Ctx, tbl: dict, path: str, i: int, survey: list, own_thickness: float | None
+           ) -> tuple[tuple[str, ...], float | None] | None:
+    """The layers a die fills (``()``: its own only) and the die's thickness; None when ``spans`` failed."""
+    if "spans" not in tbl:
+        return (), own_thickness
+    p = _join(path, "spans")
+    v = tbl["spans"]
+    names = [n for n, _ in survey]
+    own = names[i]
+    example = "[\"xcd\", \"bond\", \"iod\"]"
+    if not (isinstance(v, list) and v and all(isinstance(e, str) for e in v)) or len(v) > ctx.limits.layers:
+        ctx.err(p, f"expected a list of layer names, top to bottom, such as {example}: the consecutive layers the "
+                   f"die fills, its own among them; got {_show(v)}")
+        return None
+    bad = [e for e in v if e not in names]
+    for e in bad:
+        ctx.err(p, f"unknown layer {_show(e)}" + _nearest(e, [n for n in names if n is not None]))
+    if bad or own is None:  # a layer without a valid name is reported at the layer
+        return None
+    if own not in v:
+        ctx.err(p, f"must include {own!r}, the layer the die is declared in; got {_show(v)}")
+        return None
+    if len(set(v)) != len(v):
+        ctx.err(p, f"names a layer twice: {_show(v)}; list each layer the die fills once, top to bottom")
+        return None
+    idx = [names.index(e) for e in v]
+    if idx != list(range(idx[0], idx[0] + len(idx))):
+        run = [n for n in names[min(idx):max(idx) + 1]]
+        ctx.err(p, f"{_show(v)} are not consecutive layers listed top to bottom; a die fills an unbroken run of "
+                   f"layers in the file's order, e.g. {run!r}")
+        return None
+    ts = [survey[j][1] for j in idx]
+    thickness = sum(ts) if all(t is not None for t in ts) else None
+    return (tuple(v) if len(v) > 1 else ()), thickness
+
+
+def _place_spanning(ctx: _Ctx, layers: list[tuple[int, Layer]], chip_paths: dict) -> list[tuple[int, Layer]]:
+    """Check the dies that span several layers in every layer they span (inside its extent, overlapping
+    no die there) and move each into the ``chiplets`` of its bottom layer, so that it is one die."""
+    loaded = {layer.name: layer for _, layer in layers}
+    occupied = {layer.name: [(c, chip_paths[c.name]) for c in layer.chiplets] for _, layer in layers}
+    reported: set[frozenset] = set()
+    moved: dict[str, list[Chiplet]] = {}
+    for _, layer in layers:
+        for c in layer.chiplets:
+            if not c.spans:
+                continue
+            cpath = chip_paths[c.name]
+            for other in c.spans:
+                if other == layer.name or other not in loaded:  # a failed layer is reported already
+                    continue
+                ext = loaded[other].extent
+                if not ext.contains(c.rect, tol=1e-9):
+                    ctx.err(_join(cpath, "spans"), (
+                        f"chiplet {c.name!r} at ({c.rect.x * 1e3:.4g}, {c.rect.y * 1e3:.4g}) mm of size "
+                        f"{c.rect.width * 1e3:.4g} x {c.rect.height * 1e3:.4g} mm lies outside layer {other!r}, which "
+                        "it spans; move it inside, enlarge that layer, or span fewer layers"))
+                for d, dpath in occupied[other]:
+                    pair = frozenset((c.name, d.name))
+                    if c.rect.overlaps(d.rect) and pair not in reported:
+                        reported.add(pair)
+                        ctx.err(cpath, f"chiplet {c.name!r} overlaps {d.name!r} ({dpath}) in layer {other!r}, which "
+                                       f"{c.name!r} spans; move one of them (a die spanning layers replaces the 0 W "
+                                       "cap blocks older layouts put above it: remove those)")
+                occupied[other].append((c, cpath))
+            if c.spans[-1] != layer.name:
+                moved.setdefault(c.spans[-1], []).append(c)
+    if not any(c.spans for _, layer in layers for c in layer.chiplets):
+        return layers
+    return [(i, dataclasses.replace(layer, chiplets=tuple(c for c in layer.chiplets if not c.spans
+                                                          or c.spans[-1] == layer.name)
+                                    + tuple(moved.get(layer.name, ()))))
+            for i, layer in layers]
+
+
 def _parse(ctx: _Ctx, doc: dict) -> Stack | None:
     lim = ctx.limits
     top = _table(ctx, doc, "", ("schema", "name", "description", "materials", "package", "boundaries", "layers",
-                                "links", "mesh", "phys"))
+                                "links", "mesh", "phys", "warpage"))
     if top is None:
         return None
     schema = doc.get("schema")
@@ -925,6 +1089,7 @@ def _parse(ctx: _Ctx, doc: dict) -> Stack | None:
     layers: list[tuple[int, Layer]] = []
     names_seen: dict[str, str] = {}
     chip_paths: dict[str, str] = {}
+    survey = _layer_survey(raw_layers)
     layer_items = _list_of_tables(ctx, raw_layers, "layers", limit=lim.layers, what="layers")
     if isinstance(raw_layers, list) and not raw_layers:
         ctx.err("layers", "no layers given; list at least one [[layers]] table")
@@ -964,9 +1129,12 @@ def _parse(ctx: _Ctx, doc: dict) -> Stack | None:
         for j, craw in _list_of_tables(ctx, s.get("chiplets"), _join(path, "chiplets"), limit=lim.chiplets,
                                        what="chiplets"):
             cpath = f"{path}.chiplets[{j}]"
-            c = _chiplet(ctx, craw, cpath, mats, thickness, lname, derived)
-            if c is None:
+            span = _spans(ctx, craw, cpath, i, survey, thickness) if isinstance(craw, dict) else ((), thickness)
+            c = _chiplet(ctx, craw, cpath, mats, span[1] if span else None, lname, derived)
+            if c is None or span is None:
                 continue
+            if span[0]:
+                c = dataclasses.replace(c, spans=span[0])
             if c.name in names_seen:
                 ctx.err(_join(cpath, "name"), f"duplicate name {c.name!r} (also {names_seen[c.name]}); names must be unique")
                 continue
@@ -985,6 +1153,8 @@ def _parse(ctx: _Ctx, doc: dict) -> Stack | None:
             continue
         layers.append((i, Layer(lname, thickness, material, extent, surround, tuple(c for c, _ in chips), ic,
                                 region, cells)))
+
+    layers = _place_spanning(ctx, layers, chip_paths)
 
     # A die must sit on something: the layer below's extent must cover its footprint (checked only
     # between neighbours that both loaded, so a failed layer causes no follow-on errors).
@@ -1042,6 +1212,7 @@ def _parse(ctx: _Ctx, doc: dict) -> Stack | None:
             links.append(Link(lname, (between[0], between[1]), bw, phy, length))
 
     mesh = _mesh(ctx, doc.get("mesh"))
+    warpage = _warpage(ctx, doc.get("warpage"), [layer.name for _, layer in layers], _survey_layers(raw_layers))
     if ctx.problems or package is None or name is None:
         return None
     layers_ = [layer for _, layer in layers]
@@ -1056,7 +1227,7 @@ def _parse(ctx: _Ctx, doc: dict) -> Stack | None:
     stack = Stack(name=name, description=description or "", package=package, layers=tuple(layers_),
                   materials=tuple(all_mats[m] for m in sorted(set(all_mats) & (used | set(derived)))),
                   top=top_b, bottom=bot_b, sides=side_b, links=tuple(links), mesh=mesh, source=ctx.source,
-                  phys=tuple(layout_phys.values()))
+                  phys=tuple(layout_phys.values()), warpage=warpage)
     # Derived interconnect materials are added under "<layer>:<kind>".
     extra = []
     for layer in layers_:
@@ -1074,6 +1245,81 @@ def _parse(ctx: _Ctx, doc: dict) -> Stack | None:
                         "raise mesh.max_lateral_size or mesh.max_vertical_size, or lower mesh.cells_per_layer")
         return None
     return stack
+
+
+_WARPAGE_KEYS = ("steps", "room_temperature", "reflow_peak", "support", "coplanarity_limit",
+                 "reflow_coplanarity_limit", "bump_shear_strain_limit", "limit_source", "source")
+
+
+def _survey_layers(raw_layers: Any) -> set:
+    """Every layer name the file declares (loaded or not: a failed layer is reported already)."""
+    if not isinstance(raw_layers, list):
+        return set()
+    return {r["name"] for r in raw_layers if isinstance(r, dict) and isinstance(r.get("name"), str)}
+
+
+def _warpage(ctx: _Ctx, raw: Any, layer_names: list[str], declared: set):
+    """The [warpage] table (codesign.mechanics.WarpageSpec); ``None`` when absent (defaults apply)."""
+    from .mechanics import ProcessStep, WarpageSpec
+
+    if raw is None:
+        return None
+    s = _table(ctx, raw, "warpage", _WARPAGE_KEYS)
+    if s is None:
+        return None
+    base = WarpageSpec()
+    mark = ctx.mark()
+    room = _quantity(ctx, s, "room_temperature", "warpage", "temperature", required=False,
+                     default=base.room_temperature)
+    peak = _quantity(ctx, s, "reflow_peak", "warpage", "temperature", required=False, default=base.reflow_peak)
+    support = _string(ctx, s, "support", "warpage", required=False, default="free",
+                      choices=("free", "simply_supported"))
+    lim = _quantity(ctx, s, "coplanarity_limit", "warpage", "length", required=False,
+                    default=base.coplanarity_limit, positive=True)
+    rlim = _quantity(ctx, s, "reflow_coplanarity_limit", "warpage", "length", required=False,
+                     default=lim if lim is not None else base.reflow_coplanarity_limit, positive=True)
+    strain = _quantity(ctx, s, "bump_shear_strain_limit", "warpage", "dimensionless", required=False, positive=True)
+    own = {"coplanarity_limit", "reflow_coplanarity_limit"} & set(s)
+    limit_source = _string(ctx, s, "limit_source", "warpage", required=False,
+                           default="layout" if own else base.limit_source)
+    source = _string(ctx, s, "source", "warpage", required=False, default="")
+    steps = []
+    seen: dict[str, str] = {}
+    for i, sraw in _list_of_tables(ctx, s.get("steps"), "warpage.steps", limit=64, what="steps"):
+        path = f"warpage.steps[{i}]"
+        t = _table(ctx, sraw, path, ("name", "temperature", "layers", "source"))
+        if t is None:
+            continue
+        sname = _name(ctx, t, path)
+        temp = _quantity(ctx, t, "temperature", path, "temperature")
+        lay = t.get("layers")
+        if not (isinstance(lay, list) and lay and all(isinstance(x, str) for x in lay)):
+            ctx.err(_join(path, "layers"), f"expected a list of layer names such as [\"dies\", \"c4\"], got {_show(lay)}")
+            continue
+        for x in lay:
+            if x not in layer_names:
+                if x not in declared:
+                    ctx.err(_join(path, "layers"), f"unknown layer {_show(x)}" + _nearest(x, layer_names))
+            elif x in seen:
+                ctx.err(_join(path, "layers"), f"layer {x!r} is bonded by two steps ({seen[x]} and {path}); list it "
+                                               "in one")
+            seen.setdefault(x, path)
+        step_src = _string(ctx, t, "source", path, required=False, default="")
+        if sname is not None and temp is not None:
+            steps.append(ProcessStep(sname, temp, tuple(lay), step_src or ""))
+    if "steps" in s and not ctx.failed_since(mark):
+        missing = [n for n in layer_names if n not in seen]
+        if missing:
+            ctx.err("warpage.steps", f"layer(s) {missing} are bonded by no step; add each layer to the step that "
+                                     "bonds it (its stress-free temperature)")
+    if peak is not None and room is not None and not peak > room:
+        ctx.err("warpage.reflow_peak", f"{_show(s.get('reflow_peak'))} is not above the room temperature; give the "
+                                       "reflow peak (e.g. \"260 degC\")")
+    if ctx.failed_since(mark):
+        return None
+    return WarpageSpec(steps=tuple(steps), room_temperature=room, reflow_peak=peak, support=support,
+                       coplanarity_limit=lim, reflow_coplanarity_limit=rlim, bump_shear_strain_limit=strain,
+                       limit_source=limit_source or "", source=source or "")
 
 
 # -- entry points ---------------------------------------------------------------------------------

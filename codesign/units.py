@@ -87,6 +87,8 @@ _UNITS: dict[str, tuple[float, Dimension, bool]] = {
     "cm": (1e-2, _LEN, False),
     "mil": (25.4e-6, _LEN, False),
     "%": (0.01, _NONE, False),
+    "ppm": (1e-6, _NONE, False),  # parts per million (CTEs: "16 ppm/K")
+    "Pa": (1.0, _dim(kg=1, m=-1, s=-2), True),  # pascal (moduli: "130 GPa")
     "1": (1.0, _NONE, False),
 }
 _UNITS.pop("T")
@@ -116,6 +118,7 @@ DIMENSIONS: dict[str, tuple[Dimension, str]] = {
     "time": (_TIME, '"10 ms"'),
     "cost": (_USD, '"1200 USD"'),
     "dimensionless": (_NONE, '"0.5" or "50 %"'),
+    "modulus": (_dim(kg=1, m=-1, s=-2), '"130 GPa"'),
 }
 
 #: Longest quantity string accepted, after surrounding white space is stripped [characters]. A
