@@ -1,41 +1,59 @@
 """Cost and yield of chiplet packages: dies per wafer, yield, known-good-die test, interposers,
-bonding, assembly flow, HBM / optical-engine units and NRE.
+bumps, bonding, assembly flow and test insertion, HBM / optical-engine units and NRE.
 
 Every default lives in a parameter table whose entries carry a ``source`` string, taken from
-``shared/reference/parameters.md`` (cited [P§n]). Values that file marks UNSOURCED, or that no
-source gives, are placeholders whose source starts with ``"UNSOURCED placeholder"``;
+``shared/reference/parameters.md`` (cited [P§n]) or from the public tools' parameter files. Values
+that no source gives are placeholders whose source starts with ``"UNSOURCED placeholder"``;
 :meth:`CostParams.placeholders` lists them. Override anything with :meth:`CostParams.with_node`,
-:meth:`CostParams.with_technology` or :func:`dataclasses.replace`.
+:meth:`CostParams.with_technology` or :func:`dataclasses.replace`; every table validates itself
+when it is built (:class:`CostError` naming the field, the value and the fix). The published
+models (Chiplet Actuary, CATCH, RapidChiplet) are available as presets in
+:mod:`codesign.cost_presets`; ``docs/cost.md`` lists their worked examples against ours.
 
 **Cautions** (from [P§5]): the wafer prices are a disputed 2020 leak; every yield and bonding
-constant of the public tools (Chiplet Actuary, CATCH, RapidChiplet) is the tool's own assumption;
-edge-exclusion conventions differ (5 mm Actuary, 3 mm Google, 0.1 mm CATCH, none RapidChiplet).
-Treat the defaults as a consistent, documented parameter set, not as industry truth.
+constant of the public tools is the tool's own assumption; edge-exclusion conventions differ
+(5 mm Actuary, 3 mm Google, 0.1 mm CATCH, none RapidChiplet). Treat the defaults as a
+consistent, documented parameter set, not as industry truth.
 
-Dies per wafer
---------------
-:func:`package_cost` counts whole dies on the wafer geometrically (:func:`dies_per_wafer`
-``method="exact"``) and whole interposers per wafer; ``method="analytic"`` uses the classic
-formula instead. :func:`die_yield` and the analytic :func:`dies_per_wafer` are smooth and work on
-JAX arrays.
+Dies per wafer (:func:`dies_per_wafer`, method chosen by ``CostParams.dpw_method`` everywhere)
+----------------------------------------------------------------------------------------------
+* ``analytic``: ``π (d/2)² / A − π d / √(2A)`` with ``d`` the usable diameter and ``A`` the die
+  plus scribe (de Vries 2005; the formula of Chiplet Actuary, RapidChiplet and most published
+  models). Smooth; works on JAX arrays: this is the differentiable path.
+* ``analytic_floor``: ``⌊analytic⌋`` (RapidChiplet). The smooth ``analytic`` is the same formula
+  with the floor relaxed; the two differ by less than one die (tested).
+* ``best_placement``: whole dies of a rectangular grid inside the usable circle, maximised by a
+  search over the grid offset (exact over the x offset for each of 64 row offsets plus the two
+  symmetric ones). Rectangular panels count ``⌊(W−2e+s)/p_x⌋·⌊(H−2e+s)/p_y⌋``.
 
 Model (per package; all costs in US dollars, areas in m², defect densities in 1/m²)
 --------------------------------------------------------------------------------
-* die: ``raw = wafer_cost / DPW``; yield ``Y`` (negative binomial by default);
-  KGD test with coverage ``c``: a die passes with ``p = Y + (1 − Y)(1 − c)``; cost per passing
-  die ``(raw + test) / p``; a passing die is good with probability ``q = Y / p`` (escapes
-  ``1 − q`` are found only after assembly and scrap the package).
-* interposer / RDL / glass / bridges: cost per unit from its wafer (or $/area) and its yield.
-  **Chip-last** (interposer tested before dies are placed): cost per good interposer
-  ``raw / Y_int`` and no die scrap. **Chip-first** (RDL built on placed dies): ``raw`` per
-  attempt and ``Y_int`` multiplies the package yield, so an RDL defect scraps the dies.
-* bonding: ``Y_bond = Π_chips y_chip · y_bond^n_bonds`` (microbumps: per signal bump; hybrid
-  bonding: per-chip alignment and a void density over the bonded area). Structural (``dummy``)
-  silicon carries no signals: it costs its placement but does not lower the yield.
-* package: ``cost per good package = (Σ dies + units + interposer + substrate + assembly +
-  package test) / (Π q · Y_bond · Y_substrate [· Y_int if chip-first])``.
+* die: ``raw = wafer_cost / DPW · ((1 − L) + L / U)`` with the lithography share ``L`` of the
+  wafer cost and the reticle utilisation ``U`` (CATCH; ``L = 0`` by default); yield ``Y``
+  (negative binomial by default); KGD test with coverage ``c``: a die passes with
+  ``p = Y + (1 − Y)(1 − c)``; cost per passing die ``(raw + test) / p``; a passing die is good
+  with probability ``q = Y / p`` (escapes ``1 − q`` are found only after assembly).
+* bumps: ``bump_cost_per_area`` of the technology a die is bonded to × die area (C4 on an
+  organic substrate, micro-bumps on an interposer; Chiplet Actuary), and the substrate's C4
+  cost × carrier area for the carrier's own C4.
+* carrier (interposer / RDL / glass / panels): ``raw`` from its own wafer or panel (or $/area),
+  yield ``Y_int`` (× TSV yield ``y_tsv^n_tsv``). **chip_last**: the carrier is tested before dies
+  are placed: ``raw / Y_int`` per good carrier. **chip_first**: RDL built on the placed dies:
+  ``raw`` per attempt and ``Y_int`` scraps the dies with it; no per-die bond yield (no bumps).
+* bonding: ``Y_bond = Π y_chip · y_bond^n_bonds · y_tsv^n_tsv`` (hybrid bonding: alignment and a
+  void density over the bonded area); the carrier attach to the substrate ``y_attach``; a fixed
+  assembly yield of the technology (RapidChiplet's packaging yield).
+* test insertion (``PackageSpec.module_test``): **False** (one final test): everything is scrapped
+  with any failure: ``(Σ everything) / (Π q · Y_bond · y_attach [· Y_int])``. **True** (the
+  die-on-carrier module is tested before substrate attach; Chiplet Actuary's flow): dies and
+  carrier are lost with the module yield, the substrate only with its own attach:
+  ``((Σ dies + carrier + bonding) / Y_module + substrate + attach + test) / y_attach``.
+* dummies: priced as structural silicon that does not lower the yield by default; with
+  ``dummy_priced=False, dummy_in_bond_yield=True`` they are free and count in the bonding
+  yield (Chiplet Actuary).
 * NRE: per distinct chiplet design ``design_nre(node) · area / 300 mm² + mask_set(node)``, shared
-  by every product that reuses the chiplet; plus package NRE; divided by volume.
+  by ``reuse`` products; plus package NRE; divided by volume. Module / chip / D2D-PHY / package
+  NRE with reuse across a product family: :mod:`codesign.cost_nre`.
 """
 
 from __future__ import annotations
@@ -44,6 +62,7 @@ import dataclasses
 import difflib
 import functools
 import math
+import numbers
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
@@ -58,6 +77,8 @@ __all__ = [
     "CostParams",
     "CostBreakdown",
     "DEFAULT_COST_PARAMS",
+    "DIE_KINDS",
+    "DPW_METHODS",
     "DieCost",
     "DieSpec",
     "NodeParams",
@@ -68,12 +89,14 @@ __all__ = [
     "TechnologyParams",
     "YIELD_MODELS",
     "assembly_cost_per_chip",
+    "carrier_cost",
     "die_cost",
     "die_yield",
     "dies_per_wafer",
     "kgd",
     "nre_per_unit",
     "package_cost",
+    "reticle_utilisation",
     "split_die_cost",
 ]
 
@@ -88,6 +111,8 @@ RETICLE_AREA = RETICLE_SIZE[0] * RETICLE_SIZE[1]
 
 YIELD_MODELS = ("poisson", "murphy", "seeds", "negative_binomial")
 ASSEMBLY_FLOWS = ("chip_last", "chip_first")
+DPW_METHODS = ("analytic", "analytic_floor", "best_placement")
+DIE_KINDS = ("logic", "hbm", "optical_engine", "dummy", "bridge")
 
 _ACTUARY = "tool: Chiplet Actuary parameter.ini [P§5]"
 _LEAK = "est (leak): TSMC wafer price ~Apr 2020, TechPowerUp via @chiakokhua; disputed (SemiWiki) [P§5]"
@@ -100,12 +125,58 @@ class CostError(ModelError):
     A :class:`codesign.errors.ModelError` (hence also a ``ValueError``)."""
 
 
+# -- validation -------------------------------------------------------------------------------------
+
+def _is_number(v) -> bool:
+    return isinstance(v, numbers.Real) and not isinstance(v, bool)
+
+
+def _check(where: str, name: str, v, *, kind: str = "nonneg", unit: str = "", optional: bool = False):
+    """Raise :class:`CostError` unless ``v`` is a finite real of ``kind`` (nonneg, positive, fraction)."""
+    if v is None and optional:
+        return
+    fix = {"nonneg": "a finite number >= 0", "positive": "a finite number > 0",
+           "fraction": "a fraction in [0, 1]", "count": "a whole number >= 0",
+           "count1": "a whole number >= 1"}[kind]
+    u = f" [{unit}]" if unit else ""
+    if kind in ("count", "count1"):
+        ok = isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= (1 if kind == "count1" else 0)
+    else:
+        ok = _is_number(v) and math.isfinite(v) and (
+            v >= 0 if kind == "nonneg" else v > 0 if kind == "positive" else 0 <= v <= 1)
+    if not ok:
+        raise CostError(f"{where}: `{name}` = {v!r} is not valid; give {fix}{u}")
+
+
+def _check_choice(where: str, name: str, v, choices) -> None:
+    if v not in choices:
+        near = difflib.get_close_matches(str(v), list(choices), n=1)
+        hint = f" (did you mean {near[0]!r}?)" if near else ""
+        raise CostError(f"{where}: `{name}` = {v!r} is not known{hint}; choose one of {', '.join(choices)}")
+
+
+_WAFER_DOC = ("``wafer_diameter``, ``edge_exclusion``, ``scribe`` [m]: this process's own wafer "
+              "(``None``: the global values of :class:`CostParams`)")
+
+
+def _check_wafer(where: str, obj) -> None:
+    _check(where, "wafer_diameter", obj.wafer_diameter, kind="positive", unit="m", optional=True)
+    _check(where, "edge_exclusion", obj.edge_exclusion, unit="m", optional=True)
+    _check(where, "scribe", obj.scribe, unit="m", optional=True)
+    _check(where, "litho_fraction", obj.litho_fraction, kind="fraction")
+
+
 # -- parameter tables -------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class NodeParams:
-    """A process node: 300 mm wafer price [$], defect density [1/m²], clustering α, mask set [$],
-    design NRE of a 300 mm² chip [$]; ``sources`` maps each field to its source."""
+    """A process node: wafer price [$], defect density [1/m²], clustering α, mask set [$],
+    design NRE of a 300 mm² chip [$]; ``sources`` maps each field to its source.
+
+    ``wafer_diameter``, ``edge_exclusion``, ``scribe`` [m]: this node's own wafer (``None``: the
+    global values of :class:`CostParams`). ``litho_fraction``: the share of the wafer cost spent
+    on lithography, scaled by 1 / reticle utilisation (CATCH; 0: no reticle term).
+    """
 
     name: str
     wafer_cost: float
@@ -114,6 +185,21 @@ class NodeParams:
     mask_set_cost: float
     design_nre: float
     sources: tuple[tuple[str, str], ...] = ()
+    wafer_diameter: float | None = None
+    edge_exclusion: float | None = None
+    scribe: float | None = None
+    litho_fraction: float = 0.0
+
+    def __post_init__(self):
+        w = f"NodeParams({self.name!r})"
+        if not isinstance(self.name, str) or not self.name:
+            raise CostError(f"NodeParams: `name` = {self.name!r}; give a non-empty name such as 'N5'")
+        _check(w, "wafer_cost", self.wafer_cost, unit="$ per wafer")
+        _check(w, "defect_density", self.defect_density, unit="1/m^2")
+        _check(w, "alpha", self.alpha, kind="positive")
+        _check(w, "mask_set_cost", self.mask_set_cost, unit="$")
+        _check(w, "design_nre", self.design_nre, unit="$")
+        _check_wafer(w, self)
 
     def source(self, name: str) -> str:
         return dict(self.sources).get(name, "")
@@ -133,6 +219,10 @@ DEFAULT_NODES: dict[str, NodeParams] = {n.name: n for n in [
           (5e6, _CATCH_MASK), (800e6, _NRE_PH)),
     _node("N5", (16988.0, _LEAK), (0.11, "vendor: TSMC N5 0.10-0.11 /cm2 (AnandTech 16028); Actuary 0.11 [P§5]"),
           (3e6, _CATCH_MASK), (542e6, _ACTUARY + ": NRE of a 300 mm2 chip, source not given in the repo")),
+    _node("N4", (16988.0, _LEAK + " (N5 price used: TSMC describes N4 as an enhancement of N5)"),
+          (0.11, "vendor: TSMC N5 0.10-0.11 /cm2 (AnandTech 16028); N4 shares N5's design rules and fab lines "
+                 "(TSMC press release 2021-10-26: 'N4 ... an enhanced version of N5'), N5 value used"),
+          (3e6, _CATCH_MASK + " (5 nm value)"), (542e6, _ACTUARY + ": 5 nm NRE of a 300 mm2 chip, used for N4")),
     _node("N7", (9346.0, _LEAK), (0.09, "vendor: TSMC N7 0.09 /cm2 (AnandTech 16028, VLSI 2019) [P§5]"),
           (1e6, _CATCH_MASK), (298e6, _ACTUARY + ": NRE of a 300 mm2 chip")),
     _node("N10", (5992.0, _LEAK), (0.08, _ACTUARY + ": 0.08 for 10/14 nm"),
@@ -148,19 +238,27 @@ DEFAULT_NODES: dict[str, NodeParams] = {n.name: n for n in [
           (0.07, _ACTUARY + ": 0.07 for >= 20 nm"), (0.1e6, UNSOURCED + ": CATCH's 40-45 nm value reused"),
           (20e6, _NRE_PH)),
 ]}
-NODE_ALIASES = {"3nm": "N3", "5nm": "N5", "4nm": "N5", "N4": "N5", "7nm": "N7", "10nm": "N10", "12nm": "N16",
+NODE_ALIASES = {"3nm": "N3", "5nm": "N5", "4nm": "N4", "4N": "N4", "7nm": "N7", "10nm": "N10", "12nm": "N16",
                 "16nm": "N16", "N12": "N16", "28nm": "N28", "40nm": "N40", "55nm": "N65", "65nm": "N65"}
+
 
 
 @dataclass(frozen=True)
 class TechnologyParams:
     """A carrier technology (interposer, RDL, glass, bridge, substrate, hybrid bonding).
 
-    ``wafer_cost`` [$ per 300 mm wafer] or ``cost_per_area`` [$/m²] (one is used: a wafer-built
-    carrier is priced by units per wafer); yield by ``defect_density`` [1/m²] and ``alpha``;
-    ``bond_chip_yield`` per chip placed on it; ``bond_yield_per_bond`` per signal bond;
-    ``max_area`` [m²] the largest carrier buildable (``None``: no stated limit); ``nre`` [$] for
-    its masks/design. ``sources`` names a source for each.
+    ``wafer_cost`` [$ per wafer or panel] or ``cost_per_area`` [$/m²] (one is used: a wafer-built
+    carrier is priced by units per wafer); yield by ``defect_density`` [1/m²], ``alpha`` and
+    ``yield_model``; ``bond_chip_yield`` per chip placed on it; ``bond_yield_per_bond`` per signal
+    bond; ``max_area`` [m²] the largest carrier buildable (``None``: no stated limit); ``nre`` [$]
+    for its masks/design. ``bump_cost_per_area`` [$/m² of die]: bumps of a die bonded to this
+    technology (C4 on a substrate, micro-bumps on an interposer; Chiplet Actuary).
+    ``assembly_cost_per_chip`` [$] per chip placed and bonded (``None``: the global
+    :attr:`CostParams.assembly_cost_per_chip`); ``assembly_yield``: a fixed yield of the whole
+    assembly on this technology (RapidChiplet's packaging yield; 1 by default). Its own wafer:
+    ``wafer_diameter``, ``edge_exclusion``, ``scribe`` [m] (``None``: global) or a rectangular
+    ``panel`` (w, h) [m]; ``litho_fraction`` as for :class:`NodeParams`. ``sources`` names a
+    source for each.
     """
 
     name: str
@@ -174,15 +272,52 @@ class TechnologyParams:
     nre: float
     description: str = ""
     sources: tuple[tuple[str, str], ...] = ()
+    bump_cost_per_area: float = 0.0
+    yield_model: str = "negative_binomial"
+    assembly_cost_per_chip: float | None = None
+    assembly_yield: float = 1.0
+    wafer_diameter: float | None = None
+    edge_exclusion: float | None = None
+    scribe: float | None = None
+    panel: tuple[float, float] | None = None
+    litho_fraction: float = 0.0
+
+    def __post_init__(self):
+        w = f"TechnologyParams({self.name!r})"
+        if not isinstance(self.name, str) or not self.name:
+            raise CostError(f"TechnologyParams: `name` = {self.name!r}; give a non-empty name")
+        _check(w, "wafer_cost", self.wafer_cost, unit="$ per wafer", optional=True)
+        _check(w, "cost_per_area", self.cost_per_area, unit="$/m^2", optional=True)
+        _check(w, "defect_density", self.defect_density, unit="1/m^2")
+        _check(w, "alpha", self.alpha, kind="positive")
+        _check(w, "bond_chip_yield", self.bond_chip_yield, kind="fraction")
+        _check(w, "bond_yield_per_bond", self.bond_yield_per_bond, kind="fraction")
+        _check(w, "max_area", self.max_area, kind="positive", unit="m^2", optional=True)
+        _check(w, "nre", self.nre, unit="$")
+        _check(w, "bump_cost_per_area", self.bump_cost_per_area, unit="$/m^2")
+        _check_choice(w, "yield_model", self.yield_model, YIELD_MODELS)
+        _check(w, "assembly_cost_per_chip", self.assembly_cost_per_chip, unit="$", optional=True)
+        _check(w, "assembly_yield", self.assembly_yield, kind="fraction")
+        _check_wafer(w, self)
+        if self.panel is not None:
+            if not (isinstance(self.panel, tuple) and len(self.panel) == 2):
+                raise CostError(f"{w}: `panel` = {self.panel!r}; give (width, height) in m or None")
+            for v in self.panel:
+                _check(w, "panel", v, kind="positive", unit="m")
 
     def source(self, name: str) -> str:
         return dict(self.sources).get(name, "")
 
 
 def _tech(name, description, **vals):
-    return TechnologyParams(name=name, description=description,
-                            **{k: (None if v[0] is None else float(v[0])) for k, v in vals.items()},
+    def conv(v):
+        return float(v) if _is_number(v) else v
+    return TechnologyParams(name=name, description=description, **{k: conv(v[0]) for k, v in vals.items()},
                             sources=tuple((k, v[1]) for k, v in vals.items()))
+
+
+_C4 = (0.005 / MM2, _ACTUARY + ": C4 bump cost 0.005 $/mm2 of die ([OS] bump_cost_factor)")
+_UBUMP = (0.01 / MM2, _ACTUARY + ": micro-bump cost 0.01 $/mm2 of die ([SI] bump_cost_factor, also used for FO)")
 
 
 _SI_WAFER = (1937.0, _ACTUARY + ": Si interposer priced as a 55 nm wafer ($1937); 2012 est $500-650 "
@@ -196,6 +331,7 @@ TECHNOLOGIES: dict[str, TechnologyParams] = {t.name: t for t in [
           bond_chip_yield=(0.95, "tool: Actuary per-chip bonding yield on Si [P§2]"),
           bond_yield_per_bond=(0.999999, "tool: CATCH bond yield per bond [P§2]"),
           max_area=(3.3 * RETICLE_AREA, "vendor: CoWoS-S up to 3.3x reticle, TSMC 2024 Annual Report p.102 [P§2]"),
+          bump_cost_per_area=_UBUMP,
           nre=(0.1e6, UNSOURCED + ": interposer mask set, CATCH's 40-45 nm $0.1 M reused")),
     _tech("organic_rdl", "organic redistribution-layer interposer (InFO / CoWoS-R class)",
           wafer_cost=(1200.0, _ACTUARY + ": InFO RDL wafer $1200 [P§5]"), cost_per_area=(None, "priced per wafer"),
@@ -203,6 +339,7 @@ TECHNOLOGIES: dict[str, TechnologyParams] = {t.name: t for t in [
           bond_chip_yield=(0.98, "tool: Actuary per-chip bonding yield on RDL/FO [P§2]"),
           bond_yield_per_bond=(0.999999, "tool: CATCH bond yield per bond [P§2]"),
           max_area=(3.3 * RETICLE_AREA, UNSOURCED + ": no public RDL size limit read; CoWoS-S 3.3x reticle reused"),
+          bump_cost_per_area=_UBUMP,
           nre=(0.05e6, UNSOURCED + ": RDL mask set")),
     _tech("glass", "glass-core interposer",
           wafer_cost=(None, "priced per area"),
@@ -211,6 +348,7 @@ TECHNOLOGIES: dict[str, TechnologyParams] = {t.name: t for t in [
           bond_chip_yield=(0.98, UNSOURCED + ": Actuary's RDL/FO per-chip yield reused for glass"),
           bond_yield_per_bond=(0.999999, "tool: CATCH bond yield per bond [P§2]"),
           max_area=(None, "no stated limit (panel-built)"),
+          bump_cost_per_area=(0.01 / MM2, UNSOURCED + ": Actuary's micro-bump cost reused for glass"),
           nre=(0.05e6, UNSOURCED + ": glass interposer tooling")),
     _tech("bridge", "silicon bridges (EMIB / CoWoS-L LSI class) embedded in an organic substrate or RDL",
           wafer_cost=_SI_WAFER, cost_per_area=(None, "bridge dies priced per Si-interposer wafer"),
@@ -219,6 +357,7 @@ TECHNOLOGIES: dict[str, TechnologyParams] = {t.name: t for t in [
           bond_chip_yield=(0.98, UNSOURCED + ": Actuary's RDL/FO per-chip yield used for bridge packages"),
           bond_yield_per_bond=(0.999999, "tool: CATCH bond yield per bond [P§2]"),
           max_area=(120e-3 * 120e-3, "vendor: EMIB-T 120 x 120 mm packages in 2026, Intel at ECTC 2025 [P§2]"),
+          bump_cost_per_area=(0.01 / MM2, UNSOURCED + ": Actuary's micro-bump cost reused for bridge-attached dies"),
           nre=(0.1e6, UNSOURCED + ": bridge mask set")),
     _tech("organic_substrate", "dies flip-chipped (C4) directly on an organic build-up substrate",
           wafer_cost=(None, "priced per area"),
@@ -228,6 +367,7 @@ TECHNOLOGIES: dict[str, TechnologyParams] = {t.name: t for t in [
           bond_chip_yield=(0.99, "tool: Actuary per-chip bonding yield on organic substrate [P§2]"),
           bond_yield_per_bond=(1.0, "C4 bonds counted in the per-chip yield"),
           max_area=(120e-3 * 120e-3, "vendor: 120 x 120 mm packages (EMIB-T, Intel ECTC 2025) [P§2]"),
+          bump_cost_per_area=_C4,
           nre=(0.05e6, UNSOURCED + ": substrate design")),
     _tech("hybrid_bond", "die-on-die hybrid bonding (SoIC / Foveros Direct class)",
           wafer_cost=(None, "no carrier of its own"), cost_per_area=(None, "no carrier of its own"),
@@ -235,7 +375,8 @@ TECHNOLOGIES: dict[str, TechnologyParams] = {t.name: t for t in [
           alpha=(3.0, UNSOURCED + ": clustering of bonding voids"),
           bond_chip_yield=(0.999, "tool: CATCH alignment yield 0.999 per chip [P§2]"),
           bond_yield_per_bond=(1.0, "hybrid bonds counted by area (defect_density), not per bond"),
-          max_area=(None, "limited by the base die"), nre=(0.0, "none")),
+          max_area=(None, "limited by the base die"), bump_cost_per_area=(0.0, "bumpless hybrid bonding: no bumps"),
+          nre=(0.0, "none")),
 ]}
 TECH_ALIASES = {"cowos_s": "silicon_interposer", "si_interposer": "silicon_interposer", "interposer": "silicon_interposer",
                 "rdl": "organic_rdl", "info": "organic_rdl", "cowos_r": "organic_rdl", "emib": "bridge",
@@ -254,10 +395,29 @@ def _assembly_per_chip() -> tuple[float, str]:
                                "midpoints, 5-yr life, 90 % uptime, 10 s + 20 s per chip, $100k/yr technician")
 
 
+def _assembly_per_chip() -> tuple[float, str]:
+    # CATCH economics [P§2] (tool, "discussions with Prof. Iyer", rest arbitrary): pick-and-place machine
+    # $0.5-1.8 M and bonder $0.2-1.8 M (midpoints used), 5-year life, 90 % uptime, $100k/yr technician,
+    # 10 s pick-and-place and 20 s bond per chip, group size 1.
+    seconds = 5 * 365 * 86400 * 0.9
+    machines = 1.15e6 / seconds * 10 + 1.0e6 / seconds * 20
+    labour = 100e3 / (365 * 86400 * 0.9) * 30
+    return machines + labour, ("derived from CATCH assembly economics (tool, partly arbitrary) [P§2]: machine "
+                               "midpoints, 5-yr life, 90 % uptime, 10 s + 20 s per chip, $100k/yr technician")
+
+
 @dataclass(frozen=True)
 class CostParams:
     """All cost defaults. ``nodes`` and ``technologies`` are keyed by name; ``sources`` gives a
-    source for each scalar field. See :data:`DEFAULT_COST_PARAMS`."""
+    source for each scalar field. See :data:`DEFAULT_COST_PARAMS`.
+
+    ``dpw_method`` (one of :data:`DPW_METHODS`) is the dies-per-wafer method used everywhere the
+    parameters go (:func:`package_cost`, :func:`codesign.ppac.evaluate_ppac`, partition search).
+    ``reticle`` (w, h) [m] the exposure field for the reticle-utilisation term and the oversize
+    note. ``tsv_yield_per_tsv``: yield of one TSV (CATCH). ``dummy_priced`` /
+    ``dummy_in_bond_yield``: whether structural dummy dies cost silicon / count in the bonding
+    yield.
+    """
 
     nodes: Mapping[str, NodeParams] = field(default_factory=lambda: dict(DEFAULT_NODES))
     technologies: Mapping[str, TechnologyParams] = field(default_factory=lambda: dict(TECHNOLOGIES))
@@ -274,6 +434,11 @@ class CostParams:
         "HBM2": 60.0, "HBM2E": 80.0, "HBM3": 120.0, "HBM3E": 150.0, "HBM4": 200.0})
     optical_engine_unit_cost: float = 300.0
     package_nre: float = 1e6
+    dpw_method: str = "best_placement"
+    reticle: tuple[float, float] = RETICLE_SIZE
+    tsv_yield_per_tsv: float = 0.999999
+    dummy_priced: bool = True
+    dummy_in_bond_yield: bool = False
     sources: tuple[tuple[str, str], ...] = (
         ("wafer_diameter", "300 mm wafers throughout [P§5]"),
         ("edge_exclusion", "convention: 3 mm as in the Google demo; Actuary uses 5 mm, CATCH 0.1 mm, RapidChiplet "
@@ -288,7 +453,49 @@ class CostParams:
         ("hbm_unit_cost", UNSOURCED + ": HBM stack prices are not public; user parameter"),
         ("optical_engine_unit_cost", UNSOURCED + ": optical-engine unit cost; user parameter"),
         ("package_nre", UNSOURCED + ": package design, substrate tooling and qualification"),
+        ("dpw_method", "best-placement search: the most whole dies a grid can place (the analytic formula, used by "
+                       "Actuary and RapidChiplet, is selectable)"),
+        ("reticle", "26 x 33 mm full field (CATCH default; TSMC quotes ~830 mm2) [P§2]"),
+        ("tsv_yield_per_tsv", "tool: CATCH TSV yield 0.999999 per TSV [P§2]"),
+        ("dummy_priced", "structural silicon costs its wafer area (our choice; Actuary's dummies are free)"),
+        ("dummy_in_bond_yield", "dummies carry no signals and do not lower the bond yield (our choice; Actuary "
+                                "counts them)"),
     )
+
+    def __post_init__(self):
+        w = "CostParams"
+        if not isinstance(self.nodes, Mapping) or not all(isinstance(n, NodeParams) for n in self.nodes.values()):
+            raise CostError(f"{w}: `nodes` must map names to NodeParams")
+        if not isinstance(self.technologies, Mapping) or not all(
+                isinstance(t, TechnologyParams) for t in self.technologies.values()):
+            raise CostError(f"{w}: `technologies` must map names to TechnologyParams")
+        _check(w, "wafer_diameter", self.wafer_diameter, kind="positive", unit="m")
+        _check(w, "edge_exclusion", self.edge_exclusion, unit="m")
+        _check(w, "scribe", self.scribe, unit="m")
+        if 2 * self.edge_exclusion >= self.wafer_diameter:
+            raise CostError(f"{w}: `edge_exclusion` = {self.edge_exclusion!r} m leaves no usable wafer of diameter "
+                            f"{self.wafer_diameter!r} m; give less than half the diameter")
+        _check_choice(w, "yield_model", self.yield_model, YIELD_MODELS)
+        _check(w, "test_cost_per_die", self.test_cost_per_die, unit="$")
+        _check(w, "test_cost_per_area", self.test_cost_per_area, unit="$/m^2")
+        _check(w, "test_coverage", self.test_coverage, kind="fraction")
+        _check(w, "package_test_cost", self.package_test_cost, unit="$")
+        _check(w, "assembly_cost_per_chip", self.assembly_cost_per_chip, unit="$")
+        if not isinstance(self.hbm_unit_cost, Mapping):
+            raise CostError(f"{w}: `hbm_unit_cost` must map HBM generations to $ per stack")
+        for g, v in self.hbm_unit_cost.items():
+            _check(w, f"hbm_unit_cost[{g!r}]", v, unit="$ per stack")
+        _check(w, "optical_engine_unit_cost", self.optical_engine_unit_cost, unit="$")
+        _check(w, "package_nre", self.package_nre, unit="$")
+        _check_choice(w, "dpw_method", self.dpw_method, DPW_METHODS)
+        if not (isinstance(self.reticle, tuple) and len(self.reticle) == 2):
+            raise CostError(f"{w}: `reticle` = {self.reticle!r}; give (width, height) in m")
+        for v in self.reticle:
+            _check(w, "reticle", v, kind="positive", unit="m")
+        _check(w, "tsv_yield_per_tsv", self.tsv_yield_per_tsv, kind="fraction")
+        for k in ("dummy_priced", "dummy_in_bond_yield"):
+            if not isinstance(getattr(self, k), bool):
+                raise CostError(f"{w}: `{k}` = {getattr(self, k)!r}; give true or false")
 
     def source(self, name: str) -> str:
         return dict(self.sources).get(name, "")
@@ -297,16 +504,16 @@ class CostParams:
         key = NODE_ALIASES.get(name, name)
         if key in self.nodes:
             return self.nodes[key]
-        near = difflib.get_close_matches(name, list(self.nodes) + list(NODE_ALIASES), n=1)
+        near = difflib.get_close_matches(str(name), list(self.nodes) + list(NODE_ALIASES), n=1)
         hint = f"; did you mean {near[0]!r}?" if near else ""
         raise CostError(f"{where}unknown process node {name!r}{hint} Known: {', '.join(self.nodes)}; "
-                        "add one with `CostParams.with_node(NodeParams(...))`")
+                        "add one with `CostParams.with_node(NodeParams(...))` or a [cost.nodes.NAME] table")
 
     def technology(self, name: str, *, where: str = "") -> TechnologyParams:
         key = TECH_ALIASES.get(name, name)
         if key in self.technologies:
             return self.technologies[key]
-        near = difflib.get_close_matches(name, list(self.technologies) + list(TECH_ALIASES), n=1)
+        near = difflib.get_close_matches(str(name), list(self.technologies) + list(TECH_ALIASES), n=1)
         hint = f"; did you mean {near[0]!r}?" if near else ""
         raise CostError(f"{where}unknown package technology {name!r}{hint} Known: {', '.join(self.technologies)}")
 
@@ -348,16 +555,30 @@ DEFAULT_COST_PARAMS = CostParams()
 
 # -- dies per wafer --------------------------------------------------------------------------------
 
-def dies_per_wafer(width: float, height: float, *, wafer_diameter: float = 0.300, edge_exclusion: float = 3e-3,
-                   scribe: float = 0.1e-3, method: str = "exact"):
-    """Dies per wafer for a ``width`` × ``height`` die [m].
+def _concrete(*vs) -> bool:
+    return all(_is_number(v) or (isinstance(v, np.ndarray) and v.ndim == 0) for v in vs)
 
-    ``method="analytic"``: the classic ``π r² / A − π d / √(2 A)`` with ``d = wafer_diameter −
-    2·edge_exclusion``, ``r = d/2`` and ``A = (width + scribe)(height + scribe)``; smooth in the
-    die size (works on JAX arrays), clipped at 0. ``method="exact"``: the number of whole dies of
-    a rectangular grid of pitch ``(width + scribe, height + scribe)`` inside the usable circle,
-    maximised over the two usual grid placements per axis (a die centred on the wafer centre or a
-    scribe street through it).
+
+def dies_per_wafer(width, height, *, wafer_diameter: float = 0.300, edge_exclusion: float = 3e-3,
+                   scribe: float = 0.1e-3, method: str = "best_placement", panel: tuple[float, float] | None = None):
+    """Dies per wafer (or panel) for a ``width`` × ``height`` die [m].
+
+    ``method``:
+
+    * ``"analytic"``: ``π (d/2)² / A − π d / √(2 A)`` with ``d = wafer_diameter − 2·edge_exclusion``
+      and ``A = (width + scribe)(height + scribe)`` (de Vries, "Investigation of gross die per wafer
+      formulas", IEEE TSM 18(1), 2005; the formula of Chiplet Actuary and RapidChiplet); smooth in
+      the die size (works on JAX arrays), clipped at 0.
+    * ``"analytic_floor"``: ``⌊analytic⌋`` (RapidChiplet). ``analytic`` is this formula with the
+      floor relaxed: ``0 <= analytic − analytic_floor < 1``.
+    * ``"best_placement"``: whole dies of a rectangular grid of pitch ``(width + scribe, height +
+      scribe)`` inside the usable circle, maximised by a search over the grid offset: for each of
+      64 evenly spaced row offsets (plus a die or a street on the centre line) the best column
+      offset is found exactly (the count is piecewise constant in it, maximal at a row's left
+      limit). A search, not a proof of the optimum; never fewer than the centred placements.
+
+    ``panel`` (w, h) [m]: a rectangular panel instead of a round wafer: ``⌊(W − 2e + s)/p_x⌋ ·
+    ⌊(H − 2e + s)/p_y⌋``, the better of the two die orientations, for every method.
 
     Examples
     --------
@@ -366,32 +587,94 @@ def dies_per_wafer(width: float, height: float, *, wafer_diameter: float = 0.300
     >>> dies_per_wafer(100e-3, 100e-3, edge_exclusion=0, scribe=0)
     4
     """
+    if method == "exact":
+        raise CostError("`dies_per_wafer(method='exact')` was renamed: use 'best_placement' (a search over grid "
+                        "offsets), 'analytic' or 'analytic_floor'")
+    _check_choice("`dies_per_wafer`", "method", method, DPW_METHODS)
+    concrete = _concrete(width, height)
+    where = "`dies_per_wafer`"
+    if concrete:
+        _check(where, "width", width, kind="positive", unit="m")
+        _check(where, "height", height, kind="positive", unit="m")
+    _check(where, "edge_exclusion", edge_exclusion, unit="m")
+    _check(where, "scribe", scribe, unit="m")
+    if panel is not None:
+        for v in panel:
+            _check(where, "panel", v, kind="positive", unit="m")
+        if not concrete:
+            raise CostError(f"{where}: panels are counted, not smooth; give concrete sizes")
+        px, py = width + scribe, height + scribe
+        uw, uh = panel[0] - 2 * edge_exclusion + scribe, panel[1] - 2 * edge_exclusion + scribe
+        n1 = math.floor(uw / px + 1e-12) * math.floor(uh / py + 1e-12) if uw > 0 and uh > 0 else 0
+        n2 = math.floor(uw / py + 1e-12) * math.floor(uh / px + 1e-12) if uw > 0 and uh > 0 else 0
+        return max(n1, n2, 0)
+    _check(where, "wafer_diameter", wafer_diameter, kind="positive", unit="m")
     d = wafer_diameter - 2 * edge_exclusion
-    if method == "analytic":
+    if not d > 0:
+        raise CostError(f"{where}: edge exclusion {edge_exclusion!r} m leaves no usable wafer of diameter "
+                        f"{wafer_diameter!r} m; give less than half the diameter")
+    if method in ("analytic", "analytic_floor"):
         a = (width + scribe) * (height + scribe)
-        return jnp.maximum(math.pi * (d / 2) ** 2 / a - math.pi * d / jnp.sqrt(2 * a), 0.0)
-    if method != "exact":
-        raise CostError(f"`dies_per_wafer(method={method!r})`: choose 'exact' or 'analytic'")
-    if not (width > 0 and height > 0):
-        raise CostError(f"`dies_per_wafer`: die size must be positive, got {width!r} x {height!r} m")
-    return _exact_count(float(width), float(height), float(d), float(scribe))
+        n = jnp.maximum(math.pi * (d / 2) ** 2 / a - math.pi * d / jnp.sqrt(2 * a), 0.0)
+        return jnp.floor(n) if method == "analytic_floor" else n
+    if not concrete:
+        raise CostError(f"{where}: 'best_placement' counts dies and is not differentiable; use method='analytic' "
+                        "on traced values")
+    return _best_placement(float(width), float(height), float(d), float(scribe))
+
+
+_ROW_OFFSETS = 64
 
 
 @functools.lru_cache(maxsize=65536)
-def _exact_count(width: float, height: float, d: float, scribe: float) -> int:
+def _best_placement(width: float, height: float, d: float, scribe: float) -> int:
     r = d / 2
     px, py = width + scribe, height + scribe
+    if math.hypot(width, height) > d * (1 + 1e-12):
+        return 0
+    nj = int(math.ceil(r / py)) + 2
+    oys = np.concatenate([np.linspace(0.0, py, _ROW_OFFSETS, endpoint=False), [-height / 2 % py, scribe / 2 % py]])
     best = 0
-    for ox in (-width / 2, scribe / 2):
-        for oy in (-height / 2, scribe / 2):
-            ni, nj = int(math.ceil(r / px)) + 2, int(math.ceil(r / py)) + 2
-            x0 = ox + px * np.arange(-ni, ni + 1)
-            y0 = oy + py * np.arange(-nj, nj + 1)
-            fx = np.maximum(x0 ** 2, (x0 + width) ** 2)   # farthest corner in x
-            fy = np.maximum(y0 ** 2, (y0 + height) ** 2)
-            inside = fx[:, None] + fy[None, :] <= r * r * (1 + 1e-12)
-            best = max(best, int(inside.sum()))
+    for oy in oys:
+        y0 = oy + py * np.arange(-nj, nj + 1)
+        m = np.maximum(y0 ** 2, (y0 + height) ** 2)
+        ok = m <= r * r * (1 + 1e-12)
+        if not ok.any():
+            continue
+        c = np.sqrt(np.maximum(r * r * (1 + 1e-12) - m[ok], 0.0))
+        room = 2 * c - width >= 0
+        c = c[room]
+        if c.size == 0:
+            continue
+        # a die at x0 = ox + i·px fits when -c <= x0 and x0 + w <= c; the count of a row is piecewise
+        # constant in ox and its maximum over ox is reached at some row's left limit ox ≡ -c (mod px)
+        cand = np.unique(np.mod(-c, px))
+        if cand.size > 512:
+            cand = np.concatenate([cand[:: max(cand.size // 512, 1)], [np.mod(-width / 2, px), np.mod(scribe / 2, px)]])
+        ox = cand[:, None]
+        hi = np.floor((c[None, :] - width - ox) / px + 1e-9)
+        lo = np.ceil((-c[None, :] - ox) / px - 1e-9)
+        counts = np.maximum(hi - lo + 1, 0).sum(axis=1)
+        best = max(best, int(counts.max()))
     return best
+
+
+def reticle_utilisation(area: float, reticle: tuple[float, float] = RETICLE_SIZE) -> float:
+    """Fraction of the exposure field used by whole dies (CATCH, Graening et al. 2023).
+
+    The field is the smallest whole number ``k`` of reticles holding the die (stitched when
+    ``k > 1``), ``F = k·R``; ``n = ⌊F / A⌋`` dies fit in it; ``U = n·A / F`` in (0.5, 1]. The die's
+    lithography share of the wafer cost is divided by ``U`` (:func:`die_cost`).
+
+    >>> reticle_utilisation(429e-6)   # two 429 mm2 dies fill the 858 mm2 field
+    1.0
+    """
+    _check("`reticle_utilisation`", "area", area, kind="positive", unit="m^2")
+    field_ = reticle[0] * reticle[1]
+    k = max(1, math.ceil(area / field_ * (1 - 1e-12)))
+    f = k * field_
+    n = math.floor(f / area * (1 + 1e-12))
+    return min(n * area / f, 1.0)
 
 
 # -- yield ------------------------------------------------------------------------------------------
@@ -401,12 +684,20 @@ def die_yield(area, defect_density, *, model: str = "negative_binomial", alpha=3
 
     ``poisson`` e^(−AD); ``murphy`` ((1 − e^(−AD)) / AD)²; ``seeds`` 1 / (1 + AD);
     ``negative_binomial`` (1 + AD/α)^(−α) (α → ∞ gives Poisson). Smooth; works on JAX arrays.
+    Concrete inputs are checked: area and D finite and >= 0, α > 0.
 
     Examples
     --------
     >>> round(float(die_yield(1e-4, 1e3, model="poisson")), 6)   # 1 cm2 at 0.1 /cm2
     0.904837
     """
+    _check_choice("`die_yield`", "model", model, YIELD_MODELS)
+    if _concrete(area):
+        _check("`die_yield`", "area", area, unit="m^2")
+    if _concrete(defect_density):
+        _check("`die_yield`", "defect_density", defect_density, unit="1/m^2")
+    if model == "negative_binomial" and _concrete(alpha):
+        _check("`die_yield`", "alpha", alpha, kind="positive")
     ad = area * defect_density
     if model == "poisson":
         return jnp.exp(-ad)
@@ -415,9 +706,7 @@ def die_yield(area, defect_density, *, model: str = "negative_binomial", alpha=3
         return jnp.where(ad > 1e-8, ((1 - jnp.exp(-safe)) / safe) ** 2, 1 - ad)
     if model == "seeds":
         return 1 / (1 + ad)
-    if model == "negative_binomial":
-        return (1 + ad / alpha) ** (-alpha)
-    raise CostError(f"`die_yield(model={model!r})`: choose one of {', '.join(YIELD_MODELS)}")
+    return (1 + ad / alpha) ** (-alpha)
 
 
 def kgd(raw_cost, test_cost, die_yield_, coverage):
@@ -426,6 +715,13 @@ def kgd(raw_cost, test_cost, die_yield_, coverage):
     A die passes with ``p = Y + (1 − Y)(1 − c)``; cost per passing die ``(raw + test) / p``;
     a passing die is good with ``q = Y / p`` (``1 − q`` are escapes).
     """
+    if _concrete(raw_cost, test_cost, die_yield_, coverage):
+        _check("`kgd`", "raw_cost", raw_cost, unit="$")
+        _check("`kgd`", "test_cost", test_cost, unit="$")
+        _check("`kgd`", "die_yield", die_yield_, kind="fraction")
+        _check("`kgd`", "coverage", coverage, kind="fraction")
+        if die_yield_ == 0:
+            raise CostError("`kgd`: die yield 0: no good die is ever made; check the defect density and die area")
     p = die_yield_ + (1 - die_yield_) * (1 - coverage)
     return (raw_cost + test_cost) / p, die_yield_ / p, p
 
@@ -437,11 +733,13 @@ class DieSpec:
     """One die type in a package: ``count`` copies of a ``width`` × ``height`` [m] die.
 
     ``kind``: ``logic`` (priced from its ``node``), ``hbm`` (unit cost of ``hbm_generation``),
-    ``optical_engine`` (unit cost), ``dummy`` (structural silicon, priced as an N65-class wafer
-    without yield loss), ``bridge`` (priced by the bridge technology). ``design`` names the design
-    for NRE sharing (default: the name); ``reuse`` is how many products share the design's NRE.
-    ``bonds`` is signal bonds per copy to its carrier or peer (microbumps); ``hybrid_area`` [m²]
-    the hybrid-bonded area per copy (bonded onto another die).
+    ``optical_engine`` (unit cost), ``dummy`` (structural silicon, priced on the bridge
+    technology's wafer without yield loss, or free: ``CostParams.dummy_priced``), ``bridge``
+    (priced by the bridge technology). ``design`` names the design for NRE sharing (default: the
+    name); ``reuse`` is how many products share the design's NRE. ``bonds`` is signal bonds per
+    copy to its carrier or peer (microbumps); ``hybrid_area`` [m²] the hybrid-bonded area per copy
+    (bonded onto another die); ``tsvs`` the TSVs per copy (each of yield
+    ``CostParams.tsv_yield_per_tsv``, found after stacking).
     """
 
     name: str
@@ -455,6 +753,18 @@ class DieSpec:
     reuse: int = 1
     bonds: int = 0
     hybrid_area: float = 0.0
+    tsvs: int = 0
+
+    def __post_init__(self):
+        w = f"DieSpec({self.name!r})"
+        _check(w, "width", self.width, kind="positive", unit="m")
+        _check(w, "height", self.height, kind="positive", unit="m")
+        _check_choice(w, "kind", self.kind, DIE_KINDS)
+        _check(w, "count", self.count, kind="count1")
+        _check(w, "reuse", self.reuse, kind="count1")
+        _check(w, "bonds", self.bonds, kind="count")
+        _check(w, "hybrid_area", self.hybrid_area, unit="m^2")
+        _check(w, "tsvs", self.tsvs, kind="count")
 
     @property
     def area(self) -> float:
@@ -469,7 +779,9 @@ class PackageSpec:
     ``organic_rdl``, ``glass``, ``bridge`` or ``organic_substrate`` for none); ``carrier_area``
     [m²] the interposer/RDL size (0 for a bare substrate); ``substrate_area`` [m²] the organic
     substrate; ``flow``: ``chip_last`` or ``chip_first``; ``carrier_size`` optional (w, h) [m]
-    for an exact units-per-wafer count.
+    for a units-per-wafer count of the real shape; ``module_test``: the die-on-carrier module is
+    tested before substrate attach (a test insertion; Chiplet Actuary's flow); ``carrier_tsvs``:
+    TSVs in the carrier (yield ``y_tsv^n``).
     """
 
     technology: str = "organic_substrate"
@@ -477,6 +789,22 @@ class PackageSpec:
     substrate_area: float = 0.0
     flow: str = "chip_last"
     carrier_size: tuple[float, float] | None = None
+    module_test: bool = False
+    carrier_tsvs: int = 0
+
+    def __post_init__(self):
+        w = "PackageSpec"
+        _check(w, "carrier_area", self.carrier_area, unit="m^2")
+        _check(w, "substrate_area", self.substrate_area, unit="m^2")
+        _check_choice(w, "flow", self.flow, ASSEMBLY_FLOWS)
+        if self.carrier_size is not None:
+            if not (isinstance(self.carrier_size, tuple) and len(self.carrier_size) == 2):
+                raise CostError(f"{w}: `carrier_size` = {self.carrier_size!r}; give (width, height) in m or None")
+            for v in self.carrier_size:
+                _check(w, "carrier_size", v, kind="positive", unit="m")
+        if not isinstance(self.module_test, bool):
+            raise CostError(f"{w}: `module_test` = {self.module_test!r}; give true or false")
+        _check(w, "carrier_tsvs", self.carrier_tsvs, kind="count")
 
 
 @dataclass(frozen=True)
@@ -496,6 +824,17 @@ class DieCost:
     good_given_passed: float
     unit_cost: float        # what one copy costs the package (KGD cost, or HBM/OE unit cost)
     nre: float
+    reticle_utilisation: float = 1.0
+
+
+@dataclass(frozen=True)
+class AssemblyStep:
+    """One assembly or test step: ``count`` operations costing ``cost`` [$] in all, of yield ``yield_``."""
+
+    name: str
+    count: int
+    cost: float
+    yield_: float
 
 
 @dataclass(frozen=True)
@@ -504,7 +843,7 @@ class CostBreakdown:
 
     dies: tuple[DieCost, ...]
     die_cost: float              # Σ unit costs of dies + units, per attempted package
-    carrier_cost: float          # interposer/RDL/bridges per attempted package (chip-last: per good carrier)
+    carrier_cost: float          # interposer/RDL (+ its C4) per attempted package (chip-last: per good carrier)
     carrier_yield: float
     substrate_cost: float
     assembly_cost: float
@@ -520,6 +859,10 @@ class CostBreakdown:
     technology: str
     flow: str
     notes: tuple[str, ...] = ()
+    bump_cost: float = 0.0       # die bumps (C4 / micro-bumps) per attempted package
+    steps: tuple[AssemblyStep, ...] = ()
+    module_test: bool = False
+    dpw_method: str = ""
 
     @property
     def total_per_unit(self) -> float:
@@ -543,9 +886,10 @@ class CostBreakdown:
         for d in self.dies:
             lines.append(f"{d.name[:16]:<16} {d.node[:6]:<6} {d.count:>2} {d.area / MM2:7.1f} {d.dies_per_wafer:6.0f} "
                          f"{d.die_yield:6.3f} {d.raw_cost:8.2f} {d.unit_cost:8.2f} {d.nre / 1e6:8.2f}")
-        lines.append(f"dies+units ${self.die_cost:.2f}; {self.technology} carrier ${self.carrier_cost:.2f} "
-                     f"(yield {self.carrier_yield:.3f}, {self.flow}); substrate ${self.substrate_cost:.2f}; "
-                     f"assembly ${self.assembly_cost:.2f}; test ${self.test_cost:.2f}")
+        lines.append(f"dies+units ${self.die_cost:.2f}; bumps ${self.bump_cost:.2f}; {self.technology} carrier "
+                     f"${self.carrier_cost:.2f} (yield {self.carrier_yield:.3f}, {self.flow}"
+                     f"{', module tested before attach' if self.module_test else ''}); substrate "
+                     f"${self.substrate_cost:.2f}; assembly ${self.assembly_cost:.2f}; test ${self.test_cost:.2f}")
         lines.append(f"package yield {self.package_yield:.3f} (bonding {self.bond_yield:.3f}, escapes "
                      f"{self.escape_yield:.4f}); ${self.cost_per_good_package:.2f} per good package + NRE "
                      f"${self.nre_per_unit:.2f} (${self.nre_total / 1e6:.1f} M over {self.volume:g} units) = "
@@ -553,20 +897,37 @@ class CostBreakdown:
         return "\n".join(lines)
 
 
-# -- exact path --------------------------------------------------------------------------------------
+# -- cost of dies, carriers, packages ----------------------------------------------------------------
 
-def _check_fraction(name, v):
-    if not (0 <= v <= 1):
-        raise CostError(f"`{name}` must be a fraction in [0, 1], got {v!r}")
+def _wafer_of(p: CostParams, obj) -> dict:
+    """The wafer (or panel) ``obj`` (a node or technology) is built on."""
+    return dict(wafer_diameter=obj.wafer_diameter if obj.wafer_diameter is not None else p.wafer_diameter,
+                edge_exclusion=obj.edge_exclusion if obj.edge_exclusion is not None else p.edge_exclusion,
+                scribe=obj.scribe if obj.scribe is not None else p.scribe, panel=getattr(obj, "panel", None))
 
 
-def die_cost(die: DieSpec, params: CostParams = DEFAULT_COST_PARAMS, *, method: str = "exact") -> DieCost:
-    """Cost of one copy of ``die`` [$] with its yield and KGD figures (see the module docstring)."""
+def _litho(obj, area: float, p: CostParams) -> float:
+    """Cost factor ``(1 − L) + L / U`` of the lithography share ``L`` at reticle utilisation ``U``."""
+    if obj.litho_fraction == 0:
+        return 1.0
+    return (1 - obj.litho_fraction) + obj.litho_fraction / reticle_utilisation(area, p.reticle)
+
+
+def _check_method(method: str) -> str:
+    if method == "exact":
+        raise CostError("`method='exact'` was renamed: use 'best_placement' (a search over grid offsets), "
+                        "'analytic' or 'analytic_floor'")
+    _check_choice("cost model", "method", method, DPW_METHODS)
+    return method
+
+
+def die_cost(die: DieSpec, params: CostParams = DEFAULT_COST_PARAMS, *, method: str | None = None) -> DieCost:
+    """Cost of one copy of ``die`` [$] with its yield and KGD figures (see the module docstring).
+
+    ``method``: dies per wafer (default ``params.dpw_method``)."""
     p = params
+    method = _check_method(method or p.dpw_method)
     where = f"`die_cost` ({die.name!r}): "
-    if not (die.width > 0 and die.height > 0 and die.count >= 1):
-        raise CostError(f"{where}die size must be positive and count >= 1, got {die.width!r} x {die.height!r} m, "
-                        f"count {die.count!r}")
     area = die.area
     if die.kind == "hbm":
         unit = p.hbm_unit_cost.get(die.hbm_generation)
@@ -578,57 +939,60 @@ def die_cost(die: DieSpec, params: CostParams = DEFAULT_COST_PARAMS, *, method: 
     if die.kind == "optical_engine":
         u = p.optical_engine_unit_cost
         return DieCost(die.name, die.kind, "-", die.count, area, float("nan"), u, 1.0, 0.0, u, 1.0, u, 0.0)
+    if die.kind == "dummy" and not p.dummy_priced:
+        return DieCost(die.name, die.kind, "free", die.count, area, float("nan"), 0.0, 1.0, 0.0, 0.0, 1.0, 0.0, 0.0)
     if die.kind in ("dummy", "bridge"):
         tech = p.technology("bridge")
-        dpw = dies_per_wafer(die.width, die.height, wafer_diameter=p.wafer_diameter,
-                             edge_exclusion=p.edge_exclusion, scribe=p.scribe, method=method)
-        dpw = float(dpw)
+        wafer = _wafer_of(p, tech)
+        dpw = float(dies_per_wafer(die.width, die.height, method=method, **wafer))
         if dpw < 1:
             raise CostError(f"{where}a {die.width * 1e3:.1f} x {die.height * 1e3:.1f} mm {die.kind} does not fit a wafer")
-        raw = tech.wafer_cost / dpw
-        y = float(die_yield(area, tech.defect_density, model="negative_binomial", alpha=tech.alpha)) \
+        raw = tech.wafer_cost / dpw if tech.wafer_cost is not None else tech.cost_per_area * area
+        y = float(die_yield(area, tech.defect_density, model=tech.yield_model, alpha=tech.alpha)) \
             if die.kind == "bridge" else 1.0
         unit = raw / y
         return DieCost(die.name, die.kind, "Si-passive", die.count, area, dpw, raw, y, 0.0, unit, 1.0, unit, 0.0)
-    if die.kind != "logic":
-        raise CostError(f"{where}unknown die kind {die.kind!r}; use logic, hbm, optical_engine, dummy or bridge")
     node = p.node(die.node, where=where)
-    dpw = float(dies_per_wafer(die.width, die.height, wafer_diameter=p.wafer_diameter,
-                               edge_exclusion=p.edge_exclusion, scribe=p.scribe, method=method))
+    wafer = _wafer_of(p, node)
+    dpw = float(dies_per_wafer(die.width, die.height, method=method, **wafer))
     if dpw < 1:
-        raise CostError(f"{where}a {die.width * 1e3:.1f} x {die.height * 1e3:.1f} mm die does not fit on a "
-                        f"{p.wafer_diameter * 1e3:.0f} mm wafer with {p.edge_exclusion * 1e3:g} mm edge exclusion")
-    raw = node.wafer_cost / dpw
+        what = (f"{wafer['panel'][0] * 1e3:.0f} x {wafer['panel'][1] * 1e3:.0f} mm panel" if wafer["panel"] else
+                f"{wafer['wafer_diameter'] * 1e3:.0f} mm wafer with {wafer['edge_exclusion'] * 1e3:g} mm edge exclusion")
+        raise CostError(f"{where}a {die.width * 1e3:.1f} x {die.height * 1e3:.1f} mm die does not fit on a {what}")
+    u = reticle_utilisation(area, p.reticle) if node.litho_fraction else 1.0
+    raw = node.wafer_cost / dpw * _litho(node, area, p)
     y = float(die_yield(area, node.defect_density, model=p.yield_model, alpha=node.alpha))
     test = p.test_cost_per_die + p.test_cost_per_area * area
     cpp, q, _ = kgd(raw, test, y, p.test_coverage)
     nre = node.design_nre * area / (300 * MM2) + node.mask_set_cost
-    return DieCost(die.name, die.kind, node.name, die.count, area, dpw, raw, y, test, cpp, q, cpp, nre)
+    return DieCost(die.name, die.kind, node.name, die.count, area, dpw, raw, y, test, cpp, q, cpp, nre, u)
 
 
-def _units_per_wafer(p: CostParams, tech: TechnologyParams, spec: PackageSpec, method: str) -> float:
-    if spec.carrier_size is not None and method == "exact":
-        return float(dies_per_wafer(*spec.carrier_size, wafer_diameter=p.wafer_diameter,
-                                    edge_exclusion=p.edge_exclusion, scribe=p.scribe, method="exact"))
-    side = math.sqrt(spec.carrier_area)
-    return float(dies_per_wafer(side, side, wafer_diameter=p.wafer_diameter, edge_exclusion=p.edge_exclusion,
-                                scribe=p.scribe, method=method))
+def carrier_cost(spec: PackageSpec, params: CostParams = DEFAULT_COST_PARAMS, *, method: str | None = None):
+    """``(raw cost, yield)`` of the 2.5D carrier (interposer / RDL / glass) of ``spec`` [$].
 
-
-def carrier_cost(spec: PackageSpec, params: CostParams = DEFAULT_COST_PARAMS, *, method: str = "exact"):
-    """``(raw cost, yield)`` of the 2.5D carrier (interposer / RDL / glass) of ``spec`` [$]."""
+    Built on the technology's own wafer or panel (:func:`dies_per_wafer` with the carrier's
+    shape, or a square of its area), or priced per area; the lithography share scaled by the
+    reticle utilisation; yield by the technology's model × ``tsv_yield_per_tsv ** carrier_tsvs``."""
+    method = _check_method(method or params.dpw_method)
     tech = params.technology(spec.technology, where="`carrier_cost`: ")
     if spec.carrier_area <= 0 or tech.name in ("organic_substrate", "hybrid_bond", "bridge"):
         return 0.0, 1.0
     if tech.wafer_cost is not None:
-        upw = _units_per_wafer(params, tech, spec, method)
+        wafer = _wafer_of(params, tech)
+        size = spec.carrier_size if spec.carrier_size is not None else (math.sqrt(spec.carrier_area),) * 2
+        upw = float(dies_per_wafer(*size, method=method, **wafer))
         if upw < 1:
-            raise CostError(f"`carrier_cost`: a {spec.carrier_area / MM2:.0f} mm2 {tech.name} does not fit a "
-                            f"{params.wafer_diameter * 1e3:.0f} mm wafer")
+            what = (f"{wafer['panel'][0] * 1e3:.0f} x {wafer['panel'][1] * 1e3:.0f} mm panel" if wafer["panel"]
+                    else f"{wafer['wafer_diameter'] * 1e3:.0f} mm wafer")
+            raise CostError(f"`carrier_cost`: a {spec.carrier_area / MM2:.0f} mm2 {tech.name} does not fit a {what}; "
+                            "give the technology a larger wafer or panel, or a smaller carrier")
         raw = tech.wafer_cost / upw
     else:
         raw = tech.cost_per_area * spec.carrier_area
-    y = float(die_yield(spec.carrier_area, tech.defect_density, model="negative_binomial", alpha=tech.alpha))
+    raw *= _litho(tech, spec.carrier_area, params)
+    y = float(die_yield(spec.carrier_area, tech.defect_density, model=tech.yield_model, alpha=tech.alpha))
+    y *= params.tsv_yield_per_tsv ** spec.carrier_tsvs
     return raw, y
 
 
@@ -636,11 +1000,14 @@ def nre_per_unit(dies: Sequence[DieCost | tuple[float, int]], volume: float, *, 
     """NRE share per unit [$]: ``(Σ design NRE / reuse + package NRE) / volume``.
 
     ``dies`` are :class:`DieCost` (reuse 1) or ``(nre, reuse)`` pairs."""
-    if not volume > 0:
+    if not (_is_number(volume) and math.isfinite(volume) and volume > 0):
         raise CostError(f"`volume` must be a positive number of units, got {volume!r}")
+    _check("`nre_per_unit`", "package_nre", package_nre, unit="$")
     total = 0.0
     for d in dies:
         nre, reuse = (d.nre, 1) if isinstance(d, DieCost) else d
+        _check("`nre_per_unit`", "nre", nre, unit="$")
+        _check("`nre_per_unit`", "reuse", reuse, kind="count1")
         total += nre / reuse
     return (total + package_nre) / volume
 
@@ -649,22 +1016,28 @@ def assembly_cost_per_chip(params: CostParams = DEFAULT_COST_PARAMS) -> float:
     return params.assembly_cost_per_chip
 
 
+def _exceeds_reticle(w: float, h: float, reticle) -> bool:
+    a, b = sorted((w, h))
+    r0, r1 = sorted(reticle)
+    return not (a <= r0 * (1 + 1e-9) and b <= r1 * (1 + 1e-9))
+
+
 def package_cost(dies: Sequence[DieSpec], package: PackageSpec = PackageSpec(), params: CostParams | None = None, *,
-                 volume: float = 1e6, method: str = "exact", nre: bool = True) -> CostBreakdown:
-    """Cost of one good package [$] (exact path; see the module docstring for the model).
+                 volume: float = 1e6, method: str | None = None, nre: bool = True) -> CostBreakdown:
+    """Cost of one good package [$] (see the module docstring for the model).
 
     Parameters
     ----------
     dies : sequence of DieSpec
         The dies (with counts). Bridges may be given as ``kind="bridge"`` dies.
     package : PackageSpec
-        Carrier technology, areas and assembly flow.
+        Carrier technology, areas, assembly flow and test insertion.
     params : CostParams, optional
         Defaults :data:`DEFAULT_COST_PARAMS`.
     volume : float
         Units over which NRE is amortised.
-    method : {"exact", "analytic"}
-        Dies per wafer by geometric count or by the analytic formula.
+    method : {"best_placement", "analytic", "analytic_floor"}, optional
+        Dies per wafer; default ``params.dpw_method``.
     nre : bool
         Include the NRE share.
 
@@ -675,10 +1048,17 @@ def package_cost(dies: Sequence[DieSpec], package: PackageSpec = PackageSpec(), 
     True
     """
     p = params or DEFAULT_COST_PARAMS
-    if package.flow not in ASSEMBLY_FLOWS:
-        raise CostError(f"`PackageSpec(flow={package.flow!r})`: choose one of {', '.join(ASSEMBLY_FLOWS)}")
-    for name in ("test_coverage",):
-        _check_fraction(name, getattr(p, name))
+    if not isinstance(p, CostParams):
+        raise CostError(f"`package_cost`: `params` must be a CostParams, got {type(p).__name__}")
+    if not isinstance(package, PackageSpec):
+        raise CostError(f"`package_cost`: `package` must be a PackageSpec, got {type(package).__name__}")
+    method = _check_method(method or p.dpw_method)
+    if not (_is_number(volume) and math.isfinite(volume) and volume > 0):
+        raise CostError(f"`volume` must be a positive number of units, got {volume!r}")
+    dies = list(dies)
+    for d in dies:
+        if not isinstance(d, DieSpec):
+            raise CostError(f"`package_cost`: dies must be DieSpec, got {type(d).__name__}")
     tech = p.technology(package.technology, where="`package_cost`: ")
     substrate = p.technology("organic_substrate")
     hb = p.technology("hybrid_bond")
@@ -686,64 +1066,93 @@ def package_cost(dies: Sequence[DieSpec], package: PackageSpec = PackageSpec(), 
     die_total = sum(c.unit_cost * d.count for c, d in zip(costs, dies))
     escape = math.prod(c.good_given_passed ** d.count for c, d in zip(costs, dies))
     raw_c, y_c = carrier_cost(package, p, method=method)
+    has_carrier = raw_c > 0
+    carrier_c4 = substrate.bump_cost_per_area * package.carrier_area if has_carrier else 0.0
+    carrier_unit = raw_c + carrier_c4
     if package.flow == "chip_last":
-        carrier = raw_c / y_c if raw_c > 0 else 0.0
+        carrier = carrier_unit / y_c if has_carrier else 0.0
         flow_yield = 1.0
     else:
-        carrier, flow_yield = raw_c, y_c
+        carrier, flow_yield = carrier_unit, y_c
     sub = substrate.cost_per_area * package.substrate_area
     n_chips = sum(d.count for d in dies)
     placed = [d for d in dies if d.kind != "bridge"]
-    # Bonding: dies on the carrier (chip yield of the technology), hybrid-bonded dies (alignment + voids).
-    bond = 1.0
+    # Bumps and bonding: dies on the carrier (chip yield of the technology), hybrid-bonded dies (alignment + voids).
+    bond, bumps = 1.0, 0.0
     for d in placed:
-        if d.kind == "dummy":
+        bt = hb if d.hybrid_area > 0 else tech
+        if d.kind not in ("hbm", "optical_engine") and not (package.flow == "chip_first" and bt is tech):
+            bumps += bt.bump_cost_per_area * d.area * d.count     # HBM / OE units arrive bumped
+        if d.kind == "dummy" and not p.dummy_in_bond_yield:
             continue                               # structural silicon carries no signals: placement cost only
         if d.hybrid_area > 0:
-            y1 = hb.bond_chip_yield * float(die_yield(d.hybrid_area, hb.defect_density, model="negative_binomial",
+            y1 = hb.bond_chip_yield * float(die_yield(d.hybrid_area, hb.defect_density, model=hb.yield_model,
                                                       alpha=hb.alpha))
+        elif package.flow == "chip_first":
+            y1 = 1.0                               # RDL built on the dies: no bumps, its yield is Y_int
         else:
             y1 = tech.bond_chip_yield * tech.bond_yield_per_bond ** d.bonds
-        bond *= y1 ** d.count
-    if tech.name not in ("organic_substrate",) and raw_c > 0:
-        bond *= substrate.bond_chip_yield          # the carrier itself is attached to the substrate
-    assembly = p.assembly_cost_per_chip * (n_chips + (1 if raw_c > 0 else 0))
+        bond *= (y1 * p.tsv_yield_per_tsv ** d.tsvs) ** d.count
+    attach = substrate.bond_chip_yield if tech.name != "organic_substrate" and has_carrier else 1.0
+    asm_chip = tech.assembly_cost_per_chip if tech.assembly_cost_per_chip is not None else p.assembly_cost_per_chip
+    asm_attach_unit = (substrate.assembly_cost_per_chip if substrate.assembly_cost_per_chip is not None
+                       else p.assembly_cost_per_chip)
+    asm_dies = asm_chip * n_chips
+    asm_attach = asm_attach_unit if has_carrier else 0.0
+    assembly = asm_dies + asm_attach
     test = p.package_test_cost
-    attempt = die_total + carrier + sub + assembly + test
-    pkg_yield = escape * bond * flow_yield
-    good = attempt / pkg_yield
+    attempt = die_total + bumps + carrier + sub + assembly + test
+    module_yield = escape * bond * flow_yield * tech.assembly_yield
+    steps = [AssemblyStep(f"place and bond dies on {tech.name}", n_chips, asm_dies, bond * tech.assembly_yield)]
+    if has_carrier:
+        steps.append(AssemblyStep("attach carrier to substrate", 1, asm_attach, attach))
+    if package.module_test and has_carrier:
+        module = (die_total + bumps + carrier + asm_dies) / module_yield
+        good = (module + sub + asm_attach + test) / attach
+        steps.insert(1, AssemblyStep("module test (die-on-carrier, before attach)", 1, 0.0, module_yield))
+    else:
+        good = attempt / (module_yield * attach)
+    steps.append(AssemblyStep("final test", 1, test, 1.0))
+    pkg_yield = module_yield * attach
     seen, nre_items = set(), []
     for c, d in zip(costs, dies):
         key = d.design or d.name
         if key in seen:
             continue
         seen.add(key)
-        nre_items.append((c.nre, max(int(d.reuse), 1)))
-    pkg_nre = p.package_nre + (tech.nre if raw_c > 0 or tech.name == "bridge" else 0.0)
+        nre_items.append((c.nre, d.reuse))
+    pkg_nre = p.package_nre + (tech.nre if has_carrier or tech.name == "bridge" else 0.0)
     nre_total = sum(n / r for n, r in nre_items) + pkg_nre
     share = nre_per_unit(nre_items, volume, package_nre=pkg_nre) if nre else 0.0
     notes = []
     if tech.max_area is not None and package.carrier_area > tech.max_area:
         notes.append(f"{tech.name} of {package.carrier_area / MM2:.0f} mm2 exceeds its limit "
                      f"{tech.max_area / MM2:.0f} mm2 ({tech.source('max_area')})")
+    for d in dies:
+        if d.kind == "logic" and _exceeds_reticle(d.width, d.height, p.reticle):
+            notes.append(f"die {d.name} ({d.width * 1e3:.1f} x {d.height * 1e3:.1f} mm) is larger than the "
+                         f"{p.reticle[0] * 1e3:g} x {p.reticle[1] * 1e3:g} mm reticle: priced as if it could be "
+                         "exposed (stitching yield not modelled)")
     return CostBreakdown(dies=tuple(costs), die_cost=die_total, carrier_cost=carrier, carrier_yield=y_c,
-                         substrate_cost=sub, assembly_cost=assembly, test_cost=test, bond_yield=bond,
+                         substrate_cost=sub, assembly_cost=assembly, test_cost=test, bond_yield=bond * attach,
                          escape_yield=escape, package_yield=pkg_yield, cost_per_attempt=attempt,
                          cost_per_good_package=good, nre_total=nre_total, nre_per_unit=share, volume=volume,
-                         technology=tech.name, flow=package.flow, notes=tuple(notes))
+                         technology=tech.name, flow=package.flow, notes=tuple(notes), bump_cost=bumps,
+                         steps=tuple(steps), module_test=package.module_test, dpw_method=method)
 
 
 def split_die_cost(total_area: float, n: int, *, node: str = "N5", phy_overhead: float = 0.10,
                    technology: str = "silicon_interposer", params: CostParams | None = None,
-                   volume: float = 1e6, method: str = "exact", bonds_per_chiplet: int = 0) -> CostBreakdown:
+                   volume: float = 1e6, method: str | None = None, bonds_per_chiplet: int = 0) -> CostBreakdown:
     """Cost of a ``total_area`` [m²] design split into ``n`` equal square chiplets.
 
     ``n = 1`` is the monolithic die on an organic substrate; ``n > 1`` adds ``phy_overhead`` of
     extra silicon per chiplet (AMD EPYC: ~10 % for die-to-die [P§5]) and a carrier of
     ``technology`` sized to the dies plus 10 % (placement gaps, an assumption).
     """
-    if n < 1:
-        raise CostError(f"`split_die_cost(n={n!r})`: give at least one chiplet")
+    _check("`split_die_cost`", "n", n, kind="count1")
+    _check("`split_die_cost`", "total_area", total_area, kind="positive", unit="m^2")
+    _check("`split_die_cost`", "phy_overhead", phy_overhead)
     a = total_area / n * (1 + (phy_overhead if n > 1 else 0.0))
     side = math.sqrt(a)
     die = DieSpec("chiplet" if n > 1 else "monolithic", side, side, node=node, count=n, bonds=bonds_per_chiplet)

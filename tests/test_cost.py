@@ -55,7 +55,7 @@ def test_dpw_exact_by_hand():
 @settings(max_examples=30, deadline=None)
 @given(st.floats(3, 40), st.floats(3, 40))
 def test_dpw_exact_close_to_analytic_and_below_area_bound(w, h):
-    exact = dies_per_wafer(w * MM, h * MM)
+    exact = dies_per_wafer(w * MM, h * MM)  # best placement
     ana = float(dies_per_wafer(w * MM, h * MM, method="analytic"))
     bound = math.pi * (147 * MM) ** 2 / ((w + 0.1) * (h + 0.1) * MM2)
     assert exact <= bound
@@ -126,8 +126,10 @@ def test_one_chiplet_is_monolithic_plus_packaging():
     pkg = PackageSpec("organic_substrate", 0.0, (45 * MM) ** 2)
     c = package_cost([die], pkg, p, nre=False)
     mono = die_cost(die, p).unit_cost
+    c4 = 0.005 / MM2 * 500 * MM2                      # Actuary's C4 cost per die area
     packaging = 0.010 / MM2 * (45 * MM) ** 2 + p.assembly_cost_per_chip + p.package_test_cost
-    assert c.cost_per_good_package == pytest.approx(mono + packaging, rel=1e-12)
+    assert c.cost_per_good_package == pytest.approx(mono + c4 + packaging, rel=1e-12)
+    assert c.bump_cost == pytest.approx(c4, rel=1e-12)
     assert c.package_yield == 1.0
 
 
@@ -138,11 +140,12 @@ def test_package_by_hand_chip_last_vs_chip_first():
     last = package_cost([die], pkg, p, nre=False)
     first = package_cost([die], dataclasses.replace(pkg, flow="chip_first"), p, nre=False)
     upw = dies_per_wafer(20 * MM, 20 * MM)
-    raw = 1200.0 / upw
+    raw = 1200.0 / upw + 0.005 / MM2 * 400 * MM2        # RDL wafer share + the carrier's own C4
+    ubump = 0.01 / MM2 * 2 * 100 * MM2                  # micro-bumps of the two dies (chip-last only)
     y_int = (1 + 400 * MM2 * 0.05e4 / 3.0) ** -3.0
     unit = die_cost(DieSpec("d", 10 * MM, 10 * MM, node="N7"), p).unit_cost
     fixed = 0.010 / MM2 * 900 * MM2 + 3 * p.assembly_cost_per_chip + p.package_test_cost
-    assert last.cost_per_good_package == pytest.approx(2 * unit + raw / y_int + fixed, rel=1e-12)
+    assert last.cost_per_good_package == pytest.approx(2 * unit + ubump + raw / y_int + fixed, rel=1e-12)
     assert first.cost_per_good_package == pytest.approx((2 * unit + raw + fixed) / y_int, rel=1e-12)
     assert first.cost_per_good_package > last.cost_per_good_package     # chip-first scraps good dies
 
@@ -228,7 +231,7 @@ def test_analytic_package_cost_close_to_exact_away_from_steps():
     dies = [DieSpec("gpu", 20 * MM, 20 * MM, node="N5", bonds=2000), DieSpec("io", 12 * MM, 12 * MM, node="N7"),
             DieSpec("hbm", 11 * MM, 10 * MM, kind="hbm", count=4), DieSpec("dummy", 8 * MM, 8 * MM, kind="dummy")]
     pkg = PackageSpec("silicon_interposer", 1600 * MM2, 3600 * MM2, carrier_size=(40 * MM, 40 * MM))
-    ex = package_cost(dies, pkg, nre=False).cost_per_good_package
+    ex = package_cost(dies, pkg, nre=False).cost_per_good_package      # best placement
     an = package_cost(dies, pkg, method="analytic", nre=False).cost_per_good_package
     assert an != ex and an == pytest.approx(ex, rel=0.08)
 
