@@ -13,6 +13,9 @@ from .backends import MultigridCG as MultigridCG
 from .backends import ReferenceAMG as ReferenceAMG
 from .backends import ThermalSolver as ThermalSolver
 from .backends import get_solver as get_solver
+from .elasticity import ElasticFields as ElasticFields
+from .elasticity import ElasticSolution as ElasticSolution
+from .elasticity import solve_thermoelastic as solve_thermoelastic
 from .grid import FACES as FACES
 from .grid import MeshError as MeshError
 from .grid import TensorGrid as TensorGrid
@@ -36,6 +39,8 @@ from .transient import solve_transient as solve_transient
 from .transient import solve_transient_coupled as solve_transient_coupled
 
 __all__ = [
+    "ElasticFields",
+    "ElasticSolution",
     "FACES",
     "MeshError",
     "MultigridCG",
@@ -59,6 +64,7 @@ __all__ = [
     "solve_batch",
     "solve_nonlinear",
     "solve_steady",
+    "solve_thermoelastic",
     "solve_transient",
     "solve_transient_coupled",
 ]

@@ -1,0 +1,765 @@
+"""Linear thermo-elasticity on a :class:`~solvers.grid.TensorGrid`, matrix-free in JAX.
+
+This module knows displacements, strains and stresses on a rectilinear hex grid, never chiplets.
+
+Element
+-------
+Every element is an axis-aligned box with an orthotropic material whose axes are the grid
+axes. The displacement is trilinear (Q1, 8 nodes x 3 components) enriched by Wilson's nine
+incompatible modes ``(1 - s_d^2) a_cd`` (component ``c``, direction ``d``), condensed out per
+element. On a box this condensation has a closed form, which is what the operator applies:
+
+Write the gradient of a Q1 field in the eight element functions ``1, ξ, η, ζ, ξη, ηζ, ξζ, ξηζ``
+(reference coordinates in [-1, 1]); these are orthogonal on the element, with mean squares
+``1, 1/3, 1/3, 1/3, 1/9, 1/9, 1/9, 1/27``, so the strain energy splits into one term per
+function, exactly (this is also what 2x2x2 Gauss quadrature gives). The incompatible mode
+``(c, d)`` only adds ``-4 s_d a_cd / h_d`` to ``∂u_c/∂x_d``, i.e. a free multiple of the single
+linear function ``s_d``, and for an orthotropic, axis-aligned material the nine modes do not
+couple to each other (the mode stiffness block is diagonal). Minimising the energy over them
+therefore (i) removes the two shear strains ``γ_{d e}`` carried by the linear function ``s_d``
+(the parasitic shear of a Q1 element in bending: *shear locking*) and (ii) frees the normal
+strain ``ε_dd`` of ``s_d`` so that ``σ_dd`` of that term vanishes (the Poisson part of
+locking). The constant, bilinear and trilinear terms keep the full stiffness. The result is the
+Wilson/Taylor incompatible-modes hexahedron (QM6 and Wilson's element coincide on boxes): it
+passes the patch test and is exact in pure bending, so thin layers (aspect ratio 50 and more,
+one or two elements through a layer) bend without locking (see ``tests/solvers/
+test_elasticity.py`` and ``docs/verification-mechanics.md``). ``formulation="q1"`` applies the
+plain trilinear element (the scikit-fem oracle test compares that one matrix to round-off).
+
+The free thermal strain ``alpha_dT`` is constant per element, so it only loads the constant
+term; element strains and stresses are reported at the element centre (the constant term).
+
+Boundary conditions
+-------------------
+* ``"free"`` (default): the six rigid-body modes are removed by a statically determinate 3-2-1
+  constraint on corners of the bottom face (which adds no stress), and the rigid-body part of
+  the result is then projected out, so the displacement has zero mean translation and rotation
+  over the nodes and does not depend on which corners were held.
+* ``"simply_supported"``: ``u_z = 0`` on the supported nodes of the bottom face (``zmin``), plus
+  the minimum in-plane constraints (``u_x = u_y = 0`` at one supported node, one in-plane
+  component at the supported node farthest from it).
+
+Solver
+------
+Conjugate gradients (stopping on the true residual, :mod:`solvers._pcg`) preconditioned by one
+geometric multigrid V-cycle with lateral semi-coarsening: x and y are coarsened by two per level,
+z never (thin layers stay resolved on every level), the coarse operators are the same element on
+the coarse boxes with volume-averaged stiffness, the smoother is damped block Jacobi over whole
+z-columns (3x3-block tridiagonal, factored once per level), and the coarsest level is solved by
+a dense Cholesky factorisation. The iteration count does not grow with the mesh (see
+``benchmarks/warpage.py``). Gradients go through :func:`jax.lax.custom_linear_solve`: one adjoint
+solve with the same operator and preconditioner.
+
+Voigt order used throughout: ``(xx, yy, zz, xy, yz, xz)`` with engineering shear strains.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ._jit import jitted
+from ._pcg import linear_solve
+from .grid import TensorGrid
+from .steady import SolveError
+
+__all__ = [
+    "VOIGT",
+    "ElasticFields",
+    "ElasticSolution",
+    "solve_thermoelastic",
+]
+
+VOIGT: tuple[str, ...] = ("xx", "yy", "zz", "xy", "yz", "xz")
+# shear index of the pair of axes (d, e), d < e, in the shear part of VOIGT / ElasticFields.G
+_SHEAR = {(0, 1): 0, (1, 2): 1, (0, 2): 2}
+_PATTERNS = tuple(a + b + c for a in "ad" for b in "ad" for c in "ad")
+_SUPPORTS = ("free", "simply_supported")
+
+
+# ======================================================================================
+# inputs
+@jax.tree_util.register_dataclass
+@dataclass(frozen=True)
+class ElasticFields:
+    """Per-element elastic constants and free thermal strain (a pytree of arrays).
+
+    All arrays have shape ``(3, nx, ny, nz)`` (the grid's element shape behind an axis of three).
+
+    Parameters
+    ----------
+    E : array
+        Young's moduli ``(Ex, Ey, Ez)`` [Pa] along the grid axes (orthotropic).
+    nu : array
+        Poisson ratios ``(nu_xy, nu_yz, nu_xz)`` [-]; ``nu_ij`` is the contraction along ``j``
+        per unit extension along ``i`` (so ``nu_ji = nu_ij E_j / E_i``).
+    G : array
+        Shear moduli ``(G_xy, G_yz, G_xz)`` [Pa].
+    alpha_dT : array
+        Free thermal strain along x, y, z [-]: the integral of the CTE from the stress-free
+        temperature to the current temperature.
+    """
+
+    E: Any
+    nu: Any
+    G: Any
+    alpha_dT: Any
+
+    @staticmethod
+    def isotropic(E, nu, cte, dT) -> "ElasticFields":
+        """Fields of an isotropic material per element.
+
+        Parameters
+        ----------
+        E, nu, cte, dT : array
+            Young's modulus [Pa], Poisson ratio [-], linear CTE [1/K] and temperature change
+            from the stress-free state [K], each of the element shape ``(nx, ny, nz)`` (or
+            broadcastable to the shape of the others).
+        """
+        E, nu, cte, dT = jnp.broadcast_arrays(*(jnp.asarray(a) for a in (E, nu, cte, dT)))
+        g = E / (2.0 * (1.0 + nu))
+        return ElasticFields(jnp.stack([E] * 3), jnp.stack([nu] * 3), jnp.stack([g] * 3),
+                             jnp.stack([cte * dT] * 3))
+
+    def with_(self, **changes) -> "ElasticFields":
+        """A copy with some fields replaced."""
+        return dataclasses.replace(self, **changes)
+
+
+def stiffness(fields: ElasticFields):
+    """Normal stiffness blocks ``N`` (3, 3, ...) and shear moduli ``G`` (3, ...) per element [Pa].
+
+    ``N`` is the inverse of the orthotropic normal compliance
+    ``[[1/Ex, -nu_xy/Ex, -nu_xz/Ex], [-nu_xy/Ex, 1/Ey, -nu_yz/Ey], [-nu_xz/Ex, -nu_yz/Ey, 1/Ez]]``,
+    written out by cofactors (differentiable, no batched LAPACK call).
+    """
+    Ex, Ey, Ez = fields.E[0], fields.E[1], fields.E[2]
+    nxy, nyz, nxz = fields.nu[0], fields.nu[1], fields.nu[2]
+    s = [[1 / Ex, -nxy / Ex, -nxz / Ex], [-nxy / Ex, 1 / Ey, -nyz / Ey], [-nxz / Ex, -nyz / Ey, 1 / Ez]]
+    cof = [[s[(i + 1) % 3][(j + 1) % 3] * s[(i + 2) % 3][(j + 2) % 3]
+            - s[(i + 1) % 3][(j + 2) % 3] * s[(i + 2) % 3][(j + 1) % 3] for j in range(3)] for i in range(3)]
+    det = s[0][0] * cof[0][0] + s[0][1] * cof[0][1] + s[0][2] * cof[0][2]
+    N = jnp.stack([jnp.stack([cof[j][i] / det for j in range(3)]) for i in range(3)])
+    return N, fields.G
+
+
+# ======================================================================================
+# the element operator
+@jax.tree_util.register_dataclass
+@dataclass(frozen=True)
+class _Level:
+    """One grid of the operator: coordinates, per-element stiffness, DOF mask (1 = free)."""
+
+    x: jax.Array
+    y: jax.Array
+    z: jax.Array
+    N: jax.Array        # (3, 3, nx, ny, nz)
+    G: jax.Array        # (3, nx, ny, nz)
+    mask: jax.Array     # (3, nx+1, ny+1, nz+1)
+    incompatible: bool = field(default=True, metadata=dict(static=True))
+
+    def sizes(self):
+        hx, hy, hz = jnp.diff(self.x), jnp.diff(self.y), jnp.diff(self.z)
+        return hx[:, None, None], hy[None, :, None], hz[None, None, :]
+
+
+def _modal(u):
+    """Modal coefficients per element: pattern ('a' mean / 'd' half difference per axis) -> array."""
+    out = {"": u}
+    for ax in (1, 2, 3):
+        nxt = {}
+        for key, v in out.items():
+            lo = jax.lax.slice_in_dim(v, 0, v.shape[ax] - 1, axis=ax)
+            hi = jax.lax.slice_in_dim(v, 1, v.shape[ax], axis=ax)
+            nxt[key + "a"] = 0.5 * (lo + hi)
+            nxt[key + "d"] = 0.5 * (hi - lo)
+        out = nxt
+    return out
+
+
+def _strain_terms(u, lev: _Level):
+    """Strain coefficients per element function (pattern q, 'd' = a reference coordinate factor).
+
+    Returns ``{q: (normal, shear)}`` with ``normal[d]`` / ``shear[s]`` arrays or None (absent).
+    Only the seven functions a Q1 gradient contains appear (not ξηζ).
+    """
+    w = _modal(u)
+    h = lev.sizes()
+    terms = {}
+    for q in _PATTERNS:
+        if q == "ddd":
+            continue
+        # grad[c][d] on function q: exists iff q[d] == 'a'; value (2/h_d) * w_c[q with d -> 'd']
+        grad = {}
+        for d in range(3):
+            if q[d] != "a":
+                continue
+            src = q[:d] + "d" + q[d + 1:]
+            grad[d] = (2.0 / h[d]) * w[src]  # (3, nx, ny, nz): all three components c
+        normal = [grad[d][d] if d in grad else None for d in range(3)]
+        shear = [None, None, None]
+        for (d, e), s in _SHEAR.items():
+            parts = [grad[e][d]] if e in grad else []      # ∂u_d/∂x_e
+            parts += [grad[d][e]] if d in grad else []     # ∂u_e/∂x_d
+            shear[s] = sum(parts[1:], parts[0]) if parts else None
+        terms[q] = (normal, shear)
+    return terms
+
+
+def _quad(normal, shear, N, G):
+    """``ε^T C ε`` for present components (None = zero)."""
+    acc = 0.0
+    for i in range(3):
+        if normal[i] is None:
+            continue
+        for j in range(3):
+            if normal[j] is None:
+                continue
+            acc = acc + N[i, j] * normal[i] * normal[j]
+    for s in range(3):
+        if shear[s] is not None:
+            acc = acc + G[s] * shear[s] ** 2
+    return acc
+
+
+def _energy(u, lev: _Level):
+    """Strain energy ``½ uᵀ K u`` of a node displacement ``u`` (3, X, Y, Z) [J]."""
+    hx, hy, hz = lev.sizes()
+    vol = hx * hy * hz
+    total = 0.0
+    for q, (normal, shear) in _strain_terms(u, lev).items():
+        nd = q.count("d")
+        weight = vol * (1.0 / 3.0) ** nd
+        if nd == 1 and lev.incompatible:
+            d0 = q.index("d")
+            r = [i for i in range(3) if i != d0]
+            # condensation: σ_{d0 d0} of this term vanishes, shears involving d0 vanish
+            N = lev.N
+            e = sum(jnp.sum(weight * (N[r[a], r[b]] - N[r[a], d0] * N[d0, r[b]] / N[d0, d0])
+                            * normal[r[a]] * normal[r[b]]) for a in range(2) for b in range(2))
+            s = _SHEAR[(r[0], r[1])]
+            e = e + jnp.sum(weight * lev.G[s] * shear[s] ** 2)
+        else:
+            e = jnp.sum(weight * _quad(normal, shear, lev.N, lev.G))
+        total = total + e
+    return 0.5 * total
+
+
+def _apply(lev: _Level, u):
+    """``K u`` (unconstrained) [N]."""
+    return jax.grad(_energy)(u, lev)
+
+
+def _apply_c(lev: _Level, u):
+    """The constrained operator ``m K (m u) + (1 - m) u`` (symmetric positive definite)."""
+    m = lev.mask
+    return m * _apply(lev, m * u) + (1.0 - m) * u
+
+
+def _thermal_load(lev: _Level, alpha_dT):
+    """``b = ∫ Bᵀ C ε_th`` (node forces of the free thermal strain) [N]."""
+    hx, hy, hz = lev.sizes()
+    vol = hx * hy * hz
+    sig = jnp.einsum("ij...,j...->i...", lev.N, alpha_dT)
+
+    def work(u):
+        normal, _ = _strain_terms(u, lev)["aaa"]
+        return sum(jnp.sum(vol * sig[i] * normal[i]) for i in range(3))
+
+    zeros = jnp.zeros((3, lev.x.shape[0], lev.y.shape[0], lev.z.shape[0]), lev.N.dtype)
+    return jax.grad(work)(zeros)
+
+
+# ======================================================================================
+# multigrid (lateral semi-coarsening, z-column block smoother)
+def _coarse_nodes(n_nodes: int) -> np.ndarray:
+    idx = np.arange(0, n_nodes, 2)
+    if idx[-1] != n_nodes - 1:
+        idx = np.append(idx, n_nodes - 1)
+    return idx
+
+
+def _interp_1d(xf, idx):
+    """Linear interpolation matrix (fine nodes x coarse nodes) for coarse nodes ``xf[idx]``."""
+    nf, nc = xf.shape[0], len(idx)
+    lo = np.clip(np.searchsorted(idx, np.arange(nf), side="right") - 1, 0, nc - 2)
+    x0, x1 = xf[idx[lo]], xf[idx[lo + 1]]
+    t = (xf - x0) / (x1 - x0)
+    rows = np.arange(nf)
+    return jnp.zeros((nf, nc), xf.dtype).at[rows, lo].set(1.0 - t).at[rows, lo + 1].add(t)
+
+
+def _coarsen(lev: _Level):
+    """The next level: x and y nodes ``0, 2, 4, ...`` (and the last), z unchanged; P (x) and (y)."""
+    ix = _coarse_nodes(lev.x.shape[0])
+    iy = _coarse_nodes(lev.y.shape[0])
+    hx, hy, hz = lev.sizes()
+    w = hx * hy  # (nx, ny, 1) lateral areas: volume weights (hz common)
+    ex = np.arange(lev.x.shape[0] - 1) // 2
+    ey = np.arange(lev.y.shape[0] - 1) // 2
+    ncx, ncy = len(ix) - 1, len(iy) - 1
+
+    def avg(a):  # (..., nx, ny, nz) -> (..., ncx, ncy, nz), area-weighted mean
+        s = jnp.zeros(a.shape[:-3] + (ncx, a.shape[-2], a.shape[-1]), a.dtype).at[..., ex, :, :].add(a * w)
+        s = jnp.zeros(a.shape[:-3] + (ncx, ncy, a.shape[-1]), a.dtype).at[..., :, ey, :].add(s)
+        ww = jnp.zeros((ncx, w.shape[1], 1), a.dtype).at[ex].add(w)
+        ww = jnp.zeros((ncx, ncy, 1), a.dtype).at[:, ey].add(ww)
+        return s / ww
+
+    # a coarse DOF is held if the fine DOF at it or next to it laterally is held (keeps the
+    # coarse problem non-singular whatever the fine support pattern)
+    held = 1.0 - lev.mask
+    pad = jnp.pad(held, ((0, 0), (1, 1), (1, 1), (0, 0)))
+    X, Y = held.shape[1], held.shape[2]
+    near = sum(pad[:, 1 + a: 1 + a + X, 1 + b: 1 + b + Y] for a in (-1, 0, 1) for b in (-1, 0, 1))
+    mask_c = jnp.where(near[:, ix][:, :, iy] > 0, 0.0, 1.0).astype(lev.mask.dtype)
+    coarse = _Level(lev.x[ix], lev.y[iy], lev.z, avg(lev.N), avg(lev.G), mask_c, lev.incompatible)
+    return coarse, _interp_1d(lev.x, ix), _interp_1d(lev.y, iy)
+
+
+def _column_blocks(lev: _Level):
+    """Diagonal and upper z-blocks of the constrained operator within every z-column.
+
+    Probed with 36 operator applications: unit vectors on the nodes of one colour
+    ``(i mod 2, j mod 2, k mod 3)`` and one component, which touch every node's own column at
+    exactly one of ``k-1, k, k+1``. Returns ``D`` (X, Y, Z, 3, 3) and ``U`` (X, Y, Z-1, 3, 3),
+    ``U[k] = A[(k), (k+1)]``.
+    """
+    X, Y, Z = lev.x.shape[0], lev.y.shape[0], lev.z.shape[0]
+    dt = lev.N.dtype
+    i = np.arange(X)[:, None, None]
+    j = np.arange(Y)[None, :, None]
+    k = np.arange(Z)[None, None, :]
+    probes = [(a, b, r, c) for a in range(2) for b in range(2) for r in range(3) for c in range(3)]
+    P = np.array(probes)
+
+    def one(carry, p):
+        D, U = carry
+        a, b, r, c = p[0], p[1], p[2], p[3]
+        col = (i % 2 == a) & (j % 2 == b)
+        v = jnp.where(col & (k % 3 == r), 1.0, 0.0).astype(dt)
+        v = jnp.zeros((3, X, Y, Z), dt).at[c].set(v)
+        y = jnp.moveaxis(_apply_c(lev, v), 0, -1)  # (X, Y, Z, 3): row component last
+        sel_d = (col & (k % 3 == r))[..., None]
+        onehot = (jnp.arange(3) == c).astype(dt)  # column c'
+        D = D + jnp.where(sel_d, y, 0.0)[..., :, None] * onehot
+        sel_u = (col & ((k[..., :-1] + 1) % 3 == r))[..., None]
+        U = U + jnp.where(sel_u, y[:, :, :-1], 0.0)[..., :, None] * onehot
+        return (D, U), None
+
+    D0 = jnp.zeros((X, Y, Z, 3, 3), dt)
+    U0 = jnp.zeros((X, Y, Z - 1, 3, 3), dt)
+    (D, U), _ = jax.lax.scan(one, (D0, U0), jnp.asarray(P))
+    return D, U
+
+
+def _factor_columns(D, U):
+    """Block LU of the block-tridiagonal column matrices: inverses of the pivots (Z, X, Y, 3, 3)."""
+    Dz = jnp.moveaxis(D, 2, 0)
+    Uz = jnp.moveaxis(U, 2, 0)
+
+    def step(pinv_prev, du):
+        d, u_prev = du
+        piv = d - jnp.einsum("xyji,xyjk,xykl->xyil", u_prev, pinv_prev, u_prev)
+        pinv = jnp.linalg.inv(piv)
+        return pinv, pinv
+
+    p0 = jnp.linalg.inv(Dz[0])
+    _, rest = jax.lax.scan(step, p0, (Dz[1:], Uz))
+    return jnp.concatenate([p0[None], rest]), Uz
+
+
+def _column_solve(pinv, Uz, r):
+    """Solve the column systems for ``r`` (3, X, Y, Z) -> (3, X, Y, Z)."""
+    rz = jnp.moveaxis(r, (0, 3), (3, 0))  # (Z, X, Y, 3)
+
+    def fwd(y_prev, a):
+        rk, pinv_prev, u_prev = a
+        yk = rk - jnp.einsum("xyji,xyjk,xyk->xyi", u_prev, pinv_prev, y_prev)
+        return yk, yk
+
+    y0 = rz[0]
+    _, ys = jax.lax.scan(fwd, y0, (rz[1:], pinv[:-1], Uz))
+    y = jnp.concatenate([y0[None], ys])
+
+    def bwd(x_next, a):
+        yk, pk, uk = a
+        xk = jnp.einsum("xyij,xyj->xyi", pk, yk - jnp.einsum("xyij,xyj->xyi", uk, x_next))
+        return xk, xk
+
+    xN = jnp.einsum("xyij,xyj->xyi", pinv[-1], y[-1])
+    _, xs = jax.lax.scan(bwd, xN, (y[:-1], pinv[:-1], Uz), reverse=True)
+    x = jnp.concatenate([xs, xN[None]])
+    return jnp.moveaxis(x, (0, 3), (3, 0))
+
+
+@jax.tree_util.register_dataclass
+@dataclass(frozen=True)
+class _Hierarchy:
+    levels: tuple          # _Level per level, finest first
+    pinv: tuple            # column pivots per smoothed level
+    upper: tuple           # column upper blocks per smoothed level
+    px: tuple              # x interpolation matrices between levels
+    py: tuple
+    coarse_chol: jax.Array  # Cholesky factor of the coarsest constrained operator
+    omega: float = field(default=0.7, metadata=dict(static=True))
+    sweeps: int = field(default=2, metadata=dict(static=True))
+
+
+def _setup(fine: _Level, *, coarse_dofs: int = 2500, omega: float = 0.7, sweeps: int = 2) -> _Hierarchy:
+    levels, px, py = [fine], [], []
+    lev = fine
+    while 3 * lev.x.shape[0] * lev.y.shape[0] * lev.z.shape[0] > coarse_dofs and (
+            lev.x.shape[0] > 3 or lev.y.shape[0] > 3):
+        lev, Px, Py = _coarsen(lev)
+        levels.append(lev)
+        px.append(Px)
+        py.append(Py)
+    pinv, upper = [], []
+    for lv in levels[:-1]:
+        p, u = _factor_columns(*_column_blocks(lv))
+        pinv.append(p)
+        upper.append(u)
+    last = levels[-1]
+    shape = (3, last.x.shape[0], last.y.shape[0], last.z.shape[0])
+    n = int(np.prod(shape))
+    A = jax.jacfwd(lambda v: _apply_c(last, v.reshape(shape)).reshape(-1))(jnp.zeros(n, last.N.dtype))
+    A = 0.5 * (A + A.T)
+    chol = jnp.linalg.cholesky(A)
+    return _Hierarchy(tuple(levels), tuple(pinv), tuple(upper), tuple(px), tuple(py), chol, omega, sweeps)
+
+
+def _vcycle(h: _Hierarchy, r, l: int = 0):
+    lev = h.levels[l]
+    if l == len(h.levels) - 1:
+        y = jax.scipy.linalg.cho_solve((h.coarse_chol, True), r.reshape(-1))
+        return y.reshape(r.shape)
+    smooth = lambda res: h.omega * _column_solve(h.pinv[l], h.upper[l], res)  # noqa: E731
+    x = smooth(r)
+    for _ in range(h.sweeps - 1):
+        x = x + smooth(r - _apply_c(lev, x))
+    res = r - _apply_c(lev, x)
+    Px, Py = h.px[l], h.py[l]
+    rc = jnp.einsum("ia,jb,cijk->cabk", Px, Py, lev.mask * res)
+    xc = _vcycle(h, rc, l + 1)
+    x = x + lev.mask * jnp.einsum("ia,jb,cabk->cijk", Px, Py, xc)
+    for _ in range(h.sweeps):
+        x = x + smooth(r - _apply_c(lev, x))
+    return x
+
+
+# ======================================================================================
+# results
+@jax.tree_util.register_dataclass
+@dataclass(frozen=True)
+class ElasticSolution:
+    """Result of :func:`solve_thermoelastic` (a pytree; a batched solve adds a leading axis).
+
+    Attributes
+    ----------
+    displacement : array
+        Node displacements ``(nx+1, ny+1, nz+1, 3)`` [m].
+    iterations : int array
+        CG iterations.
+    relative_residual : array
+        True relative residual ``||b - A u|| / ||b||`` of the constrained system.
+    converged : bool array
+        Whether ``relative_residual <= rtol`` was reached.
+    x, y, z : array
+        The node coordinates the solve used [m].
+    fields : ElasticFields
+        The fields the solve used.
+    incompatible : bool
+        Element formulation (True: incompatible modes, False: plain Q1).
+    """
+
+    displacement: Any
+    iterations: Any
+    relative_residual: Any
+    converged: Any
+    x: Any
+    y: Any
+    z: Any
+    fields: ElasticFields
+    incompatible: bool = field(default=True, metadata=dict(static=True))
+
+    def _xp(self):
+        return np if isinstance(self.displacement, np.ndarray) else jnp
+
+    def _one(self, fn):
+        xp = self._xp()
+        u = jnp.moveaxis(jnp.asarray(self.displacement), -1, -4)
+        if u.ndim == 5:  # batched
+            out = jax.vmap(fn)(u, jnp.asarray(self.x), jnp.asarray(self.y), jnp.asarray(self.z), self.fields)
+        else:
+            out = fn(u, jnp.asarray(self.x), jnp.asarray(self.y), jnp.asarray(self.z), self.fields)
+        return np.asarray(out) if xp is np else out
+
+    def strain(self):
+        """Total strain at element centres, ``(nx, ny, nz, 6)`` in :data:`VOIGT` order [-]."""
+
+        def f(u, x, y, z, fields):
+            lev = _Level(x, y, z, jnp.zeros((3, 3) + fields.G.shape[1:], u.dtype), fields.G, jnp.ones_like(u))
+            normal, shear = _strain_terms(u, lev)["aaa"]
+            return jnp.stack(list(normal) + list(shear), axis=-1)
+
+        with _x64_if(self.displacement):
+            return self._one(f)
+
+    def stress(self):
+        """Stress at element centres, ``(nx, ny, nz, 6)`` in :data:`VOIGT` order [Pa]."""
+
+        def f(u, x, y, z, fields):
+            N, G = stiffness(fields)
+            lev = _Level(x, y, z, N, G, jnp.ones_like(u))
+            normal, shear = _strain_terms(u, lev)["aaa"]
+            en = jnp.stack(normal) - fields.alpha_dT
+            sn = jnp.einsum("ij...,j...->i...", N, en)
+            ss = G * jnp.stack(shear)
+            return jnp.moveaxis(jnp.concatenate([sn, ss]), 0, -1)
+
+        with _x64_if(self.displacement):
+            return self._one(f)
+
+    def von_mises(self):
+        """Von Mises equivalent stress at element centres, ``(nx, ny, nz)`` [Pa]."""
+        s = self.stress()
+        xp = np if isinstance(s, np.ndarray) else jnp
+        sxx, syy, szz, sxy, syz, sxz = (s[..., i] for i in range(6))
+        return xp.sqrt(0.5 * ((sxx - syy) ** 2 + (syy - szz) ** 2 + (szz - sxx) ** 2)
+                       + 3.0 * (sxy ** 2 + syz ** 2 + sxz ** 2))
+
+    def bottom_face_w(self):
+        """``u_z`` of the bottom (``zmin``) face nodes, ``(nx+1, ny+1)`` [m]."""
+        return self.displacement[..., 0, 2]
+
+
+@contextlib.contextmanager
+def _x64_if(a):
+    if isinstance(a, np.ndarray) and a.dtype == np.float64 and not jax.config.jax_enable_x64:
+        with jax.enable_x64(True):
+            yield
+    else:
+        yield
+
+
+# ======================================================================================
+# solve
+def _is_traced(tree) -> bool:
+    return any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree_util.tree_leaves(tree))
+
+
+def _check_fields(grid: TensorGrid, fields: ElasticFields, call: str) -> None:
+    want = (3,) + grid.shape
+    for name in ("E", "nu", "G", "alpha_dT"):
+        a = getattr(fields, name)
+        if a is None or tuple(np.shape(a)) != want:
+            raise ValueError(f"`{call}`: `ElasticFields.{name}` has shape {tuple(np.shape(a)) if a is not None else None}, "
+                             f"expected (3, nx, ny, nz) = {want} (the grid's element shape behind an axis of 3).")
+    if _is_traced(fields):
+        return
+    for name in ("E", "nu", "G", "alpha_dT"):
+        a = np.asarray(getattr(fields, name), dtype=float)
+        if not np.all(np.isfinite(a)):
+            bad = tuple(int(v) for v in np.argwhere(~np.isfinite(a))[0])
+            raise ValueError(f"`{call}`: `ElasticFields.{name}` is not finite at index {bad} (value {a[bad]}); "
+                             f"give finite moduli [Pa], Poisson ratios and thermal strains.")
+    for name in ("E", "G"):
+        a = np.asarray(getattr(fields, name), dtype=float)
+        if np.any(a <= 0):
+            bad = tuple(int(v) for v in np.argwhere(a <= 0)[0])
+            raise ValueError(f"`{call}`: `ElasticFields.{name}` must be > 0 [Pa]; got {a[bad]:g} at index {bad}. "
+                             f"Give every element (also gaps and air) a positive modulus.")
+    E = np.asarray(fields.E, float)
+    nu = np.asarray(fields.nu, float)
+    nxy, nyz, nxz = nu
+    # positive definite compliance: 1 - nxy nyx - nyz nzy - nxz nzx - 2 nyx nzy nxz > 0 and |nij| < sqrt(Ei/Ej)
+    nyx, nzy, nzx = nxy * E[1] / E[0], nyz * E[2] / E[1], nxz * E[2] / E[0]
+    det = 1 - nxy * nyx - nyz * nzy - nxz * nzx - 2 * nyx * nzy * nxz
+    ok = (det > 0) & (nxy * nyx < 1) & (nyz * nzy < 1) & (nxz * nzx < 1)
+    if not np.all(ok):
+        bad = tuple(int(v) for v in np.argwhere(~ok)[0])
+        raise ValueError(f"`{call}`: `ElasticFields.nu` = {tuple(float(v) for v in nu[(slice(None),) + bad])} with "
+                         f"E = {tuple(float(v) for v in E[(slice(None),) + bad])} at element {bad} gives a material "
+                         f"that is not positive definite (isotropic: -1 < nu < 0.5); check the Poisson ratios.")
+
+
+def _dof_mask(grid_shape, support: str, support_mask, call: str) -> np.ndarray:
+    """1 for free DOFs, 0 for held ones, (3, X, Y, Z)."""
+    nx, ny, nz = grid_shape
+    m = np.ones((3, nx + 1, ny + 1, nz + 1))
+    if support == "free":
+        if support_mask is not None:
+            raise ValueError(f"`{call}`: `support_mask` is only used with support='simply_supported'.")
+        m[:, 0, 0, 0] = 0.0           # 3: translations
+        m[1:, nx, 0, 0] = 0.0         # 2: rotations about z and y
+        m[2, 0, ny, 0] = 0.0          # 1: rotation about x
+        return m
+    sm = np.ones((nx + 1, ny + 1), bool) if support_mask is None else np.asarray(support_mask)
+    if sm.shape != (nx + 1, ny + 1) or sm.dtype != bool:
+        raise ValueError(f"`{call}`: `support_mask` must be a bool array of the bottom-face node shape "
+                         f"(nx+1, ny+1) = {(nx + 1, ny + 1)}; got {sm.dtype} {sm.shape}.")
+    pts = np.argwhere(sm)
+    if len(pts) < 3 or np.linalg.matrix_rank(np.column_stack([pts, np.ones(len(pts))])) < 3:
+        raise ValueError(f"`{call}`: `support_mask` holds {len(pts)} node(s) "
+                         f"{'on one line' if len(pts) >= 3 else ''}; a simple support needs at least three "
+                         f"supported nodes not on one line, or the package can rotate freely.")
+    m[2, :, :, 0][sm] = 0.0
+    a = pts[0]
+    m[0, a[0], a[1], 0] = m[1, a[0], a[1], 0] = 0.0
+    far = pts[np.argmax(np.sum((pts - a) ** 2, axis=1))]
+    dx, dy = far - a
+    m[1 if abs(dx) >= abs(dy) else 0, far[0], far[1], 0] = 0.0
+    return m
+
+
+def _rigid_modes(x, y, z):
+    X, Y, Z = jnp.meshgrid(x - jnp.mean(x), y - jnp.mean(y), z - jnp.mean(z), indexing="ij")
+    o, one = jnp.zeros_like(X), jnp.ones_like(X)
+    modes = [(one, o, o), (o, one, o), (o, o, one), (-Y, X, o), (o, -Z, Y), (Z, o, -X)]
+    return jnp.stack([jnp.stack(m) for m in modes])  # (6, 3, X, Y, Z)
+
+
+def _remove_rigid(u, x, y, z):
+    R = _rigid_modes(x, y, z)
+    gram = jnp.einsum("a...,b...->ab", R, R)
+    c = jnp.linalg.solve(gram, jnp.einsum("a...,...->a", R, u))
+    return u - jnp.einsum("a,a...->...", c, R)
+
+
+def _core(x, y, z, fields, mask, *, rtol, maxiter, x0, incompatible, free):
+    N, G = stiffness(fields)
+    lev = _Level(x, y, z, N, G, mask.astype(N.dtype), incompatible)
+    b = mask * _thermal_load(lev, fields.alpha_dT)
+    hier = jax.lax.stop_gradient(_setup(lev))
+    A = lambda v: _apply_c(lev, v)  # noqa: E731
+    M = lambda r: _vcycle(hier, r)  # noqa: E731
+    if x0 is None:
+        u, k, _, rel = linear_solve(A, M, b, rtol=rtol, max_iterations=maxiter)
+    else:
+        # solve for the correction from x0 (its value is not differentiated)
+        u0 = jax.lax.stop_gradient(mask * x0)
+        du, k, _, rel = linear_solve(A, M, b - A(u0), rtol=rtol, max_iterations=maxiter)
+        u = u0 + du
+        rel = rel * jnp.linalg.norm(b - A(u0)) / jnp.where(jnp.linalg.norm(b) > 0, jnp.linalg.norm(b), 1.0)
+    if free:
+        u = _remove_rigid(u, x, y, z)
+    disp = jnp.moveaxis(u, 0, -1)
+    return disp, k, rel, rel <= rtol
+
+
+def solve_thermoelastic(grid: TensorGrid, fields: ElasticFields, *, support: str = "free", support_mask=None,
+                        rtol: float = 1e-8, maxiter: int = 500, x0=None, z=None, throw: bool = True,
+                        formulation: str = "incompatible") -> ElasticSolution:
+    """Displacement of a body on ``grid`` under the free thermal strain of ``fields``.
+
+    Parameters
+    ----------
+    grid : TensorGrid
+        The mesh (its x and y coordinates, node counts and, unless ``z`` is given, z).
+    fields : ElasticFields
+        Orthotropic constants and free thermal strain per element, each ``(3, nx, ny, nz)``.
+    support : {"free", "simply_supported"}
+        ``"free"``: free-free, rigid-body modes removed (zero mean translation and rotation).
+        ``"simply_supported"``: ``u_z = 0`` on the supported bottom-face nodes plus the minimum
+        in-plane constraints.
+    support_mask : bool array (nx+1, ny+1), optional
+        Supported nodes of the bottom face (``simply_supported`` only; default all).
+    rtol : float
+        Relative true residual of the constrained system to reach.
+    maxiter : int
+        Largest number of CG iterations.
+    x0 : array (nx+1, ny+1, nz+1, 3), optional
+        Initial guess [m] (e.g. the previous solution of a sweep).
+    z : array (nz+1,), optional
+        Node z-coordinates to use instead of ``grid.z`` (may be traced: differentiate with
+        respect to layer thicknesses).
+    throw : bool
+        Raise :class:`solvers.SolveError` when CG does not reach ``rtol`` (under a JAX
+        transformation: from a host callback); with False, ``converged`` says so.
+    formulation : {"incompatible", "q1"}
+        Element: Wilson/Taylor incompatible modes (default, locking-free) or plain trilinear.
+
+    Returns
+    -------
+    ElasticSolution
+        NumPy float64 arrays for concrete input; JAX arrays under ``jit``/``grad``/``vmap``
+        (which need ``jax_enable_x64``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from solvers import TensorGrid
+    >>> from solvers.elasticity import ElasticFields, solve_thermoelastic
+    >>> g = TensorGrid(np.linspace(0, 1e-3, 5), np.linspace(0, 1e-3, 5), np.linspace(0, 1e-4, 3),
+    ...                np.zeros((4, 4, 2), np.int32), ("all",), np.zeros((4, 4, 2), np.int32), ("si",))
+    >>> e = np.ones((4, 4, 2))
+    >>> f = ElasticFields.isotropic(130e9 * e, 0.28 * e, 2.6e-6 * e, -100.0 * e)
+    >>> sol = solve_thermoelastic(g, f)      # uniform cooling of a free body: no stress
+    >>> bool(np.abs(sol.stress()).max() < 1e-3)
+    True
+    """
+    call = "solvers.solve_thermoelastic"
+    if support not in _SUPPORTS:
+        raise ValueError(f"`{call}`: support={support!r}; expected one of {', '.join(_SUPPORTS)}.")
+    if formulation not in ("incompatible", "q1"):
+        raise ValueError(f"`{call}`: formulation={formulation!r}; expected 'incompatible' or 'q1'.")
+    if not (isinstance(maxiter, (int, np.integer)) and maxiter >= 1):
+        raise ValueError(f"`{call}`: maxiter must be a positive integer; got {maxiter!r}.")
+    if not (np.isscalar(rtol) and 0 < float(rtol) < 1):
+        raise ValueError(f"`{call}`: rtol must be in (0, 1); got {rtol!r}.")
+    _check_fields(grid, fields, call)
+    if z is not None and tuple(np.shape(z)) != (grid.shape[2] + 1,):
+        raise ValueError(f"`{call}`: `z` has shape {np.shape(z)}, expected ({grid.shape[2] + 1},) node coordinates.")
+    if x0 is not None and tuple(np.shape(x0)) != grid.node_shape + (3,):
+        raise ValueError(f"`{call}`: `x0` has shape {np.shape(x0)}, expected {grid.node_shape + (3,)}.")
+    mask = _dof_mask(grid.shape, support, support_mask, call)
+    traced = _is_traced((fields, x0, z))
+    if traced and not jax.config.jax_enable_x64:
+        raise ValueError(f"`{call}` was called inside a JAX transformation (jit, grad or vmap) with jax_enable_x64 "
+                         f"off; the elastic solve needs float64: enable it with "
+                         f'`jax.config.update("jax_enable_x64", True)` at the start of the script.')
+    ctx = contextlib.nullcontext() if jax.config.jax_enable_x64 else jax.enable_x64(True)
+    opts = dict(rtol=float(rtol), maxiter=int(maxiter), incompatible=formulation == "incompatible",
+                free=support == "free")
+    with ctx:
+        f64 = lambda a: None if a is None else jnp.asarray(a, jnp.float64)  # noqa: E731
+        fl = ElasticFields(*(f64(getattr(fields, n)) for n in ("E", "nu", "G", "alpha_dT")))
+        zz = f64(grid.z if z is None else z)
+        xx, yy = f64(grid.x), f64(grid.y)
+        u0 = None if x0 is None else jnp.moveaxis(f64(x0), -1, 0)
+        m = jnp.asarray(mask)
+        if traced:
+            disp, k, rel, conv = _core(xx, yy, zz, fl, m, x0=u0, **opts)
+            if throw:
+                jax.debug.callback(lambda c, r, i: _raise_unconverged(c, r, i, call, rtol, maxiter), conv, rel, k)
+            return ElasticSolution(disp, k, rel, conv, xx, yy, zz, fl, opts["incompatible"])
+        fn = jitted("thermoelastic", lambda x, y, z, f, m, x0, rtol, maxiter, incompatible, free:
+                    _core(x, y, z, f, m, rtol=rtol, maxiter=maxiter, x0=x0, incompatible=incompatible, free=free),
+                    ("maxiter", "incompatible", "free"))
+        disp, k, rel, conv = fn(xx, yy, zz, fl, m, u0, rtol=opts["rtol"], maxiter=opts["maxiter"],
+                                incompatible=opts["incompatible"], free=opts["free"])
+        disp = np.asarray(disp)
+        sol = ElasticSolution(disp, np.asarray(k), np.asarray(rel), np.asarray(conv) & np.all(np.isfinite(disp)),
+                              np.asarray(xx), np.asarray(yy), np.asarray(zz),
+                              ElasticFields(*(np.asarray(getattr(fl, n)) for n in ("E", "nu", "G", "alpha_dT"))),
+                              opts["incompatible"])
+    if throw and not bool(sol.converged):
+        raise SolveError(
+            f"`{call}` did not converge: true relative residual {float(sol.relative_residual):.3e} > rtol={rtol:g} "
+            f"after {int(sol.iterations)} of maxiter={maxiter} CG iterations. Check the moduli (a near-zero "
+            f"modulus, e.g. for air, makes the problem nearly singular), or raise `maxiter`; pass throw=False "
+            f"to inspect the result.", solution=sol)
+    return sol
+
+
+def _raise_unconverged(converged, rel, iterations, call, rtol, maxiter):
+    if not np.all(np.asarray(converged)):
+        raise SolveError(f"`{call}` did not converge (traced call): true relative residual {float(np.max(rel)):.3e} "
+                         f"> rtol={rtol:g} after {int(np.max(iterations))} of maxiter={maxiter} CG iterations.")
