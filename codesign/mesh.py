@@ -7,7 +7,9 @@ every layer gets at least ``mesh.cells_per_layer`` cells through its thickness (
 layer keeps its own cells), none thicker than ``mesh.max_vertical_size``.
 
 Region names are ``"<layer>"`` (the fill), ``"<layer>/<chiplet>"``, ``"<layer>/<interconnect
-kind>"`` (homogenised bumps) and ``"<layer>/surround"`` (outside the layer's extent).
+kind>"`` (homogenised bumps) and ``"<layer>/surround"`` (outside the layer's extent). A die that
+spans several layers (``Chiplet.spans``) is one region ``"<bottom layer>/<chiplet>"`` through all
+of them.
 """
 
 from __future__ import annotations
@@ -26,8 +28,8 @@ from solvers import TensorGrid, graded_axis
 from .errors import ModelError
 from .stack import HeatSource, Layer, Rect, Stack
 
-__all__ = ["MAX_CELLS", "MeshGeometry", "check_cell_limit", "estimate_cells", "export_vtu", "mesh_geometry",
-           "read_vtu", "rect_mask", "with_mesh_overrides"]
+__all__ = ["MAX_CELLS", "MeshGeometry", "active_z", "check_cell_limit", "chiplet_z", "estimate_cells", "export_vtu",
+           "mesh_geometry", "read_vtu", "rect_mask", "with_mesh_overrides"]
 
 #: Largest mesh (cells) that :func:`mesh_geometry` (so :func:`codesign.build`, the command line and
 #: sweeps) builds unless asked for more with ``max_cells=``. The one source of this limit: the layout
@@ -71,9 +73,14 @@ class MeshGeometry:
     def summary(self) -> str:
         nx, ny, nz = self.grid.shape
         dx, dy, dz = self.grid.spacing
+        def span(lo: float, hi: float) -> str:  # "141-489 um", "0.5-4 mm": one unit, no exponents
+            if hi < 1e-3:
+                return f"{lo * 1e6:.3g}-{hi * 1e6:.3g} um"
+            return f"{lo * 1e3:.3g}-{hi * 1e3:.3g} mm"
+
         return (f"{self.grid.n_elements:,} cells ({nx} x {ny} x {nz}), {self.grid.n_nodes:,} nodes; "
-                f"lateral cells {min(dx.min(), dy.min()) * 1e6:.3g}-{max(dx.max(), dy.max()) * 1e6:.3g} um, "
-                f"vertical {dz.min() * 1e6:.3g}-{dz.max() * 1e6:.3g} um")
+                f"lateral cells {span(min(dx.min(), dy.min()), max(dx.max(), dy.max()))}, "
+                f"vertical {span(dz.min(), dz.max())}")
 
 
 def _lateral_breakpoints(stack: Stack) -> tuple[list[float], list[float]]:
@@ -101,19 +108,37 @@ def _layer_cells(stack: Stack, layer: Layer) -> int:
     return layer.cells or max(m.cells_per_layer, math.ceil(layer.thickness / m.max_vertical_size - 1e-9))
 
 
+def chiplet_z(stack: Stack, layer_z: dict, chiplet) -> tuple[float, float]:
+    """``(z_bottom, z_top)`` [m] of a die: its layer's, or those of all the layers it spans."""
+    names = chiplet.spans or (stack.layer_of(chiplet.name).name,)
+    return min(layer_z[n][0] for n in names), max(layer_z[n][1] for n in names)
+
+
+def active_z(stack: Stack, layer_z: dict, chiplet) -> tuple[float, float]:
+    """``(z_bottom, z_top)`` [m] of the slab where a die makes its heat: ``active_thickness`` at its
+    ``active_side``, or the whole die."""
+    zb, zt = chiplet_z(stack, layer_z, chiplet)
+    t = chiplet.active_thickness or (zt - zb)
+    return (zb, zb + t) if chiplet.active_side == "bottom" else (zt - t, zt)
+
+
 def _z_axis(stack: Stack) -> tuple[np.ndarray, dict]:
-    z0, nodes, layer_z = 0.0, [np.array([0.0])], {}
+    z0, layer_z = 0.0, {}
     for layer in reversed(stack.layers):
-        z1 = z0 + layer.thickness
-        layer_z[layer.name] = (z0, z1)
-        pts = [z0, z1]
-        for c in layer.chiplets:
-            if c.active_thickness is not None and c.active_thickness < layer.thickness * (1 - 1e-9):
-                pts.append(z0 + c.active_thickness if c.active_side == "bottom" else z1 - c.active_thickness)
+        layer_z[layer.name] = (z0, z0 + layer.thickness)
+        z0 += layer.thickness
+    planes = []  # active-slab faces inside a die
+    for c in stack.chiplets:
+        if c.active_thickness is not None:
+            planes.extend(active_z(stack, layer_z, c))
+    nodes = [np.array([0.0])]
+    for layer in reversed(stack.layers):
+        z0, z1 = layer_z[layer.name]
+        tol = 1e-9 * layer.thickness
+        pts = [z0, z1] + [p for p in planes if z0 + tol < p < z1 - tol]
         n = _layer_cells(stack, layer)
         axis = graded_axis(pts, max_size=layer.thickness / n, min_cells=1)
         nodes.append(axis[1:])
-        z0 = z1
     z = np.concatenate(nodes)
     return z, layer_z
 
@@ -258,9 +283,10 @@ def mesh_geometry(stack: Stack, *, max_lateral_size: float | None = None, min_la
     zc = grid0.element_centres()[2]
 
     def assign(layer_mask_z: np.ndarray, plane: np.ndarray, region_name: str, material_name: str) -> None:
-        region_names.append(region_name)
+        if region_name not in region_names:  # a die spanning layers is one region in all of them
+            region_names.append(region_name)
         mask = plane[:, :, None] & layer_mask_z[None, None, :]
-        region[mask] = len(region_names) - 1
+        region[mask] = region_names.index(region_name)
         material[mask] = material_names.index(material_name)
 
     chiplet_regions = {}
@@ -277,15 +303,16 @@ def mesh_geometry(stack: Stack, *, max_lateral_size: float | None = None, min_la
             ic_name = f"{layer.name}:{layer.interconnect.kind}"
             if layer.interconnect_region == "under_above" and above is not None:
                 plane = np.zeros(shape[:2], bool)
-                for c in above.chiplets:
+                for c in stack.occupants(above.name):
                     plane |= rect_mask(grid0, c.rect)
                 plane &= inside
             else:
                 plane = inside & everywhere
             assign(in_layer, plane, f"{layer.name}/{layer.interconnect.kind}", ic_name)
-        for c in layer.chiplets:
-            assign(in_layer, rect_mask(grid0, c.rect), f"{layer.name}/{c.name}", c.material)
-            chiplet_regions[c.name] = f"{layer.name}/{c.name}"
+        for c in stack.occupants(layer.name):
+            home = stack.layer_of(c.name).name if c.spans else layer.name
+            assign(in_layer, rect_mask(grid0, c.rect), f"{home}/{c.name}", c.material)
+            chiplet_regions[c.name] = f"{home}/{c.name}"
         above = layer
 
     # Drop regions that ended up empty (a fill wholly covered by its interconnect, say).

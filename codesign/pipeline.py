@@ -52,6 +52,9 @@ class LayoutRun:
             out["derating"] = self.derating.to_dict()
         if self.ppac is not None and hasattr(self.ppac, "to_dict"):
             out["ppac"] = self.ppac.to_dict()
+        from .assumptions import run_assumptions  # what the answer rests on (boundaries, materials, mesh, ...)
+
+        out["assumptions"] = run_assumptions(self)
         return out
 
 

@@ -174,4 +174,12 @@ class ThermalReport:
             "solver": dict(self.solver),
             "mesh": {"cells": self.model.grid.n_elements, "nodes": self.model.grid.n_nodes,
                      "shape": list(self.model.grid.shape)},
+            "boundary_conditions": _boundary_conditions(self.model, self.params),
         }
+
+
+def _boundary_conditions(model, params) -> list:
+    """h, ambient and faces of each boundary as solved (:func:`codesign.assumptions.model_assumptions`)."""
+    from .assumptions import model_assumptions
+
+    return model_assumptions(model, params)["boundary_conditions"]

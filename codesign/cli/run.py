@@ -81,9 +81,10 @@ def main_job(args, stack):
         print("\nLeakage at the operating point\n")
         print(run.coupled.table())
     if run.derating is not None:
+        from ..viz.report import derating_text
+
         d = run.derating
-        print(f"\nDerating: dynamic power x{d.scale:.4f} (clock x{d.frequency_factor:.4f}, {d.pf_model} model) "
-              f"keeps every junction within its limit; limiting: {d.limiting}")
+        print(f"\n{derating_text(d)[0].upper()}{derating_text(d)[1:]}")
         for note in d.notes:
             print(f"  note: {note}")
     if run.links is not None:
