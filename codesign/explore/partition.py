@@ -434,7 +434,7 @@ class _Evaluator:
             if bridges:
                 dies.append(DieSpec("bridge", *BRIDGE_DIE_SIZE, kind="bridge", count=bridges))
         pkg = PackageSpec(tech, carrier_area, side * side)
-        cost = package_cost(dies, pkg, p, volume=s.volume, method="exact") if plans[0].height <= 0.3 else None
+        cost = package_cost(dies, pkg, p, volume=s.volume) if plans[0].height <= 0.3 else None
         if cost is None:
             reasons.append("die larger than a wafer")
         total_power = sum(c.power for c in plans) + sum(m.count * m.power for m in s.memory)
