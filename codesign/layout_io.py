@@ -672,7 +672,7 @@ def _hbm(ctx: _Ctx, raw: Any, path: str, mats: dict) -> HBMStack | None:
 
 
 _CHIPLET_KEYS = ("name", "kind", "material", "origin", "size", "power", "power_blocks", "power_map",
-                 "active_thickness", "active_side", "leakage", "tj_max", "hbm", "spans")
+                 "active_thickness", "active_side", "leakage", "tj_max", "hbm", "spans", "node")
 _BLOCK_KEYS = ("name", "origin", "size", "power")
 # A power-map cell: a plain decimal number (no "nan", "inf", digit separators or other scripts).
 _CELL = re.compile(r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
@@ -819,6 +819,7 @@ def _chiplet(ctx: _Ctx, raw: dict, path: str, mats: dict, layer_thickness: float
         active = None
     leak = _leakage(ctx, s["leakage"], _join(path, "leakage")) if "leakage" in s else None
     tj = _quantity(ctx, s, "tj_max", path, "temperature", required=False)
+    node = _string(ctx, s, "node", path, required=False, default=None)  # checked against [cost] in _parse
     hbm = None
     if "hbm" in s:
         if not kind_failed and kind != "hbm":
@@ -850,7 +851,8 @@ def _chiplet(ctx: _Ctx, raw: dict, path: str, mats: dict, layer_thickness: float
         derived[m.name] = m
         material = m.name
     return Chiplet(name=name, kind=kind, material=material, rect=rect, power=power, power_blocks=tuple(blocks),
-                   power_map=pmap, active_thickness=active, active_side=side, leakage=leak, tj_max=tj, hbm=hbm)
+                   power_map=pmap, active_thickness=active, active_side=side, leakage=leak, tj_max=tj, hbm=hbm,
+                   node=node)
 
 
 def _flux_warning(flux: float, limit: float, what: str, prefix: str = "") -> str:
@@ -1047,10 +1049,24 @@ def _place_spanning(ctx: _Ctx, layers: list[tuple[int, Layer]], chip_paths: dict
             for i, layer in layers]
 
 
+def _cost_section(ctx: _Ctx, doc: dict, layers: list):
+    """The [cost] table (codesign.cost_io) and each chiplet's ``node`` checked against its nodes."""
+    from .cost import DEFAULT_COST_PARAMS
+    from .cost_io import check_node, read_cost_table
+
+    cost = read_cost_table(doc["cost"], "cost", ctx.err, source_file=ctx.source) if "cost" in doc else None
+    params = cost.params if cost is not None else DEFAULT_COST_PARAMS
+    for layer in layers:
+        for c in layer.chiplets:
+            if c.node is not None:
+                check_node(c.node, f"chiplet {c.name!r}.node", ctx.err, params)
+    return cost
+
+
 def _parse(ctx: _Ctx, doc: dict) -> Stack | None:
     lim = ctx.limits
     top = _table(ctx, doc, "", ("schema", "name", "description", "materials", "package", "boundaries", "layers",
-                                "links", "mesh", "phys", "warpage"))
+                                "links", "mesh", "phys", "warpage", "cost"))
     if top is None:
         return None
     schema = doc.get("schema")
@@ -1213,6 +1229,7 @@ def _parse(ctx: _Ctx, doc: dict) -> Stack | None:
 
     mesh = _mesh(ctx, doc.get("mesh"))
     warpage = _warpage(ctx, doc.get("warpage"), [layer.name for _, layer in layers], _survey_layers(raw_layers))
+    cost = _cost_section(ctx, doc, [layer for _, layer in layers])
     if ctx.problems or package is None or name is None:
         return None
     layers_ = [layer for _, layer in layers]
@@ -1227,7 +1244,7 @@ def _parse(ctx: _Ctx, doc: dict) -> Stack | None:
     stack = Stack(name=name, description=description or "", package=package, layers=tuple(layers_),
                   materials=tuple(all_mats[m] for m in sorted(set(all_mats) & (used | set(derived)))),
                   top=top_b, bottom=bot_b, sides=side_b, links=tuple(links), mesh=mesh, source=ctx.source,
-                  phys=tuple(layout_phys.values()), warpage=warpage)
+                  phys=tuple(layout_phys.values()), warpage=warpage, cost=cost)
     # Derived interconnect materials are added under "<layer>:<kind>".
     extra = []
     for layer in layers_:

@@ -69,6 +69,7 @@ class MeshGeometry:
     chiplet_regions: dict
     layer_z: dict
     heat_sources: tuple = ()
+    bisect: tuple = (0, 0, 0)  # times every cell was halved along x, y, z after meshing (build(bisect=...))
 
     def summary(self) -> str:
         nx, ny, nz = self.grid.shape
@@ -236,7 +237,8 @@ def rect_mask(grid: TensorGrid, r: Rect) -> np.ndarray:
 def mesh_geometry(stack: Stack, *, max_lateral_size: float | None = None, min_lateral_size: float | None = None,
                   grading: float | None = None, cells_per_layer: int | None = None,
                   max_vertical_size: float | None = None, lateral_cells_multiple: int = 1,
-                  heat_sources: Sequence[HeatSource] = (), max_cells: int | None = None) -> MeshGeometry:
+                  heat_sources: Sequence[HeatSource] = (), max_cells: int | None = None,
+                  bisect: Sequence[int] = (0, 0, 0)) -> MeshGeometry:
     """The conforming grid of a stack; keyword arguments override the layout's ``[mesh]`` controls.
 
     ``heat_sources`` (heat from other models: interconnect PHYs, ...) lie in rectangles of named
@@ -251,7 +253,12 @@ def mesh_geometry(stack: Stack, *, max_lateral_size: float | None = None, min_la
     allocated, and the real count again once the axes are built (the estimate can be off); over
     it, :class:`~codesign.errors.ModelError` names the count, the limit, the controls and the fix.
     Pass a larger ``max_cells`` to build a bigger mesh on purpose.
+
+    ``bisect = (kx, ky, kz)`` halves every cell ``k`` times along each axis after the grid is
+    built from the controls: a uniform refinement by ``2^k`` whose grid holds the unrefined one
+    exactly (:mod:`codesign.accuracy` estimates errors and meets targets with it).
     """
+    bisect = _check_bisect(bisect)
     stack = with_mesh_overrides(stack, max_lateral_size=max_lateral_size, min_lateral_size=min_lateral_size,
                                 grading=grading, cells_per_layer=cells_per_layer, max_vertical_size=max_vertical_size)
     limit = _limit(max_cells, "build")
@@ -271,6 +278,7 @@ def mesh_geometry(stack: Stack, *, max_lateral_size: float | None = None, min_la
     x = _round_up(graded_axis(xs, **kw), lateral_cells_multiple)
     y = _round_up(graded_axis(ys, **kw), lateral_cells_multiple)
     z, layer_z = _z_axis(stack)
+    x, y, z = (_bisected(a, k) for a, k in zip((x, y, z), bisect))
 
     shape = (len(x) - 1, len(y) - 1, len(z) - 1)
     if math.prod(shape) > limit:
@@ -324,7 +332,27 @@ def mesh_geometry(stack: Stack, *, max_lateral_size: float | None = None, min_la
     grid = TensorGrid(x, y, z, region, tuple(region_names), material, tuple(material_names))
 
     return MeshGeometry(stack=stack, grid=grid, chiplet_regions=chiplet_regions, layer_z=layer_z,
-                        heat_sources=heat_sources)
+                        heat_sources=heat_sources, bisect=bisect)
+
+
+def _check_bisect(bisect) -> tuple[int, int, int]:
+    try:
+        out = tuple(int(k) for k in bisect)
+        ok = len(out) == 3 and all(k == b and 0 <= k <= 6 for k, b in zip(out, bisect))
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise ModelError(f"`build(bisect={bisect!r})`: give three whole numbers 0-6, the times every cell is "
+                         "halved along x, y and z, e.g. (1, 1, 1)")
+    return out
+
+
+def _bisected(axis: np.ndarray, times: int) -> np.ndarray:
+    """``axis`` with every cell halved ``times`` times (a node added at each cell's middle)."""
+    for _ in range(times):
+        mid = 0.5 * (axis[1:] + axis[:-1])
+        axis = np.insert(axis, np.arange(1, len(axis)), mid)
+    return axis
 
 
 def _round_up(axis: np.ndarray, multiple: int) -> np.ndarray:

@@ -363,7 +363,7 @@ def _namespace(*trees):
 def build(stack: Stack, *, heat_sources: Sequence[HeatSource] = (), max_lateral_size: float | None = None,
           min_lateral_size: float | None = None, grading: float | None = None, cells_per_layer: int | None = None,
           max_vertical_size: float | None = None, lateral_cells_multiple: int = 1,
-          max_cells: int | None = None) -> Model:
+          max_cells: int | None = None, bisect: Sequence[int] = (0, 0, 0)) -> Model:
     """Mesh ``stack`` once and return its :class:`Model`.
 
     Keyword arguments override the layout's ``[mesh]`` controls; ``heat_sources`` add heat from
@@ -373,7 +373,9 @@ def build(stack: Stack, *, heat_sources: Sequence[HeatSource] = (), max_lateral_
     programs (see :func:`codesign.mesh.mesh_geometry`). ``max_cells`` (default
     :data:`codesign.mesh.MAX_CELLS`, 30 million) is the size guard: a mesh over it raises
     :class:`~codesign.errors.ModelError` before anything mesh-sized is allocated; pass a larger
-    value to build a bigger mesh on purpose.
+    value to build a bigger mesh on purpose. ``bisect = (kx, ky, kz)`` halves every cell ``k``
+    times along each axis (a uniform refinement holding the unrefined grid; see
+    :mod:`codesign.accuracy`).
 
     Examples
     --------
@@ -386,7 +388,7 @@ def build(stack: Stack, *, heat_sources: Sequence[HeatSource] = (), max_lateral_
     geo = mesh_geometry(stack, heat_sources=heat_sources, max_lateral_size=max_lateral_size,
                         min_lateral_size=min_lateral_size, grading=grading, cells_per_layer=cells_per_layer,
                         max_vertical_size=max_vertical_size, lateral_cells_multiple=lateral_cells_multiple,
-                        max_cells=max_cells)
+                        max_cells=max_cells, bisect=bisect)
     stack = geo.stack
     g = geo.grid
     zc = g.element_centres()[2]
@@ -399,7 +401,7 @@ def build(stack: Stack, *, heat_sources: Sequence[HeatSource] = (), max_lateral_
 
     def profile(chip: Chiplet) -> int:
         za, zb_ = active_z(stack, geo.layer_z, chip)  # a die spanning layers: at its active side
-        t = zb_ - za
+        t = chip.active_thickness or (zb_ - za)
         key = (round(za, 15), round(zb_, 15))
         if key not in profile_keys:
             active = (zc > za) & (zc < zb_)

@@ -215,6 +215,7 @@ class Chiplet:
     tj_max: float | None = None
     hbm: HBMStack | None = None
     spans: tuple[str, ...] = ()
+    node: str | None = None  # process node for the cost model (codesign.cost); None: the cost default
 
     @property
     def total_power(self) -> float:
@@ -292,6 +293,7 @@ class Stack:
     source: str = ""
     phys: tuple = ()  # PHY specs defined by the layout's [phys.NAME] tables (codesign.phys.PhySpec)
     warpage: object = None  # the layout's [warpage] table (codesign.mechanics.WarpageSpec); None: defaults
+    cost: object = None  # the layout's [cost] table (codesign.cost_io.CostInputs); None: cost defaults
 
     # -- lookups -----------------------------------------------------------------------------
     def material(self, name: str) -> Material:
