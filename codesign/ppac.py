@@ -23,8 +23,10 @@ die two layers below are **hybrid-bonded** onto it (``hybrid_area`` = the overla
 ``microbump`` layer they are microbumped (3D, Foveros-class). The substrate area is the bottom
 organic layer's extent. Override the result with ``evaluate_ppac(..., technology=PackageTechnology(...))``.
 
-Process nodes are not in the layout either: give ``nodes={"gpu": "N5", ...}``; unnamed logic
-dies take ``default_node`` ("N5", noted as an assumption in the report).
+Cost inputs come, in this order, from the arguments, the layout (each chiplet's ``node``, the
+``[cost]`` table: preset, volume, flow, sourced overrides; :mod:`codesign.cost_io`) and the
+defaults; logic dies with no node take ``default_node`` ("N5"). :attr:`PPAC.cost_inputs` says for
+each value where it came from (``argument``, ``file`` or ``default``), and the report shows it.
 """
 
 from __future__ import annotations
@@ -157,6 +159,7 @@ class PPAC:
     infeasible: tuple[str, ...]
     notes: tuple[str, ...] = ()
     nodes: tuple[tuple[str, str], ...] = ()
+    cost_inputs: tuple[tuple[str, str, str], ...] = ()   # (quantity, value, origin: argument / file / default)
 
     @property
     def feasible(self) -> bool:
@@ -172,7 +175,8 @@ class PPAC:
         return {"name": self.name, "feasible": self.feasible, "infeasible": list(self.infeasible),
                 "technology": dataclasses.asdict(self.technology), "nodes": dict(self.nodes),
                 "power_W": dict(self.power), "performance": dict(self.performance), "area_m2": dict(self.area),
-                "temperatures_C": dict(self.temperatures), "cost": self.cost.to_dict(), "notes": list(self.notes)}
+                "temperatures_C": dict(self.temperatures), "cost": self.cost.to_dict(), "notes": list(self.notes),
+                "cost_inputs": [{"name": n, "value": v, "origin": o} for n, v, o in self.cost_inputs]}
 
     def to_json(self, **kw) -> str:
         return json.dumps(self.to_dict(), **kw)
@@ -204,6 +208,8 @@ class PPAC:
         lines.append("  " + "; ".join(f"{d.name} {d.node} {d.area / MM2:.0f}mm2 x{d.count} ${d.unit_cost:,.0f}"
                                        for d in c.dies[:8]) + (" ..." if len(c.dies) > 8 else ""))
         lines.append(f"  Feasible: {'yes' if self.feasible else 'NO'}" + "".join(f"\n    - {r}" for r in self.infeasible))
+        if self.cost_inputs:
+            lines.append("  Cost inputs:" + "".join(f"\n    - {n} = {v} ({o})" for n, v, o in self.cost_inputs))
         if self.notes:
             lines.append("  Notes:" + "".join(f"\n    - {n}" for n in self.notes))
         return "\n".join(lines)
@@ -254,6 +260,8 @@ def _die_specs(stack: Stack, tech: PackageTechnology, nodes: Mapping[str, str], 
                 skipped.append(c.name)       # a thickness extension of the die below (caps, upper halves)
                 continue
         node = nodes.get(c.name)
+        if kind == "logic" and node is None and c.node is not None:
+            node = c.node
         if kind == "logic" and node is None:
             node = default_node
             assumed.append(c.name)
@@ -271,12 +279,13 @@ def _die_specs(stack: Stack, tech: PackageTechnology, nodes: Mapping[str, str], 
         notes.append(f"identical logic dies share one design's NRE: {', '.join(shared)} (same size and node)")
     if assumed:
         notes.append(f"process node not given for {', '.join(assumed)}: {default_node} assumed "
-                     "(pass `nodes={...}`)")
+                     "(set `node = \"...\"` on the chiplet or pass `nodes={...}`)")
     return specs, notes
 
 
 def evaluate_ppac(stack: Stack, *, thermal=None, coupled=None, derating=None, links=None,
-                  cost_params: CostParams | None = None, volume: float = 1e6, nodes: Mapping[str, str] | None = None,
+                  cost_params: CostParams | None = None, volume: float | None = None,
+                  nodes: Mapping[str, str] | None = None,
                   default_node: str = "N5", technology: PackageTechnology | None = None,
                   reuse: Mapping[str, int] | None = None, compute: float | None = None,
                   interconnect_in_dies: bool = True, max_carrier_area: float | None = None,
@@ -296,11 +305,12 @@ def evaluate_ppac(stack: Stack, *, thermal=None, coupled=None, derating=None, li
     links : InterconnectReport, optional
         Evaluated here with :func:`codesign.interconnect.evaluate_links` when omitted.
     cost_params : CostParams, optional
-    volume : float
-        Units over which NRE is amortised.
+    volume : float, optional
+        Units over which NRE is amortised (default: the layout's ``[cost] volume``, else 1e6).
     nodes : mapping chiplet → process node, optional
+        Overrides the chiplets' ``node`` fields.
     default_node : str
-        Node of logic dies not in ``nodes``.
+        Node of logic dies with no node from ``nodes`` or the layout.
     technology : PackageTechnology, optional
         Overrides :func:`infer_technology`.
     reuse : mapping chiplet → number of products sharing its NRE, optional
@@ -318,9 +328,15 @@ def evaluate_ppac(stack: Stack, *, thermal=None, coupled=None, derating=None, li
     extra_dies : sequence of DieSpec
         Priced dies not in the stack (e.g. bridges the thermal model leaves out).
     """
-    params = cost_params or DEFAULT_COST_PARAMS
+    file_cost = getattr(stack, "cost", None)
+    params = cost_params or (file_cost.params if file_cost is not None else DEFAULT_COST_PARAMS)
+    inputs = _cost_inputs(stack, file_cost, cost_params, volume, nodes, default_node)
+    if volume is None:
+        volume = file_cost.volume if file_cost is not None and file_cost.volume is not None else 1e6
     nodes = dict(nodes or {})
     tech = technology or infer_technology(stack)
+    if technology is None and file_cost is not None and (file_cost.flow or file_cost.module_test is not None):
+        tech = dataclasses.replace(tech, flow=file_cost.flow or tech.flow)
     notes: list[str] = []
     infeasible: list[str] = []
     if links is None and stack.links:
@@ -403,9 +419,10 @@ def evaluate_ppac(stack: Stack, *, thermal=None, coupled=None, derating=None, li
     specs, n2 = _die_specs(stack, tech, nodes, default_node, links, reuse or {}, dict(designs or {}))
     specs += list(extra_dies)
     notes += n2
+    module_test = bool(file_cost.module_test) if file_cost is not None and file_cost.module_test is not None else False
     pkg = PackageSpec(technology=tech.technology, carrier_area=tech.carrier_area,
                       substrate_area=tech.substrate_size[0] * tech.substrate_size[1], flow=tech.flow,
-                      carrier_size=tech.carrier_size)
+                      carrier_size=tech.carrier_size, module_test=module_test)
     try:
         cost = package_cost(specs, pkg, params, volume=volume)
     except CostError as exc:  # a die that does not fit a wafer, an unknown node: name the stack
@@ -417,4 +434,36 @@ def evaluate_ppac(stack: Stack, *, thermal=None, coupled=None, derating=None, li
         notes.append("optical-engine unit cost is an UNSOURCED placeholder (`CostParams.optical_engine_unit_cost`)")
     return PPAC(name=stack.name, technology=tech, power=power, performance=perf, area=area, cost=cost,
                 temperatures=temps, infeasible=tuple(infeasible), notes=tuple(notes),
-                nodes=tuple((s.name, s.node) for s in specs if s.kind == "logic"))
+                nodes=tuple((s.name, s.node) for s in specs if s.kind == "logic"), cost_inputs=inputs)
+
+
+def _cost_inputs(stack: Stack, file_cost, cost_params, volume, nodes, default_node) -> tuple:
+    """Where each cost input comes from: ``(quantity, value, origin)`` with origin argument / file / default."""
+    src = stack.source or "the layout"
+    out = []
+    if cost_params is not None:
+        out.append(("cost parameters", "CostParams passed in", "argument"))
+    elif file_cost is not None:
+        out.append(("cost parameters", f"preset {file_cost.preset!r} with the file's overrides", f"file {src}"))
+    else:
+        out.append(("cost parameters", "codesign.cost defaults (sources: CostParams.table())", "default"))
+    if volume is not None:
+        out.append(("volume", f"{volume:g}", "argument"))
+    elif file_cost is not None and file_cost.volume is not None:
+        out.append(("volume", f"{file_cost.volume:g}", f"file {src}"))
+    else:
+        out.append(("volume", "1e+06", "default"))
+    for c in stack.chiplets:
+        if c.kind != "logic":
+            continue
+        if nodes and c.name in nodes:
+            out.append((f"node of {c.name}", str(nodes[c.name]), "argument"))
+        elif c.node is not None:
+            out.append((f"node of {c.name}", c.node, f"file {src}"))
+        else:
+            out.append((f"node of {c.name}", default_node, "default"))
+    if file_cost is not None and cost_params is None:
+        for path, value, source in file_cost.from_file:
+            if path != "volume":
+                out.append((f"cost.{path}", repr(value), f"file {src}; source: {source}"))
+    return tuple(out)

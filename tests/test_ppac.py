@@ -78,7 +78,12 @@ def test_nodes_change_cost_and_unknown_node_is_explained():
     stack = cd.load_layout("demo")
     a, b = evaluate_ppac(stack, nodes={"logic": "N5"}), evaluate_ppac(stack, nodes={"logic": "N16"})
     assert b.cost.die_cost < a.cost.die_cost
-    assert any("N5 assumed" in n for n in evaluate_ppac(stack).notes)
+    nodeless = dataclasses.replace(stack, layers=tuple(dataclasses.replace(
+        l, chiplets=tuple(dataclasses.replace(c, node=None) for c in l.chiplets)) for l in stack.layers))
+    assert any("N5 assumed" in n for n in evaluate_ppac(nodeless).notes)
+    # the layout's own node (demo: N7) is used and reported as coming from the file
+    r = evaluate_ppac(stack)
+    assert dict(r.nodes)["logic"] == "N7" and ("node of logic", "N7", f"file {stack.source}") in r.cost_inputs
     with pytest.raises(CostError, match="unknown process node"):
         evaluate_ppac(stack, nodes={"logic": "N2x"})
 

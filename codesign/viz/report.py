@@ -270,7 +270,10 @@ def run_tables(run: "LayoutRun") -> dict[str, list[dict]]:
             {"quantity": "package yield", "value": f"{cost['package_yield']:.3f}"},
             {"quantity": "technology", "value": p["technology"]["technology"]},
             {"quantity": "feasible", "value": "yes" if p["feasible"] else "no: " + "; ".join(p["infeasible"])},
-        ] + [{"quantity": "note", "value": n} for n in p["notes"]]
+        ] + [{"quantity": "note", "value": n} for n in p["notes"]] + [
+            # which cost values are defaults and which came from the file (codesign.ppac.PPAC.cost_inputs)
+            {"quantity": f"cost input: {c['name']}", "value": f"{c['value']} ({c['origin']})"}
+            for c in p.get("cost_inputs", [])]
     return tables
 
 
