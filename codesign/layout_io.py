@@ -1261,6 +1261,10 @@ def _parse(ctx: _Ctx, doc: dict) -> Stack | None:
         ctx.err("mesh", f"these controls give about {n:,} cells (limit {lim.mesh_cells:,}, LayoutLimits.mesh_cells); "
                         "raise mesh.max_lateral_size or mesh.max_vertical_size, or lower mesh.cells_per_layer")
         return None
+    from .plausibility import check_stack  # stack-level plausibility rules (docs/plausibility.md)
+
+    for path, msg in check_stack(stack, chip_paths):
+        ctx.warn(path, msg)
     return stack
 
 
