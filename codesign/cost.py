@@ -159,8 +159,20 @@ _WAFER_DOC = ("``wafer_diameter``, ``edge_exclusion``, ``scribe`` [m]: this proc
               "(``None``: the global values of :class:`CostParams`)")
 
 
+#: Largest wafer or panel side accepted [m] (panels are ~0.6 m; beyond 2 m a value is a unit slip).
+MAX_WAFER = 2.0
+
+
+def _check_size(where: str, name: str, v, limit: float = MAX_WAFER) -> None:
+    if v is not None and v > limit:
+        raise CostError(f"{where}: `{name}` = {v!r} m is larger than {limit:g} m; give metres (300 mm = 0.3)")
+
+
 def _check_wafer(where: str, obj) -> None:
     _check(where, "wafer_diameter", obj.wafer_diameter, kind="positive", unit="m", optional=True)
+    _check_size(where, "wafer_diameter", obj.wafer_diameter)
+    _check_size(where, "edge_exclusion", obj.edge_exclusion)
+    _check_size(where, "scribe", obj.scribe)
     _check(where, "edge_exclusion", obj.edge_exclusion, unit="m", optional=True)
     _check(where, "scribe", obj.scribe, unit="m", optional=True)
     _check(where, "litho_fraction", obj.litho_fraction, kind="fraction")
@@ -304,6 +316,7 @@ class TechnologyParams:
                 raise CostError(f"{w}: `panel` = {self.panel!r}; give (width, height) in m or None")
             for v in self.panel:
                 _check(w, "panel", v, kind="positive", unit="m")
+                _check_size(w, "panel", v)
 
     def source(self, name: str) -> str:
         return dict(self.sources).get(name, "")
@@ -472,6 +485,8 @@ class CostParams:
         _check(w, "wafer_diameter", self.wafer_diameter, kind="positive", unit="m")
         _check(w, "edge_exclusion", self.edge_exclusion, unit="m")
         _check(w, "scribe", self.scribe, unit="m")
+        for k in ("wafer_diameter", "edge_exclusion", "scribe"):
+            _check_size(w, k, getattr(self, k))
         if 2 * self.edge_exclusion >= self.wafer_diameter:
             raise CostError(f"{w}: `edge_exclusion` = {self.edge_exclusion!r} m leaves no usable wafer of diameter "
                             f"{self.wafer_diameter!r} m; give less than half the diameter")
@@ -596,6 +611,8 @@ def dies_per_wafer(width, height, *, wafer_diameter: float = 0.300, edge_exclusi
     if concrete:
         _check(where, "width", width, kind="positive", unit="m")
         _check(where, "height", height, kind="positive", unit="m")
+        if min(width, height) < 1e-6:
+            raise CostError(f"{where}: a {width!r} x {height!r} m die is below 1 um; give metres (10 mm = 0.01)")
     _check(where, "edge_exclusion", edge_exclusion, unit="m")
     _check(where, "scribe", scribe, unit="m")
     if panel is not None:
@@ -609,6 +626,7 @@ def dies_per_wafer(width, height, *, wafer_diameter: float = 0.300, edge_exclusi
         n2 = math.floor(uw / py + 1e-12) * math.floor(uh / px + 1e-12) if uw > 0 and uh > 0 else 0
         return max(n1, n2, 0)
     _check(where, "wafer_diameter", wafer_diameter, kind="positive", unit="m")
+    _check_size(where, "wafer_diameter", wafer_diameter)
     d = wafer_diameter - 2 * edge_exclusion
     if not d > 0:
         raise CostError(f"{where}: edge exclusion {edge_exclusion!r} m leaves no usable wafer of diameter "
@@ -633,7 +651,8 @@ def _best_placement(width: float, height: float, d: float, scribe: float) -> int
     if math.hypot(width, height) > d * (1 + 1e-12):
         return 0
     nj = int(math.ceil(r / py)) + 2
-    oys = np.concatenate([np.linspace(0.0, py, _ROW_OFFSETS, endpoint=False), [-height / 2 % py, scribe / 2 % py]])
+    n_off = _ROW_OFFSETS if nj < 1000 else 4            # tiny dies: many rows, the offset matters little
+    oys = np.concatenate([np.linspace(0.0, py, n_off, endpoint=False), [-height / 2 % py, scribe / 2 % py]])
     best = 0
     for oy in oys:
         y0 = oy + py * np.arange(-nj, nj + 1)
@@ -759,6 +778,8 @@ class DieSpec:
         w = f"DieSpec({self.name!r})"
         _check(w, "width", self.width, kind="positive", unit="m")
         _check(w, "height", self.height, kind="positive", unit="m")
+        _check_size(w, "width", self.width, 1.0)
+        _check_size(w, "height", self.height, 1.0)
         _check_choice(w, "kind", self.kind, DIE_KINDS)
         _check(w, "count", self.count, kind="count1")
         _check(w, "reuse", self.reuse, kind="count1")
@@ -950,6 +971,8 @@ def die_cost(die: DieSpec, params: CostParams = DEFAULT_COST_PARAMS, *, method: 
         raw = tech.wafer_cost / dpw if tech.wafer_cost is not None else tech.cost_per_area * area
         y = float(die_yield(area, tech.defect_density, model=tech.yield_model, alpha=tech.alpha)) \
             if die.kind == "bridge" else 1.0
+        if not y > 0:
+            raise CostError(f"{where}bridge yield is 0 (defect density {tech.defect_density:g} /m2); check it")
         unit = raw / y
         return DieCost(die.name, die.kind, "Si-passive", die.count, area, dpw, raw, y, 0.0, unit, 1.0, unit, 0.0)
     node = p.node(die.node, where=where)
@@ -993,6 +1016,9 @@ def carrier_cost(spec: PackageSpec, params: CostParams = DEFAULT_COST_PARAMS, *,
     raw *= _litho(tech, spec.carrier_area, params)
     y = float(die_yield(spec.carrier_area, tech.defect_density, model=tech.yield_model, alpha=tech.alpha))
     y *= params.tsv_yield_per_tsv ** spec.carrier_tsvs
+    if not y > 0:
+        raise CostError(f"`carrier_cost`: the {spec.carrier_area / MM2:.0f} mm2 {tech.name} has yield 0 (defect "
+                        f"density {tech.defect_density:g} /m2): no good carrier is ever made; check the defect density")
     return raw, y
 
 
@@ -1106,6 +1132,9 @@ def package_cost(dies: Sequence[DieSpec], package: PackageSpec = PackageSpec(), 
     steps = [AssemblyStep(f"place and bond dies on {tech.name}", n_chips, asm_dies, bond * tech.assembly_yield)]
     if has_carrier:
         steps.append(AssemblyStep("attach carrier to substrate", 1, asm_attach, attach))
+    if not module_yield * attach > 0:
+        raise CostError(f"`package_cost`: package yield is 0 (bonding {bond:g}, attach {attach:g}, escapes {escape:g}, "
+                        f"assembly {tech.assembly_yield:g}): no good package is ever made; check the yields")
     if package.module_test and has_carrier:
         module = (die_total + bumps + carrier + asm_dies) / module_yield
         good = (module + sub + asm_attach + test) / attach
@@ -1133,6 +1162,9 @@ def package_cost(dies: Sequence[DieSpec], package: PackageSpec = PackageSpec(), 
             notes.append(f"die {d.name} ({d.width * 1e3:.1f} x {d.height * 1e3:.1f} mm) is larger than the "
                          f"{p.reticle[0] * 1e3:g} x {p.reticle[1] * 1e3:g} mm reticle: priced as if it could be "
                          "exposed (stitching yield not modelled)")
+    if not (math.isfinite(good) and math.isfinite(share)):
+        raise CostError(f"`package_cost`: the cost overflows ({good!r} per good package, NRE {share!r}); check the "
+                        "magnitudes and units of the cost inputs")
     return CostBreakdown(dies=tuple(costs), die_cost=die_total, carrier_cost=carrier, carrier_yield=y_c,
                          substrate_cost=sub, assembly_cost=assembly, test_cost=test, bond_yield=bond * attach,
                          escape_yield=escape, package_yield=pkg_yield, cost_per_attempt=attempt,

@@ -433,7 +433,9 @@ class _Evaluator:
             bridges = len(pairs) + sum(m.count for m in s.memory)
             if bridges:
                 dies.append(DieSpec("bridge", *BRIDGE_DIE_SIZE, kind="bridge", count=bridges))
-        pkg = PackageSpec(tech, carrier_area, side * side)
+        fc = s.cost
+        pkg = PackageSpec(tech, carrier_area, side * side, flow=(fc.flow if fc is not None and fc.flow else "chip_last"),
+                          module_test=bool(fc is not None and fc.module_test))
         cost = package_cost(dies, pkg, p, volume=s.volume) if plans[0].height <= 0.3 else None
         if cost is None:
             reasons.append("die larger than a wafer")
@@ -449,6 +451,11 @@ class _Evaluator:
                          cost_per_good_package=(cost.cost_per_good_package if cost else float("inf")),
                          power=total_power, silicon_area=sum(c.width * c.height for c in plans),
                          peak_temperature=peak, performance=perf, reasons=tuple(reasons), cut_bandwidth=cut)
+
+
+def _file_params(system: System) -> CostParams:
+    """The system file's cost parameters ([cost] table), else the defaults."""
+    return system.cost.params if getattr(system, "cost", None) is not None else DEFAULT_COST_PARAMS
 
 
 def _clock_factor(tj: float, tj_max: float, ambient: float) -> float:
@@ -492,7 +499,9 @@ def _full(c: Candidate, system: System, params: CostParams, traffic, *, thermal:
         report = analyse(build(stack, lateral_cells_multiple=16), solver=solver)
     dies_nodes = {ch.name: ch.node for ch in c.chiplets}
     designs = {ch.name: ch.design for ch in c.chiplets}
-    bridges = (DieSpec("bridge", *BRIDGE_DIE_SIZE, kind="bridge", count=len(links.links)),)
+    bridges = ((DieSpec("bridge", *BRIDGE_DIE_SIZE, kind="bridge", count=len(links.links)),)
+               if c.technology == "bridge" and links.links else ())
+    stack = dataclasses.replace(stack, cost=system.cost)      # the system file's flow / module test
     res = evaluate_ppac(stack, thermal=report, links=links, cost_params=params, volume=system.volume,
                         nodes=dies_nodes, technology=tech, interconnect_in_dies=True, designs=designs,
                         extra_dies=bridges if c.technology == "bridge" else ())
@@ -788,7 +797,7 @@ def screen(system: System, *, cost_params: CostParams | None = None, search: str
     the best ``max_kept`` whole (see the module docstring); the result's ``complete`` and ``notes``
     say whether and why it stopped early.
     """
-    ev, _, notes = _search(system, cost_params or DEFAULT_COST_PARAMS, search=search, max_exhaustive=max_exhaustive,
+    ev, _, notes = _search(system, cost_params or _file_params(system), search=search, max_exhaustive=max_exhaustive,
                            technologies=technologies, max_candidates=max_candidates,
                            max_search_time=max_search_time, max_kept=max_kept, call="screen")
     return ScreenResult(ev.candidates(), evaluated=ev.screened, complete=ev.spent is None, notes=notes)
@@ -842,7 +851,7 @@ def explore_partitions(system: System, *, cost_params: CostParams | None = None,
         first note says so: the ranking is then the best found so far.
     """
     t0 = time.perf_counter()
-    params = cost_params or DEFAULT_COST_PARAMS
+    params = cost_params or _file_params(system)
     ev, label, notes = _search(system, params, search=search, max_exhaustive=max_exhaustive,
                                technologies=technologies, max_candidates=max_candidates,
                                max_search_time=max_search_time, max_kept=max_kept)
@@ -884,7 +893,12 @@ def explore_partitions(system: System, *, cost_params: CostParams | None = None,
     allc.sort(key=lambda c: (not c.feasible, {"thermal": 0, "ppac": 1, "screen": 2}[c.stage], c.cost))
     notes.append("'est.' temperatures come from a 1-D resistance estimate; 'solved' ones from the thermal solve on a "
                  f"{system.mesh_size * 1e3:g} mm mesh ({'the default solver' if solver is None else solver})")
-    notes.append("costs use the sourced defaults of codesign.cost (wafer prices are a disputed 2020 leak; yields "
-                 "and bonding constants are tool assumptions; HBM unit costs are placeholders)")
+    if cost_params is None and system.cost is not None:
+        notes.append(f"cost inputs from {system.source}'s [cost] table (preset {system.cost.preset!r}): "
+                     + "; ".join(f"{p_} = {v!r} [{src}]" for p_, v, src in system.cost.from_file)
+                     + "; every other value is a sourced default of codesign.cost")
+    notes.append("costs use the sourced defaults of codesign.cost unless the system file's [cost] table sets them "
+                 "(wafer prices are a disputed 2020 leak; yields and bonding constants are tool assumptions; HBM unit "
+                 "costs are placeholders)")
     return Exploration(system=system, candidates=tuple(allc), method=label, evaluated=ev.screened,
                        seconds=time.perf_counter() - t0, notes=tuple(notes), complete=ev.spent is None)

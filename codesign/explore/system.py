@@ -13,6 +13,7 @@ from pathlib import Path
 
 from .._files import parse_toml, read_text
 from ..cost import DEFAULT_COST_PARAMS, CostError
+from ..cost_io import read_cost_table
 from ..errors import InputFileError
 from ..phys import PhyError, get_phy
 from ._checks import MAX_NAME_CHARS, MAX_TEXT_CHARS, Checker, join, nearest, show
@@ -97,6 +98,7 @@ class System:
     tj_max: float
     mesh_size: float
     source: str = ""
+    cost: object = None   # the file's [cost] table (codesign.cost_io.CostInputs); None: cost defaults
 
     def block(self, name: str) -> Block:
         for b in self.blocks:
@@ -116,7 +118,7 @@ MAX_STACKS = 64
 #: Most blocks a system may have (partition search is exponential in the block count).
 MAX_BLOCKS = 256
 _TOP_KEYS = ("schema", "name", "description", "volume", "options", "node_scaling", "package", "blocks", "traffic",
-             "memory")
+             "memory", "cost")
 _OPTION_KEYS = ("nodes", "technologies", "max_chiplets", "tj_max", "mesh_size")
 _PACKAGE_KEYS = ("spacing", "margin", "heat_transfer_coefficient", "ambient", "board_heat_transfer_coefficient",
                  "board_ambient")
@@ -126,9 +128,9 @@ _MEMORY_KEYS = ("name", "generation", "count", "attach", "bandwidth", "power", "
 _MIN_LAYERS = 5
 
 
-def _node(ck: Checker, name, path: str) -> bool:
+def _node(ck: Checker, name, path: str, params=DEFAULT_COST_PARAMS) -> bool:
     try:
-        DEFAULT_COST_PARAMS.node(name)
+        params.node(name)
         return True
     except CostError as e:
         ck.err(path, str(e))
@@ -179,11 +181,17 @@ def loads_system(text: str, *, source: str = "<string>") -> System:
     name = ck.string(doc, "name", "", default="system", what="a name such as \"gpu_soc\"")
     description = ck.string(doc, "description", "", default="", max_chars=MAX_TEXT_CHARS, what="a text")
     volume = ck.number(doc, "volume", "", lo=0.0, hi=1e12, lo_open=True, default=1e6)
+    cost = read_cost_table(doc["cost"], "cost", ck.err, source_file=source) if "cost" in doc else None
+    cparams = cost.params if cost is not None else DEFAULT_COST_PARAMS
+    if cost is not None and cost.volume is not None:
+        if "volume" in doc:
+            ck.err("cost.volume", "volume is given twice (top-level volume and [cost] volume); keep one")
+        volume = cost.volume
 
     opts = ck.table(doc.get("options"), "options", _OPTION_KEYS) or {}
     default_nodes = _names(ck, opts, "nodes", "options", ["N5"], what="process nodes", example='["N5", "N7"]')
     for n in default_nodes:
-        _node(ck, n, "options.nodes")
+        _node(ck, n, "options.nodes", cparams)
     techs = _names(ck, opts, "technologies", "options", ["organic_substrate", "silicon_interposer"],
                    what="package technologies", example='["organic_substrate", "silicon_interposer"]')
     for t in techs:
@@ -197,7 +205,7 @@ def loads_system(text: str, *, source: str = "<string>") -> System:
         raw_scaling = {}
     for node, tbl in raw_scaling.items():
         path = f"node_scaling.{node}"
-        if not _node(ck, node, path):
+        if not _node(ck, node, path, cparams):
             continue
         tbl = ck.table(tbl, path, ("area", "power"), example=' such as { area = "1.8", power = "1.35" }')
         if tbl is None:
@@ -218,7 +226,8 @@ def loads_system(text: str, *, source: str = "<string>") -> System:
         bname = _block_name(ck, b, "name", path, required=True, default=None)
         nodes = _names(ck, b, "nodes", path, default_nodes, what="process nodes", example='["N5", "N7"]')
         node = ck.string(b, "node", path, default=nodes[0], what="a process node such as \"N5\"")
-        ok_nodes = all([_node(ck, n, f"{path}.nodes") for n in nodes] + [_node(ck, node, f"{path}.node")])
+        ok_nodes = all([_node(ck, n, f"{path}.nodes", cparams) for n in nodes]
+                       + [_node(ck, node, f"{path}.node", cparams)])
         if ok_nodes and len(set(nodes) | {node}) > 1:
             for n in sorted(set(nodes) | {node}):
                 if n not in known_scaling:
@@ -331,7 +340,7 @@ def loads_system(text: str, *, source: str = "<string>") -> System:
     return System(
         name=name, description=description, blocks=tuple(blocks), traffic=tuple(traffic), memory=tuple(memory),
         technologies=techs, node_scaling=tuple(scaling), volume=float(volume), max_chiplets=max_chiplets,
-        tj_max=tj_max, mesh_size=mesh_size, source=source, **package)
+        tj_max=tj_max, mesh_size=mesh_size, source=source, cost=cost, **package)
 
 
 def _cell_limit() -> int:
