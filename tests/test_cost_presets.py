@@ -172,3 +172,37 @@ def table() -> str:
 
 if __name__ == "__main__":
     print(table())
+
+
+# -- Actuary's NRE levels and reuse across a family (chiplet_actuary/utils.py, module.py, chip.py, spec.py) ------
+
+def test_actuary_family_nre_by_hand():
+    from codesign.cost_nre import ChipDesign, Module, Product, actuary_package_nre, family_nre
+
+    p = actuary()
+    cpu = Module("cpu", "N7", 60 * MM2)
+    gpu = Module("gpu", "N7", 100 * MM2)
+    a = ChipDesign("a", "N7", ((cpu, 1),), d2d_copies=1)            # a CPU chiplet
+    b = ChipDesign("b", "N7", ((cpu, 1), (gpu, 1)))                  # a monolithic SoC reusing the CPU module
+    fam = [Product("x2", ((a, 2),), 1e5, actuary_package_nre("organic_substrate", 2 * 80 * MM2, 2)),
+           Product("soc", ((b, 1),), 4e5, actuary_package_nre("organic_substrate", 160 * MM2, 1))]
+    got = {f.product: f for f in family_nre(fam, p)}
+    k = 29.8e7                                                       # Actuary [7] NRE
+    mod, chip, fixed = 0.5 * k / 300, 0.3 * k / 300, 0.2 * k
+    cpu_units = 2 * 1e5 + 4e5
+    # x2: two chips a (60 + 20 mm2 D2D), each with the CPU module and one D2D PHY
+    x2_module = 2 * mod * 60 / cpu_units
+    x2_d2d = 2 * mod * 20 / (2 * 1e5)
+    x2_chip = 2 * (chip * 80 + fixed) / (2 * 1e5)
+    x2_pkg = (640 * 3e3 * 1.75 + 3e5) / 1e5                          # OS area 4 x 160 mm2 > 17^2: factor 1.75
+    soc_module = mod * 60 / cpu_units + mod * 100 / 4e5
+    soc_chip = (chip * 160 + fixed) / 4e5
+    soc_pkg = (640 * 3e3 * 1 + 3e5) / 4e5
+    assert got["x2"].module == pytest.approx(x2_module, rel=1e-12)
+    assert got["x2"].d2d == pytest.approx(x2_d2d, rel=1e-12)
+    assert got["x2"].chip == pytest.approx(x2_chip, rel=1e-12)
+    assert got["x2"].package == pytest.approx(x2_pkg, rel=1e-12)
+    assert got["soc"].per_unit == pytest.approx(soc_module + soc_chip + soc_pkg, rel=1e-12)
+    # reuse: the CPU module's NRE is paid once and spread over both products
+    alone = family_nre(fam[:1], p)[0]
+    assert alone.module > got["x2"].module
