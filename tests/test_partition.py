@@ -127,6 +127,17 @@ def test_pareto():
     assert pareto([a, b, c, d], feasible_only=False) == [d]
 
 
+def test_pareto_ties_count_once():
+    """Two designs $0.06 and 0.06 K apart are one point of the front (the cheaper), not two;
+    a real trade-off beyond the ties keeps both."""
+    a = _cand(1000.00, 50, 350.06, 1.0)
+    b = _cand(1000.06, 50, 350.00, 1.0)
+    assert pareto([a, b]) == [a] and pareto([b, a]) == [a]
+    c = _cand(1100.0, 50, 345.0, 1.0)  # $100 dearer, 5 K cooler: a trade-off
+    assert pareto([a, b, c]) == [a, c]
+    assert pareto([a, b], ties={"cost": 0.0, "cost_relative": 0.0, "temperature": 0.0}) == [a, b]
+
+
 def test_table_and_json_of_an_exploration(tmp_path):
     s = loads_system("""schema = 1
 name = "tiny"

@@ -10,8 +10,9 @@ from pathlib import Path
 from .._output import Outputs
 from ..errors import CodesignError
 
-#: The optional extra that brings optax and dask (pyproject ``[project.optional-dependencies]``).
-BATCH_EXTRA = "pip install 'chiplet-codesign[batch]'"
+#: The optional extra that brings dask.distributed (pyproject ``[project.optional-dependencies]``);
+#: optax, for ``codesign optimize``, is a default dependency.
+BATCH_EXTRA = "pip install 'chiplet-codesign[batch]' (from a clone of the repository: pip install '.[batch]')"
 
 
 def quantity(kind: str, *, positive: bool = True):
@@ -70,14 +71,14 @@ def real(*, minimum: float = 0.0, inclusive: bool = True, maximum: float = math.
     return parse
 
 
-def require_extra(module: str, what: str) -> None:
-    """Raise a one-line :class:`CodesignError` naming the extra to install when ``module`` is missing."""
+def require_extra(module: str, what: str, install: str = BATCH_EXTRA) -> None:
+    """Raise a one-line :class:`CodesignError` naming what to install when ``module`` is missing."""
     import importlib
 
     try:
         importlib.import_module(module)
     except ImportError:
-        raise CodesignError(f"{what} needs {module.split('.')[0]}, which is not installed: {BATCH_EXTRA}") from None
+        raise CodesignError(f"{what} needs {module.split('.')[0]}, which is not installed: {install}") from None
 
 
 def add_mesh_flags(p: argparse.ArgumentParser, *, lateral_size: bool = True) -> None:

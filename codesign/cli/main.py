@@ -38,17 +38,35 @@ DEBUG_ENV = "CODESIGN_DEBUG"
 COMMANDS = (layouts, check, mesh, run, report, links, sweep, optimize, partition)
 
 
+def version() -> str:
+    """The installed chiplet-codesign version (the ``[project] version`` of pyproject.toml)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed("chiplet-codesign")
+    except PackageNotFoundError:  # run from a source tree that is not installed
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="codesign", description="Early design of chiplet-based 2.5D/3D packages.",
                                 epilog="`codesign COMMAND --help` describes each command. Exit status: 0 ok, "
                                        "1 bad input, a failed analysis or an output that cannot be written, 2 usage "
                                        "error, 3 an internal error (a bug; --debug or CODESIGN_DEBUG=1 shows its "
                                        "traceback).")
+    p.add_argument("--version", action="version", version=f"codesign (chiplet-codesign) {version()}",
+                   help="print the version and exit")
     p.add_argument("--debug", action="store_true",
                    help=f"on an internal error, print the traceback too (same as {DEBUG_ENV}=1)")
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="no progress lines on stderr (stage times, compile time, iterations)")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in COMMANDS:
         command.add_parser(sub)
+    for command_parser in sub.choices.values():  # -q also after the command: `codesign run demo -q`
+        command_parser.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
+                                    help="no progress lines on stderr")
     return p
 
 
@@ -59,25 +77,40 @@ def enable_x64() -> None:
     layout (mesh) again skips XLA compilation (2.7M cells: first call 22 s -> 6 s, and the
     compiler's ~0.5 GB of memory). The cache is ``$CODESIGN_COMPILE_CACHE``, else
     ``$XDG_CACHE_HOME/chiplet-codesign/xla`` (``~/.cache/...``); ``CODESIGN_COMPILE_CACHE=off``
-    switches it off.
+    switches it off. The traced solver programs are kept there too (:mod:`solvers._cache`), so a
+    second run of the same mesh neither traces nor compiles them.
     """
-    import os
-
     import jax
 
+    from solvers import _cache
+
     jax.config.update("jax_enable_x64", True)
-    where = os.environ.get("CODESIGN_COMPILE_CACHE", "")
-    if where.lower() in ("off", "0", "no", "false"):
+    _cache.enable_compilation_cache()  # the one place that decides the folder (the Python API uses it too)
+
+
+def check_jax_platform() -> None:
+    """When ``JAX_PLATFORMS`` names a platform, check that JAX can start it, before any work.
+
+    JAX fails late and obscurely otherwise (``JAX_PLATFORMS=cuda`` without a CUDA device or
+    ``jax[cuda]`` raises a bare ``AssertionError`` at the first solve). Without the variable JAX
+    chooses the device itself and nothing is checked.
+    """
+    wanted = os.environ.get("JAX_PLATFORMS", "").strip()
+    if not wanted:
         return
-    if not where:
-        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-        where = os.path.join(base, "chiplet-codesign", "xla")
+    import jax
+
     try:
-        os.makedirs(where, exist_ok=True)
-    except OSError:  # read-only home: run without the cache
-        return
-    if not jax.config.jax_compilation_cache_dir:
-        jax.config.update("jax_compilation_cache_dir", where)
+        devices = jax.devices()
+    except Exception as e:  # noqa: BLE001 - JAX raises RuntimeError or a bare AssertionError here
+        detail = " ".join(str(e).split())[:200]
+        raise CodesignError(
+            f"JAX_PLATFORMS={wanted}: JAX cannot start that platform on this machine"
+            + (f" ({type(e).__name__}: {detail})" if detail else "")
+            + "; unset JAX_PLATFORMS to let JAX choose (the CPU works everywhere), or for 'cuda' install "
+              "the CUDA build of JAX (pip install 'jax[cuda12]') on a machine with an NVIDIA GPU") from None
+    if not devices:
+        raise CodesignError(f"JAX_PLATFORMS={wanted}: JAX found no device; unset JAX_PLATFORMS")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -91,6 +124,10 @@ def main(argv: list[str] | None = None) -> int:
     warnings.formatwarning = _plain_warning  # "warning: <message>", not a source line
     try:
         enable_x64()
+        check_jax_platform()
+        from .. import progress
+
+        progress.configure(enabled=not (args.quiet or progress.quiet_from_environment()))
         return int(args.execute(args) or 0)
     except (CodesignError, OSError) as e:
         print(f"{type(e).__name__}: {e}", file=sys.stderr)
@@ -114,6 +151,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_BUG
     finally:
         warnings.formatwarning = shown
+        from .. import progress
+
+        progress.configure(enabled=False)  # in-process callers (tests, scripts) get the library default back
 
 
 def _plain_warning(message, category, filename, lineno, line=None) -> str:

@@ -7,18 +7,22 @@ from pathlib import Path
 
 from .._output import Outputs
 from ..errors import ModelError
-from ._common import (BATCH_EXTRA, add_mesh_flags, length, mesh_controls, nonnegative_length, real, require_extra,
+from ._common import (add_mesh_flags, length, mesh_controls, nonnegative_length, real, require_extra,
                       whole)
+
+
+#: What to run when optax is missing (a default dependency since it is small; an install without it is damaged).
+OPTAX_INSTALL = "pip install optax (a dependency of chiplet-codesign: reinstalling with `pip install .` brings it)"
 
 
 def add_parser(sub) -> None:
     from ..explore.placement import PlacementWeights
 
-    p = sub.add_parser("optimize", help="gradient-based thermal-aware placement of a layout's dies (`batch` extra)",
+    p = sub.add_parser("optimize", help="gradient-based thermal-aware placement of a layout's dies",
                        description="Move the dies of one layer to lower the peak temperature and the "
                                    "traffic-weighted wirelength (Adam on a soft placement model), then legalise "
                                    "and check with a conforming solve.",
-                       epilog=f"Needs optax, from the `batch` extra: {BATCH_EXTRA}")
+                       epilog=f"Uses optax, a dependency of chiplet-codesign ({OPTAX_INSTALL}).")
     p.add_argument("layout", help="a .toml file or a shipped layout name")
     p.add_argument("-o", "--output", default=None, help="folder for placement.json and placement.png")
     p.add_argument("--steps", type=whole(1), default=60, help="optimiser steps")
@@ -41,7 +45,7 @@ def execute(args) -> int:
     from ..explore.placement import PlacementWeights, optimize_placement
     from ..viz.plots import plot_placement
 
-    require_extra("optax", "`codesign optimize`")
+    require_extra("optax", "`codesign optimize`", OPTAX_INSTALL)
     stack = load_layout(args.layout)
     layers = [layer.name for layer in stack.layers]
     if args.layer is not None and args.layer not in layers:

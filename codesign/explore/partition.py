@@ -635,20 +635,38 @@ def _local_search(ev: _Evaluator, techs, traffic, max_chiplets: int) -> None:
             cur = best
 
 
-def pareto(candidates: Sequence[Candidate], *, feasible_only: bool = True, solved_only: bool = False
-           ) -> list[Candidate]:
+#: Differences the Pareto set treats as ties, per objective (cost [$/unit], power [W], peak
+#: temperature [K], clock factor): below the resolution of the models (cost inputs carry a few %
+#: uncertainty; temperature estimates ~1 K). Cost ties are ``max(absolute, relative x cost)``.
+PARETO_TIES = {"cost": 0.5, "cost_relative": 1e-3, "power": 0.5, "temperature": 0.5, "clock": 0.005}
+
+
+def pareto(candidates: Sequence[Candidate], *, feasible_only: bool = True, solved_only: bool = False,
+           ties: dict | None = None) -> list[Candidate]:
     """The non-dominated candidates over (cost ↓, power ↓, peak temperature ↓, performance ↑).
 
     ``feasible_only`` drops infeasible candidates first; ``solved_only`` keeps only those with a
-    thermal solve (their peak temperature is not an estimate)."""
+    thermal solve (their peak temperature is not an estimate). Differences within ``ties``
+    (default :data:`PARETO_TIES`) do not count: a candidate no worse than another beyond the ties
+    in every objective dominates it when it is better beyond a tie in one, or, when the two are
+    tied in all, when it is the cheaper (so of two designs $0.06 and 0.06 K apart one is kept)."""
+    t = dict(PARETO_TIES, **(ties or {}))
     pool = [c for c in candidates if (c.feasible or not feasible_only) and (c.stage == "thermal" or not solved_only)]
 
     def obj(c):
         return (c.cost, c.power, c.peak_temperature, -c.performance)
 
+    def tol(a, b):
+        return (max(t["cost"], t["cost_relative"] * min(abs(a.cost), abs(b.cost))), t["power"], t["temperature"],
+                t["clock"])
+
     def dominates(a, b):
-        oa, ob = obj(a), obj(b)
-        return all(x <= y for x, y in zip(oa, ob)) and any(x < y for x, y in zip(oa, ob))
+        oa, ob, eps = obj(a), obj(b), tol(a, b)
+        if not all(x <= y + e for x, y, e in zip(oa, ob, eps)):
+            return False
+        if any(x < y - e for x, y, e in zip(oa, ob, eps)):
+            return True
+        return oa < ob  # tied in every objective: the first by cost (then power, ...) stands for both
 
     front = [c for c in pool if not any(dominates(o, c) for o in pool if o is not c)]
     return sorted(front, key=lambda c: c.cost)
@@ -673,6 +691,14 @@ class Exploration:
     def pareto(self, **kw) -> list[Candidate]:
         return pareto(self.candidates, **kw)
 
+    def pareto_set(self) -> tuple[list[Candidate], str]:
+        """The Pareto set the table prints and the JSON lists, and what it was taken among: the
+        feasible, thermally solved candidates, or (when none was solved) the feasible screened ones."""
+        front = self.pareto(solved_only=True)
+        if front:
+            return front, "feasible, thermally solved candidates"
+        return self.pareto(), "feasible candidates (no thermal solve: estimated temperatures)"
+
     def table(self, top: int = 15) -> str:
         s = self.system
         lines = [f"Partition exploration: {s.name} ({len(s.blocks)} blocks, {len(s.traffic)} traffic pairs, "
@@ -688,18 +714,17 @@ class Exploration:
         if len(self.candidates) > top:
             nin = sum(1 for c in self.candidates if not c.feasible)
             lines.append(f"... {len(self.candidates) - top} more ({nin} infeasible in all, each with its reason; "
-                         "see to_dict())")
-        front = self.pareto(solved_only=True)
+                         "all of them in the JSON: codesign partition ... --json FILE)")
+        front, basis = self.pareto_set()
         lines.append("")
-        if front:
-            lines.append(f"Pareto set over (cost, power, peak temperature, clock) among feasible, thermally solved "
-                         f"candidates: {len(front)}")
-        else:
-            front = self.pareto()[:10]
-            lines.append("No feasible thermally solved candidate; Pareto set of the screen (estimated temperatures), "
-                         f"first {len(front)}:")
-        for c in front:
+        lines.append(f"Pareto set over (cost, power, peak temperature, clock) among {basis}: {len(front)} "
+                     f"candidate{'' if len(front) == 1 else 's'} (differences within $"
+                     f"{PARETO_TIES['cost']:g} or {100 * PARETO_TIES['cost_relative']:g} %, {PARETO_TIES['power']:g} W, "
+                     f"{PARETO_TIES['temperature']:g} K and {PARETO_TIES['clock']:g} clock count as ties)")
+        for c in front[:top]:
             lines.append(f"  * {c.label}\n      {c.explain()}")
+        if len(front) > top:
+            lines.append(f"  ... {len(front) - top} more in the JSON ('pareto'; --json FILE)")
         for n in self.notes:
             lines.append(f"note: {n}")
         return "\n".join(lines)
@@ -708,7 +733,8 @@ class Exploration:
         return {"system": self.system.name, "method": self.method, "evaluated": self.evaluated,
                 "complete": self.complete, "seconds": self.seconds,
                 "candidates": [c.to_dict() for c in self.candidates],
-                "pareto": [c.label for c in self.pareto()], "notes": list(self.notes)}
+                "pareto": [c.label for c in self.pareto_set()[0]], "pareto_basis": self.pareto_set()[1],
+                "pareto_ties": dict(PARETO_TIES), "notes": list(self.notes)}
 
 
 class ScreenResult(list):

@@ -64,13 +64,38 @@ def layer_maps(report: "ThermalReport") -> list[dict]:
     return out
 
 
+def _grid_shape(n: int) -> tuple[int, int]:
+    """Columns and rows for ``n`` map panels plus the key panel: the fewest empty slots (the key
+    panel spans what is left of the last row, so no slot stays empty), 4 columns preferred."""
+    best = None
+    for ncols in (4, 3, 5, 2):
+        total = n + 1
+        nrows = -(-total // ncols)
+        empty = nrows * ncols - total
+        score = (empty, abs(ncols - 4))
+        if best is None or score < best[0]:
+            best = (score, ncols, nrows)
+    return best[1], best[2]
+
+
+def _fits(text: str, size: float, rect, ax_w_in: float, package_w: float, ax_h_in: float, package_h: float) -> bool:
+    """Whether ``text`` at ``size`` points fits inside ``rect`` drawn on an axis of the given size."""
+    lines = text.split("\n")
+    w_pt = 0.6 * size * max(len(s) for s in lines) + 4
+    h_pt = 1.3 * size * len(lines) + 4
+    return (w_pt <= 72 * ax_w_in * rect.width / package_w) and (h_pt <= 0.9 * 72 * ax_h_in * rect.height / package_h)
+
+
 def plot_layer_maps(report: "ThermalReport", path, *, layers: Sequence[str] | None = None,
                     shared_scale: bool = True, ncols: int | None = None, dpi: int = 110) -> Path:
-    """Per-layer 2D temperature maps with chiplet outlines and names; writes ``path``.
+    """Per-layer 2D temperature maps with chiplet outlines, names and power blocks; writes ``path``.
 
     Each panel shows the largest temperature through the thickness of one layer (top layer first),
-    in degC, with the layer's own chiplets outlined in black and named, the chiplets of other layers
-    dashed in grey, and each die's hotspot marked with ``x``.
+    in degC, with the layer's own chiplets outlined in black and named with their junction
+    temperature, their power blocks hatched, the chiplets of other layers dashed in grey, and each
+    die's hotspot marked with ``x``. A name that does not fit its die at a legible size is replaced
+    by a number; the last panel is the key: every chiplet with its number, layer, power and
+    junction temperature (it spans the rest of the last row, so the grid has no empty panels).
 
     Parameters
     ----------
@@ -82,7 +107,7 @@ def plot_layer_maps(report: "ThermalReport", path, *, layers: Sequence[str] | No
     shared_scale : bool
         One colour scale for every panel (default), or one per panel to show detail in cool layers.
     ncols : int, optional
-        Panels per row (default: up to 4).
+        Panels per row (default: chosen so that the key fills the last row, 4 preferred).
     dpi : int
         Resolution of the picture.
     """
@@ -97,16 +122,24 @@ def plot_layer_maps(report: "ThermalReport", path, *, layers: Sequence[str] | No
         maps = [m for m in maps if m["name"] in layers]
     stack = report.model.stack
     n = len(maps)
-    ncols = ncols or min(4, n)
-    nrows = -(-n // ncols)
+    if ncols is None:
+        ncols, nrows = _grid_shape(n)
+    else:
+        nrows = -(-(n + 1) // ncols)
     w_mm, h_mm = stack.package.width * 1e3, stack.package.height * 1e3
     panel_w = 3.6
     panel_h = panel_w * h_mm / w_mm + 0.6
     fig = _figure(panel_w * ncols + (1.0 if shared_scale else 0.0), panel_h * nrows + 0.5, dpi)
-    axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
+    gs = fig.add_gridspec(nrows, ncols)
+    axes = [fig.add_subplot(gs[i // ncols, i % ncols]) for i in range(n)]
+    key_ax = fig.add_subplot(gs[n // ncols, n % ncols:])
     t_all = np.asarray(report.temperature, dtype=float) - KELVIN
     vmin, vmax = float(t_all.min()), float(t_all.max())
     hot = {c.name: c for c in report.chiplets}
+    number = {c.name: i + 1 for i, c in enumerate(stack.chiplets)}
+    numbered: set[str] = set()
+    ax_w_in = 0.8 * panel_w  # the drawing area of a panel, without its tick labels
+    ax_h_in = ax_w_in * h_mm / w_mm
     image = None
     for ax, m in zip(axes, maps):
         temp_c = m["temperature"] - KELVIN
@@ -118,23 +151,31 @@ def plot_layer_maps(report: "ThermalReport", path, *, layers: Sequence[str] | No
         for other in stack.layers:
             for c in other.chiplets:
                 r = c.rect
-                mine = other.name == layer.name
+                mine = other.name == layer.name or layer.name in c.spans  # a die spanning layers: in each
                 ax.add_patch(Rectangle((r.x * 1e3, r.y * 1e3), r.width * 1e3, r.height * 1e3, fill=False,
                                        lw=1.4 if mine else 0.8, ls="-" if mine else "--",
                                        ec="black" if mine else "0.35"))
-                if mine:
-                    ct = hot.get(c.name)
-                    label = c.name if ct is None else f"{c.name}\n{ct.junction - KELVIN:.1f} °C"
-                    # Name at the die's lower edge, clear of a central hotspot marker; the font
-                    # shrinks (to a floor) so the name fits the die's width on the panel.
-                    die_pt = 0.8 * panel_w * 72 * r.width / stack.package.width
-                    size = float(np.clip(die_pt / (0.62 * max(len(s) for s in label.split("\n"))), 4.5, 7.5))
-                    ax.text(r.centre[0] * 1e3, (r.y + 0.06 * r.height) * 1e3, label, ha="center", va="bottom",
-                            fontsize=size,
-                            bbox=dict(boxstyle="round,pad=0.2", fc="white", ec="none", alpha=0.75))
-                    if ct is not None:
-                        ax.plot(ct.hotspot[0] * 1e3, ct.hotspot[1] * 1e3, marker="x", ms=7, mew=2, color="white")
-                        ax.plot(ct.hotspot[0] * 1e3, ct.hotspot[1] * 1e3, marker="x", ms=5, mew=1, color="black")
+                if not mine:
+                    continue
+                for b in c.power_blocks:  # where the die's power blocks sit, hatched
+                    br = b.rect
+                    ax.add_patch(Rectangle((br.x * 1e3, br.y * 1e3), br.width * 1e3, br.height * 1e3, fill=False,
+                                           lw=0.6, ec="white", hatch="//", alpha=0.6))
+                ct = hot.get(c.name)
+                label = c.name if ct is None else f"{c.name}\n{ct.junction - KELVIN:.1f} °C"
+                size = next((sz for sz in (7.5, 7.0, 6.5, 6.0)
+                             if _fits(label, sz, r, ax_w_in, stack.package.width, ax_h_in, stack.package.height)),
+                            None)
+                if size is None:  # the name does not fit the die: its number, and the key says which
+                    label, size = str(number[c.name]), 7.0
+                    numbered.add(c.name)
+                # Label at the die's lower edge, clear of a central hotspot marker.
+                ax.text(r.centre[0] * 1e3, (r.y + 0.06 * r.height) * 1e3, label, ha="center", va="bottom",
+                        fontsize=size, clip_on=True,
+                        bbox=dict(boxstyle="round,pad=0.2", fc="white", ec="none", alpha=0.75))
+                if ct is not None:
+                    ax.plot(ct.hotspot[0] * 1e3, ct.hotspot[1] * 1e3, marker="x", ms=7, mew=2, color="white")
+                    ax.plot(ct.hotspot[0] * 1e3, ct.hotspot[1] * 1e3, marker="x", ms=5, mew=1, color="black")
         e = layer.extent
         ax.add_patch(Rectangle((e.x * 1e3, e.y * 1e3), e.width * 1e3, e.height * 1e3, fill=False, lw=0.8, ls=":",
                                ec="0.2"))
@@ -147,13 +188,38 @@ def plot_layer_maps(report: "ThermalReport", path, *, layers: Sequence[str] | No
         ax.tick_params(labelsize=7)
         ax.set_xlabel("x [mm]", fontsize=8)
         ax.set_ylabel("y [mm]", fontsize=8)
-    for ax in axes[n:]:
-        ax.set_visible(False)
+    _key_panel(key_ax, report, number, numbered, height_in=panel_h - 0.6)
     if shared_scale and image is not None:
-        fig.colorbar(image, ax=axes[:n].tolist(), shrink=0.9, label="Temperature [°C] (max through each layer)")
+        fig.colorbar(image, ax=axes + [key_ax], shrink=0.9, label="Temperature [°C] (max through each layer)")
     fig.suptitle(f"{stack.name}: {report.power_in:.0f} W, max {report.max_temperature - KELVIN:.1f} °C"
                  + (f" in {report.hottest.name}" if report.chiplets else ""), fontsize=11)
     return _save(fig, path)
+
+
+def _key_panel(ax, report, number: dict, numbered: set, *, height_in: float) -> None:
+    """The key of the layer maps: each chiplet with its number (# where a map shows only the number)."""
+    ax.set_axis_off()
+    stack = report.model.stack
+    hot = {c.name: c for c in report.chiplets}
+    lines = []
+    # Dies shown by number first (the key is what names them), then the others.
+    for c in sorted(stack.chiplets, key=lambda c: (c.name not in numbered, number[c.name])):
+        ct = hot.get(c.name)
+        tj = "" if ct is None else f"{ct.junction - KELVIN:6.1f} °C"
+        power = c.total_power if ct is None else ct.power
+        blocks = f", {len(c.power_blocks)} block{'s' if len(c.power_blocks) != 1 else ''}" if c.power_blocks else ""
+        mark = "#" if c.name in numbered else " "
+        lines.append(f"{mark}{number[c.name]:>2} {c.name[:18]:<18} {stack.layer_of(c.name).name[:10]:<10} "
+                     f"{power:7.1f} W{tj}{blocks}")
+    head = "   chiplet            layer        power     Tj"
+    rows_fit = max(4, int(0.8 * 72 * height_in / (6.5 * 1.25)) - 2)
+    shown = lines[:rows_fit]
+    if len(lines) > rows_fit:
+        shown.append(f"    ... {len(lines) - rows_fit} more in the report's tables")
+    ax.text(0.0, 1.0, "Key. #: shown by its number on the map; hatched: power blocks;\n"
+            "dashed: dies of other layers; x: hotspot", transform=ax.transAxes, fontsize=7, va="top", ha="left")
+    ax.text(0.0, 0.9, "\n".join([head] + shown), transform=ax.transAxes, fontsize=6.5, va="top", ha="left",
+            family="monospace")
 
 
 def plot_transient(times, chiplet_temperatures: Mapping[str, np.ndarray], path, *,

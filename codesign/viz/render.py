@@ -234,9 +234,9 @@ def _display_blocks(model: "Model", temperature: np.ndarray, zmap: _ZMap, pv) ->
 
 
 def _chiplet_box(model: "Model", name: str, zmap: _ZMap) -> tuple[float, ...]:
-    layer = model.stack.layer_of(name)
-    kb = list(reversed(model.stack.layers)).index(layer)
-    lo, hi = zmap.layer_range(kb)
+    bottom_up = list(reversed(model.stack.layers))
+    spans = [zmap.layer_range(bottom_up.index(layer)) for layer in model.stack.layers_of(name)]  # all its layers
+    lo, hi = min(r[0] for r in spans), max(r[1] for r in spans)
     r = model.stack.chiplet(name).rect
     return (r.x * 1e3, r.x1 * 1e3, r.y * 1e3, r.y1 * 1e3, lo, hi)
 
@@ -381,11 +381,20 @@ def plot_hotspots(report: "ThermalReport", *, screenshot=None, off_screen: bool 
 
     # Hotspot flags: a marker at a chiplet's hottest point, a pole up to above the stack and the
     # label on top, raised until it clears the labels already placed (hottest first, in red), so no
-    # label covers the cutaway. Dummy dies without power or limit get no flag; at most MAX_LABELS.
-    flagged = [c for c in sorted(report.chiplets, key=lambda c: -c.junction)
-               if c.power > 0 or c.tj_max is not None or c.kind != "dummy"]
+    # label covers the cutaway. Dummy dies without power or limit get no flag. Of the other dies
+    # the hottest of each kind in each layer is flagged, and every die over its limit; the rest of a kind are
+    # summarised in the note line ("4 more hbm: 60.9-61.8 °C"), so alike dies do not crowd the
+    # picture; at most MAX_LABELS flags.
+    candidates = [c for c in sorted(report.chiplets, key=lambda c: -c.junction)
+                  if c.power > 0 or c.tj_max is not None or c.kind != "dummy"]
+    flagged, kinds = [], set()
+    for c in candidates:
+        if (c.kind, c.layer) not in kinds or (c.margin is not None and c.margin < 0):
+            flagged.append(c)
+            kinds.add((c.kind, c.layer))
     if hottest is not None:
-        flagged = ([hottest] + [c for c in flagged if c.name != hottest.name])[:MAX_LABELS]
+        flagged = [hottest] + [c for c in flagged if c.name != hottest.name]
+    flagged = flagged[:MAX_LABELS]
     placed: list[tuple[float, float, float, float]] = []
     for rank, c in enumerate(flagged):
         hot = rank == 0
@@ -422,9 +431,7 @@ def plot_hotspots(report: "ThermalReport", *, screenshot=None, off_screen: bool 
         notes.append(f"corner cut away through the {hottest.name if hottest else 'hottest'} hotspot")
     if cover and not slices:
         notes.append(f"{', '.join(sorted(cover, key=[l.name for l in stack.layers].index))} translucent")
-    unflagged = len(report.chiplets) - len(flagged)
-    if unflagged:
-        notes.append(f"{unflagged} more chiplets in the tables")
+    notes += unflagged_notes(report.chiplets, flagged)
     notes.append(f"ambient {stack.top.ambient - KELVIN:.0f} °C")
     pl.add_text("; ".join(notes), position="lower_left", font_size=10, color="#404040")
 
@@ -434,6 +441,22 @@ def plot_hotspots(report: "ThermalReport", *, screenshot=None, off_screen: bool 
         else:  # a window was asked for: show it, and save the picture when it is closed
             pl.show(screenshot=str(screenshot), auto_close=False)
     return pl
+
+
+def unflagged_notes(chiplets, flagged) -> list[str]:
+    """One note per chiplet kind for the dies without a flag: ``"4 more hbm: 60.9-61.8 °C"``."""
+    names = {c.name for c in flagged}
+    by_kind: dict[str, list] = {}
+    for c in chiplets:
+        if c.name not in names:
+            by_kind.setdefault(c.kind, []).append(c)
+    notes = []
+    for kind, cs in by_kind.items():
+        tj = [c.junction - KELVIN for c in cs]
+        what = kind.replace("_", " ")
+        span = f"{min(tj):.1f} °C" if max(tj) - min(tj) < 0.05 else f"{min(tj):.1f}-{max(tj):.1f} °C"
+        notes.append(f"{len(cs)} more {what} {'die' if len(cs) == 1 else 'dies'}: {span}")
+    return notes
 
 
 def _to_display(renderer, points) -> np.ndarray:
