@@ -54,7 +54,7 @@ def test_dpw_exact_by_hand():
 
 @settings(max_examples=30, deadline=None)
 @given(st.floats(3, 40), st.floats(3, 40))
-def test_dpw_exact_close_to_analytic_and_below_area_bound(w, h):
+def test_dpw_best_placement_close_to_analytic_and_below_area_bound(w, h):
     exact = dies_per_wafer(w * MM, h * MM)  # best placement
     ana = float(dies_per_wafer(w * MM, h * MM, method="analytic"))
     bound = math.pi * (147 * MM) ** 2 / ((w + 0.1) * (h + 0.1) * MM2)
