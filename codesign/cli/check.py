@@ -36,11 +36,13 @@ def summary(stack, model) -> str:
         if layer.interconnect is not None:
             i = layer.interconnect
             ic = f"{i.kind} {i.diameter * 1e6:.3g}/{i.pitch * 1e6:.3g} um ({layer.interconnect_region})"
-        rows.append([layer.name, fl(layer.thickness), layer.material, ic, ", ".join(c.name for c in layer.chiplets)])
+        rows.append([layer.name, fl(layer.thickness), layer.material, ic,
+                     ", ".join(c.name for c in stack.occupants(layer.name))])  # dies spanning it too
     out += [text_table(rows, ["layer (top to bottom)", "thickness", "fill", "interconnect", "chiplets"]), ""]
     rows = []
     for c in stack.chiplets:
-        rows.append([c.name, c.kind, stack.layer_of(c.name).name, f"{fl(c.rect.width)} x {fl(c.rect.height)}",
+        where = f"{c.spans[0]} to {c.spans[-1]}" if c.spans else stack.layer_of(c.name).name
+        rows.append([c.name, c.kind, where, f"{fl(c.rect.width)} x {fl(c.rect.height)}",
                      f"{c.total_power:.2f} W", f"{c.tj_max - 273.15:.0f} degC" if c.tj_max else "-",
                      "yes" if c.leakage else "-"])
     out += [text_table(rows, ["chiplet", "kind", "layer", "size", "power", "Tj,max", "leakage"]), ""]

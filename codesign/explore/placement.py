@@ -303,6 +303,13 @@ def build_soft_model(stack: Stack, *, layer: str | None = None, cell_size: float
     if not chips:
         raise PlacementError(f"`build_soft_model(layer={layer!r})`: the layer has no chiplets to place; layers "
                              f"with chiplets: {[l.name for l in stack.layers if l.chiplets]}")
+    spanning = [c.name for c in stack.occupants(layer) if c.spans]  # the soft model moves one-layer dies only
+    if spanning:
+        free = [l.name for l in stack.layers if l.chiplets and not any(c.spans for c in stack.occupants(l.name))]
+        raise PlacementError(f"`build_soft_model(layer={layer!r})`: {', '.join(spanning)} span several layers "
+                             "(spans = [...]), which soft placement does not model yet; "
+                             + (f"choose a layer without them: {free}" if free else
+                                "no layer of this stack is free of them (place the dies with the conforming model)"))
     h = float(cell_size or stack.mesh.max_lateral_size)
     s = float(edge_width or 0.25 * h)
     # The fixed stack: every movable die spread over the whole extent with no power, so the grid
