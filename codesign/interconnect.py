@@ -126,8 +126,10 @@ class LinkResult:
 
 @dataclass(frozen=True)
 class HBMSummary:
-    """Demanded vs deliverable bandwidth of one HBM stack [bit/s]; ``stack_power`` is the PHY
-    spec's per-stack power (an UNSOURCED placeholder for HBM3/3E/4, see :mod:`codesign.phys`)."""
+    """Demanded vs deliverable bandwidth of one HBM stack [bit/s]; ``stack_power`` is the power
+    the layout gives the stack's chiplet [W] (what the thermal solve uses), so the link table and
+    the temperature table show the same number. (The PHY spec's generic per-stack figure,
+    ``PhySpec.stack_power``, an UNSOURCED placeholder, is used only where no layout is at hand.)"""
 
     link: str
     stack: str
@@ -238,7 +240,7 @@ class InterconnectReport:
                          f"{self.hbm_deliverable / 8e12:.3f} TB/s deliverable "
                          f"({100 * self.hbm_demanded / self.hbm_deliverable:.1f} %)")
             for h in self.hbm:
-                sp = f", {h.stack_power:g} W/stack (placeholder)" if h.stack_power is not None else ""
+                sp = f", {h.stack_power:.3g} W (layout power of the stack)" if h.stack_power is not None else ""
                 lines.append(f"  {h.stack:<10} {h.phy:<6} {h.demanded / 8e9:8.1f} of {h.deliverable / 8e9:8.1f} GB/s{sp}")
         if self.optics:
             lines.append("")
@@ -564,7 +566,7 @@ def evaluate_links(stack: Stack, *, phys: Mapping[str, PhySpec] | None = None, a
             stack_chip = next((c for c in chips if c.kind == "hbm"), chips[1])
             host = next(c for c in chips if c is not stack_chip)
             hbm.append(HBMSummary(link.name, stack_chip.name, host.name, spec.name, link.bandwidth,
-                                  s.deliverable, spec.stack_power))
+                                  s.deliverable, stack_chip.total_power))
         if spec.kind == "optical":
             alt_spec = table.get(spec.alternative) if spec.alternative else None
             if alt_spec is not None:

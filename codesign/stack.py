@@ -274,6 +274,11 @@ class MeshControls:
     grading: float = 1.0
     cells_per_layer: int = 1
     max_vertical_size: float = 2e-4
+    # accuracy (codesign.accuracy): the error target of the chiplet temperatures, in K or as a
+    # fraction of the largest rise (neither: 1 % of the rise), and the cell budget of refinement
+    target_error: float | None = None
+    target_fraction: float | None = None
+    max_cells: int | None = None
 
 
 @dataclass(frozen=True)
@@ -356,8 +361,21 @@ class Stack:
 
     # -- copies ---------------------------------------------------------------------------------
     def with_chiplet(self, name: str, **changes) -> "Stack":
-        """A copy with one chiplet's fields replaced (e.g. ``power=...``, ``rect=...``)."""
-        self.chiplet(name)
+        """A copy with one chiplet's fields replaced (e.g. ``power="120 W"``, ``rect=...``).
+
+        Quantities take the layout file's unit strings (``power="120 W"``, ``tj_max="105 degC"``,
+        ``active_thickness="20 um"``) or SI floats (``power=120.0``, ``tj_max=378.15``).
+
+        ``power`` is the chiplet's *uniform* power, as in the layout file: its power blocks and
+        power map add on top (:attr:`Chiplet.total_power` = power + blocks + map). On the demo,
+        whose logic die has 40 W uniform and a 60 W block, ``power="120 W"`` gives 180 W. To set
+        the die's total and keep how it is spread, pass ``total_power="120 W"`` instead: the
+        uniform power, every block and every power-map cell are scaled by the same factor.
+        """
+        chip = self.chiplet(name)
+        changes = _si_changes(f"Stack.with_chiplet({name!r}, ...)", changes, _CHIPLET_QUANTITIES)
+        if "total_power" in changes:
+            changes.update(_scaled_power(chip, changes.pop("total_power")))
         layers = tuple(
             dataclasses.replace(layer, chiplets=tuple(
                 dataclasses.replace(c, **changes) if c.name == name else c for c in layer.chiplets))
@@ -365,7 +383,54 @@ class Stack:
         return dataclasses.replace(self, layers=layers)
 
     def with_layer(self, name: str, **changes) -> "Stack":
-        """A copy with one layer's fields replaced (e.g. ``thickness=...``)."""
+        """A copy with one layer's fields replaced (e.g. ``thickness="50 um"`` or ``thickness=5e-5``)."""
         self.layer(name)
+        changes = _si_changes(f"Stack.with_layer({name!r}, ...)", changes, _LAYER_QUANTITIES)
         return dataclasses.replace(self, layers=tuple(
             dataclasses.replace(l, **changes) if l.name == name else l for l in self.layers))
+
+
+#: Fields of :class:`Chiplet` and :class:`Layer` that are quantities, with their kind
+#: (:data:`codesign.units.DIMENSIONS`): the ``with_*`` helpers accept unit strings for them.
+_CHIPLET_QUANTITIES = {"power": "power", "total_power": "power", "active_thickness": "length",
+                       "tj_max": "temperature"}
+_LAYER_QUANTITIES = {"thickness": "length"}
+
+
+def _si_changes(call: str, changes: dict, kinds: dict) -> dict:
+    """``changes`` with unit strings of quantity fields parsed to SI floats (UnitError naming the call)."""
+    from .units import UnitError, parse_quantity
+
+    out = dict(changes)
+    for key, kind in kinds.items():
+        v = out.get(key)
+        if isinstance(v, str):
+            try:
+                out[key] = parse_quantity(v, kind)
+            except UnitError as e:
+                raise UnitError(f"`{call}` {key}={v!r}: {e}") from None
+        elif isinstance(v, (bool, list, tuple, dict, set)):
+            raise UnitError(f"`{call}` {key}={v!r}: expected a {kind.replace('_', ' ')} as a unit string "
+                            f"(e.g. {_EXAMPLES[kind]!r}) or an SI number")
+    return out
+
+
+_EXAMPLES = {"power": "120 W", "length": "50 um", "temperature": "105 degC"}
+
+
+def _scaled_power(chip: Chiplet, total: float) -> dict:
+    """The ``power``, ``power_blocks`` and ``power_map`` of ``chip`` scaled so that they add up to ``total``."""
+    from .errors import ModelError
+
+    if total < 0:
+        raise ModelError(f"`with_chiplet({chip.name!r}, total_power=...)`: a power is at least 0 W, got {total:g} W")
+    now = chip.total_power
+    if now <= 0:  # nothing to scale: the total becomes uniform power
+        return {"power": float(total)}
+    f = total / now
+    out = {"power": chip.power * f,
+           "power_blocks": tuple(dataclasses.replace(b, power=b.power * f) for b in chip.power_blocks)}
+    if chip.power_map is not None:
+        out["power_map"] = dataclasses.replace(
+            chip.power_map, values=tuple(tuple(v * f for v in row) for row in chip.power_map.values))
+    return out

@@ -20,9 +20,13 @@ def execute(args) -> int:
     for name in shipped_layouts():
         try:
             s = load_layout(name)
-            rows.append([name, f"{s.total_power:.0f} W", f"{len(s.chiplets)}", s.description])
+            leak = sum(c.leakage.reference_power for c in s.chiplets if c.leakage is not None)
+            rows.append([name, f"{s.total_power:.0f}", f"{leak:.0f}" if leak else "-", f"{len(s.chiplets)}",
+                         s.description])
         except CodesignError as e:  # a broken shipped layout must not hide the others
-            rows.append([name, "-", "-", f"INVALID: {str(e).splitlines()[0]}"])
-    print(text_table(rows, ["layout", "power", "chiplets", "description"]))
+            rows.append([name, "-", "-", "-", f"INVALID: {str(e).splitlines()[0]}"])
+    print(text_table(rows, ["layout", "dynamic W", "leakage W at ref.", "chiplets", "description"]))
+    print("\ndynamic W: the dies' dynamic power as written; leakage W at ref.: the leakage models' power at their "
+          "reference temperature (the solve finds the leakage at the operating point)")
     print(f"\n(files in {shipped_layout_path('demo').parent})")
     return 0

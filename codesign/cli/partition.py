@@ -15,7 +15,9 @@ def add_parser(sub) -> None:
     from ..explore.partition import MAX_CANDIDATES, MAX_KEPT, MAX_SEARCH_TIME
 
     p.add_argument("--top", type=whole(1), default=12, help="candidates to print")
-    p.add_argument("--search", choices=("auto", "exhaustive", "heuristic"), default="auto")
+    p.add_argument("--search", choices=("auto", "exhaustive", "heuristic"), default="auto",
+                   help="exhaustive: every partition x node x technology; heuristic: greedy merges and local "
+                        "moves; auto (default): exhaustive when the count is at most --max-exhaustive")
     p.add_argument("--max-exhaustive", type=whole(0), default=8000,
                    help="largest number of combinations searched exhaustively")
     p.add_argument("--max-candidates", type=whole(1), default=MAX_CANDIDATES, metavar="N",

@@ -1246,11 +1246,29 @@ def summary_table(spec: SweepSpec, rows: Sequence[dict], *, top: int = 5) -> str
     order = sorted(flat, key=lambda r: r["max_temperature_C"])[:top]
     labels = [p.label for p in spec.parameters]
     lines.append("")
-    lines.append(f"coolest {len(order)} variants (max temperature degC | parameters in SI):")
+    lines.append(f"coolest {len(order)} variants (max temperature degC | parameters):")
     for r in order:
-        ps = ", ".join(f"{k}={r[k]:.4g}" if not isinstance(r[k], str) else f"{k}={r[k]}" for k in labels)
+        ps = ", ".join(f"{p.label} = {format_parameter(p, r[p.label])}" for p in spec.parameters)
         lines.append(f"  {r['max_temperature_C']:8.2f}  {ps}")
     return "\n".join(lines)
+
+
+def format_parameter(param: SweepParameter, value) -> str:
+    """A parameter's value as a user writes it: ``25 um``, ``1.5 mm``, ``120 W``, ``40 degC``,
+    ``2e+04 W/m^2/K`` -> ``20,000 W/m^2/K``, ``x0.8`` for a scale, the name for a material."""
+    if isinstance(value, str):
+        return value
+    v = float(value)
+    if param.mode == "scale":
+        return f"x{v:.4g}"
+    qkind = PARAMETER_KINDS[param.kind][1]
+    if qkind == "length":
+        return f"{v * 1e6:.4g} um" if abs(v) < 1e-3 else f"{v * 1e3:.4g} mm"
+    if qkind == "temperature":
+        return f"{v - 273.15:.4g} degC"
+    unit = {"power": "W", "conductivity": "W/m/K", "heat_transfer_coefficient": "W/m^2/K"}.get(qkind, "")
+    number = f"{v:,.0f}" if 1e4 <= abs(v) < 1e9 else f"{v:.4g}"
+    return f"{number} {unit}".strip()
 
 
 def plot_sweep_pareto(spec: SweepSpec, rows: Sequence[dict], path) -> Path:
@@ -1258,5 +1276,33 @@ def plot_sweep_pareto(spec: SweepSpec, rows: Sequence[dict], path) -> Path:
     from ..viz.plots import plot_pareto
 
     x, y = spec.objectives
-    return plot_pareto([flatten_row(r) for r in rows], x, y, path, sense=spec.sense,
-                       title=f"{spec.name}: {len(rows)} variants")
+    flat = [flatten_row(r) for r in rows]
+    labels = [", ".join(format_parameter(p, r[p.label]) for p in spec.parameters if p.label in r) for r in flat]
+    limits = []  # the junction limit a temperature objective is judged against (dashed line)
+    for obj, axis in ((x, "x"), (y, "y")):
+        lim = _tj_limit(spec.stack, obj, flat)
+        if lim is not None:
+            limits.append((axis, lim[0] - 273.15, lim[1]))
+    return plot_pareto(flat, x, y, path, sense=spec.sense, labels=labels, limits=limits,
+                       title=f"{spec.name}: {len(rows)} variants (front points labelled with their parameters)")
+
+
+def _tj_limit(stack, objective: str, rows: Sequence[dict] = ()):
+    """``(tj_max [K], label)`` for a temperature objective: the chiplet's limit for ``tj_C.NAME``; for
+    ``max_temperature_C`` the limit of the die hottest in most variants (else the smallest limit);
+    None otherwise or without limits."""
+    if objective.startswith("tj_C."):
+        name = objective[len("tj_C."):]
+        c = next((c for c in stack.chiplets if c.name == name), None)
+        return None if c is None or c.tj_max is None else (c.tj_max, f"{name} Tj,max")
+    if objective == "max_temperature_C":
+        limited = [c for c in stack.chiplets if c.tj_max is not None]
+        hottest = [max(limited, key=lambda c: r.get(f"tj_C.{c.name}", -np.inf)).name for r in rows] if limited else []
+        if hottest:
+            name = max(set(hottest), key=hottest.count)
+            c = next(c for c in limited if c.name == name)
+            return c.tj_max, f"{name} Tj,max (the hottest die)"
+        if limited:
+            c = min(limited, key=lambda c: c.tj_max)
+            return c.tj_max, f"lowest Tj,max ({c.name})"
+    return None

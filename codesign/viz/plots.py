@@ -293,7 +293,7 @@ def pareto_front(values: np.ndarray, sense: Sequence[str] = ("min", "min")) -> n
 def plot_pareto(points: Sequence[Mapping], x: str, y: str, path, *, labels: str | Sequence[str] | None = None,
                 colour: str | None = None, sense: Sequence[str] = ("min", "min"), xlabel: str | None = None,
                 ylabel: str | None = None, title: str | None = None, log_x: bool = False, log_y: bool = False,
-                dpi: int = 110) -> Path:
+                limits: Sequence[tuple[str, float, str]] = (), dpi: int = 110) -> Path:
     """Scatter of design points with their Pareto front drawn and labelled; writes ``path``.
 
     Parameters
@@ -312,6 +312,9 @@ def plot_pareto(points: Sequence[Mapping], x: str, y: str, path, *, labels: str 
     xlabel, ylabel, title : str, optional
     log_x, log_y : bool
         Logarithmic axes.
+    limits : sequence of (axis, value, label)
+        Limits drawn as dashed lines across the plot (``axis`` ``"x"`` or ``"y"``), e.g. a junction
+        limit ``("y", 105.0, "Tj,max")`` for a temperature objective.
     """
     if not points:
         raise ValueError("`plot_pareto(points=...)` is empty; pass a list of dicts, one per design point")
@@ -341,9 +344,16 @@ def plot_pareto(points: Sequence[Mapping], x: str, y: str, path, *, labels: str 
     f = f[np.argsort(f[:, 0])]
     ax.plot(f[:, 0], f[:, 1], "-o", color="#b00000", ms=6, mfc="none", mew=1.6, lw=1.5,
             label=f"Pareto front ({int(front.sum())} of {len(points)})")
-    for i in np.flatnonzero(front):
-        if names[i]:
-            ax.annotate(names[i], xy[i], xytext=(4, 4), textcoords="offset points", fontsize=7.5)
+    for k, i in enumerate(np.flatnonzero(front)):
+        if names[i]:  # alternate above / below the front so that neighbours do not overlap
+            ax.annotate(names[i], xy[i], xytext=(5, 6 if k % 2 == 0 else -12), textcoords="offset points",
+                        fontsize=7, bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.7))
+    ax.margins(x=0.12, y=0.08)  # room for the labels of the front's end points
+    for axis, value, text in limits:
+        if axis not in ("x", "y"):
+            raise ValueError(f"`plot_pareto(limits=...)`: axis is 'x' or 'y', got {axis!r}")
+        line = ax.axhline if axis == "y" else ax.axvline
+        line(value, color="#b00000", ls="--", lw=1.2, label=f"{text} = {value:.4g}")
     if log_x:
         ax.set_xscale("log")
     if log_y:
