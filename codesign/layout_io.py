@@ -884,11 +884,14 @@ def _boundary(ctx: _Ctx, raw: Any, path: str, kinds: tuple[str, ...], default_ki
 
 def _mesh(ctx: _Ctx, raw: Any) -> MeshControls:
     s = _table(ctx, raw, "mesh", ("max_lateral_size", "min_lateral_size", "grading", "cells_per_layer",
-                                  "max_vertical_size"), required=False)
+                                  "max_vertical_size", "target_error", "max_cells"), required=False)
     if s is None:
         return MeshControls()
     d = MeshControls()
+    target, fraction = _target_error(ctx, s)
     return MeshControls(
+        target_error=target, target_fraction=fraction,
+        max_cells=_integer(ctx, s, "max_cells", "mesh", required=False, default=None, lo=1000, hi=MAX_CELLS),
         max_lateral_size=_quantity(ctx, s, "max_lateral_size", "mesh", "length", required=False,
                                    default=d.max_lateral_size, positive=True),
         min_lateral_size=_quantity(ctx, s, "min_lateral_size", "mesh", "length", required=False, positive=True),
@@ -898,6 +901,33 @@ def _mesh(ctx: _Ctx, raw: Any) -> MeshControls:
         max_vertical_size=_quantity(ctx, s, "max_vertical_size", "mesh", "length", required=False,
                                     default=d.max_vertical_size, positive=True),
     )
+
+
+def _target_error(ctx: _Ctx, s: dict) -> tuple[float | None, float | None]:
+    """``mesh.target_error``: a temperature difference ("0.5 K") or a fraction of the largest rise
+    ("1 %"); returns ``(kelvin, fraction)``, one of them None (both None when absent or wrong)."""
+    if "target_error" not in s:
+        return None, None
+    v, p = s["target_error"], "mesh.target_error"
+    fix = 'give a temperature difference such as "0.5 K" or a fraction of the largest rise such as "1 %"'
+    if not isinstance(v, str):
+        ctx.err(p, f"expected a quantity string, got {_show(v)}; {fix}")
+        return None, None
+    for kind in ("temperature_difference", "dimensionless"):
+        try:
+            x = parse_quantity(v, kind)
+        except UnitError:
+            continue
+        if kind == "dimensionless" and not v.strip().endswith("%"):
+            break  # a bare number: which unit was meant is unclear
+        if not (math.isfinite(x) and x > 0) or (kind == "dimensionless" and x >= 0.5):
+            rule = "give a positive number of kelvin" if kind == "temperature_difference" else \
+                "a fraction must lie between 0 and 50 %"
+            ctx.err(p, f"{_show(v)} is out of range: {rule}")
+            return None, None
+        return (x, None) if kind == "temperature_difference" else (None, x)
+    ctx.err(p, f"cannot read {_show(v)}; {fix}")
+    return None, None
 
 
 def _phys(ctx: _Ctx, raw: Any) -> dict:

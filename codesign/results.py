@@ -45,6 +45,11 @@ class ChipletTemperature:
     hotspot: tuple[float, float, float]
     tj_max: float | None
     margin: float | None
+    # discretisation-error estimates [K] (codesign.accuracy; None when not estimated)
+    junction_error: float | None = None
+    mean_error: float | None = None
+    error_trusted: bool | None = None  # False: the observed order is off, the ± is a conservative bound
+    junction_order: float | None = None  # observed order of convergence of the junction temperature
 
 
 def chiplet_temperatures(model, temperature, powers: dict | None = None) -> tuple[ChipletTemperature, ...]:
@@ -80,9 +85,17 @@ def solver_stats(solver, sol, **extra) -> dict:
     return out
 
 
+def _pm(error: float | None, c: ChipletTemperature) -> str:
+    """`` ± 0.12`` (`` ± 0.12!`` where the observed order is off), or nothing without an estimate."""
+    if error is None:
+        return ""
+    return f" ± {error:.2g}" + ("" if c.error_trusted is not False else "!")
+
+
 _LABELS = {"iterations": "CG iterations", "nonlinear_iterations": "Picard iterations",
            "fixed_point_iterations": "fixed-point iterations", "relative_residual": "relative residual",
-           "energy_balance": "energy balance", "setup_s": "set-up s", "solve_s": "solve s", "total_s": "total s"}
+           "energy_balance": "energy balance", "setup_s": "set-up s", "solve_s": "solve s", "compile_s": "compile s",
+           "total_s": "total s"}
 
 
 @dataclass(frozen=True, eq=False)
@@ -108,6 +121,9 @@ class ThermalReport:
         Solver, iterations, true relative residual, converged flag, timings (all measured).
     leakage : dict
         Leakage power per leaky chiplet at the operating point [W] (empty without leakage).
+    accuracy : codesign.accuracy.Accuracy or None
+        Discretisation-error estimates (± K) of the chiplet and layer temperatures, the target and
+        the mesh that met it (None when not estimated: ``analyse(model)`` without ``accuracy=True``).
     """
 
     model: object
@@ -119,6 +135,7 @@ class ThermalReport:
     energy_residual: float
     solver: dict = field(default_factory=dict)
     leakage: dict = field(default_factory=dict)
+    accuracy: object = None
 
     @property
     def max_temperature(self) -> float:
@@ -138,7 +155,8 @@ class ThermalReport:
         """Per-chiplet temperatures as a text table (degC), the energy balance and the solver line."""
         rows = []
         for c in sorted(self.chiplets, key=lambda c: -c.junction):
-            rows.append([c.name, c.kind, f"{c.power:.2f}", f"{c.junction - KELVIN:.2f}", f"{c.mean - KELVIN:.2f}",
+            rows.append([c.name, c.kind, f"{c.power:.2f}", f"{c.junction - KELVIN:.2f}" + _pm(c.junction_error, c),
+                         f"{c.mean - KELVIN:.2f}" + _pm(c.mean_error, c),
                          f"{c.tj_max - KELVIN:.0f}" if c.tj_max else "-",
                          f"{c.margin:+.2f}" if c.margin is not None else "-",
                          f"{c.hotspot[0] * 1e3:.2f},{c.hotspot[1] * 1e3:.2f}"])
@@ -153,6 +171,9 @@ class ThermalReport:
                        f"({', '.join(f'{k} {v:.3f}' for k, v in self.heat_out.items())}); "
                        f"relative residual {self.energy_residual:.2e}"),
                   "solver: " + ", ".join(parts) + f"; mesh {self.model.summary()}"]
+        if self.accuracy is not None:
+            lines.append("accuracy: " + self.accuracy.summary()
+                         + "; the energy balance is not an accuracy, the ± is (docs/accuracy.md)")
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
@@ -169,8 +190,11 @@ class ThermalReport:
                 {"name": c.name, "kind": c.kind, "layer": c.layer, "power_W": c.power,
                  "junction_C": c.junction - KELVIN, "mean_C": c.mean - KELVIN,
                  "hotspot_mm": [v * 1e3 for v in c.hotspot],
-                 "tj_max_C": c.tj_max - KELVIN if c.tj_max else None, "margin_K": c.margin}
+                 "tj_max_C": c.tj_max - KELVIN if c.tj_max else None, "margin_K": c.margin,
+                 "junction_error_K": c.junction_error, "mean_error_K": c.mean_error,
+                 "error_trusted": c.error_trusted, "junction_observed_order": c.junction_order}
                 for c in self.chiplets],
+            "accuracy": None if self.accuracy is None else self.accuracy.to_dict(),
             "solver": dict(self.solver),
             "mesh": {"cells": self.model.grid.n_elements, "nodes": self.model.grid.n_nodes,
                      "shape": list(self.model.grid.shape)},

@@ -25,7 +25,8 @@ __all__ = ["analyse", "report_from_solution"]
 
 def analyse(stack_or_model: Stack | Model, *, params: Params | None = None,
             solver: solvers.ThermalSolver | None = None, temperature_dependent: bool = False,
-            leakage: bool = True, heat_sources: Sequence[HeatSource] = (), throw: bool = True) -> ThermalReport:
+            leakage: bool = True, heat_sources: Sequence[HeatSource] = (), throw: bool = True,
+            accuracy: bool | None = None, max_cells: int | None = None) -> ThermalReport:
     """Steady thermal analysis of a stack.
 
     Parameters
@@ -47,8 +48,35 @@ def analyse(stack_or_model: Stack | Model, *, params: Params | None = None,
     throw : bool
         Raise :class:`codesign.SolveError` on non-convergence (default); otherwise report
         ``solver["converged"] = False``.
+    accuracy : bool, optional
+        Discretisation-error estimates (``report.accuracy``, ``± K`` on every chiplet; see
+        :mod:`codesign.accuracy` and ``docs/accuracy.md``). Default: on for a Stack, whose mesh is
+        then refined until the estimate meets the layout's ``mesh.target_error`` (default 1 % of
+        the largest rise) or the cell budget; off for a Model (its mesh is yours: ``accuracy=True``
+        estimates on it without refining). ``False`` with a Stack solves the layout's ``[mesh]``
+        as it stands.
+    max_cells : int, optional
+        Cell budget of the refinement (default: the layout's ``mesh.max_cells``, else
+        :data:`codesign.accuracy.DEFAULT_CELL_BUDGET`).
     """
+    kw = dict(params=params, solver=solver, temperature_dependent=temperature_dependent, leakage=leakage,
+              throw=throw)
+    if isinstance(stack_or_model, Stack) and accuracy is not False:
+        from .accuracy import meet_target
+
+        _, report = meet_target(stack_or_model, solve=lambda m: _analyse_model(m, **kw), heat_sources=heat_sources,
+                                solver=solver, max_cells=max_cells)
+        return report
     model = ensure_model(stack_or_model, heat_sources=heat_sources, call="analyse")
+    report = _analyse_model(model, **kw)
+    if accuracy:
+        from .accuracy import attach_estimate
+
+        report = attach_estimate(report, solver=solver)
+    return report
+
+
+def _analyse_model(model: Model, *, params, solver, temperature_dependent, leakage, throw) -> ThermalReport:
     solver = solvers.MultigridCG() if solver is None else solver
     has_leakage = any(c.leakage is not None for c in model.stack.chiplets)
     if has_leakage and leakage:

@@ -1,0 +1,467 @@
+r"""Discretisation-error estimates of a steady result, and meshes refined until they meet a target.
+
+Method (``docs/accuracy.md``)
+-----------------------------
+The grid of a model is coarsened by two along every axis: neighbouring cells are merged in pairs
+wherever the two cells are alike (same region, material, conductivity, heat source and boundary
+faces), so the coarse grid keeps every layer interface, die edge and power-block edge of the
+fine one (it stays conforming, and carries the same heat). On a grid refined by
+:func:`codesign.build`'s ``bisect`` every pair is a fine cell's two halves and the coarse grid is
+exactly the grid the refinement started from; on a graded grid built from the layout's controls
+most cells pair and the cells that cannot (a layer with one cell, an odd run) are listed in
+``Accuracy.unpaired``.
+
+For a quantity ``Q`` (a chiplet's peak and mean junction temperature, a layer's maximum) the
+Q1 finite elements converge at second order, ``Q_h = Q + C h^2 + ...``, so with the fine value
+``Q_1``, the coarse ``Q_2`` (cells twice as large) and the coarser ``Q_4``:
+
+* Richardson: the error of ``Q_1`` is ``(Q_1 - Q_2) / (2^p - 1)`` with ``p = 2``;
+* observed order ``p_obs = log2((Q_4 - Q_2) / (Q_2 - Q_1))`` checks the assumption;
+* reported: ``± 1.25 |Q_1 - Q_2| / 3`` (the safety factor of Roache's three-grid grid
+  convergence index) where ``p_obs`` lies in [1.5, 3]; elsewhere (the three values not
+  monotone, or another order: not in the asymptotic range) the estimate is *flagged* and the
+  conservative two-grid bound ``± 3 |Q_1 - Q_2|`` is reported instead.
+
+The two coarse solves use :class:`solvers.ReferenceAMG` (scikit-fem + pyamg): the same
+discrete operator on the coarse grid with no compilation, so they add a fraction of a warm
+steady solve (``benchmarks/accuracy.py``). With leakage the heat of the fine operating point is
+carried to the coarse grids as a fixed source (the estimate is that of the linear problem at the
+operating point).
+
+:func:`meet_target` refines a model (bisection of every cell along the axes whose error
+dominates, estimated by coarsening the lateral axes alone and the vertical axis alone) until
+the largest chiplet estimate is within the target (``mesh.target_error``; default 1 % of the
+largest temperature rise) or the next grid would exceed the cell budget (``mesh.max_cells``;
+default :data:`DEFAULT_CELL_BUDGET`), and says which.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+import solvers
+from solvers import TensorGrid, ThermalFields
+
+from .errors import ModelError, solve_error
+
+__all__ = ["DEFAULT_CELL_BUDGET", "DEFAULT_TARGET_FRACTION", "EXPECTED_ORDER", "Accuracy", "ErrorEstimate",
+           "coarsen", "estimate", "meet_target", "target_kelvin"]
+
+#: Order of convergence of the Q1 elements for temperatures (smooth solution, conforming grid).
+EXPECTED_ORDER = 2.0
+#: Observed orders accepted as "in the asymptotic range". Below 2 on purpose: at a die edge the
+#: conductivity jumps 100-1000x and the temperature gradient is singular there, so functionals
+#: converge at a reduced order (measured 1.2-1.5 on the shipped layouts, docs/accuracy.md).
+ORDER_RANGE = (1.0, 3.0)
+#: Safety factor on a verified Richardson estimate (Roache's three-grid GCI factor, 1.25).
+SAFETY = 1.25
+#: Safety factor on an estimate whose observed order is off (Roache's two-grid GCI factor 3, with
+#: first order assumed: ``3 |Q_1 - Q_2| / (2^1 - 1)``).
+FLAGGED_SAFETY = 3.0
+#: Default target: this fraction of the largest temperature rise above the ambient.
+DEFAULT_TARGET_FRACTION = 0.01
+#: Default cell budget of :func:`meet_target` (a default solve peaks at ~0.47 GB per million cells,
+#: codesign.mesh._GB_PER_CELL, so ~1.9 GB here: a laptop holds it).
+DEFAULT_CELL_BUDGET = 4_000_000
+
+
+@dataclass(frozen=True)
+class ErrorEstimate:
+    """The discretisation-error estimate of one quantity [K].
+
+    ``value`` on the grid solved, ``coarse`` and ``coarser`` on grids 2x and 4x coarser,
+    ``error`` the ± bound reported, ``order`` the observed order (None when it cannot be
+    computed), ``trusted`` False where the observed order is off (``error`` is then the
+    conservative two-grid bound).
+    """
+
+    value: float
+    coarse: float
+    coarser: float | None
+    error: float
+    order: float | None
+    trusted: bool
+
+    @property
+    def flag(self) -> str:
+        return "" if self.trusted else "!"
+
+    def to_dict(self) -> dict:
+        return {"error_K": self.error, "observed_order": self.order, "trusted": self.trusted}
+
+
+def richardson(q1: float, q2: float, q4: float | None) -> ErrorEstimate:
+    """The estimate of ``q1`` from its values on grids 2x (``q2``) and 4x (``q4``) coarser.
+
+    Trusted (observed order within :data:`ORDER_RANGE`, the three values monotone): Roache's
+    three-grid bound ``1.25 |q1 - q2| / (2^p - 1)`` with ``p = min(p_obs, 2)`` (an order above the
+    expected one is not credited). Otherwise the conservative ``3 |q1 - q2|`` (first order, safety 3).
+    """
+    d12 = q1 - q2
+    order = None
+    if q4 is not None:
+        d24 = q2 - q4
+        scale = max(abs(q1), abs(q2), abs(q4), 1.0)
+        if abs(d12) <= 1e-12 * scale and abs(d24) <= 1e-12 * scale:
+            return ErrorEstimate(q1, q2, q4, 0.0, None, True)  # the same on every grid: nothing to resolve
+        if d12 != 0 and d24 / d12 > 0:
+            order = math.log2(d24 / d12)
+    trusted = order is not None and ORDER_RANGE[0] <= order <= ORDER_RANGE[1]
+    if trusted:
+        err = SAFETY * abs(d12) / (2 ** min(order, EXPECTED_ORDER) - 1)
+    else:
+        err = FLAGGED_SAFETY * abs(d12)
+    return ErrorEstimate(q1, q2, q4, float(err), order, trusted)
+
+
+# ======================================================================================
+# coarsening
+def _pairs(alike: np.ndarray) -> np.ndarray:
+    """Kept node indices of an axis whose cells ``i, i+1`` may merge where ``alike[i]``."""
+    n = alike.size + 1  # cells
+    keep = [0]
+    i = 0
+    while i < n:
+        if i + 1 < n and alike[i]:
+            i += 2
+        else:
+            i += 1
+        keep.append(i)
+    return np.asarray(keep)
+
+
+def _alike(grid: TensorGrid, fields: ThermalFields, axis: int) -> np.ndarray:
+    """``out[i]``: cells ``i`` and ``i + 1`` along ``axis`` hold the same material, region, heat and faces."""
+    arrays = [grid.region, grid.material, fields.kx, fields.ky, fields.kz, fields.source]
+    n = grid.shape[axis]
+    ok = np.ones(n - 1, bool)
+    for a in arrays:
+        a = np.moveaxis(np.asarray(a), axis, 0)
+        ok &= np.all((a[1:] == a[:-1]).reshape(n - 1, -1), axis=1)
+    # face fields that vary along this axis: axis 0 (x) in zmin/zmax (0) and ymin/ymax (0); axis 1
+    # (y) in zmin/zmax (1) and xmin/xmax (0); axis 2 (z) in xmin/xmax (1) and ymin/ymax (1)
+    along = {0: {"zmin": 0, "zmax": 0, "ymin": 0, "ymax": 0}, 1: {"zmin": 1, "zmax": 1, "xmin": 0, "xmax": 0},
+             2: {"xmin": 1, "xmax": 1, "ymin": 1, "ymax": 1}}[axis]
+    for table in (fields.h, fields.ambient):
+        for face, a in table.items():
+            if face in along:
+                a = np.moveaxis(np.asarray(a), along[face], 0)
+                ok &= np.all((a[1:] == a[:-1]).reshape(n - 1, -1), axis=1)
+    return ok
+
+
+@dataclass(frozen=True)
+class Coarse:
+    """A coarsened problem: the grid, its fields, the kept node indices per axis and the unpaired cells."""
+
+    grid: TensorGrid
+    fields: ThermalFields
+    keep: tuple
+    unpaired: tuple  # per axis: fine cells left unmerged
+
+
+def coarsen(grid: TensorGrid, fields: ThermalFields, axes=(0, 1, 2), *, source=None) -> Coarse:
+    """The problem on the grid coarsened by two along ``axes`` (merging only alike cells, so the
+    coarse grid conforms to every interface and carries the same heat).
+
+    ``source`` (per element, W/m^3) replaces ``fields.source`` as the heat carried over (the
+    dynamic heat plus leakage at an operating point); which cells are alike is decided on
+    ``fields`` alone.
+    """
+    keep, unpaired, cells = [], [], []
+    for ax in range(3):
+        n = grid.shape[ax]
+        if ax in axes and n > 1:
+            k = _pairs(_alike(grid, fields, ax))
+        else:
+            k = np.arange(n + 1)
+        keep.append(k)
+        widths = np.diff(k)
+        unpaired.append(int(np.sum(widths == 1)) if ax in axes else 0)
+        cells.append(k[:-1])  # the first fine cell of each coarse cell
+    ix = np.ix_(*cells)
+    g = TensorGrid(grid.x[keep[0]], grid.y[keep[1]], grid.z[keep[2]], grid.region[ix], grid.region_names,
+                   grid.material[ix], grid.material_names)
+    face_axes = {"xmin": (1, 2), "xmax": (1, 2), "ymin": (0, 2), "ymax": (0, 2), "zmin": (0, 1), "zmax": (0, 1)}
+
+    def face(name, a):
+        a0, a1 = face_axes[name]
+        return np.asarray(a)[np.ix_(cells[a0], cells[a1])]
+
+    # heat: summed over the merged cells (identical densities where the cells were alike; a
+    # source that varies cell by cell, as leakage does, is averaged and its total kept)
+    heat = np.asarray(source if source is not None else fields.source) * grid.cell_volumes()
+    for ax in range(3):
+        heat = np.add.reduceat(heat, keep[ax][:-1], axis=ax)
+    f = ThermalFields(kx=np.asarray(fields.kx)[ix], ky=np.asarray(fields.ky)[ix], kz=np.asarray(fields.kz)[ix],
+                      heat_capacity=np.asarray(fields.heat_capacity)[ix], source=heat / g.cell_volumes(),
+                      h={k: face(k, v) for k, v in fields.h.items()},
+                      ambient={k: face(k, v) for k, v in fields.ambient.items()})
+    return Coarse(g, f, tuple(keep), tuple(unpaired))
+
+
+def quantities(model, grid: TensorGrid, temperature) -> dict:
+    """The reported quantities [K] of a nodal temperature on ``grid`` (``model``'s or a coarsening):
+    ``("junction", chiplet)``, ``("mean", chiplet)`` and ``("layer_max", layer)``."""
+    stats = solvers.region_statistics(grid, np.asarray(temperature, dtype=float))
+    out = {}
+    for chip, region in model.chiplet_regions.items():
+        if region in stats:
+            out[("junction", chip)] = stats[region]["max"]
+            out[("mean", chip)] = stats[region]["mean"]
+    for layer in model.stack.layers:
+        vals = [s["max"] for name, s in stats.items() if name == layer.name or name.startswith(layer.name + "/")]
+        if vals:
+            out[("layer_max", layer.name)] = max(vals)
+    return out
+
+
+# ======================================================================================
+# the estimate of a solved model
+@dataclass(frozen=True)
+class Accuracy:
+    """Discretisation-error estimates of a steady result (see the module docstring).
+
+    Attributes
+    ----------
+    estimates : dict
+        ``(kind, name) -> ErrorEstimate`` for ``kind`` in ``"junction"``, ``"mean"`` (chiplets)
+        and ``"layer_max"`` (layers) [K].
+    cells : tuple
+        Cells of the grid solved and of its two coarsenings.
+    unpaired : tuple
+        Cells per axis (x, y, z) of the grid solved that could not pair with a neighbour (a
+        layer with one cell, an odd run): where the coarsening is not a uniform factor of two.
+    target : float or None
+        The error target [K] (None: no target asked for).
+    target_note : str
+        How the target was set.
+    met : bool or None
+        Whether the largest chiplet estimate is within the target.
+    history : tuple
+        The grids tried by :func:`meet_target`: dicts of cells, shape, largest estimate and seconds.
+    stop : str
+        Why refinement stopped ("met", "cell budget", "not refined").
+    seconds : float
+        Wall time of the estimate (the coarse solves).
+    """
+
+    estimates: dict
+    cells: tuple
+    unpaired: tuple
+    target: float | None = None
+    target_note: str = ""
+    met: bool | None = None
+    history: tuple = ()
+    stop: str = "not refined"
+    seconds: float = 0.0
+
+    def get(self, kind: str, name: str) -> ErrorEstimate | None:
+        return self.estimates.get((kind, name))
+
+    @property
+    def chiplet_error(self) -> float:
+        """The largest ± of the chiplet junction and mean temperatures [K]."""
+        errs = [e.error for (k, _), e in self.estimates.items() if k in ("junction", "mean")]
+        return max(errs) if errs else 0.0
+
+    @property
+    def flagged(self) -> tuple:
+        """The quantities whose observed order is off (their ± is the conservative bound)."""
+        return tuple(f"{k} {n}" for (k, n), e in self.estimates.items() if not e.trusted)
+
+    def summary(self) -> str:
+        """One line: the largest ±, the target and whether it was met, flags."""
+        parts = [f"largest chiplet error ± {self.chiplet_error:.3g} K (Richardson, grids of "
+                 f"{', '.join(f'{c:,}' for c in self.cells)} cells)"]
+        if self.target is not None:
+            state = "met" if self.met else "NOT met"
+            parts.append(f"target {self.target:.3g} K ({self.target_note}) {state}"
+                         + (f"; stopped: {self.stop}" if self.stop not in ("met", "not refined") else ""))
+        if self.history and len(self.history) > 1:
+            parts.append("refined " + " -> ".join(f"{h['cells']:,}" for h in self.history) + " cells")
+        if self.flagged:
+            parts.append(f"order off (! = conservative bound) for {len(self.flagged)} quantities")
+        return "; ".join(parts)
+
+    def to_dict(self) -> dict:
+        return {
+            "method": "Richardson extrapolation from the grid coarsened 2x and 4x (expected order 2)",
+            "cells": list(self.cells), "unpaired_cells_xyz": list(self.unpaired),
+            "target_K": self.target, "target": self.target_note, "met": self.met, "stop": self.stop,
+            "largest_chiplet_error_K": self.chiplet_error,
+            "layer_max": {n: {"value_C": e.value - 273.15, **e.to_dict()}
+                          for (k, n), e in self.estimates.items() if k == "layer_max"},
+            "flagged": list(self.flagged), "history": [dict(h) for h in self.history], "seconds": self.seconds,
+        }
+
+
+def _solve(solver, grid, fields, kt=None):
+    try:
+        if kt is not None:
+            sol = solver.solve_nonlinear(grid, fields, k_exponent=kt[0], reference_temperature=kt[1])
+        else:
+            sol = solver.solve(grid, fields)
+        return np.asarray(sol.temperature, dtype=float)
+    except solvers.SolveError as e:
+        raise solve_error(e) from e
+
+
+def estimate(model, params, temperature, *, source=None, solver=None, axes=(0, 1, 2),
+             temperature_dependent: bool = False) -> Accuracy:
+    """Richardson estimates of ``model``'s quantities at ``temperature`` (the solve of ``params``).
+
+    ``source`` (per element, W/m^3): the heat solved when it is not ``model.fields(params).source``
+    (leakage at an operating point). ``solver``: the solver of the coarse grids (default
+    :class:`solvers.MultigridCG`). ``axes``: the axes coarsened (all three by default).
+    ``temperature_dependent``: the coarse grids solve k(T) too (Picard).
+    """
+    t0 = time.perf_counter()
+    solver = solvers.MultigridCG() if solver is None else solver
+    fields = model.fields(params)
+    fields = ThermalFields(**{k: (np.asarray(v) if k not in ("h", "ambient") else {f: np.asarray(a) for f, a in v.items()})
+                              for k, v in vars(fields).items()})
+    c1 = coarsen(model.grid, fields, axes, source=source)
+    c2 = coarsen(c1.grid, c1.fields, axes)
+    q1 = quantities(model, model.grid, temperature)
+    kt = [None, None]
+    if temperature_dependent:
+        kexp, tref = np.asarray(model.k_exponent), np.asarray(model.reference_temperature)
+        for i, c in enumerate((c1, c2)):
+            ix = np.ix_(*(k[:-1] for k in c.keep))
+            kexp, tref = kexp[ix], tref[ix]
+            kt[i] = (kexp, tref)
+    q2 = quantities(model, c1.grid, _solve(solver, c1.grid, c1.fields, kt[0]))
+    q4 = quantities(model, c2.grid, _solve(solver, c2.grid, c2.fields, kt[1]))
+    est = {k: richardson(q1[k], q2[k], q4.get(k)) for k in q1 if k in q2}
+    return Accuracy(estimates=est, cells=(model.grid.n_elements, c1.grid.n_elements, c2.grid.n_elements),
+                    unpaired=c1.unpaired, seconds=time.perf_counter() - t0)
+
+
+#: Levels of uniform refinement between the base grid and the grid solved: the grid solved is the
+#: base bisected twice, so the two coarse grids of the estimate are exact (every cell pairs).
+LEVELS = 2
+
+
+def base_stack(stack, levels: int = LEVELS):
+    """``stack`` with mesh controls ``2^levels`` times coarser: its grid bisected ``levels`` times
+    has about the cell sizes the layout's ``[mesh]`` asks for."""
+    f = 2 ** levels
+    m = stack.mesh
+    mesh = replace(m, max_lateral_size=m.max_lateral_size * f,
+                   min_lateral_size=None if m.min_lateral_size is None else m.min_lateral_size * f,
+                   max_vertical_size=m.max_vertical_size * f, cells_per_layer=max(1, math.ceil(m.cells_per_layer / f)))
+    layers = tuple(replace(layer, cells=max(1, math.ceil(layer.cells / f))) if layer.cells else layer
+                   for layer in stack.layers)
+    return replace(stack, mesh=mesh, layers=layers)
+
+
+def element_mean(grid: TensorGrid, temperature) -> np.ndarray:
+    T = np.asarray(temperature, dtype=float)
+    nx, ny, nz = grid.shape
+    return sum(T[a:a + nx, b:b + ny, c:c + nz] for a in (0, 1) for b in (0, 1) for c in (0, 1)) / 8.0
+
+
+def solved_source(report) -> np.ndarray | None:
+    """The heat [W/m^3] per element a report solved when it differs from its fields' (leakage), else None."""
+    if not report.leakage:
+        return None
+    model, params = report.model, report.params
+    leak, _ = model.leakage_source(params, element_mean(model.grid, report.temperature))
+    return np.asarray(model.fields(params).source) + np.asarray(leak)
+
+
+def target_kelvin(stack, report) -> tuple[float, str]:
+    """The error target [K] of ``stack`` for ``report`` and how it was set."""
+    m = stack.mesh
+    absolute = getattr(m, "target_error", None)
+    if absolute is not None:
+        return float(absolute), f"mesh.target_error {absolute:.3g} K"
+    fraction = getattr(m, "target_fraction", None)
+    frac = DEFAULT_TARGET_FRACTION if fraction is None else fraction
+    ambients = [float(np.min(np.asarray(v))) for face, v in report.params.ambient.items()
+                if float(report.params.h[face]) > 0] or [float(np.min(np.asarray(v))) for v in report.params.ambient.values()]
+    rise = max(report.max_temperature - min(ambients), 0.0)
+    how = "default" if fraction is None else "mesh.target_error"
+    return frac * rise, f"{how}: {frac * 100:.3g} % of the largest rise {rise:.3g} K"
+
+
+def with_accuracy(report, acc: Accuracy):
+    """``report`` with the estimates on its chiplets and in ``report.accuracy``."""
+    chips = []
+    for c in report.chiplets:
+        j, mn = acc.get("junction", c.name), acc.get("mean", c.name)
+        chips.append(replace(c, junction_error=None if j is None else j.error,
+                             mean_error=None if mn is None else mn.error,
+                             error_trusted=None if j is None else (j.trusted and (mn is None or mn.trusted)),
+                             junction_order=None if j is None else j.order))
+    return replace(report, chiplets=tuple(chips), accuracy=acc)
+
+
+def attach_estimate(report, *, solver=None, target: bool = True):
+    """``report`` with Richardson estimates of its quantities (no refinement; the target, if any, judged)."""
+    acc = estimate(report.model, report.params, report.temperature, source=solved_source(report), solver=solver,
+                   temperature_dependent="nonlinear_iterations" in report.solver)
+    if target:
+        t, note = target_kelvin(report.model.stack, report)
+        acc = replace(acc, target=t, target_note=note, met=acc.chiplet_error <= t)
+    return with_accuracy(report, acc)
+
+
+def _axis_errors(report, solver) -> tuple[float, float]:
+    """The largest chiplet error from coarsening the lateral axes alone and the vertical axis alone."""
+    out = []
+    for axes in ((0, 1), (2,)):
+        a = estimate(report.model, report.params, report.temperature, source=solved_source(report), solver=solver,
+                     axes=axes, temperature_dependent="nonlinear_iterations" in report.solver)
+        out.append(a.chiplet_error)
+    return tuple(out)
+
+
+def meet_target(stack, *, solve, heat_sources=(), mesh: dict | None = None, solver=None, max_cells: int | None = None):
+    """A model of ``stack`` whose chiplet temperatures meet the error target, and its report.
+
+    The grid is the base grid (:func:`base_stack`: the layout's controls, or the overrides in
+    ``mesh``, twice as coarse) bisected once, so its coarse grid is exact. ``solve(model) ->
+    ThermalReport`` solves one model (steady or electro-thermal). While the largest chiplet
+    estimate exceeds the target, the axes that carry the error (lateral, vertical or both,
+    from :func:`estimate` along each) are bisected once more; the loop stops when the target is
+    met or when the next grid would exceed the cell budget (``max_cells``, else
+    ``mesh.max_cells`` of the layout, else :data:`DEFAULT_CELL_BUDGET`), and says which.
+    """
+    from .mesh import MAX_CELLS, with_mesh_overrides
+    from .model import build
+
+    mesh = dict(mesh or {})
+    guard = mesh.pop("max_cells", None)  # the size guard of build (--max-cells), not the budget
+    stack = with_mesh_overrides(stack, call="meet_target", **mesh)
+    budget = max_cells or stack.mesh.max_cells or DEFAULT_CELL_BUDGET
+    base = base_stack(stack, 1)
+    bisect = [1, 1, 1]
+    history = []
+    while True:
+        t0 = time.perf_counter()
+        model = build(base, heat_sources=heat_sources, bisect=tuple(bisect),
+                      max_cells=guard or (budget if budget > MAX_CELLS else None))
+        report = attach_estimate(solve(model), solver=solver)
+        acc = report.accuracy
+        history.append({"cells": model.grid.n_elements, "shape": list(model.grid.shape), "bisect": list(bisect),
+                        "largest_error_K": acc.chiplet_error, "seconds": time.perf_counter() - t0})
+        if acc.met:
+            stop = "met"
+            break
+        lateral, vertical = _axis_errors(report, solver)
+        axes = [ax for ax, e in ((0, lateral), (1, lateral), (2, vertical)) if e >= 0.3 * max(lateral, vertical)]
+        nx, ny, nz = model.grid.shape
+        grow = math.prod(2 if ax in axes else 1 for ax in range(3))
+        if model.grid.n_elements * grow > budget:
+            stop = f"cell budget {budget:,} (the next grid would have {model.grid.n_elements * grow:,} cells)"
+            break
+        for ax in axes:
+            bisect[ax] += 1
+    acc = replace(report.accuracy, history=tuple(history), stop=stop)
+    return model, replace(report, accuracy=acc)

@@ -1,0 +1,234 @@
+"""Discretisation-error estimates (codesign.accuracy) against analytic references and finer solves.
+
+The verification cases are those of tests/solvers (flux channel, manufactured solution, layered
+slab). Small grids solved with the reference path (scikit-fem + pyamg: no compilation) in the
+default suite; refinement series of the shipped layouts are ``slow``.
+"""
+
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import codesign as cd
+from codesign import accuracy as acc
+from codesign.errors import InputFileError
+from solvers import ReferenceAMG, ThermalFields
+from solvers.analytic import FluxChannel, ManufacturedBox, layered_slab_temperature
+from codesign.mesh import with_mesh_overrides
+
+sys.path.insert(0, str(Path(__file__).parent / "solvers"))  # tests/solvers imports its helpers by name
+from paths import STEADY_PATHS  # noqa: E402
+from test_reference_steady import V2_PLATE, V2_SOURCES, _v2_case, make_grid  # noqa: E402
+
+solve = STEADY_PATHS["reference"]
+
+
+def _brackets(est: acc.ErrorEstimate, true_error: float, factor: float = 2.0) -> bool:
+    """The estimate is at least the true error and at most ``factor`` times it."""
+    return abs(true_error) <= est.error <= factor * abs(true_error)
+
+
+# ---------------------------------------------------------------------------------------
+# Richardson arithmetic
+# ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("p", [1.3, 2.0])
+def test_richardson_on_a_power_law_brackets_the_error(p):
+    """Q_h = Q + C h^p: the observed order is p and the ± holds the true error within 1.25x."""
+    exact, c, h = 350.0, 4.0, 0.1
+    q = {r: exact + c * (r * h) ** p for r in (1, 2, 4)}
+    est = acc.richardson(q[1], q[2], q[4])
+    assert est.order == pytest.approx(p, abs=1e-9)
+    assert est.trusted
+    true = q[1] - exact
+    assert _brackets(est, true, factor=1.26)
+
+
+def test_richardson_flags_an_order_off_and_falls_back_to_the_conservative_bound():
+    est = acc.richardson(100.0, 100.1, 99.0)  # not monotone: not in the asymptotic range
+    assert not est.trusted and est.order is None
+    assert est.error == pytest.approx(3 * 0.1)
+    est = acc.richardson(100.0, 100.1, 100.12)  # observed order log2(0.2) < 1
+    assert not est.trusted and est.order == pytest.approx(math.log2(0.2))
+
+
+def test_richardson_of_a_grid_independent_value_is_zero():
+    assert acc.richardson(320.0, 320.0, 320.0).error == 0.0
+
+
+# ---------------------------------------------------------------------------------------
+# verification cases
+# ---------------------------------------------------------------------------------------
+def test_layered_slab_is_exact_and_the_estimate_says_so():
+    """1-D conduction through layers with a boundary flux: Q1 is nodally exact, the estimate ~0."""
+    t, k = [1e-4, 5e-5, 4e-4], [150.0, 3.0, 400.0]
+    q, h, amb = 2e6, 5e4, 318.0
+    z_if = np.concatenate([[0.0], np.cumsum(t)])
+    temps = []
+    for n in (1, 2, 4):  # cells per layer
+        z = np.concatenate([np.linspace(z_if[i], z_if[i + 1], n + 1)[(i > 0):] for i in range(3)])
+        z = np.concatenate([[-1e-5], z])  # a flux layer: the heat enters through one cell below z = 0
+        grid = make_grid(np.array([0, 1e-3]), np.array([0, 1e-3]), z)
+        kz = np.array([150.0] + [k[i] for i in range(3) for _ in range(n)])
+        s = grid.shape
+        src = np.zeros(s)
+        src[..., 0] = q / 1e-5
+        f = ThermalFields(kx=np.broadcast_to(kz, s).copy(), ky=np.broadcast_to(kz, s).copy(),
+                          kz=np.broadcast_to(kz, s).copy(), heat_capacity=np.ones(s), source=src,
+                          h={"zmax": np.full(s[:2], h)}, ambient={"zmax": np.full(s[:2], amb)})
+        temps.append(np.asarray(solve(grid, f, rtol=1e-12))[0, 0, 1])  # the z = 0 node
+    exact = layered_slab_temperature(np.array([0.0]), t, k, heat_transfer_coefficient=h, ambient=amb,
+                                     bottom_flux=q)[0]
+    est = acc.richardson(temps[2], temps[1], temps[0])
+    assert abs(temps[2] - exact) < 1e-8 * (exact - amb)
+    assert est.error < 1e-7 * (exact - amb)
+
+
+def test_manufactured_solution_estimate_brackets_the_error():
+    """Smooth manufactured solution on uniform grids 6^3, 12^3, 24^3: the point value at a node
+    shared by all grids and the volume mean; the ± holds the true error within a factor 2."""
+    mb = ManufacturedBox()
+    vals = []
+    for n in (6, 12, 24):
+        axes = [np.linspace(0, length, n + 1) for length in mb.lengths]
+        grid = make_grid(*axes)
+        T = np.asarray(solve(grid, mb.fields(grid), rtol=1e-12))
+        c = tuple(n // 3 for _ in range(3))  # the node at a third of each side
+        emean = acc.element_mean(grid, T)
+        vals.append((T[c], float(np.sum(emean * grid.cell_volumes()) / np.sum(grid.cell_volumes()))))
+    point = mb.temperature(*(length / 3 for length in mb.lengths))
+    g = np.polynomial.legendre.leggauss(12)
+    xs = [0.5 * length * (g[0] + 1) for length in mb.lengths]
+    w = [0.5 * length * g[1] for length in mb.lengths]
+    X, Y, Z = np.meshgrid(*xs, indexing="ij")
+    mean = float(np.einsum("i,j,k,ijk->", *w, mb.temperature(X, Y, Z)) / math.prod(mb.lengths))
+    for i, exact in enumerate((point, mean)):
+        est = acc.richardson(vals[2][i], vals[1][i], vals[0][i])
+        assert est.trusted, est
+        assert _brackets(est, vals[2][i] - exact), (i, est, vals[2][i] - exact)
+
+
+@pytest.mark.parametrize("name", sorted(V2_SOURCES))
+def test_flux_channel_estimate_brackets_the_error(name):
+    """Flux channel (Muzychka-Culham-Yovanovich series) at 20x16x2, 40x32x4, 80x64x8 cells: the
+    centre and mean source temperatures; ± within a factor 2 of the error against the series."""
+    fc = FluxChannel(n_terms=800, **V2_SOURCES[name], **V2_PLATE)
+    vals = []
+    for level in (0, 1, 2):
+        grid, fields, foot = _v2_case(V2_SOURCES[name], level)
+        T = np.asarray(solve(grid, fields))[:, :, 1]
+        i = int(np.argmin(np.abs(grid.x - V2_SOURCES[name]["xc"])))
+        j = int(np.argmin(np.abs(grid.y - V2_SOURCES[name]["yc"])))
+        cell = 0.25 * (T[:-1, :-1] + T[1:, :-1] + T[:-1, 1:] + T[1:, 1:])
+        area = grid.face_areas("zmin")
+        vals.append((T[i, j], float(np.sum(cell * area * foot) / np.sum(area * foot))))
+    for k, exact in enumerate((fc.centre_temperature(), fc.mean_source_temperature())):
+        est = acc.richardson(vals[2][k], vals[1][k], vals[0][k])
+        assert est.trusted, est
+        assert _brackets(est, vals[2][k] - exact), (k, est, vals[2][k] - exact)
+
+
+# ---------------------------------------------------------------------------------------
+# coarsening of a model's grid
+# ---------------------------------------------------------------------------------------
+def _small_demo():
+    return with_mesh_overrides(cd.load_layout("demo"), max_lateral_size=3e-3, min_lateral_size=1.5e-3,
+                                  max_vertical_size=1e-3, cells_per_layer=1)
+
+
+def test_coarsening_a_bisected_grid_gives_back_the_grid_it_came_from():
+    stack = _small_demo()
+    fine, base = cd.build(stack, bisect=(1, 1, 1)), cd.build(stack)
+    c = acc.coarsen(fine.grid, fine.fields())
+    assert c.unpaired == (0, 0, 0)
+    for a, b in zip((c.grid.x, c.grid.y, c.grid.z), (base.grid.x, base.grid.y, base.grid.z)):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-15)
+    fb = base.fields()
+    np.testing.assert_array_equal(c.grid.region, base.grid.region)
+    np.testing.assert_allclose(c.fields.source, fb.source, rtol=1e-12)
+    np.testing.assert_allclose(c.fields.kz, fb.kz, rtol=0)
+    for face in fb.h:
+        np.testing.assert_allclose(c.fields.h[face], fb.h[face], rtol=0)
+    assert c.fields.total_power(c.grid) == pytest.approx(stack.total_power, rel=1e-12)
+
+
+def test_coarsening_keeps_every_interface_of_a_graded_grid():
+    """On a grid that is not a bisection, cells merge only with alike neighbours: every layer
+    interface, die edge and power-block edge stays a grid plane and the heat is kept."""
+    m = cd.build(_small_demo())
+    c = acc.coarsen(m.grid, m.fields())
+    z_interfaces = sorted({v for pair in m.layer_z.values() for v in pair})
+    assert all(np.min(np.abs(c.grid.z - z)) < 1e-15 for z in z_interfaces)
+    for chip in m.stack.chiplets:
+        for v in (chip.rect.x, chip.rect.x1):
+            assert np.min(np.abs(c.grid.x - v)) < 1e-12
+        for v in (chip.rect.y, chip.rect.y1):
+            assert np.min(np.abs(c.grid.y - v)) < 1e-12
+    assert c.fields.total_power(c.grid) == pytest.approx(m.stack.total_power, rel=1e-12)
+    assert c.grid.n_elements < m.grid.n_elements
+
+
+def test_build_bisect_is_checked():
+    with pytest.raises(cd.ModelError, match="bisect"):
+        cd.build(_small_demo(), bisect=(1, 1))
+
+
+# ---------------------------------------------------------------------------------------
+# on a layout: estimate, target, report
+# ---------------------------------------------------------------------------------------
+def test_analyse_a_stack_meets_the_target_and_reports_the_estimate():
+    """analyse(stack) refines until the chiplet estimates meet the target; the ± is in the table,
+    the chiplets and the JSON."""
+    stack = _small_demo()
+    stack = stack.__class__(**{**stack.__dict__, "mesh": stack.mesh.__class__(
+        **{**stack.mesh.__dict__, "target_error": 1.0})})
+    r = cd.analyse(stack, solver=ReferenceAMG())
+    a = r.accuracy
+    assert a is not None and a.target == 1.0 and a.met
+    assert a.chiplet_error <= 1.0
+    for c in r.chiplets:
+        assert c.junction_error is not None and c.junction_error >= 0
+    assert "±" in r.table() and "target 1 K" in r.table()
+    d = r.to_dict()
+    assert d["accuracy"]["met"] and d["chiplets"][0]["junction_error_K"] is not None
+    assert set(d["accuracy"]["layer_max"]) == {layer.name for layer in stack.layers}
+    assert a.history[-1]["cells"] == r.model.grid.n_elements
+
+
+def test_an_unreachable_target_stops_at_the_cell_budget_and_says_so():
+    stack = _small_demo()
+    stack = stack.__class__(**{**stack.__dict__, "mesh": stack.mesh.__class__(
+        **{**stack.mesh.__dict__, "target_error": 1e-6})})
+    r = cd.analyse(stack, solver=ReferenceAMG(), max_cells=20_000)
+    assert not r.accuracy.met
+    assert r.accuracy.stop.startswith("cell budget 20,000")
+    assert "NOT met" in r.table()
+
+
+def test_analyse_a_model_estimates_only_when_asked():
+    m = cd.build(_small_demo(), bisect=(1, 1, 1))
+    assert cd.analyse(m, solver=ReferenceAMG()).accuracy is None
+    r = cd.analyse(m, solver=ReferenceAMG(), accuracy=True)
+    assert r.accuracy.unpaired == (0, 0, 0)
+    assert r.accuracy.target == pytest.approx(0.01 * (r.max_temperature - min(m.params.ambient.values())))
+
+
+@pytest.mark.parametrize("text, target, fraction", [('"0.5 K"', 0.5, None), ('"2 %"', None, 0.02)])
+def test_layout_target_error(tmp_path, text, target, fraction):
+    src = (Path(__file__).parents[1] / "layouts" / "demo.toml").read_text()
+    p = tmp_path / "t.toml"
+    p.write_text(src.replace("[mesh]\n", f"[mesh]\ntarget_error = {text}\nmax_cells = 2000000\n"))
+    s = cd.load_layout(p)
+    assert (s.mesh.target_error, s.mesh.target_fraction, s.mesh.max_cells) == (target, fraction, 2_000_000)
+
+
+@pytest.mark.parametrize("text, message", [('"2 mm"', "cannot read '2 mm'"), ('"80 %"', "between 0 and 50 %"),
+                                           ("0.5", "expected a quantity string"), ('"-1 K"', "positive")])
+def test_layout_target_error_is_checked(tmp_path, text, message):
+    src = (Path(__file__).parents[1] / "layouts" / "demo.toml").read_text()
+    p = tmp_path / "t.toml"
+    p.write_text(src.replace("[mesh]\n", f"[mesh]\ntarget_error = {text}\n"))
+    with pytest.raises(InputFileError, match=f"mesh.target_error.*{message}"):
+        cd.load_layout(p)
