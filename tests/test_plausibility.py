@@ -162,3 +162,12 @@ def test_codesign_check_prints_the_warnings_as_warning_lines(tmp_path):
     assert r.returncode == 0, r.stderr
     lines = [line for line in r.stderr.splitlines() if line.startswith("warning: ")]
     assert any("reaches the first powered die" in line and "bottom to top" in line for line in lines), r.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", cd.shipped_layouts())
+def test_no_shipped_layout_has_an_hbm_stack_over_its_limit(name):
+    """The result rule stays quiet on every shipped layout (coarse 2 mm mesh, leakage coupled; ~4 min in all)."""
+    model = cd.build(cd.load_layout(name), max_lateral_size=2e-3, min_lateral_size=None, grading=1.0)
+    report = cd.analyse(model, solver=solvers.ReferenceAMG())
+    assert plausibility.check_results(report) == []
