@@ -181,3 +181,18 @@ def test_shipped_layouts_need_no_cap_dummies():
     assert len(mi.chiplets) == 20  # 8 XCDs + 4 IODs + 8 HBM3 stacks
     assert all(mi.chiplet(f"hbm{i}").spans == ("xcd_layer", "hybrid_bond", "iod_layer") for i in range(8))
     assert len(cd.load_layout("ponte_vecchio").chiplets) == 45
+
+
+@pytest.mark.parametrize("value", [[], [1, 2], [True], {"a": 1}, ["x" * 300], ["dies"] * 1000, [["dies"]], "", 3.5])
+def test_odd_spans_values_are_layout_errors_naming_the_field(value):
+    """The reader stays total: odd `spans` values end in a LayoutError naming the field, never a crash."""
+    doc = spans_version()
+    _logic(doc)["spans"] = value
+    assert "layers[3].chiplets[0].spans: " in _problems(doc)
+
+
+def test_spans_of_one_own_layer_is_the_same_as_none():
+    doc = spans_version()
+    _logic(doc)["spans"] = ["dies"]
+    s = load(doc)
+    assert s.chiplet("logic").spans == () and s.layer_of("logic").name == "dies"
