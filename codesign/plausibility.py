@@ -30,7 +30,8 @@ __all__ = ["HBM_LIMIT", "INSULATION_LIMIT", "TOTAL_POWER_LIMIT", "REFERENCE_FLUX
 #: 1.4 mm organic substrate (k_z 0.7 W/m/K) is 20 K·cm^2/W.
 INSULATION_LIMIT = 1e-4
 #: Die heat flux of production packages [W/m^2] (~100 W/cm^2; see the die-flux rule in
-#: codesign.layout_io and docs/layout-format.md), used to express INSULATION_LIMIT as a rise.
+#: codesign.layout_io and docs/layout-format.md): INSULATION_LIMIT as a rise, and the flux a
+#: message uses when no die has dynamic power.
 REFERENCE_FLUX = 1e6
 #: Total dynamic power of a package above which a warning is given [W]: 25 kW, beyond the largest
 #: single-package processors known, wafer-scale engines whose whole systems draw ~20 kW (Cerebras
@@ -92,13 +93,16 @@ def check_stack(stack: Stack, paths: dict | None = None) -> list[tuple[str, str]
                                                         and not layers[-1].chiplets):
                 hint = (f" The top layer {top.name!r} is {top.material} and the bottom layer {layers[-1].name!r} is "
                         f"{layers[-1].material}: the layers look listed bottom to top.")
+            flux, hot = max(((c.total_power / c.rect.area, c.name) for c in stack.chiplets if _powered(c)),
+                            default=(0.0, ""))
+            at = (f"at the {flux / 1e4:.3g} W/cm^2 of {hot!r} that alone is a {flux * r:.3g} K rise" if flux > 0 else
+                  f"at {REFERENCE_FLUX / 1e4:g} W/cm^2 that alone is a {REFERENCE_FLUX * r:.3g} K rise")
             out.append(("layers", (
                 f"the {stack.top.kind.replace('_', ' ')} on top reaches the first powered die (layer "
                 f"{layers[first].name!r}) only through {r * 1e4:.3g} K·cm^2/W of layers above it (most in "
                 f"{wl.name!r}: {wl.thickness * 1e6:.4g} um of {wl.material}, {worst * 1e4:.3g} K·cm^2/W), more than "
-                f"{INSULATION_LIMIT * 1e4:g} K·cm^2/W (at {REFERENCE_FLUX / 1e4:g} W/cm^2 that alone is a "
-                f"{REFERENCE_FLUX * r:.3g} K rise).{hint} Layers are listed top (heat-sink side) to bottom (board "
-                "side); reverse the list if it runs the other way, or check the layers' materials")))
+                f"{INSULATION_LIMIT * 1e4:g} K·cm^2/W ({at}).{hint} Layers are listed top (heat-sink side) to bottom "
+                "(board side); reverse the list if it runs the other way, or check the layers' materials")))
     # 2. logic dies without an active thickness
     for c in stack.chiplets:
         if c.kind == "logic" and c.active_thickness is None and _powered(c):
