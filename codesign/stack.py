@@ -228,7 +228,8 @@ class Chiplet:
 class Layer:
     """One layer of the stack: a fill material over ``extent``, chiplets placed in it.
 
-    Outside ``extent`` the layer holds ``surround`` (air by default). An interconnect layer
+    Outside ``extent`` the layer holds ``surround`` (air by default). ``chiplets`` are the dies
+    whose bottom layer this is; :meth:`Stack.occupants` adds those spanning it from above. An interconnect layer
     carries ``interconnect``, homogenised and applied over the whole extent
     (``interconnect_region = "extent"``) or only under the chiplets of the layer above
     (``"under_above"``).
