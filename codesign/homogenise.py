@@ -51,7 +51,8 @@ conductor, m fill; ``nu_zx = nu_xz Ez / Ex`` of each parent):
   ``nu_xz = nu_yz = nu_zx Ex / Ez`` (reciprocity);
 * CTEs by Schapery (J. Compos. Mater. 2, 380 (1968)): along the columns
   ``az = (f Ec_z ac_z + (1 - f) Em_z am_z) / Ez`` (Turner's formula, exact for a 1D stack), across
-  ``ax = ay = (1 + nu_zx,c) ac_x f + (1 + nu_zx,m) am_x (1 - f) - az nu_zx``.
+  ``ax = ay = (ac_x + nu_zx,c ac_z) f + (am_x + nu_zx,m am_z) (1 - f) - az nu_zx`` (Schapery's form for
+  transversely isotropic phases; ``(1 + nu) a`` per phase when it is isotropic).
 
 *Laminates* (HBM stacks; layers of thickness ``t_i`` in z; ``T = sum t_i``): in plane the layers
 strain together (Voigt): ``Ex = sum t Ex_i / T`` (likewise Ey, G_xy), ``nu_xy = sum t Ex_i nu_xy,i /
@@ -170,7 +171,7 @@ def fibre_composite(f, conductor: tuple, fill: tuple) -> tuple:
     nuxy = f * nuc[0] + (1.0 - f) * num[0]
     nuxz = nuzx * ex / ez
     az = (f * Ec[2] * ac[2] + (1.0 - f) * Em[2] * am[2]) / ez
-    ax = (1.0 + nuzx_c) * ac[0] * f + (1.0 + nuzx_m) * am[0] * (1.0 - f) - az * nuzx
+    ax = (ac[0] + nuzx_c * ac[2]) * f + (am[0] + nuzx_m * am[2]) * (1.0 - f) - az * nuzx
     return (ex, ex, ez), (nuxy, nuxz, nuxz), (gxy, gxz, gxz), (ax, ax, az)
 
 

@@ -27,6 +27,7 @@ import warnings
 
 from ..errors import CodesignError
 from . import check, layouts, links, mesh, optimize, partition, report, run, sweep
+from . import warpage as warpage_command
 
 __all__ = ["EXIT_BUG", "EXIT_ERROR", "EXIT_OK", "EXIT_USAGE", "build_parser", "enable_x64", "main"]
 
@@ -35,7 +36,7 @@ EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_BUG = 0, 1, 2, 3
 DEBUG_ENV = "CODESIGN_DEBUG"
 
 #: The commands in the order ``codesign --help`` lists them.
-COMMANDS = (layouts, check, mesh, run, report, links, sweep, optimize, partition)
+COMMANDS = (layouts, check, mesh, run, report, links, sweep, optimize, partition, warpage_command)
 
 
 def version() -> str:

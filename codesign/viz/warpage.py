@@ -1,0 +1,102 @@
+"""Warpage pictures (matplotlib, Agg canvas, headless): 2D contour maps of the package bottom per
+state and a 3D view of the deformed bottom with its exaggeration factor.
+
+Both take a :class:`codesign.warpage.WarpageReport`, write one file and return its path.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .plots import _figure
+
+__all__ = ["exaggeration", "plot_warpage_3d", "plot_warpage_maps"]
+
+#: Diverging colour map: blue below the best-fit plane, red above.
+CMAP = "RdBu_r"
+
+
+def _write(fig, path, outputs):
+    if outputs is None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, facecolor="white")
+        return path
+    outputs.write(path, lambda tmp: fig.savefig(tmp, facecolor="white"))
+    return Path(path)
+
+
+def _outline(ax, model, lw=0.8):
+    from matplotlib.patches import Rectangle
+
+    for c in model.stack.chiplets:
+        r = c.rect
+        ax.add_patch(Rectangle((r.x * 1e3, r.y * 1e3), r.width * 1e3, r.height * 1e3, fill=False, lw=lw,
+                               ec="black"))
+
+
+def plot_warpage_maps(report, path, *, dpi: int = 110, outputs=None) -> Path:
+    """One panel per state: bottom-face ``u_z`` minus the best-fit plane [um], chiplets outlined.
+
+    The title of each panel gives the signed warpage and its shape (+ cry / convex, - smile / concave).
+    """
+    cases = list(report.cases.values())
+    model = report.model
+    g = model.grid
+    n = len(cases)
+    fig = _figure(4.6 * n, 4.2, dpi)
+    axes = fig.subplots(1, n, squeeze=False)[0]
+    for ax, c in zip(axes, cases):
+        m = np.asarray(c.map) * 1e6
+        lim = float(np.nanmax(np.abs(m))) or 1.0
+        im = ax.pcolormesh(g.x * 1e3, g.y * 1e3, m.T, cmap=CMAP, vmin=-lim, vmax=lim, shading="gouraud")
+        _outline(ax, model)
+        ax.set_aspect("equal")
+        ax.set_xlabel("x [mm]")
+        ax.set_ylabel("y [mm]")
+        ax.set_title(f"{c.name}: {c.warpage * 1e6:+.0f} um, {c.shape}\n{c.temperature}", fontsize=9)
+        fig.colorbar(im, ax=ax, shrink=0.8, label="u_z - best-fit plane [um]")
+    fig.suptitle(f"{model.stack.name}: warpage of the package bottom (ball side), viewed from the lid side",
+                 fontsize=10)
+    return _write(fig, path, outputs)
+
+
+def exaggeration(report, case: str | None = None, *, fraction: float = 0.1) -> float:
+    """The factor that makes the state's coplanarity ``fraction`` of the package's larger side."""
+    c = report.cases[case] if case else max(report.cases.values(), key=lambda c: c.coplanarity)
+    pkg = report.model.stack.package
+    return float(fraction * max(pkg.width, pkg.height) / max(c.coplanarity, 1e-12))
+
+
+def plot_warpage_3d(report, path, *, case: str | None = None, dpi: int = 110, outputs=None) -> tuple[Path, float]:
+    """3D view of the deformed package bottom (displacement exaggerated); returns ``(path, factor)``.
+
+    ``case`` defaults to the state with the largest coplanarity. The exaggeration factor is in the
+    picture's title; put it in the caption too.
+    """
+    c = report.cases[case] if case else max(report.cases.values(), key=lambda c: c.coplanarity)
+    model = report.model
+    g = model.grid
+    factor = exaggeration(report, c.name)
+    m = np.asarray(c.map)
+    X, Y = np.meshgrid(g.x * 1e3, g.y * 1e3, indexing="ij")
+    Z = np.where(np.isfinite(m), m, np.nan) * factor * 1e3
+    fig = _figure(6.4, 5.0, dpi)
+    ax = fig.add_subplot(projection="3d")
+    from matplotlib import colormaps
+    from matplotlib.colors import Normalize
+
+    lim = float(np.nanmax(np.abs(m))) or 1.0
+    colours = colormaps[CMAP](Normalize(-lim, lim)(np.nan_to_num(m)))
+    ax.plot_surface(X, Y, Z, facecolors=colours, rstride=max(1, X.shape[0] // 60), cstride=max(1, X.shape[1] // 60),
+                    linewidth=0, antialiased=False, shade=False)
+    ax.set_xlabel("x [mm]")
+    ax.set_ylabel("y [mm]")
+    ax.set_zlabel(f"u_z x {factor:.0f} [mm]")
+    ax.set_box_aspect((model.stack.package.width, model.stack.package.height,
+                       0.25 * max(model.stack.package.width, model.stack.package.height)))
+    ax.set_title(f"{model.stack.name}, {c.name}: {c.warpage * 1e6:+.0f} um ({c.shape}); displacement "
+                 f"exaggerated x{factor:.0f}", fontsize=9)
+    return _write(fig, path, outputs), factor

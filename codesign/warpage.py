@@ -1,0 +1,423 @@
+r"""Package warpage and bump strain on the design model: process history plus operation.
+
+:func:`analyse_warpage` is the front door (it mirrors :func:`codesign.analyse`). For a stack or a
+:class:`codesign.Model` it solves linear thermo-elasticity (:func:`solvers.elasticity.solve_thermoelastic`,
+on the model's own grid) for up to three states:
+
+* ``room``: the package cooled from each layer's stress-free temperature (the process history,
+  :class:`codesign.mechanics.ProcessStep`) to room temperature (25 degC by default);
+* ``reflow``: heated to the reflow peak (260 degC by default, JEDEC J-STD-020 / JESD22-B112);
+* ``operation``: at the solved temperature field of the thermal analysis (the operating point of
+  :func:`codesign.analyse`), on top of the same process history (the thermal strain runs from
+  each layer's stress-free temperature to the local operating temperature, so both loads are
+  superposed).
+
+The fields come from :meth:`codesign.Model.elastic_fields`, the one parameter -> mechanical-field
+map, so sweeps, gradients and batches reach the mechanics as they reach the thermal solve.
+
+Results
+-------
+*Warpage* is the coplanarity of the package bottom (the ball side, ``z = 0``) after removing the
+least-squares best-fit plane: ``max(r) - min(r)`` of the residual ``r`` of ``u_z`` there. Its sign:
+**positive ("cry", convex, dome)** when the centre of the bottom lies above its corners with the
+lid up, **negative ("smile", concave, bowl)** when below. JESD22-B112 and JEITA ED-7306 also call
+positive warpage convex (SMT Magazine, Aug 2015, p. 42); check which face a supplier's data are
+measured on before comparing signs.
+
+*Stresses*: peak von Mises stress at element centres per chiplet and per layer (the interposer
+among them). *Bump strain*: in each bump / hybrid-bond layer (a homogenised layer), the largest
+transverse shear strain ``gamma = sqrt(gamma_xz^2 + gamma_yz^2)``, where it is and its distance to
+the neutral point (the centre of the layer's bump region); a bump takes its layer's shear, so this
+is the corner-bump shear strain to within the homogenisation.
+
+:func:`signed_warpage` is the traceable core: a JAX scalar (signed warpage [m]) that ``jax.grad`` and
+``jax.vmap`` apply to, with respect to any :class:`codesign.Params` leaf (moduli, CTEs,
+conductivities, powers through the temperature field you pass).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import ModelError, solve_error
+from .mechanics import KELVIN, ProcessStep, WarpageSpec, default_steps, layer_stress_free
+from .model import Model, Params, _namespace, ensure_model
+from .stack import Stack
+
+__all__ = ["CASES", "WarpageCase", "WarpageReport", "analyse_warpage", "signed_warpage", "stress_free_temperature"]
+
+#: The states :func:`analyse_warpage` solves, in order.
+CASES = ("room", "reflow", "operation")
+#: Interconnect kinds whose layer's shear strain is reported as bump strain.
+BUMP_KINDS = ("c4", "microbump", "hybrid_bond")
+
+
+# ======================================================================================
+# the traceable core
+def stress_free_temperature(model: Model, spec: WarpageSpec | None = None) -> tuple[np.ndarray, tuple, bool]:
+    """Per-element stress-free temperature [K] from the process steps of ``spec`` (or the stack's
+    ``[warpage]`` table, or :func:`codesign.mechanics.default_steps`).
+
+    Returns ``(field (nx, ny, nz), steps, defaults_used)``.
+    """
+    spec = _spec(model, spec)
+    steps = spec.steps or default_steps(model.stack)
+    per_layer = layer_stress_free(model.stack, steps)
+    zc = model.grid.element_centres()[2]
+    t0 = np.full(zc.shape, np.nan)
+    for name, (zb, zt) in model.layer_z.items():
+        t0[(zc > zb) & (zc < zt)] = per_layer[name]
+    if np.isnan(t0).any():  # pragma: no cover - every element lies in a layer
+        raise ModelError("warpage: an element lies in no layer; this is a bug, please report it")
+    return np.broadcast_to(t0[None, None, :], model.grid.shape).copy(), steps, not spec.steps
+
+
+def _spec(model: Model, spec: WarpageSpec | None) -> WarpageSpec:
+    if spec is None:
+        spec = model.stack.warpage if model.stack.warpage is not None else WarpageSpec()
+    if not isinstance(spec, WarpageSpec):
+        raise ModelError(f"`analyse_warpage(spec=...)` takes a codesign.mechanics.WarpageSpec, not {type(spec).__name__}")
+    return spec
+
+
+def _element_temperature(model: Model, temperature):
+    """A scalar, an element field (nx, ny, nz) or a nodal field (nx+1, ny+1, nz+1) -> what
+    Model.elastic_fields takes (the mean of an element's eight nodes for a nodal field)."""
+    xp = _namespace(temperature)
+    t = xp.asarray(temperature, dtype=float) if xp is not np else np.asarray(temperature, dtype=float)
+    if t.ndim == 0 or tuple(t.shape) == model.grid.shape:
+        return t
+    if tuple(t.shape) == model.grid.node_shape:
+        return sum(t[a:a + t.shape[0] - 1, b:b + t.shape[1] - 1, c:c + t.shape[2] - 1]
+                   for a in (0, 1) for b in (0, 1) for c in (0, 1)) / 8.0
+    raise ModelError(f"warpage temperature has shape {tuple(t.shape)}; expected a scalar, the element shape "
+                     f"{model.grid.shape} or the node shape {model.grid.node_shape} of the model")
+
+
+def solve_state(model: Model, params: Params | None, temperature, stress_free, *, support: str = "free",
+                rtol: float = 1e-8, throw: bool = True, x0=None):
+    """One elastic solve at ``temperature`` [K] from the per-element ``stress_free`` [K] (an
+    :class:`solvers.elasticity.ElasticSolution`)."""
+    import solvers
+    from solvers.elasticity import solve_thermoelastic
+
+    fields = model.elastic_fields(params, temperature=_element_temperature(model, temperature),
+                                  stress_free=stress_free)
+    try:
+        return solve_thermoelastic(model.grid, fields, support=support, rtol=rtol, throw=throw, x0=x0)
+    except solvers.SolveError as e:
+        raise solve_error(e) from e
+
+
+def _bottom_nodes(model: Model) -> np.ndarray:
+    """Bool (nx+1, ny+1): nodes of the bottom face inside the bottom layer's extent."""
+    ext = model.stack.layers[-1].extent
+    g = model.grid
+    tol = 1e-12
+    return (((g.x >= ext.x - tol) & (g.x <= ext.x1 + tol))[:, None]
+            & ((g.y >= ext.y - tol) & (g.y <= ext.y1 + tol))[None, :])
+
+
+def bottom_warpage(model: Model, w):
+    """``(signed warpage, coplanarity, residual map)`` of bottom-face ``u_z`` ``w`` (nx+1, ny+1) [m].
+
+    The best-fit plane is removed by least squares over the bottom layer's nodes; the sign is
+    that of (centre - mean of the four corners) of the residual (module docstring). Traceable.
+    """
+    xp = _namespace(w)
+    mask = _bottom_nodes(model)
+    g = model.grid
+    X, Y = np.meshgrid(g.x, g.y, indexing="ij")
+    xs, ys = X[mask], Y[mask]
+    A = np.stack([np.ones_like(xs), xs - xs.mean(), ys - ys.mean()], axis=1)
+    proj = np.linalg.pinv(A)  # (3, n): static, so the fit is a linear map of w
+    ws = w[mask]
+    coef = proj @ ws
+    resid_all = w - (coef[0] + coef[1] * (X - xs.mean()) + coef[2] * (Y - ys.mean()))
+    resid = resid_all[mask]
+    cop = xp.max(resid) - xp.min(resid)
+    ext = model.stack.layers[-1].extent
+    corners = [(ext.x, ext.y), (ext.x1, ext.y), (ext.x, ext.y1), (ext.x1, ext.y1)]
+    ic = [(int(np.argmin(np.abs(g.x - cx))), int(np.argmin(np.abs(g.y - cy)))) for cx, cy in corners]
+    centre = (int(np.argmin(np.abs(g.x - (ext.x + ext.x1) / 2))), int(np.argmin(np.abs(g.y - (ext.y + ext.y1) / 2))))
+    dome = resid_all[centre] - sum(resid_all[i] for i in ic) / 4.0
+    signed = xp.where(dome >= 0, cop, -cop)
+    return signed, cop, xp.where(mask, resid_all, xp.nan) if xp is np else resid_all
+
+
+def signed_warpage(model: Model, params: Params | None = None, *, temperature, spec: WarpageSpec | None = None,
+            rtol: float = 1e-8):
+    """Signed warpage [m] of the package bottom at ``temperature`` (traceable: ``jax.grad``, ``jax.vmap``).
+
+    ``temperature`` is a scalar [K] (e.g. ``spec.room_temperature``) or a nodal / element field
+    (the operating temperature). The process history is that of ``spec`` (default: the layout's).
+    Needs ``jax_enable_x64`` under a transformation.
+
+    Examples
+    --------
+    >>> import jax, codesign as cd                                         # doctest: +SKIP
+    >>> jax.config.update("jax_enable_x64", True)                           # doctest: +SKIP
+    >>> m = cd.build(cd.load_layout("demo"), max_lateral_size=2e-3)        # doctest: +SKIP
+    >>> dw = jax.grad(lambda p: cd.signed_warpage(m, p, temperature=298.15))(m.params)   # doctest: +SKIP
+    >>> dw.cte["copper"]           # d(warpage)/d(CTE of the lid) [m K]      # doctest: +SKIP
+    """
+    spec = _spec(model, spec)
+    t0, _, _ = stress_free_temperature(model, spec)
+    sol = solve_state(model, params, temperature, t0, support=spec.support, rtol=rtol)
+    return bottom_warpage(model, sol.bottom_face_w())[0]
+
+
+# ======================================================================================
+# the report
+@dataclass(frozen=True, eq=False)
+class WarpageCase:
+    """One solved state (``room``, ``reflow`` or ``operation``).
+
+    Attributes
+    ----------
+    name : str
+    temperature : str
+        What the state's temperature was (e.g. ``"25 degC uniform"``).
+    warpage : float
+        Signed coplanarity of the package bottom [m]: + cry (convex), - smile (concave).
+    coplanarity : float
+        ``|warpage|`` [m].
+    limit : float or None
+        The coplanarity limit of this state [m]; ``ok`` is whether ``coplanarity <= limit``.
+    chiplet_stress, layer_stress : dict
+        Peak von Mises stress [Pa] per chiplet and per layer.
+    bump_strain : dict
+        Layer -> ``{"shear_strain", "x", "y", "dnp"}`` (largest transverse shear strain [-], where
+        [m], its distance to the neutral point [m]).
+    map : ndarray
+        Bottom-face ``u_z`` minus the best-fit plane, ``(nx+1, ny+1)`` [m] (NaN outside the bottom layer).
+    solution : solvers.elasticity.ElasticSolution
+    """
+
+    name: str
+    temperature: str
+    warpage: float
+    coplanarity: float
+    limit: float | None
+    chiplet_stress: dict
+    layer_stress: dict
+    bump_strain: dict
+    map: np.ndarray = field(repr=False)
+    solution: object = field(repr=False)
+    seconds: float = 0.0
+
+    @property
+    def shape(self) -> str:
+        return "flat" if self.coplanarity == 0 else ("cry (convex)" if self.warpage > 0 else "smile (concave)")
+
+    @property
+    def ok(self) -> bool | None:
+        return None if self.limit is None else bool(self.coplanarity <= self.limit)
+
+    @property
+    def corner_bump(self) -> tuple[str, dict] | None:
+        """The bump layer with the largest shear strain and its entry in ``bump_strain``."""
+        if not self.bump_strain:
+            return None
+        return max(self.bump_strain.items(), key=lambda kv: kv[1]["shear_strain"])
+
+    def to_dict(self) -> dict:
+        return {"temperature": self.temperature, "warpage_um": self.warpage * 1e6,
+                "coplanarity_um": self.coplanarity * 1e6, "shape": self.shape,
+                "limit_um": None if self.limit is None else self.limit * 1e6, "ok": self.ok,
+                "chiplet_peak_von_mises_MPa": {k: v / 1e6 for k, v in self.chiplet_stress.items()},
+                "layer_peak_von_mises_MPa": {k: v / 1e6 for k, v in self.layer_stress.items()},
+                "bump_shear_strain": {k: {"shear_strain": v["shear_strain"], "x_mm": v["x"] * 1e3,
+                                          "y_mm": v["y"] * 1e3, "dnp_mm": v["dnp"] * 1e3}
+                                      for k, v in self.bump_strain.items()},
+                "cg_iterations": int(np.asarray(self.solution.iterations)),
+                "relative_residual": float(np.asarray(self.solution.relative_residual)),
+                "seconds": self.seconds}
+
+
+@dataclass(frozen=True, eq=False)
+class WarpageReport:
+    """Result of :func:`analyse_warpage`: the states solved, the process history and the limits."""
+
+    model: Model
+    params: Params
+    spec: WarpageSpec
+    steps: tuple[ProcessStep, ...]
+    defaults_used: bool
+    cases: dict
+    notes: tuple[str, ...] = ()
+
+    @property
+    def flags(self) -> list[str]:
+        """One line per limit exceeded."""
+        out = []
+        for c in self.cases.values():
+            if c.ok is False:
+                out.append(f"{c.name}: coplanarity {c.coplanarity * 1e6:.0f} um exceeds the {c.limit * 1e6:.0f} um limit "
+                           f"({self.spec.limit_source})")
+            lim = self.spec.bump_shear_strain_limit
+            cb = c.corner_bump
+            if lim is not None and cb is not None and cb[1]["shear_strain"] > lim:
+                out.append(f"{c.name}: bump shear strain {cb[1]['shear_strain']:.4g} in {cb[0]!r} exceeds the limit "
+                           f"{lim:.4g}")
+        return out
+
+    def to_dict(self) -> dict:
+        return {"process_steps": [{"name": s.name, "stress_free_degC": s.temperature - KELVIN, "layers": list(s.layers),
+                                   "source": s.source} for s in self.steps],
+                "process_steps_are_defaults": self.defaults_used,
+                "support": self.spec.support,
+                "limits": {"coplanarity_um": self.spec.coplanarity_limit * 1e6,
+                           "reflow_coplanarity_um": self.spec.reflow_coplanarity_limit * 1e6,
+                           "bump_shear_strain": self.spec.bump_shear_strain_limit, "source": self.spec.limit_source},
+                "sign_convention": "+ cry (convex: bottom centre above its corners, lid up), - smile (concave)",
+                "cases": {k: c.to_dict() for k, c in self.cases.items()},
+                "flags": self.flags, "notes": list(self.notes)}
+
+    def table(self) -> str:
+        """The numbers as text, with units (what ``codesign warpage`` prints)."""
+        lines = []
+        hist = "; ".join(f"{s.name} {s.temperature - KELVIN:.0f} degC ({', '.join(s.layers)})" for s in self.steps)
+        lines.append(f"process history{' (defaults: est; give [warpage.steps] in the layout)' if self.defaults_used else ''}: "
+                     f"{hist}")
+        lines.append(f"support: {self.spec.support}; sign: + cry (convex), - smile (concave)")
+        lines.append("")
+        head = f"{'state':<10} {'temperature':<26} {'warpage um':>11} {'shape':<16} {'limit um':>9} {'ok':<4} " \
+               f"{'corner bump shear strain':<34} {'CG it':>5}"
+        lines.append(head)
+        lines.append("-" * len(head))
+        for c in self.cases.values():
+            cb = c.corner_bump
+            bump = "-" if cb is None else f"{cb[1]['shear_strain']:.3e} ({cb[0]}, DNP {cb[1]['dnp'] * 1e3:.1f} mm)"
+            lim = "-" if c.limit is None else f"{c.limit * 1e6:.0f}"
+            ok = "-" if c.ok is None else ("yes" if c.ok else "NO")
+            lines.append(f"{c.name:<10} {c.temperature:<26} {c.warpage * 1e6:>11.1f} {c.shape:<16} {lim:>9} {ok:<4} "
+                         f"{bump:<34} {int(np.asarray(c.solution.iterations)):>5}")
+        lines.append("")
+        lines.append("peak von Mises stress [MPa]:")
+        names = list(next(iter(self.cases.values())).chiplet_stress) if self.cases else []
+        lay = list(next(iter(self.cases.values())).layer_stress) if self.cases else []
+        lines.append(f"  {'':<22}" + "".join(f"{k:>11}" for k in self.cases))
+        for n in names:
+            lines.append(f"  {'die ' + n:<22}" + "".join(f"{c.chiplet_stress[n] / 1e6:>11.1f}" for c in self.cases.values()))
+        for n in lay:
+            lines.append(f"  {'layer ' + n:<22}" + "".join(f"{c.layer_stress[n] / 1e6:>11.1f}" for c in self.cases.values()))
+        for f in self.flags:
+            lines.append(f"FLAG: {f}")
+        for n in self.notes:
+            lines.append(f"note: {n}")
+        return "\n".join(lines)
+
+
+def _post(model: Model, name: str, what: str, sol, limit, seconds: float) -> WarpageCase:
+    g = model.grid
+    signed, cop, resid = bottom_warpage(model, np.asarray(sol.bottom_face_w()))
+    vm = np.asarray(sol.von_mises())
+    chip = {}
+    for c in model.stack.chiplets:
+        region = model.chiplet_regions.get(c.name)
+        if region in g.region_names:
+            chip[c.name] = float(vm[g.region_mask(region)].max())
+    zc = g.element_centres()[2]
+    layer = {}
+    for lname, (zb, zt) in model.layer_z.items():
+        sel = (zc > zb) & (zc < zt)
+        layer[lname] = float(vm[:, :, sel].max())
+    bumps = {}
+    strain = None
+    xc, yc, _ = g.element_centres()
+    for lay in model.stack.layers:
+        ic = lay.interconnect
+        if ic is None or ic.kind not in BUMP_KINDS:
+            continue
+        mat = f"{lay.name}:{ic.kind}"
+        if mat not in g.material_names:
+            continue
+        mask = g.material == g.material_names.index(mat)
+        if not mask.any():
+            continue
+        if strain is None:
+            strain = np.asarray(sol.strain())
+        gam = np.hypot(strain[..., 4], strain[..., 5])
+        gm = np.where(mask, gam, -1.0)
+        i, j, k = np.unravel_index(int(np.argmax(gm)), gm.shape)
+        X = np.broadcast_to(xc[:, None, None], g.shape)
+        Y = np.broadcast_to(yc[None, :, None], g.shape)
+        cx, cy = float(X[mask].mean()), float(Y[mask].mean())
+        bumps[lay.name] = {"shear_strain": float(gam[i, j, k]), "x": float(xc[i]), "y": float(yc[j]),
+                           "dnp": float(np.hypot(xc[i] - cx, yc[j] - cy))}
+    return WarpageCase(name=name, temperature=what, warpage=float(signed), coplanarity=float(cop), limit=limit,
+                       chiplet_stress=chip, layer_stress=layer, bump_strain=bumps, map=np.asarray(resid), solution=sol,
+                       seconds=seconds)
+
+
+def analyse_warpage(stack_or_model: Stack | Model, *, params: Params | None = None, temperature=None,
+                    spec: WarpageSpec | None = None, cases=CASES, rtol: float = 1e-8,
+                    throw: bool = True) -> WarpageReport:
+    """Warpage, stresses and bump strain of a package at room temperature, reflow peak and in operation.
+
+    Parameters
+    ----------
+    stack_or_model : Stack or Model
+        A stack (built here with its own ``[mesh]`` controls) or a model from :func:`codesign.build`.
+    params : Params, optional
+        The parameters (default ``model.params``): moduli, CTEs and, for the operating state, the
+        thermal parameters.
+    temperature : array or ThermalReport, optional
+        The operating temperature [K]: a nodal field ``(nx+1, ny+1, nz+1)`` (``ThermalReport.temperature``),
+        an element field, or a :class:`codesign.ThermalReport`. Default: solved here with
+        :func:`codesign.analyse` (leakage operating point included) when ``"operation"`` is asked for.
+    spec : codesign.mechanics.WarpageSpec, optional
+        Process history, temperatures, support and limits (default: the layout's ``[warpage]``
+        table, else defaults, which the report says).
+    cases : sequence of str
+        Which of ``"room"``, ``"reflow"``, ``"operation"`` to solve.
+    rtol : float
+        Relative residual of the elastic solves.
+    throw : bool
+        Raise :class:`codesign.SolveError` when a solve does not converge.
+    """
+    model = ensure_model(stack_or_model, call="analyse_warpage")
+    p = model.params if params is None else params
+    spec = _spec(model, spec)
+    unknown = [c for c in cases if c not in CASES]
+    if unknown or not cases:
+        raise ModelError(f"`analyse_warpage(cases=...)`: {unknown or 'none'}; choose from {list(CASES)}")
+    t0, steps, defaults = stress_free_temperature(model, spec)
+    notes = []
+    if defaults:
+        notes.append("process history not given in the layout: default steps (estimates) used; add [warpage.steps]")
+    notes.append("linear elastic (secant at each state's temperature); no solder creep or polymer viscoelasticity; "
+                 "no energy-based fatigue indicator (none sourced)")
+    out = {}
+    states = {"room": (spec.room_temperature, f"{spec.room_temperature - KELVIN:.0f} degC uniform",
+                       spec.coplanarity_limit),
+              "reflow": (spec.reflow_peak, f"{spec.reflow_peak - KELVIN:.0f} degC uniform (reflow peak)",
+                         spec.reflow_coplanarity_limit)}
+    x0 = None
+    for name in [c for c in CASES if c in cases]:
+        t = time.perf_counter()
+        if name == "operation":
+            temp = temperature
+            if temp is None:
+                from .thermal import analyse
+
+                temp = analyse(model, params=p)
+            temp = getattr(temp, "temperature", temp)
+            tn = np.asarray(temp, dtype=float)
+            what = f"operating field {tn.min() - KELVIN:.0f}-{tn.max() - KELVIN:.0f} degC"
+            limit = None
+        else:
+            temp, what, limit = states[name]
+        sol = solve_state(model, p, temp, t0, support=spec.support, rtol=rtol, throw=throw)
+        out[name] = _post(model, name, what, sol, limit, time.perf_counter() - t)
+    return WarpageReport(model=model, params=p, spec=spec, steps=steps, defaults_used=defaults, cases=out,
+                         notes=tuple(notes))
+
+
+def _replace_spec(spec: WarpageSpec, **changes) -> WarpageSpec:
+    return dataclasses.replace(spec, **changes)
