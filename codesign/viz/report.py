@@ -439,6 +439,7 @@ for _title, _build in (("Chiplet temperatures", _section_chiplets), ("Energy bal
     add_section(_title, _build)
 for _title in ("Links", "HBM stacks", "Leakage at the operating point", "Thermal derating", "PPAC"):
     add_section(_title, _run_table(_title))
+from . import warpage as _warpage  # noqa: E402,F401 - registers the "Warpage" section (codesign.viz.warpage)
 
 
 def _copy_layout(stack, folder: Path, outputs) -> list[tuple[str, str]]:

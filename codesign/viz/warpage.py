@@ -100,3 +100,64 @@ def plot_warpage_3d(report, path, *, case: str | None = None, dpi: int = 110, ou
     ax.set_title(f"{model.stack.name}, {c.name}: {c.warpage * 1e6:+.0f} um ({c.shape}); displacement "
                  f"exaggerated x{factor:.0f}", fontsize=9)
     return _write(fig, path, outputs), factor
+
+
+# -- the report's warpage section (codesign.viz.report.add_section) ----------------------------------
+def _section_warpage(ctx) -> str | None:
+    """HTML of the "Warpage" section: states, limits, bump strain, stresses, process history, pictures."""
+    import html
+
+    from .report import html_table
+
+    wr = getattr(ctx.run, "warpage", None)
+    if wr is None:
+        return None
+    rows = []
+    for c in wr.cases.values():
+        cb = c.corner_bump
+        rows.append({"state": c.name, "temperature": c.temperature, "warpage [µm]": round(c.warpage * 1e6, 1),
+                     "shape": c.shape, "limit [µm]": None if c.limit is None else round(c.limit * 1e6),
+                     "within limit": "-" if c.ok is None else ("yes" if c.ok else "NO"),
+                     "corner bump shear strain": None if cb is None else cb[1]["shear_strain"],
+                     "bump layer, DNP [mm]": "-" if cb is None else f"{cb[0]}, {cb[1]['dnp'] * 1e3:.1f}",
+                     "CG iterations": int(np.asarray(c.solution.iterations))})
+    parts = [html_table(rows),
+             "<p>Warpage: coplanarity of the package bottom (ball side) after removing the best-fit plane; "
+             "+ cry (convex: the centre above the corners with the lid up), − smile (concave). Limits: "
+             f"{html.escape(wr.spec.limit_source)}.</p>"]
+    for f in wr.flags:
+        parts.append(f"<p class=\"note\">{html.escape(f)}</p>")
+    names = list(wr.cases)
+    stress = [{"part": f"die {n}", **{f"{k} [MPa]": wr.cases[k].chiplet_stress[n] / 1e6 for k in names}}
+              for n in next(iter(wr.cases.values())).chiplet_stress]
+    stress += [{"part": f"layer {n}", **{f"{k} [MPa]": wr.cases[k].layer_stress[n] / 1e6 for k in names}}
+               for n in next(iter(wr.cases.values())).layer_stress]
+    parts += ["<p>Peak von Mises stress (element centres):</p>", html_table(stress)]
+    steps = [{"step": s.name, "stress-free [°C]": round(s.temperature - 273.15, 1), "layers": ", ".join(s.layers),
+              "source": s.source or "layout"} for s in wr.steps]
+    parts += [f"<p>Process history{' (defaults, estimates: give [warpage.steps] in the layout)' if wr.defaults_used else ''}"
+              ":</p>", html_table(steps)]
+    for n in wr.notes:
+        parts.append(f"<p class=\"meta\">{html.escape(n)}</p>")
+    name = ctx.run.stack.name
+    maps = ctx.folder / "warpage_maps.png"
+    plot_warpage_maps(wr, maps, outputs=ctx.outputs)
+    view, factor = plot_warpage_3d(wr, ctx.folder / "warpage_3d.png", outputs=ctx.outputs)
+    worst = max(wr.cases.values(), key=lambda c: c.coplanarity)
+    for f, cap in ((maps.name, "Warpage maps of the package bottom per state (u_z minus the best-fit plane, µm), "
+                               "chiplets outlined."),
+                   (view.name, f"{name}, {worst.name}: the deformed package bottom in 3D, displacement exaggerated "
+                               f"×{factor:.0f}.")):
+        parts.append(f"<figure><img src=\"{html.escape(f)}\" alt=\"{html.escape(cap)}\">"
+                     f"<figcaption>{html.escape(cap)}</figcaption></figure>")
+    ctx.files += [(maps.name, "warpage maps (PNG)"), (view.name, f"deformed package bottom, ×{factor:.0f} (PNG)")]
+    return "\n".join(parts)
+
+
+def _register() -> None:
+    from .report import add_section
+
+    add_section("Warpage", _section_warpage)
+
+
+_register()
