@@ -41,6 +41,7 @@ class LayoutRun:
     derating: object = None
     ppac: object = None
     seconds: dict = field(default_factory=dict)
+    warpage: object = None  # codesign.warpage.WarpageReport when computed (codesign report; analyse_warpage)
 
     def to_dict(self) -> dict:
         out = {"thermal": self.thermal.to_dict(), "seconds": dict(self.seconds)}
@@ -52,6 +53,8 @@ class LayoutRun:
             out["derating"] = self.derating.to_dict()
         if self.ppac is not None and hasattr(self.ppac, "to_dict"):
             out["ppac"] = self.ppac.to_dict()
+        if self.warpage is not None:
+            out["warpage"] = self.warpage.to_dict()
         from .assumptions import run_assumptions  # what the answer rests on (boundaries, materials, mesh, ...)
 
         out["assumptions"] = run_assumptions(self)

@@ -14,6 +14,7 @@ def add_parser(sub) -> None:
     p.add_argument("-o", "--output", required=True, help="output folder")
     add_job_flags(p)
     p.add_argument("--no-3d", action="store_true", help="skip the 3D pictures (no OpenGL needed)")
+    p.add_argument("--no-warpage", action="store_true", help="skip the warpage solve (codesign.analyse_warpage)")
     p.set_defaults(execute=execute)
 
 
@@ -22,6 +23,13 @@ def execute(args) -> int:
     from ..viz.report import write_report
 
     run = main_job(args, load_layout(args.layout))
+    if not args.no_warpage:  # warpage at room temperature, reflow peak and at this operating point
+        import dataclasses
+
+        from ..warpage import analyse_warpage
+
+        run = dataclasses.replace(run, warpage=analyse_warpage(run.thermal.model, params=run.thermal.params,
+                                                               temperature=run.thermal.temperature))
     html = write_report(run, args.output, pictures_3d=not args.no_3d, outputs=Outputs())
     print(f"\nreport: {html} (open it in a browser; pictures, run.json and temperature.vtu beside it)")
     return 0
