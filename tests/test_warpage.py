@@ -1,0 +1,139 @@
+"""Warpage on the design model: a bilayer plate against Timoshenko's bimetal curvature (through
+the whole chain: layout -> materials -> fields -> solve -> coplanarity with sign), the analysis of
+a shipped layout, gradients against central differences, and the command.
+
+The elastic solver itself is verified in tests/solvers/test_elasticity.py (part A of issue 15)."""
+
+from __future__ import annotations
+
+import json
+
+import jax
+import numpy as np
+import pytest
+
+import codesign as cd
+from codesign.mechanics import KELVIN
+
+# A 10 x 10 mm plate: 100 um "film" (isotropic silicon-like) on 100 um copper, L/h = 50.
+_PLATE = """
+schema = 1
+name = "bilayer"
+[materials]
+film = {{ conductivity = "148 W/m/K", heat_capacity = "1.66 MJ/m^3/K", youngs_modulus = "130 GPa",
+         poisson_ratio = "0.28", cte = "2.6 ppm/K", mechanical_source = "test" }}
+[package]
+size = ["10 mm", "10 mm"]
+[boundaries.top]
+heat_transfer_coefficient = "1e4 W/m^2/K"
+ambient = "25 degC"
+[boundaries.bottom]
+kind = "adiabatic"
+[[layers]]
+name = "film"
+material = "film"
+thickness = "{h1} um"
+cells = 2
+[[layers]]
+name = "base"
+material = "copper"
+thickness = "{h2} um"
+cells = 2
+[warpage]
+[[warpage.steps]]
+name = "bond"
+temperature = "150 degC"
+layers = ["film", "base"]
+[mesh]
+max_lateral_size = "0.5 mm"
+"""
+
+
+def timoshenko_curvature(e1, nu1, a1, h1, e2, nu2, a2, h2, dT):
+    """Timoshenko (1925) bimetal curvature, biaxial (plate moduli E/(1-nu)); layer 1 on top.
+
+    Positive when the top becomes convex (centre up), i.e. when the bottom layer shrinks more.
+    """
+    m, n = h1 / h2, (e1 / (1 - nu1)) / (e2 / (1 - nu2))
+    h = h1 + h2
+    return 6 * (a2 - a1) * (-dT) * (1 + m) ** 2 / (h * (3 * (1 + m) ** 2 + (1 + m * n) * (m ** 2 + 1 / (m * n))))
+
+
+def test_bilayer_plate_matches_timoshenko_with_sign():
+    jax.config.update("jax_enable_x64", True)
+    model = cd.build(cd.loads_layout(_PLATE.format(h1=100, h2=100)))
+    room = 25 + KELVIN
+    w = float(cd.signed_warpage(model, temperature=room))
+    kappa = timoshenko_curvature(130e9, 0.28, 2.6e-6, 100e-6, 125e9, 0.34, 16e-6, 100e-6, room - (150 + KELVIN))
+    expected = kappa * (10e-3) ** 2 / 4  # a paraboloid kappa r^2 / 2 over the square: centre to corner
+    assert kappa > 0 and w > 0  # the copper below shrinks more on cooling: a dome, "cry"
+    # Free edges (a boundary layer about a thickness wide, 1 % of the side) and the plate's
+    # anticlastic corrections: a few per cent on the coplanarity of the whole face.
+    assert w == pytest.approx(expected, rel=0.04)
+    # heating above the stress-free state reverses the sign ("smile")
+    assert float(cd.signed_warpage(model, temperature=260 + KELVIN)) < 0
+
+
+@pytest.fixture(scope="module")
+def demo_report():
+    jax.config.update("jax_enable_x64", True)
+    model = cd.build(cd.load_layout("demo"), max_lateral_size=2e-3)
+    return cd.analyse_warpage(model, rtol=1e-8)
+
+
+@pytest.mark.slow
+def test_analyse_warpage_on_a_shipped_layout(demo_report):
+    r = demo_report
+    assert list(r.cases) == ["room", "reflow", "operation"]
+    room, reflow, op = (r.cases[k] for k in ("room", "reflow", "operation"))
+    # the process history is the default (the layout gives none) and the report says so
+    assert r.defaults_used and any("default" in n for n in r.notes)
+    # stress-free between room and reflow: the shape flips between the two
+    assert np.sign(room.warpage) == -np.sign(reflow.warpage) != 0
+    for c in (room, reflow, op):
+        assert np.isfinite(c.warpage) and c.coplanarity == abs(c.warpage)
+        assert 1e-6 < c.coplanarity < 2e-3
+        assert set(c.chiplet_stress) == {ch.name for ch in r.model.stack.chiplets}
+        assert {"microbumps", "c4"} <= set(c.bump_strain)
+        assert 0 < c.bump_strain["c4"]["shear_strain"] < 0.1
+        assert bool(np.asarray(c.solution.converged))
+    # the corner bumps take the largest shear: far from the neutral point
+    c4 = room.bump_strain["c4"]
+    pkg = r.model.stack.layer("c4").extent
+    assert c4["dnp"] > 0.3 * np.hypot(pkg.width, pkg.height) / 2
+    d = r.to_dict()
+    json.dumps(d)
+    assert d["cases"]["room"]["coplanarity_um"] == pytest.approx(room.coplanarity * 1e6)
+    assert "room" in r.table() and "um" in r.table()
+
+
+@pytest.mark.slow
+def test_gradient_matches_central_differences():
+    jax.config.update("jax_enable_x64", True)
+    model = cd.build(cd.loads_layout(_PLATE.format(h1=100, h2=100)))
+    p0 = model.params
+
+    def f(cte_cu):
+        p = p0.replace(cte={**p0.cte, "copper": cte_cu})
+        return cd.signed_warpage(model, p, temperature=25 + KELVIN)
+
+    a = jax.numpy.asarray(p0.cte["copper"])
+    g = jax.grad(f)(a)
+    h = 1e-7
+    for i in range(3):
+        e = np.zeros(3)
+        e[i] = h
+        fd = (float(f(a + e)) - float(f(a - e))) / (2 * h)
+        assert float(g[i]) == pytest.approx(fd, rel=1e-5, abs=1e-9 * abs(fd) + 1e-12)
+
+
+@pytest.mark.slow
+def test_warpage_command(tmp_path, capsys):
+    from codesign.cli.main import main
+
+    assert main(["warpage", "demo", "--lateral-size", "2 mm", "-o", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "room" in out and "reflow" in out and "operation" in out and "corner bump" in out
+    data = json.loads((tmp_path / "demo_warpage.json").read_text())
+    assert set(data["cases"]) == {"room", "reflow", "operation"}
+    assert (tmp_path / "demo_warpage.png").stat().st_size > 10_000
