@@ -20,6 +20,9 @@ _LAZY = {
     "die_yield": ".cost",
     "dies_per_wafer": ".cost",
     "package_cost": ".cost",
+    "CostError": ".cost",
+    "NodeParams": ".cost",
+    "TechnologyParams": ".cost",
     "CoupledResult": ".electrothermal",
     "DeratingResult": ".electrothermal",
     "derate": ".electrothermal",
@@ -84,6 +87,9 @@ if TYPE_CHECKING:  # static analysers and IDEs see the names; at run time they l
     from .cost import die_yield as die_yield
     from .cost import dies_per_wafer as dies_per_wafer
     from .cost import package_cost as package_cost
+    from .cost import CostError as CostError
+    from .cost import NodeParams as NodeParams
+    from .cost import TechnologyParams as TechnologyParams
     from .electrothermal import CoupledResult as CoupledResult
     from .electrothermal import DeratingResult as DeratingResult
     from .electrothermal import derate as derate
@@ -163,7 +169,10 @@ __all__ = [
     "Chiplet",
     "CodesignError",
     "CostBreakdown",
+    "CostError",
     "CostParams",
+    "NodeParams",
+    "TechnologyParams",
     "CoupledResult",
     "DEFAULT_COST_PARAMS",
     "DeratingResult",
