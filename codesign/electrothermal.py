@@ -54,6 +54,7 @@ import numpy as np
 import solvers
 from solvers import element_mean
 
+from . import progress
 from .errors import ModelError, SolveError, ThermalRunawayError, solve_error
 from .model import Model, Params, ensure_model
 from .results import KELVIN, chiplet_temperatures, text_table
@@ -249,7 +250,9 @@ def solve_coupled(
     decreasing: list[str] = []
     iterations = 0
     sol = None
+    ticker = progress.steps("electro-thermal", None, "fixed-point iterations")
     for it in range(1, max_iterations + 1):
+        ticker.update(0 if it == 1 else 1)
         q_leak, leak = model.leakage_source(p, t_elem)
         leak_power = {k: float(v) for k, v in leak.items()}
         _check_finite_leakage(model, p, leak_power, q_leak, t_elem)
@@ -452,11 +455,13 @@ def derate(
         raise ModelError("`derate`: no chiplet has a junction limit; give `tj_max` to at least one chiplet")
     evaluations = 0
     cache: dict[float, CoupledResult | None] = {}
+    ticker = progress.steps("derating", None, "coupled solves")
 
     def run(s: float):
         nonlocal evaluations
         if s not in cache:
             evaluations += 1
+            ticker.update(note=f"trying power scale {s:.4g}")
             # Warm start from the solved scale just below: still below the root, so monotone.
             below = [k for k, v in cache.items() if v is not None and k < s]
             start = cache[max(below)].report.temperature if below else None

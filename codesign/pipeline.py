@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from . import progress
 from .stack import Stack
 
 __all__ = ["LayoutRun", "run_layout"]
@@ -31,7 +32,8 @@ class LayoutRun:
     ppac : object or None
         The PPAC summary when the cost model is available.
     seconds : dict
-        Wall time of each stage.
+        Wall time of each stage [s]; ``compile`` is the time spent getting solver programs ready
+        (trace or load, compile), which the solve stages do not include.
     """
 
     stack: Stack
@@ -62,7 +64,8 @@ class LayoutRun:
 
 
 def run_layout(stack: Stack, *, solver=None, phy_heat: bool = False, derating: bool = True,
-               temperature_dependent: bool = False, ppac: bool = True, mesh: dict | None = None) -> LayoutRun:
+               temperature_dependent: bool = False, ppac: bool = True, mesh: dict | None = None,
+               accuracy: bool = True) -> LayoutRun:
     """Run the main job on a stack: links, the model, its solve, derating and PPAC.
 
     Parameters
@@ -81,6 +84,10 @@ def run_layout(stack: Stack, *, solver=None, phy_heat: bool = False, derating: b
         Add the PPAC summary.
     mesh : dict, optional
         Mesh-control overrides for :func:`codesign.build` (e.g. ``{"max_lateral_size": 1e-3}``).
+    accuracy : bool
+        Refine the mesh until the discretisation-error estimate of the chiplet temperatures meets
+        the layout's target and put the ``± K`` on the result (default; see
+        :mod:`codesign.accuracy`). ``False`` solves the ``[mesh]`` as given, without estimates.
     """
     import solvers
 
@@ -91,38 +98,67 @@ def run_layout(stack: Stack, *, solver=None, phy_heat: bool = False, derating: b
 
     solver = solvers.MultigridCG() if solver is None else solver
     seconds = {}
-    t = time.perf_counter()
     links = None
     heat = ()
     if stack.links:
         from .interconnect import evaluate_links, phy_heat_sources
 
-        links = evaluate_links(stack)
-        if phy_heat:
-            heat = phy_heat_sources(stack, links)
-    seconds["interconnect"] = time.perf_counter() - t
-    t = time.perf_counter()
-    model = build(stack, heat_sources=heat, **(mesh or {}))
-    seconds["mesh"] = time.perf_counter() - t
-    coupled = der = None
-    t = time.perf_counter()
-    if any(c.leakage is not None for c in stack.chiplets) and not temperature_dependent:
-        state = model.init(solver=solver)
-        coupled = solve_coupled(model, solver=solver, state=state)
-        thermal = coupled.report
-        seconds["electrothermal"] = time.perf_counter() - t
-        if derating:
-            t = time.perf_counter()
-            der = derate(model, solver=solver, state=state)
-            seconds["derating"] = time.perf_counter() - t
+        with progress.stage("links") as st:
+            links = evaluate_links(stack)
+            if phy_heat:
+                heat = phy_heat_sources(stack, links)
+        seconds["interconnect"] = st.seconds
     else:
-        thermal = analyse(model, solver=solver, temperature_dependent=temperature_dependent,
-                          leakage=not temperature_dependent)
-        seconds["thermal"] = time.perf_counter() - t
+        seconds["interconnect"] = 0.0
+    coupled = der = None
+    compile_s = 0.0
+    leaky = any(c.leakage is not None for c in stack.chiplets) and not temperature_dependent
+    solved = {}
+
+    def solve_one(model):
+        """The thermal (or electro-thermal) solve of one model; ``solved`` keeps its set-up."""
+        nonlocal compile_s
+        if leaky:
+            with progress.stage("electro-thermal solve") as st:
+                solved["state"] = model.init(solver=solver)
+                solved["coupled"] = solve_coupled(model, solver=solver, state=solved["state"])
+                st.note(f"{solved['coupled'].iterations} fixed-point iterations")
+            seconds["electrothermal"] = seconds.get("electrothermal", 0.0) + st.seconds
+            compile_s += st.compile_seconds
+            return solved["coupled"].report
+        with progress.stage("solve") as st:
+            report = analyse(model, solver=solver, temperature_dependent=temperature_dependent,
+                             leakage=not temperature_dependent, accuracy=False)
+        seconds["thermal"] = seconds.get("thermal", 0.0) + st.seconds
+        compile_s += st.compile_seconds
+        return report
+
+    if accuracy:  # the mesh refined until the error estimate meets the target (codesign.accuracy)
+        from .accuracy import meet_target
+
+        t0 = time.perf_counter()
+        model, thermal = meet_target(stack, solve=solve_one, heat_sources=heat, mesh=mesh, solver=solver)
+        seconds["accuracy"] = time.perf_counter() - t0 - seconds.get("thermal", 0.0) - seconds.get("electrothermal", 0.0)
+        seconds["mesh"] = 0.0
+    else:
+        with progress.stage("mesh") as st:
+            model = build(stack, heat_sources=heat, **(mesh or {}))
+            st.note(f"{model.n_cells:,} cells")
+        seconds["mesh"] = st.seconds
+        thermal = solve_one(model)
+    coupled = solved.get("coupled")
+    if leaky and derating:
+        with progress.stage("derating") as st:
+            der = derate(model, solver=solver, state=solved["state"])
+            st.note(f"{der.evaluations} coupled solves")
+        seconds["derating"] = st.seconds
+        compile_s += st.compile_seconds
+    if compile_s:
+        seconds["compile"] = compile_s
     summary = None
     if ppac:
-        t = time.perf_counter()
-        summary = evaluate_ppac(stack, thermal=thermal, coupled=coupled, derating=der, links=links)
-        seconds["ppac"] = time.perf_counter() - t
+        with progress.stage("PPAC") as st:
+            summary = evaluate_ppac(stack, thermal=thermal, coupled=coupled, derating=der, links=links)
+        seconds["ppac"] = st.seconds
     return LayoutRun(stack=stack, thermal=thermal, links=links, coupled=coupled, derating=der, ppac=summary,
                      seconds=seconds)

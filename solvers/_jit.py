@@ -3,14 +3,22 @@
 Every jitted solver program is created once per process under a name (:func:`jitted`) and
 takes the grid's coordinates as data (:class:`solvers.grid.GridGeometry`), so only node counts
 are compiled in and meshes with equal counts share programs.
+
+With the per-user cache on (the default, :mod:`solvers._cache`), each program is also traced only
+once per machine: the first process exports it (:func:`jax.export.export`) and stores it, later
+processes load it and only compile it (which JAX's persistent compilation cache then skips too).
+The exported program is the same StableHLO that ``jax.jit`` lowers, so answers are the same.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
+import time
 
 import jax
+
+from . import _cache
 
 __all__ = ["JIT_CACHE", "jitted"]
 
@@ -33,7 +41,7 @@ def jitted(name: str, fn, static) -> "_TrimAfterCompile":
     key = (name,)
     f = JIT_CACHE.get(key)
     if f is None:
-        f = _TrimAfterCompile(jax.jit(fn, static_argnames=static))
+        f = _TrimAfterCompile(jax.jit(fn, static_argnames=static), name=name, fn=fn, static=tuple(static))
         JIT_CACHE[key] = f
     return f
 
@@ -50,18 +58,87 @@ def _release_compiler_memory() -> None:
 
 
 class _TrimAfterCompile:
-    """A jitted function that releases the compiler's scratch memory after each new compile."""
+    """A jitted function, compiled ahead of time once per input signature, with its compile time measured.
 
-    def __init__(self, f):
-        self._f = f
+    Each distinct signature (static arguments, input structure, shapes, dtypes) gets one program:
+    loaded from the per-user cache or traced now (and exported to the cache when it is on), then
+    compiled (:meth:`jax.stages.Lowered.compile`, which JAX's persistent cache may skip). The time
+    spent getting a program ready is added to ``_cache.STATS["compile_s"]`` (the solvers report it
+    apart from the solve), and the compiler's scratch memory is released after each new program.
+    ``_cache_size`` counts the programs of this name in the process.
+    """
+
+    def __init__(self, f, *, name: str = "", fn=None, static: tuple = ()):
+        self._f = f  # the plain jax.jit, for a signature that cannot be compiled ahead of time
+        self._name = name
+        self._fn = fn
+        self._static = static
+        self._programs: dict = {}  # signature -> (compiled, out_tree), or None: use the plain jit
 
     def _cache_size(self) -> int:
-        return self._f._cache_size()
+        return self._f._cache_size() + sum(p is not None for p in self._programs.values())
 
     def __call__(self, *args, **kwargs):
+        if self._fn is not None:
+            static = {k: v for k, v in kwargs.items() if k in self._static}
+            dynamic = {k: v for k, v in kwargs.items() if k not in self._static}
+            leaves, in_tree = jax.tree_util.tree_flatten((args, dynamic))
+            try:
+                avals = [jax.typeof(x) for x in leaves]
+            except TypeError:  # a leaf that is not an array: the plain jit handles it
+                avals = None
+            if avals is not None and not any(isinstance(x, jax.core.Tracer) for x in leaves):
+                signature = (tuple(sorted((k, repr(v)) for k, v in static.items())), in_tree,
+                             tuple((a.shape, a.dtype, a.weak_type) for a in avals))
+                if signature not in self._programs:
+                    t0 = time.perf_counter()
+                    self._programs[signature] = self._program(static, in_tree, avals)
+                    _cache.STATS["compile_s"] += time.perf_counter() - t0
+                    _release_compiler_memory()
+                program = self._programs[signature]
+                if program is not None:
+                    compiled, out_tree = program
+                    return jax.tree_util.tree_unflatten(out_tree, compiled(*leaves))
         size = getattr(self._f, "_cache_size", lambda: None)
         before = size()
         out = self._f(*args, **kwargs)
         if before is not None and size() != before:
             _release_compiler_memory()
         return out
+
+    def _program(self, static: dict, in_tree, avals):
+        """``(compiled, out_tree)`` for one signature: from the cache, or traced (and exported) now."""
+        fn = self._fn
+        box = {}
+
+        def flat(*leaves):
+            a, kw = jax.tree_util.tree_unflatten(in_tree, leaves)
+            out_leaves, box["out_tree"] = jax.tree_util.tree_flatten(fn(*a, **kw, **static))
+            return out_leaves
+
+        specs = [jax.ShapeDtypeStruct(a.shape, a.dtype, weak_type=a.weak_type) for a in avals]
+        try:
+            if _cache.cache_dir() is None:
+                _cache.STATS["traced"] += 1
+                return jax.jit(flat).lower(*specs).compile(), box["out_tree"]
+            _cache.enable_compilation_cache()
+            key = _cache.program_key(self._name, static, in_tree, avals, getattr(self._fn, "__module__", "") or "")
+            hit = _cache.load(key)
+            if hit is not None:
+                _cache.STATS["loaded"] += 1
+                exported, out_tree = hit
+            else:
+                try:
+                    exported = jax.export.export(jax.jit(flat))(*specs)
+                except Exception:  # noqa: BLE001 - not exportable (e.g. a host callback): traced every process
+                    _cache.STATS["unexportable"] += 1
+                    _cache.STATS["traced"] += 1
+                    return jax.jit(flat).lower(*specs).compile(), box["out_tree"]
+                _cache.STATS["traced"] += 1
+                out_tree = box["out_tree"]
+                _cache.store(key, exported, out_tree)
+            return jax.jit(exported.call).lower(*specs).compile(), out_tree
+        except Exception:  # noqa: BLE001 - anything ahead-of-time cannot take: the plain jit decides (and raises)
+            return None
+
+

@@ -6,6 +6,8 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 # in-process CLI calls must not write the user's compile cache (tests/test_cli.py checks the cache)
 os.environ.setdefault("CODESIGN_COMPILE_CACHE", "off")
 os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
+# the CLI's progress lines on stderr would mix with the messages tests check (tests/test_progress.py checks them)
+os.environ.setdefault("CODESIGN_QUIET", "1")
 
 import jax  # noqa: E402
 import pytest  # noqa: E402

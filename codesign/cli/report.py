@@ -22,7 +22,11 @@ def execute(args) -> int:
     from ..layout_io import load_layout
     from ..viz.report import write_report
 
-    run = main_job(args, load_layout(args.layout))
+    from .. import progress
+
+    with progress.stage("load"):
+        stack = load_layout(args.layout)
+    run = main_job(args, stack)
     if not args.no_warpage:  # warpage at room temperature, reflow peak and at this operating point
         import dataclasses
 
@@ -30,6 +34,7 @@ def execute(args) -> int:
 
         run = dataclasses.replace(run, warpage=analyse_warpage(run.thermal.model, params=run.thermal.params,
                                                                temperature=run.thermal.temperature))
-    html = write_report(run, args.output, pictures_3d=not args.no_3d, outputs=Outputs())
+    with progress.stage("report"):
+        html = write_report(run, args.output, pictures_3d=not args.no_3d, outputs=Outputs())
     print(f"\nreport: {html} (open it in a browser; pictures, run.json and temperature.vtu beside it)")
     return 0

@@ -43,6 +43,9 @@ def add_job_flags(p) -> None:
     p.add_argument("--phy-heat", action="store_true",
                    help="add each link's PHY power as heat in die-edge strips (when die powers exclude I/O)")
     p.add_argument("--no-derate", action="store_true", help="skip the derating root find (leakage layouts)")
+    p.add_argument("--no-accuracy", action="store_true",
+                   help="solve the layout's [mesh] as it stands: no error estimate (± K), no refinement to the "
+                        "target (docs/accuracy.md)")
     add_mesh_flags(p)
 
 
@@ -53,7 +56,10 @@ def execute(args) -> int:
                                    ("--no-derate", args.no_derate)) if on]
     if args.transient and steady_only:
         args.parser.error(f"{', '.join(steady_only)} apply to the steady job, not to --transient")
-    stack = load_layout(args.layout)
+    from .. import progress
+
+    with progress.stage("load"):
+        stack = load_layout(args.layout)
     out = Path(args.output) if args.output else Path("out") / stack.name
     if args.transient:
         return _transient(args, stack, out)
@@ -61,9 +67,10 @@ def execute(args) -> int:
 
     run = main_job(args, stack)
     outputs = Outputs()
-    js = write_json(out / f"{stack.name}.json", run.to_dict(), outputs)
-    vtu = out / f"{stack.name}.vtu"
-    export_vtu(run.thermal.model, vtu, temperature=run.thermal.temperature, outputs=outputs)
+    with progress.stage("write"):
+        js = write_json(out / f"{stack.name}.json", run.to_dict(), outputs)
+        vtu = out / f"{stack.name}.vtu"
+        export_vtu(run.thermal.model, vtu, temperature=run.thermal.temperature, outputs=outputs)
     print(f"\nwrote {js}, {vtu}")
     return 0
 
@@ -73,8 +80,12 @@ def main_job(args, stack):
     from ..pipeline import run_layout
 
     run = run_layout(stack, solver=solver(args), phy_heat=args.phy_heat, derating=not args.no_derate,
-                     temperature_dependent=args.k_of_t, mesh=mesh_controls(args))
+                     temperature_dependent=args.k_of_t, mesh=mesh_controls(args),
+                     accuracy=not getattr(args, "no_accuracy", False))
     t = run.thermal
+    from ..plausibility import warn_results
+
+    warn_results(t)  # result rules (an HBM stack over its limit), printed as "warning: ..." lines
     print(f"{stack.name}: steady state, {t.power_in:.2f} W\n")
     print(t.table())
     if run.coupled is not None:

@@ -1,0 +1,163 @@
+"""End-to-end latency, stage by stage, of the command line and of the Python API (issue 13).
+
+Each measurement is a whole fresh process, as a user meets it:
+
+* ``cli``: ``codesign run LAYOUT`` (or ``report``); the stages come from its progress lines on
+  stderr (load, links, mesh, compile, solve / electro-thermal / derating, PPAC, write or report);
+  ``start`` is the rest of the wall time (interpreter start-up, imports, argument parsing).
+* ``api``: a fresh interpreter that imports :mod:`codesign`, loads, builds and runs
+  :func:`codesign.analyse` (as a notebook kernel would): import, load, mesh, compile, solve.
+
+``cold`` runs start from an empty cache folder (``CODESIGN_COMPILE_CACHE`` pointed at a new
+temporary folder); ``warm`` runs follow a first run of the same job with that folder. Every
+figure is the median of ``--repeat`` runs. The table is printed and, with ``--append``, added to
+``benchmarks/RESULTS.md`` with date, machine and command.
+
+Examples
+--------
+    python benchmarks/e2e.py                          # every shipped layout, CLI and API, warm and cold
+    python benchmarks/e2e.py demo --modes warm --repeat 3 --append
+    python benchmarks/e2e.py demo --extra="--lateral-size=0.125 mm" --label demo-655k
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+STAGE = re.compile(r"^codesign: (?P<what>[\w\- ]+?) (?P<s>[0-9.]+) s")
+API = """
+import time, json, sys
+t0 = time.perf_counter()
+import codesign as cd
+t_import_cd = time.perf_counter() - t0
+import jax
+jax.config.update("jax_enable_x64", True)
+from solvers import _cache
+t1 = time.perf_counter()
+stack = cd.load_layout(sys.argv[1])
+t2 = time.perf_counter()
+model = cd.build(stack, **json.loads(sys.argv[2]))
+t3 = time.perf_counter()
+c0 = _cache.STATS["compile_s"]
+report = cd.analyse(model)
+t4 = time.perf_counter()
+compile_s = _cache.STATS["compile_s"] - c0
+print(json.dumps({"import codesign": t_import_cd, "import": t1 - t0, "load": t2 - t1, "mesh": t3 - t2,
+                  "compile": compile_s, "solve": t4 - t3 - compile_s, "cells": model.n_cells,
+                  "traced": _cache.STATS["traced"], "loaded": _cache.STATS["loaded"]}))
+"""
+
+
+def run_cli(command: str, layout: str, extra: list[str], env: dict) -> dict:
+    with tempfile.TemporaryDirectory() as out:
+        t0 = time.perf_counter()
+        p = subprocess.run([sys.executable, "-m", "codesign.cli", command, layout, "-o", out, *extra],
+                           env=env, capture_output=True, text=True)
+        wall = time.perf_counter() - t0
+    if p.returncode != 0:
+        raise SystemExit(f"codesign {command} {layout} failed:\n{p.stderr[-2000:]}")
+    stages = {}
+    for line in p.stderr.splitlines():
+        m = STAGE.match(line)
+        if m:
+            stages[m["what"]] = stages.get(m["what"], 0.0) + float(m["s"])
+    cells = re.search(r"mesh ([0-9,]+) cells", p.stdout)
+    stages["start"] = wall - sum(stages.values())
+    stages["total"] = wall
+    stages["cells"] = int(cells[1].replace(",", "")) if cells else 0
+    return stages
+
+
+def run_api(layout: str, mesh: dict, env: dict) -> dict:
+    t0 = time.perf_counter()
+    p = subprocess.run([sys.executable, "-c", API, layout, json.dumps(mesh)], env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if p.returncode != 0:
+        raise SystemExit(f"API run of {layout} failed:\n{p.stderr[-2000:]}")
+    out = json.loads(p.stdout.splitlines()[-1])
+    out["total"] = wall
+    return out
+
+
+def median_of(runs: list[dict]) -> dict:
+    keys = {k for r in runs for k in r}
+    return {k: statistics.median(r.get(k, 0.0) for r in runs) for k in keys}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("layouts", nargs="*", help="shipped layout names or files (default: every shipped layout)")
+    ap.add_argument("--modes", default="warm,cold", help="comma-separated: warm, cold")
+    ap.add_argument("--what", default="run,api", help="comma-separated: run, report, api")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--extra", action="append", default=[],
+                    help="extra CLI flag (e.g. --extra='--lateral-size=0.5 mm'); the API gets it as a build keyword "
+                         "only for --max-lateral-size/--lateral-size")
+    ap.add_argument("--label", default=None, help="row label instead of the layout name")
+    ap.add_argument("--append", action="store_true", help="append the table to benchmarks/RESULTS.md")
+    args = ap.parse_args(argv)
+    import codesign
+
+    layouts = args.layouts or list(codesign.shipped_layouts())
+    mesh = {}
+    for flag in args.extra:
+        name, _, value = flag.partition("=")
+        if name in ("--lateral-size", "--max-lateral-size"):
+            v = codesign.parse_quantity(value, "length") if hasattr(codesign, "parse_quantity") else float(value)
+            mesh = {"max_lateral_size": v, "min_lateral_size": v} if name == "--lateral-size" else {"max_lateral_size": v}
+    rows = []
+    base_env = dict(os.environ, JAX_PLATFORMS=os.environ.get("JAX_PLATFORMS", "cpu"))
+    base_env.pop("CODESIGN_QUIET", None)
+    for layout in layouts:
+        for what in args.what.split(","):
+            for mode in args.modes.split(","):
+                runs = []
+                for _ in range(args.repeat):
+                    with tempfile.TemporaryDirectory() as cache:
+                        env = dict(base_env, CODESIGN_COMPILE_CACHE=cache)
+                        job = (lambda: run_api(layout, mesh, env)) if what == "api" else \
+                            (lambda: run_cli(what, layout, args.extra, env))
+                        if mode == "warm":
+                            job()  # fills the cache
+                        runs.append(job())
+                r = median_of(runs)
+                rows.append((args.label or layout, what, mode, r))
+                print(f"{args.label or layout:14s} {what:6s} {mode:4s} total {r['total']:6.2f} s", file=sys.stderr)
+    cols = ["start", "import", "load", "links", "mesh", "compile", "solve", "electro-thermal solve", "derating",
+            "PPAC", "write", "report"]
+    used = [c for c in cols if any(c in r for *_, r in rows)]
+    header = ["case", "cells", "job", "caches", *used, "total s"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for name, what, mode, r in rows:
+        cells = int(r.get("cells", 0))
+        lines.append("| " + " | ".join([name, f"{cells:,}", "codesign " + what if what != "api" else "API analyse",
+                                         mode, *(f"{r[c]:.2f}" if c in r else "" for c in used),
+                                         f"**{r['total']:.2f}**"]) + " |")
+    table = "\n".join(lines)
+    print(table)
+    if args.append:
+        stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+        machine = f"{platform.machine()}, {os.cpu_count()} cores, load average {load:.1f} at the end"
+        command = "python benchmarks/e2e.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
+        with open(ROOT / "benchmarks" / "RESULTS.md", "a") as fh:
+            fh.write(f"\n#### e2e latency, {stamp}; {machine}\n\n`{command}` (median of {args.repeat}; "
+                     f"seconds)\n\n{table}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
