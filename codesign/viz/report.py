@@ -159,6 +159,9 @@ def _chiplet_rows(report: "ThermalReport") -> tuple[list[dict], list[str]]:
         rows.append({
             "chiplet": c.name, "kind": c.kind, "layer": c.layer, "power [W]": c.power,
             "Tj [°C]": c.junction - KELVIN, "Tmean [°C]": c.mean - KELVIN,
+            **({} if c.junction_error is None else {  # discretisation error (codesign.accuracy); ! = order off
+                "± Tj [K]": f"{c.junction_error:.2g}" + ("!" if c.error_trusted is False else ""),
+                "± Tmean [K]": f"{c.mean_error:.2g}" + ("!" if c.error_trusted is False else "")}),
             "Tj,max [°C]": None if c.tj_max is None else c.tj_max - KELVIN,
             "margin [K]": c.margin,
             "hotspot x, y, z [mm]": ", ".join(f"{v * 1e3:.2f}" for v in c.hotspot),
@@ -343,6 +346,10 @@ def _section_chiplets(ctx: ReportContext) -> str:
            _meta("Tj: largest nodal temperature in the die; Tmean: its volume mean; margin: Tj,max - Tj "
                  "(negative rows are over their limit); power: the heat the die dissipated in this solve "
                  "(leakage included when the layout has leakage data).")]
+    if ctx.report.accuracy is not None:
+        out.append(_meta("± : estimated discretisation error (Richardson from grids 2x and 4x coarser; ! where the "
+                         "observed order is off and the ± is a conservative bound; docs/accuracy.md). "
+                         + ctx.report.accuracy.summary() + "."))
     for name, caption in ctx.pictures:
         out.append(f"<figure><a href=\"{html.escape(name)}\"><img src=\"{html.escape(name)}\" "
                    f"alt=\"{html.escape(caption)}\"></a><figcaption>{html.escape(caption)}</figcaption></figure>")
