@@ -48,12 +48,28 @@ from .mechanics import KELVIN, ProcessStep, WarpageSpec, default_steps, layer_st
 from .model import Model, Params, _namespace, ensure_model
 from .stack import Stack
 
-__all__ = ["CASES", "WarpageCase", "WarpageReport", "analyse_warpage", "signed_warpage", "stress_free_temperature"]
+__all__ = ["CASES", "WarpageCase", "WarpageReport", "analyse_warpage", "signed_warpage", "stress_free_temperature",
+           "warpage_model"]
 
 #: The states :func:`analyse_warpage` solves, in order.
 CASES = ("room", "reflow", "operation")
 #: Interconnect kinds whose layer's shear strain is reported as bump strain.
 BUMP_KINDS = ("c4", "microbump", "hybrid_bond")
+#: Lateral cell size of :func:`warpage_model` [m]. Warpage is plate bending of the whole package,
+#: which the locking-free element resolves on coarse lateral cells (every layer and die edge is
+#: still a grid line); ``codesign warpage`` and ``codesign report`` use it unless told otherwise.
+WARPAGE_LATERAL_SIZE = 2e-3
+#: Largest CG iterations of an elastic solve.
+MAXITER = 3000
+
+
+def warpage_model(stack: Stack, *, lateral_size: float = WARPAGE_LATERAL_SIZE, **mesh) -> Model:
+    """The design model for a warpage solve: the stack on uniform ``lateral_size`` cells (plus its
+    own breakpoints) and the layout's vertical controls; ``mesh`` overrides as for :func:`codesign.build`."""
+    from .model import build
+
+    opts = {"max_lateral_size": lateral_size, "min_lateral_size": lateral_size, "grading": 1.0, **mesh}
+    return build(stack, **opts)
 
 
 # ======================================================================================
@@ -85,8 +101,27 @@ def _spec(model: Model, spec: WarpageSpec | None) -> WarpageSpec:
 
 
 def _element_temperature(model: Model, temperature):
-    """A scalar, an element field (nx, ny, nz) or a nodal field (nx+1, ny+1, nz+1) -> what
-    Model.elastic_fields takes (the mean of an element's eight nodes for a nodal field)."""
+    """A scalar, an element field (nx, ny, nz), a nodal field (nx+1, ny+1, nz+1) or a ThermalReport
+    -> what Model.elastic_fields takes (the mean of an element's eight nodes for a nodal field; a
+    report solved on another grid of the same stack is interpolated trilinearly at the element centres)."""
+    other = getattr(temperature, "model", None)
+    if other is not None and hasattr(temperature, "temperature"):
+        if other.grid is model.grid or (other.grid.shape == model.grid.shape
+                                        and all(np.array_equal(a, b) for a, b in
+                                                zip((other.grid.x, other.grid.y, other.grid.z),
+                                                    (model.grid.x, model.grid.y, model.grid.z)))):
+            temperature = temperature.temperature
+        else:
+            from scipy.interpolate import RegularGridInterpolator
+
+            g = other.grid
+            if abs(g.z[-1] - model.grid.z[-1]) > 1e-9 or abs(g.x[-1] - model.grid.x[-1]) > 1e-9:
+                raise ModelError("warpage: the thermal report was solved on another stack (its extent differs); "
+                                 "pass the temperature of this model")
+            f = RegularGridInterpolator((g.x, g.y, g.z), np.asarray(temperature.temperature, dtype=float))
+            xc, yc, zc = model.grid.element_centres()
+            X, Y, Z = np.meshgrid(xc, yc, zc, indexing="ij")
+            return f(np.stack([X, Y, Z], axis=-1))
     xp = _namespace(temperature)
     t = xp.asarray(temperature, dtype=float) if xp is not np else np.asarray(temperature, dtype=float)
     if t.ndim == 0 or tuple(t.shape) == model.grid.shape:
@@ -99,7 +134,7 @@ def _element_temperature(model: Model, temperature):
 
 
 def solve_state(model: Model, params: Params | None, temperature, stress_free, *, support: str = "free",
-                rtol: float = 1e-8, throw: bool = True, x0=None):
+                rtol: float = 1e-8, throw: bool = True, x0=None, maxiter: int = MAXITER):
     """One elastic solve at ``temperature`` [K] from the per-element ``stress_free`` [K] (an
     :class:`solvers.elasticity.ElasticSolution`)."""
     import solvers
@@ -108,7 +143,8 @@ def solve_state(model: Model, params: Params | None, temperature, stress_free, *
     fields = model.elastic_fields(params, temperature=_element_temperature(model, temperature),
                                   stress_free=stress_free)
     try:
-        return solve_thermoelastic(model.grid, fields, support=support, rtol=rtol, throw=throw, x0=x0)
+        return solve_thermoelastic(model.grid, fields, support=support, rtol=rtol, throw=throw, x0=x0,
+                                   maxiter=maxiter)
     except solvers.SolveError as e:
         raise solve_error(e) from e
 
@@ -369,7 +405,8 @@ def analyse_warpage(stack_or_model: Stack | Model, *, params: Params | None = No
         thermal parameters.
     temperature : array or ThermalReport, optional
         The operating temperature [K]: a nodal field ``(nx+1, ny+1, nz+1)`` (``ThermalReport.temperature``),
-        an element field, or a :class:`codesign.ThermalReport`. Default: solved here with
+        an element field, or a :class:`codesign.ThermalReport` (solved on this model's grid, or on
+        another grid of the same stack: then interpolated trilinearly). Default: solved here with
         :func:`codesign.analyse` (leakage operating point included) when ``"operation"`` is asked for.
     spec : codesign.mechanics.WarpageSpec, optional
         Process history, temperatures, support and limits (default: the layout's ``[warpage]``
@@ -407,7 +444,7 @@ def analyse_warpage(stack_or_model: Stack | Model, *, params: Params | None = No
                 from .thermal import analyse
 
                 temp = analyse(model, params=p)
-            temp = getattr(temp, "temperature", temp)
+            temp = _element_temperature(model, temp)
             tn = np.asarray(temp, dtype=float)
             what = f"operating field {tn.min() - KELVIN:.0f}-{tn.max() - KELVIN:.0f} degC"
             limit = None

@@ -30,10 +30,11 @@ def execute(args) -> int:
     if not args.no_warpage:  # warpage at room temperature, reflow peak and at this operating point
         import dataclasses
 
-        from ..warpage import analyse_warpage
+        from ..warpage import analyse_warpage, warpage_model
 
-        run = dataclasses.replace(run, warpage=analyse_warpage(run.thermal.model, params=run.thermal.params,
-                                                               temperature=run.thermal.temperature))
+        # on its own coarse lateral mesh (plate bending), at this run's operating temperatures
+        with progress.stage("warpage"):
+            run = dataclasses.replace(run, warpage=analyse_warpage(warpage_model(run.stack), temperature=run.thermal))
     with progress.stage("report"):
         html = write_report(run, args.output, pictures_3d=not args.no_3d, outputs=Outputs())
     print(f"\nreport: {html} (open it in a browser; pictures, run.json and temperature.vtu beside it)")
