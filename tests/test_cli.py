@@ -23,7 +23,7 @@ from codesign.cli import main
 
 COARSE = ["--lateral-size", "4 mm"]
 SYSTEMS = Path(__file__).resolve().parents[1] / "examples" / "systems"
-COMMANDS = ("layouts", "check", "mesh", "run", "report", "links", "sweep", "optimize", "partition")
+COMMANDS = ("layouts", "check", "mesh", "run", "report", "links", "sweep", "optimize", "partition", "warpage")
 
 
 def cli(*argv) -> tuple[int, str, str]:
