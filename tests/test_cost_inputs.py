@@ -347,3 +347,20 @@ def test_property_bad_values_through_both_readers(table, data):
 
     assert _outcome(layout) in ("ok", "error")
     assert _outcome(system) in ("ok", "error")
+
+
+def test_report_ppac_table_says_where_cost_inputs_came_from():
+    import types
+
+    from codesign.viz.report import run_tables
+
+    stack = loads_layout(_demo(_COST), source="demo_cost.toml", folder=shipped_layout_path("demo").parent)
+    run = types.SimpleNamespace(links=None, coupled=None, derating=None, ppac=evaluate_ppac(stack))
+    rows = {r["quantity"]: r["value"] for r in run_tables(run)["PPAC"]}
+    assert rows["cost input: volume"] == "200000 (file demo_cost.toml)"
+    assert rows["cost input: node of logic"] == "N7 (file demo_cost.toml)"
+    assert "a test-house quote" in rows["cost input: cost.set.package_test_cost"]
+    plain = types.SimpleNamespace(links=None, coupled=None, derating=None, ppac=evaluate_ppac(cd.load_layout("demo")))
+    rows = {r["quantity"]: r["value"] for r in run_tables(plain)["PPAC"]}
+    assert rows["cost input: volume"] == "1e+06 (default)"
+    assert rows["cost input: cost parameters"].endswith("(default)")
