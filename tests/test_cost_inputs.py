@@ -364,3 +364,14 @@ def test_report_ppac_table_says_where_cost_inputs_came_from():
     rows = {r["quantity"]: r["value"] for r in run_tables(plain)["PPAC"]}
     assert rows["cost input: volume"] == "1e+06 (default)"
     assert rows["cost input: cost parameters"].endswith("(default)")
+
+
+def test_partition_screen_uses_the_system_files_cost_table():
+    from codesign.explore.partition import screen
+
+    plain = loads_system(_SYSTEM, source="sys.toml")
+    filed = loads_system(_SYSTEM + '[cost.nodes.N5]\nwafer_cost = { value = 30000.0, source = "test value" }\n',
+                         source="sys.toml")
+    a = {c.label: c.cost for c in screen(plain, technologies=("organic_substrate",))}
+    b = {c.label: c.cost for c in screen(filed, technologies=("organic_substrate",))}
+    assert a.keys() == b.keys() and all(b[k] > a[k] for k in a)
