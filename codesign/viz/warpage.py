@@ -51,7 +51,8 @@ def plot_warpage_maps(report, path, *, dpi: int = 110, outputs=None) -> Path:
     for ax, c in zip(axes, cases):
         m = np.asarray(c.map) * 1e6
         lim = float(np.nanmax(np.abs(m))) or 1.0
-        im = ax.pcolormesh(g.x * 1e3, g.y * 1e3, m.T, cmap=CMAP, vmin=-lim, vmax=lim, shading="gouraud")
+        im = ax.pcolormesh(g.x * 1e3, g.y * 1e3, np.ma.masked_invalid(m.T), cmap=CMAP, vmin=-lim, vmax=lim,
+                           shading="gouraud")
         _outline(ax, model)
         ax.set_aspect("equal")
         ax.set_xlabel("x [mm]")

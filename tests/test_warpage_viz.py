@@ -1,0 +1,66 @@
+"""Warpage pictures and the report section from a synthetic result (no elastic solve: fast)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+import codesign as cd
+from codesign.mechanics import WarpageSpec, default_steps
+from codesign.viz.warpage import _section_warpage, exaggeration
+from codesign.warpage import WarpageCase, WarpageReport, bottom_warpage
+
+
+@pytest.fixture(scope="module")
+def synthetic():
+    model = cd.build(cd.load_layout("demo"), max_lateral_size=3e-3, min_lateral_size=3e-3, grading=1.0)
+    g = model.grid
+    X, Y = np.meshgrid(g.x - (g.x[0] + g.x[-1]) / 2, g.y - (g.y[0] + g.y[-1]) / 2, indexing="ij")
+    kappa = 0.5  # 1/m: a dome (the centre above the corners)
+    cases = {}
+    for name, sign in (("room", 1.0), ("reflow", -0.5)):
+        w = -sign * kappa * (X**2 + Y**2) / 2 + 1e-5 * X  # a tilt, which the best-fit plane removes
+        signed, cop, resid = bottom_warpage(model, w)
+        sol = SimpleNamespace(iterations=np.array(42), relative_residual=np.array(1e-9), converged=np.array(True))
+        cases[name] = WarpageCase(name, f"{name} test", float(signed), float(cop), 220e-6,
+                                  {c.name: 1e8 for c in model.stack.chiplets},
+                                  {layer.name: 2e8 for layer in model.stack.layers},
+                                  {"c4": {"shear_strain": 1e-3, "x": 1e-3, "y": 2e-3, "dnp": 9e-3}}, resid, sol)
+    return WarpageReport(model, model.params, WarpageSpec(), default_steps(model.stack), True, cases,
+                         ("a note",)), kappa
+
+
+def test_bottom_warpage_removes_the_plane_and_signs_a_dome(synthetic):
+    report, kappa = synthetic
+    g = report.model.grid
+    X, Y = np.meshgrid(g.x - (g.x[0] + g.x[-1]) / 2, g.y - (g.y[0] + g.y[-1]) / 2, indexing="ij")
+    dome = -kappa * (X**2 + Y**2) / 2
+    # the same definition computed independently: least-squares plane over every bottom node
+    A = np.stack([np.ones(X.size), X.ravel(), Y.ravel()], axis=1)
+    r = dome.ravel() - A @ np.linalg.lstsq(A, dome.ravel(), rcond=None)[0]
+    expected = r.max() - r.min()
+    ext = report.model.stack.layers[-1].extent
+    assert expected == pytest.approx(kappa / 2 * ((ext.width / 2) ** 2 + (ext.height / 2) ** 2), rel=0.05)
+    room = report.cases["room"]
+    assert room.warpage == pytest.approx(expected, rel=1e-9) and room.shape.startswith("cry")
+    assert report.cases["reflow"].warpage == pytest.approx(-0.5 * expected, rel=1e-9)
+    assert report.cases["reflow"].shape.startswith("smile")
+    assert room.ok is True and report.flags == []
+
+
+def test_pictures_and_report_section(synthetic, tmp_path):
+    report, _ = synthetic
+    factor = exaggeration(report)  # 10 % of the package's larger side for the largest coplanarity
+    assert factor * report.cases["room"].coplanarity == pytest.approx(0.1 * 27e-3)
+    ctx = SimpleNamespace(run=SimpleNamespace(warpage=report, stack=report.model.stack), folder=tmp_path,
+                          outputs=None, files=[])
+    html = _section_warpage(ctx)
+    assert "warpage_maps.png" in html and f"×{factor:.0f}" in html and "defaults" in html
+    assert len(ctx.files) == 2
+    for name in ("warpage_maps.png", "warpage_3d.png"):  # written by plot_warpage_maps and plot_warpage_3d
+        assert (tmp_path / name).stat().st_size > 10_000
+    assert _section_warpage(SimpleNamespace(run=SimpleNamespace())) is None
+    text = report.table()
+    assert "room" in text and "c4" in text and "note: a note" in text
