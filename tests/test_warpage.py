@@ -19,9 +19,13 @@ from codesign.mechanics import KELVIN
 _PLATE = """
 schema = 1
 name = "bilayer"
-[materials]
-film = {{ conductivity = "148 W/m/K", heat_capacity = "1.66 MJ/m^3/K", youngs_modulus = "130 GPa",
-         poisson_ratio = "0.28", cte = "2.6 ppm/K", mechanical_source = "test" }}
+[materials.film]
+conductivity = "148 W/m/K"
+heat_capacity = "1.66 MJ/m^3/K"
+youngs_modulus = "130 GPa"
+poisson_ratio = "0.28"
+cte = "2.6 ppm/K"
+mechanical_source = "test: isotropic silicon-like film"
 [package]
 size = ["10 mm", "10 mm"]
 [boundaries.top]
@@ -67,9 +71,10 @@ def test_bilayer_plate_matches_timoshenko_with_sign():
     kappa = timoshenko_curvature(130e9, 0.28, 2.6e-6, 100e-6, 125e9, 0.34, 16e-6, 100e-6, room - (150 + KELVIN))
     expected = kappa * (10e-3) ** 2 / 4  # a paraboloid kappa r^2 / 2 over the square: centre to corner
     assert kappa > 0 and w > 0  # the copper below shrinks more on cooling: a dome, "cry"
-    # Free edges (a boundary layer about a thickness wide, 1 % of the side) and the plate's
-    # anticlastic corrections: a few per cent on the coplanarity of the whole face.
-    assert w == pytest.approx(expected, rel=0.04)
+    # Timoshenko holds away from the free edges, whose boundary layer is about a thickness wide
+    # (1 % of the side at L/h = 50): the issue's 1 % tolerance. Measured: 314.006 um against
+    # 314.018 um.
+    assert w == pytest.approx(expected, rel=0.01)
     # heating above the stress-free state reverses the sign ("smile")
     assert float(cd.signed_warpage(model, temperature=260 + KELVIN)) < 0
 
