@@ -79,7 +79,6 @@ __all__ = [
 VOIGT: tuple[str, ...] = ("xx", "yy", "zz", "xy", "yz", "xz")
 # shear index of the pair of axes (d, e), d < e, in the shear part of VOIGT / ElasticFields.G
 _SHEAR = {(0, 1): 0, (1, 2): 1, (0, 2): 2}
-_PATTERNS = tuple(a + b + c for a in "ad" for b in "ad" for c in "ad")
 _SUPPORTS = ("free", "simply_supported")
 
 
@@ -169,91 +168,80 @@ class _Level:
         return hx[:, None, None], hy[None, :, None], hz[None, None, :]
 
 
-def _modal(u):
-    """Modal coefficients per element: pattern ('a' mean / 'd' half difference per axis) -> array."""
-    out = {"": u}
-    for ax in (1, 2, 3):
-        nxt = {}
-        for key, v in out.items():
-            lo = jax.lax.slice_in_dim(v, 0, v.shape[ax] - 1, axis=ax)
-            hi = jax.lax.slice_in_dim(v, 1, v.shape[ax], axis=ax)
-            nxt[key + "a"] = 0.5 * (lo + hi)
-            nxt[key + "d"] = 0.5 * (hi - lo)
-        out = nxt
-    return out
+# strain component s = (i, j): eps_s = grad[i, j] + grad[j, i] (once for i == j), Voigt order VOIGT
+_VOIGT_PAIRS = ((0, 0), (1, 1), (2, 2), (0, 1), (1, 2), (0, 2))
+_T = np.zeros((6, 3, 3))
+for _s, (_i, _j) in enumerate(_VOIGT_PAIRS):
+    _T[_s, _i, _j] = 1.0
+    _T[_s, _j, _i] = 1.0
+# element function q = (qx, qy, qz), 0: 1, 1: the reference coordinate; mean square (1/3)^(#1)
+_WEIGHT = np.array([[[(1.0 / 3.0) ** (a + b + c) for c in (0, 1)] for b in (0, 1)] for a in (0, 1)])
 
 
-def _strain_terms(u, lev: _Level):
-    """Strain coefficients per element function (pattern q, 'd' = a reference coordinate factor).
+def _strains(u, lev: _Level):
+    """Compatible strain coefficients per element function: ``(6, 2, 2, 2, nx, ny, nz)``.
 
-    Returns ``{q: (normal, shear)}`` with ``normal[d]`` / ``shear[s]`` arrays or None (absent).
-    Only the seven functions a Q1 gradient contains appear (not ξηζ).
+    Axis 1-3 index the element function ``q = (qx, qy, qz)`` (0: factor 1, 1: factor ξ/η/ζ);
+    the field is ``Σ_q eps[:, q] ξ^qx η^qy ζ^qz``. ``u`` is a node array ``(3, X, Y, Z)``.
     """
-    w = _modal(u)
-    h = lev.sizes()
-    terms = {}
-    for q in _PATTERNS:
-        if q == "ddd":
-            continue
-        # grad[c][d] on function q: exists iff q[d] == 'a'; value (2/h_d) * w_c[q with d -> 'd']
-        grad = {}
-        for d in range(3):
-            if q[d] != "a":
-                continue
-            src = q[:d] + "d" + q[d + 1:]
-            grad[d] = (2.0 / h[d]) * w[src]  # (3, nx, ny, nz): all three components c
-        normal = [grad[d][d] if d in grad else None for d in range(3)]
-        shear = [None, None, None]
-        for (d, e), s in _SHEAR.items():
-            parts = [grad[e][d]] if e in grad else []      # ∂u_d/∂x_e
-            parts += [grad[d][e]] if d in grad else []     # ∂u_e/∂x_d
-            shear[s] = sum(parts[1:], parts[0]) if parts else None
-        terms[q] = (normal, shear)
-    return terms
-
-
-def _quad(normal, shear, N, G):
-    """``ε^T C ε`` for present components (None = zero)."""
-    acc = 0.0
-    for i in range(3):
-        if normal[i] is None:
-            continue
-        for j in range(3):
-            if normal[j] is None:
-                continue
-            acc = acc + N[i, j] * normal[i] * normal[j]
-    for s in range(3):
-        if shear[s] is not None:
-            acc = acc + G[s] * shear[s] ** 2
-    return acc
-
-
-def _energy(u, lev: _Level):
-    """Strain energy ``½ uᵀ K u`` of a node displacement ``u`` (3, X, Y, Z) [J]."""
+    w = u
+    for ax in (1, 2, 3):  # modal coefficients: mean (index 0) and half difference (1) per axis
+        k = 1 + 2 * (ax - 1)  # position of this spatial axis after the pattern axes inserted so far
+        n = w.shape[k]
+        lo = jax.lax.slice_in_dim(w, 0, n - 1, axis=k)
+        hi = jax.lax.slice_in_dim(w, 1, n, axis=k)
+        w = jnp.stack([0.5 * (lo + hi), 0.5 * (hi - lo)], axis=k)
+    # w: (3, 2, nx, 2, ny, 2, nz) -> (3, 2, 2, 2, nx, ny, nz)
+    w = jnp.transpose(w, (0, 1, 3, 5, 2, 4, 6))
     hx, hy, hz = lev.sizes()
-    vol = hx * hy * hz
-    total = 0.0
-    for q, (normal, shear) in _strain_terms(u, lev).items():
-        nd = q.count("d")
-        weight = vol * (1.0 / 3.0) ** nd
-        if nd == 1 and lev.incompatible:
-            d0 = q.index("d")
-            r = [i for i in range(3) if i != d0]
-            # condensation: σ_{d0 d0} of this term vanishes, shears involving d0 vanish
-            N = lev.N
-            e = sum(jnp.sum(weight * (N[r[a], r[b]] - N[r[a], d0] * N[d0, r[b]] / N[d0, d0])
-                            * normal[r[a]] * normal[r[b]]) for a in range(2) for b in range(2))
-            s = _SHEAR[(r[0], r[1])]
-            e = e + jnp.sum(weight * lev.G[s] * shear[s] ** 2)
-        else:
-            e = jnp.sum(weight * _quad(normal, shear, lev.N, lev.G))
-        total = total + e
-    return 0.5 * total
+    zero = jnp.zeros_like(w[:, 0])
+    # grad[c, d] on function q exists iff q[d] == 0: (2/h_d) * w[c, q with q[d] -> 1]
+    gx = jnp.stack([(2.0 / hx) * w[:, 1], zero[:, :]], axis=1)
+    gy = jnp.stack([(2.0 / hy) * w[:, :, 1], zero], axis=2)
+    gz = jnp.stack([(2.0 / hz) * w[:, :, :, 1], zero], axis=3)
+    grad = jnp.stack([gx, gy, gz], axis=1)  # (c, d, qx, qy, qz, nx, ny, nz)
+    return jnp.einsum("scd,cd...->s...", jnp.asarray(_T, u.dtype), grad)
+
+
+def _stresses(eps, lev: _Level):
+    """Weighted stress coefficients ``W_q C_q eps_q`` (same layout as ``eps``) [N/m^2 m^3].
+
+    ``C_q`` is the material stiffness, condensed for the three linear functions when the
+    incompatible modes are on (see the module docstring).
+    """
+    N, G = lev.N, lev.G
+    if lev.incompatible:
+        for d0 in range(3):
+            q = [0, 0, 0]
+            q[d0] = 1
+            e = eps[(slice(None), *q)]  # (6, nx, ny, nz)
+            en = -(sum(N[d0, j] * e[j] for j in range(3) if j != d0)) / N[d0, d0]
+            rows = [en if s == d0 else e[s] for s in range(3)]
+            rows += [jnp.zeros_like(e[s]) if d0 in _VOIGT_PAIRS[s] else e[s] for s in range(3, 6)]
+            eps = eps.at[(slice(None), *q)].set(jnp.stack(rows))
+    sn = [sum(N[i, j][None, None, None] * eps[j] for j in range(3)) for i in range(3)]
+    ss = [G[s][None, None, None] * eps[3 + s] for s in range(3)]
+    hx, hy, hz = lev.sizes()
+    wgt = jnp.asarray(_WEIGHT, eps.dtype)[..., None, None, None] * (hx * hy * hz)
+    return jnp.stack(sn + ss) * wgt
+
+
+def _strains_T(sig, lev: _Level, node_shape):
+    """Transpose of :func:`_strains`: node forces ``(3, X, Y, Z)`` of stress coefficients."""
+    zeros = jnp.zeros((3,) + tuple(node_shape), sig.dtype)
+    (f,) = jax.linear_transpose(lambda v: _strains(v, lev), zeros)(sig)
+    return f
 
 
 def _apply(lev: _Level, u):
     """``K u`` (unconstrained) [N]."""
-    return jax.grad(_energy)(u, lev)
+    return _strains_T(_stresses(_strains(u, lev), lev), lev, u.shape[1:])
+
+
+def _energy(u, lev: _Level):
+    """Strain energy ``½ uᵀ K u`` of a node displacement ``u`` (3, X, Y, Z) [J]."""
+    eps = _strains(u, lev)
+    return 0.5 * jnp.sum(eps * _stresses(eps, lev))
 
 
 def _apply_c(lev: _Level, u):
@@ -266,14 +254,10 @@ def _thermal_load(lev: _Level, alpha_dT):
     """``b = ∫ Bᵀ C ε_th`` (node forces of the free thermal strain) [N]."""
     hx, hy, hz = lev.sizes()
     vol = hx * hy * hz
-    sig = jnp.einsum("ij...,j...->i...", lev.N, alpha_dT)
-
-    def work(u):
-        normal, _ = _strain_terms(u, lev)["aaa"]
-        return sum(jnp.sum(vol * sig[i] * normal[i]) for i in range(3))
-
-    zeros = jnp.zeros((3, lev.x.shape[0], lev.y.shape[0], lev.z.shape[0]), lev.N.dtype)
-    return jax.grad(work)(zeros)
+    sn = [vol * sum(lev.N[i, j] * alpha_dT[j] for j in range(3)) for i in range(3)]
+    sig = jnp.zeros((6, 2, 2, 2) + alpha_dT.shape[1:], lev.N.dtype)
+    sig = sig.at[:3, 0, 0, 0].set(jnp.stack(sn))
+    return _strains_T(sig, lev, (lev.x.shape[0], lev.y.shape[0], lev.z.shape[0]))
 
 
 # ======================================================================================
@@ -320,7 +304,93 @@ def _coarsen(lev: _Level):
     near = sum(pad[:, 1 + a: 1 + a + X, 1 + b: 1 + b + Y] for a in (-1, 0, 1) for b in (-1, 0, 1))
     mask_c = jnp.where(near[:, ix][:, :, iy] > 0, 0.0, 1.0).astype(lev.mask.dtype)
     coarse = _Level(lev.x[ix], lev.y[iy], lev.z, avg(lev.N), avg(lev.G), mask_c, lev.incompatible)
-    return coarse, _interp_1d(lev.x, ix), _interp_1d(lev.y, iy)
+    return coarse, _Transfer(*_transfer_1d(lev.x, ix), *_transfer_1d(lev.y, iy), _node_average(lev.z.shape[0]))
+
+
+def _transfer_1d(xf, idx):
+    """1-D pieces of the prolongation along a coarsened axis.
+
+    Returns the linear interpolation ``P`` (fine nodes x coarse nodes), the element-of-node
+    matrix ``E`` (fine node -> the coarse element it lies in), the node average ``A`` (fine node
+    -> mean of the coarse elements touching it) and the bubble ``b = 1 - s^2`` of every fine node
+    in its coarse element (0 at coarse nodes).
+    """
+    nf, nc = xf.shape[0], len(idx)
+    lo = np.clip(np.searchsorted(idx, np.arange(nf), side="right") - 1, 0, nc - 2)
+    x0, x1 = xf[idx[lo]], xf[idx[lo + 1]]
+    t = (xf - x0) / (x1 - x0)
+    rows = np.arange(nf)
+    P = jnp.zeros((nf, nc), xf.dtype).at[rows, lo].set(1.0 - t).at[rows, lo + 1].add(t)
+    E = np.zeros((nf, nc - 1))
+    E[rows, lo] = 1.0
+    A = np.zeros((nf, nc - 1))
+    for i in range(nf):
+        if i in set(idx.tolist()):
+            c = int(np.searchsorted(idx, i))
+            touching = [e for e in (c - 1, c) if 0 <= e < nc - 1]
+            A[i, touching] = 1.0 / len(touching)
+        else:
+            A[i, lo[i]] = 1.0
+    s = 2.0 * t - 1.0
+    return P, jnp.asarray(E, xf.dtype), jnp.asarray(A, xf.dtype), 1.0 - s * s
+
+
+def _node_average(n_nodes: int):
+    """(nodes x elements) mean of the elements touching each node along an axis."""
+    A = np.zeros((n_nodes, n_nodes - 1))
+    for k in range(n_nodes):
+        touching = [e for e in (k - 1, k) if 0 <= e < n_nodes - 1]
+        A[k, touching] = 1.0 / len(touching)
+    return jnp.asarray(A)
+
+
+@jax.tree_util.register_dataclass
+@dataclass(frozen=True)
+class _Transfer:
+    """Prolongation data between a level and the next coarser one (see :func:`_prolong`)."""
+
+    px: jax.Array
+    ex: jax.Array
+    ax: jax.Array
+    bx: jax.Array
+    py: jax.Array
+    ey: jax.Array
+    ay: jax.Array
+    by: jax.Array
+    az: jax.Array
+
+
+def _prolong(t: _Transfer, coarse: _Level, fine_mask, uc):
+    """Coarse -> fine displacement: lateral linear interpolation plus the coarse elements' condensed
+    incompatible modes (their in-plane bubbles ``1 - ξ^2``, ``1 - η^2`` at the new fine nodes).
+
+    Interpolating a coarse bending mode linearly would lock on the fine grid (the fine elements
+    see a constant parasitic transverse shear); the bubbles carry the quadratic part of the
+    deflection and the Poisson terms that the coarse element represents, so smooth plate bending
+    keeps its (low) energy on the fine grid and the coarse correction works for thin layers.
+    """
+    u = jnp.einsum("ia,jb,cabk->cijk", t.px, t.py, uc)
+    if coarse.incompatible:
+        eps = _strains(uc, coarse)
+        N = coarse.N
+        hx, hy, _ = coarse.sizes()
+        e = eps[:, 1, 0, 0]  # strain terms of the linear function ξ
+        en = -(N[0, 1] * e[1] + N[0, 2] * e[2]) / N[0, 0]
+        amp_x = jnp.stack([-en, e[3], e[5]]) * (hx / 4.0)
+        e = eps[:, 0, 1, 0]  # ... and of η
+        en = -(N[1, 0] * e[0] + N[1, 2] * e[2]) / N[1, 1]
+        amp_y = jnp.stack([e[3], -en, e[4]]) * (hy / 4.0)
+        # the deflection bubble is one value per column (thickness-weighted mean): different
+        # values in thin neighbouring elements would put a large ε_zz between them
+        hz = coarse.sizes()[2]
+        colmean = lambda a: jnp.sum(a * hz, axis=-1, keepdims=True) / jnp.sum(hz)  # noqa: E731
+        ones = jnp.ones((t.az.shape[0], 1), uc.dtype)
+        inplane = (jnp.einsum("i,ia,jb,kl,cabl->cijk", t.bx, t.ex, t.ay, t.az, amp_x[:2])
+                   + jnp.einsum("j,jb,ia,kl,cabl->cijk", t.by, t.ey, t.ax, t.az, amp_y[:2]))
+        wx = jnp.einsum("i,ia,jb,kl,abl->ijk", t.bx, t.ex, t.ay, ones, colmean(amp_x[2]))
+        wy = jnp.einsum("j,jb,ia,kl,abl->ijk", t.by, t.ey, t.ax, ones, colmean(amp_y[2]))
+        u = u + jnp.concatenate([inplane, (wx + wy)[None]])
+    return fine_mask * u
 
 
 def _column_blocks(lev: _Level):
@@ -405,34 +475,75 @@ class _Hierarchy:
     levels: tuple          # _Level per level, finest first
     pinv: tuple            # column pivots per smoothed level
     upper: tuple           # column upper blocks per smoothed level
-    px: tuple              # x interpolation matrices between levels
-    py: tuple
+    transfer: tuple        # _Transfer to each level from the next coarser one
+    lmax: tuple            # largest eigenvalue estimate of S^-1 A per smoothed level
     coarse_chol: jax.Array  # Cholesky factor of the coarsest constrained operator
-    omega: float = field(default=0.7, metadata=dict(static=True))
-    sweeps: int = field(default=2, metadata=dict(static=True))
+    degree: int = field(default=3, metadata=dict(static=True))
+    ratio: float = field(default=10.0, metadata=dict(static=True))
 
 
-def _setup(fine: _Level, *, coarse_dofs: int = 2500, omega: float = 0.7, sweeps: int = 2) -> _Hierarchy:
-    levels, px, py = [fine], [], []
+def _lmax(lev: _Level, pinv, upper, iterations: int = 12):
+    """Power-iteration estimate of the largest eigenvalue of ``S^-1 A`` (S: column blocks)."""
+    shape = (3, lev.x.shape[0], lev.y.shape[0], lev.z.shape[0])
+    v0 = lev.mask * jax.random.normal(jax.random.PRNGKey(0), shape, lev.N.dtype)
+
+    def body(_, v):
+        w = _column_solve(pinv, upper, _apply_c(lev, v))
+        return w / jnp.sqrt(jnp.sum(w * w))
+
+    v = jax.lax.fori_loop(0, iterations, body, v0 / jnp.sqrt(jnp.sum(v0 * v0)))
+    Av = _apply_c(lev, v)
+    # Rayleigh quotient of S^-1 A in the A inner product: (Av)^T S^-1 (Av) / v^T A v
+    return jnp.sum(_column_solve(pinv, upper, Av) * Av) / jnp.sum(v * Av)
+
+
+def _setup(fine: _Level, *, coarse_dofs: int = 2500, degree: int = 3, ratio: float = 10.0) -> _Hierarchy:
+    levels, px = [fine], []
     lev = fine
     while 3 * lev.x.shape[0] * lev.y.shape[0] * lev.z.shape[0] > coarse_dofs and (
             lev.x.shape[0] > 3 or lev.y.shape[0] > 3):
-        lev, Px, Py = _coarsen(lev)
+        lev, tr = _coarsen(lev)
         levels.append(lev)
-        px.append(Px)
-        py.append(Py)
-    pinv, upper = [], []
+        px.append(tr)
+    pinv, upper, lmax = [], [], []
     for lv in levels[:-1]:
         p, u = _factor_columns(*_column_blocks(lv))
         pinv.append(p)
         upper.append(u)
+        lmax.append(_lmax(lv, p, u))
     last = levels[-1]
     shape = (3, last.x.shape[0], last.y.shape[0], last.z.shape[0])
     n = int(np.prod(shape))
     A = jax.jacfwd(lambda v: _apply_c(last, v.reshape(shape)).reshape(-1))(jnp.zeros(n, last.N.dtype))
     A = 0.5 * (A + A.T)
     chol = jnp.linalg.cholesky(A)
-    return _Hierarchy(tuple(levels), tuple(pinv), tuple(upper), tuple(px), tuple(py), chol, omega, sweeps)
+    return _Hierarchy(tuple(levels), tuple(pinv), tuple(upper), tuple(px), tuple(lmax), chol,
+                      degree, ratio)
+
+
+def _chebyshev(h: _Hierarchy, l: int, r, x=None):
+    """``degree`` steps of Chebyshev iteration on ``S^-1 A`` over ``[lmax/ratio, 1.1 lmax]``.
+
+    A fixed polynomial in ``S^-1 A``: the same before and after the coarse correction keeps
+    the V-cycle symmetric.
+    """
+    lev = h.levels[l]
+    S = lambda res: _column_solve(h.pinv[l], h.upper[l], res)  # noqa: E731
+    beta = 1.1 * h.lmax[l]
+    alpha = beta / h.ratio
+    theta, delta = 0.5 * (beta + alpha), 0.5 * (beta - alpha)
+    sigma = theta / delta
+    rho = 1.0 / sigma
+    res = r if x is None else r - _apply_c(lev, x)
+    d = S(res) / theta
+    x = d if x is None else x + d
+    for _ in range(h.degree - 1):
+        res = res - _apply_c(lev, d)
+        rho_new = 1.0 / (2.0 * sigma - rho)
+        d = rho_new * rho * d + (2.0 * rho_new / delta) * S(res)
+        x = x + d
+        rho = rho_new
+    return x
 
 
 def _vcycle(h: _Hierarchy, r, l: int = 0):
@@ -440,18 +551,15 @@ def _vcycle(h: _Hierarchy, r, l: int = 0):
     if l == len(h.levels) - 1:
         y = jax.scipy.linalg.cho_solve((h.coarse_chol, True), r.reshape(-1))
         return y.reshape(r.shape)
-    smooth = lambda res: h.omega * _column_solve(h.pinv[l], h.upper[l], res)  # noqa: E731
-    x = smooth(r)
-    for _ in range(h.sweeps - 1):
-        x = x + smooth(r - _apply_c(lev, x))
+    x = _chebyshev(h, l, r)
     res = r - _apply_c(lev, x)
-    Px, Py = h.px[l], h.py[l]
-    rc = jnp.einsum("ia,jb,cijk->cabk", Px, Py, lev.mask * res)
-    xc = _vcycle(h, rc, l + 1)
-    x = x + lev.mask * jnp.einsum("ia,jb,cabk->cijk", Px, Py, xc)
-    for _ in range(h.sweeps):
-        x = x + smooth(r - _apply_c(lev, x))
-    return x
+    coarse = h.levels[l + 1]
+    cshape = (3, coarse.x.shape[0], coarse.y.shape[0], coarse.z.shape[0])
+    prolong = lambda v: _prolong(h.transfer[l], coarse, lev.mask, v)  # noqa: E731
+    (rc,) = jax.linear_transpose(prolong, jnp.zeros(cshape, r.dtype))(res)
+    xc = _vcycle(h, coarse.mask * rc, l + 1)
+    x = x + prolong(coarse.mask * xc)
+    return _chebyshev(h, l, r, x)
 
 
 # ======================================================================================
@@ -506,8 +614,7 @@ class ElasticSolution:
 
         def f(u, x, y, z, fields):
             lev = _Level(x, y, z, jnp.zeros((3, 3) + fields.G.shape[1:], u.dtype), fields.G, jnp.ones_like(u))
-            normal, shear = _strain_terms(u, lev)["aaa"]
-            return jnp.stack(list(normal) + list(shear), axis=-1)
+            return jnp.moveaxis(_strains(u, lev)[:, 0, 0, 0], 0, -1)
 
         with _x64_if(self.displacement):
             return self._one(f)
@@ -518,10 +625,10 @@ class ElasticSolution:
         def f(u, x, y, z, fields):
             N, G = stiffness(fields)
             lev = _Level(x, y, z, N, G, jnp.ones_like(u))
-            normal, shear = _strain_terms(u, lev)["aaa"]
-            en = jnp.stack(normal) - fields.alpha_dT
+            e = _strains(u, lev)[:, 0, 0, 0]
+            en = e[:3] - fields.alpha_dT
             sn = jnp.einsum("ij...,j...->i...", N, en)
-            ss = G * jnp.stack(shear)
+            ss = G * e[3:]
             return jnp.moveaxis(jnp.concatenate([sn, ss]), 0, -1)
 
         with _x64_if(self.displacement):
