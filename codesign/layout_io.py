@@ -197,7 +197,7 @@ def _nearest(name: str, options) -> str:
     if not options:
         return hint
     listing = ", ".join(options) if len(options) <= 30 else ", ".join(options[:30]) + ", ..."
-    return f"{hint} Defined: {listing}"
+    return f"{hint} Defined: {listing}" if hint else f"; defined: {listing}"  # never "'cpu' Defined: ..."
 
 
 def _join(path: str, key: str) -> str:

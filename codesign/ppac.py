@@ -197,8 +197,9 @@ class PPAC:
         der = ("-" if f["frequency_factor"] is None else
                f"f x{f['frequency_factor']:.3f} (P x{f['power_scale']:.3f}, limited by {f['limiting']})")
         thr = f"; throughput {f['throughput']:.4g} (user units)" if f.get("throughput") is not None else ""
+        rating = ("derating" if f["power_scale"] is None or f["power_scale"] <= 1 else "up-rating (headroom)")
         lines.append(f"  Perf   link bandwidth {0 if bw is None else bw / 8e12:.2f} TB/s; HBM "
-                     f"{(f['hbm_bandwidth'] or 0) / 8e12:.2f} TB/s; latency max {lat}; derating {der}{thr}")
+                     f"{(f['hbm_bandwidth'] or 0) / 8e12:.2f} TB/s; latency max {lat}; {rating} {der}{thr}")
         lines.append(f"  Temp   max {w(t.get('max_junction'))} degC (hottest {t.get('hottest')}); worst margin "
                      f"{w(t.get('worst_margin'))} K")
         lines.append(f"  Area   logic silicon {a['logic_silicon'] / MM2:.0f} mm2 (PHY {a['phy'] / MM2:.1f} mm2); memory "

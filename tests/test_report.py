@@ -97,16 +97,50 @@ def test_html_table():
 
 def test_write_report_takes_the_run_of_run_layout(tmp_path):
     """`write_report(run_layout(stack), dir)` (it raised AttributeError): the page has the links and
-    PPAC tables of the run, and run.json is the run's own dictionary."""
-    import codesign as cd
+    PPAC tables of the run, and run.json is the run's own dictionary. The layout file and the power-map
+    CSV it names are copied under layout/ (the report can be re-run from its own folder)."""
+    import shutil
 
-    run = cd.run_layout(cd.load_layout("demo"),
-                        mesh={"max_lateral_size": 4e-3, "min_lateral_size": 4e-3, "grading": 1.0})
-    index = write_report(run, tmp_path, pictures_3d=False)
+    import codesign as cd
+    from codesign.layout_io import shipped_layout_path
+
+    src = tmp_path / "in"
+    src.mkdir()
+    text = shipped_layout_path("demo").read_text()
+    text = text.replace('tj_max = "95 degC"', 'tj_max = "95 degC"\n  power_map = "maps/hbm.csv"', 1)
+    (src / "maps").mkdir()
+    (src / "maps" / "hbm.csv").write_text("1,1\n1,1\n")
+    (src / "mine.toml").write_text(text)
+    stack = cd.load_layout(src / "mine.toml")
+    run = cd.run_layout(stack, mesh={"max_lateral_size": 4e-3, "min_lateral_size": 4e-3, "grading": 1.0},
+                        accuracy=False)
+    out = tmp_path / "rep"
+    index = write_report(run, out, pictures_3d=False)
     page = index.read_text(encoding="utf-8")
-    for heading in ("Chiplet temperatures", "Links", "PPAC"):
+    for heading in ("Chiplet temperatures", "Links", "PPAC", "Boundary conditions", "Materials"):
         assert f"<h2>{heading}" in page
     assert "<td>logic-hbm0</td>" in page and "cost per good package" in page
-    data = json.loads((tmp_path / "run.json").read_text())
+    assert (out / "layout" / "mine.toml").read_text() == text
+    assert (out / "layout" / "maps" / "hbm.csv").read_text() == "1,1\n1,1\n"
+    assert 'href="layout/maps/hbm.csv"' in page and 'href="layout/mine.toml"' in page
+    data = json.loads((out / "run.json").read_text())
     assert [link["name"] for link in data["links"]["links"]] == ["logic-hbm0", "logic-hbm1"]
-    assert data["thermal"]["power_in_W"] == pytest.approx(116.0) and "ppac" in data
+    assert data["thermal"]["power_in_W"] == pytest.approx(120.0) and "ppac" in data  # 116 W + the 4 W map
+    shutil.rmtree(src)  # the copy stands alone: loading it needs nothing from the original folder
+    assert cd.load_layout(out / "layout" / "mine.toml").total_power == pytest.approx(120.0)
+
+
+def test_report_sections_can_be_added():
+    """Other analyses add a section to the page through `add_section` (e.g. warpage)."""
+    from codesign.viz import report as rep
+
+    before = [s.title for s in rep.SECTIONS]
+    try:
+        rep.add_section("Extra", lambda ctx: "<p>extra</p>", after="Energy balance")
+        titles = [s.title for s in rep.SECTIONS]
+        assert titles.index("Extra") == titles.index("Energy balance") + 1
+        with pytest.raises(ValueError, match="no such section"):
+            rep.add_section("Other", lambda ctx: None, after="Nope")
+    finally:
+        rep.SECTIONS[:] = [s for s in rep.SECTIONS if s.title in before]
+    assert [s.title for s in rep.SECTIONS] == before
