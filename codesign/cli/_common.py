@@ -138,6 +138,19 @@ def solver(args):
     return solvers.get_solver(args.method, **options)
 
 
+def format_number(v: float, digits: int = 4) -> str:
+    """A number as people write it: ``20,000`` and ``12,800`` rather than ``2e+04``, ``0.026``; the
+    exponent form only outside 1e-3 .. 1e9."""
+    v = float(v)
+    if v == 0 or not math.isfinite(v):
+        return f"{v:g}"
+    if 1e4 <= abs(v) < 1e9:
+        return f"{v:,.0f}"
+    if abs(v) < 1e-3 or abs(v) >= 1e9:
+        return f"{v:.{digits - 1}e}"
+    return f"{v:.{digits}g}"
+
+
 def format_length(v: float) -> str:
     return f"{v * 1e3:.4g} mm" if v >= 1e-3 else f"{v * 1e6:.4g} um"
 

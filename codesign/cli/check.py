@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..results import text_table
-from ._common import format_length
+from ._common import format_length, format_number
 
 
 def add_parser(sub) -> None:
@@ -51,12 +51,15 @@ def summary(stack, model) -> str:
         rows = [[m.name, f"{m.kx:.4g}", f"{m.ky:.4g}", f"{m.kz:.4g}"] for m in derived if m.name.count(":") == 1]
         out += [text_table(rows, ["homogenised material", "kx W/m/K", "ky", "kz"]), ""]
     if stack.links:
-        rows = [[k.name, " <-> ".join(k.endpoints), f"{k.bandwidth / 8e9:.4g} GB/s", k.phy] for k in stack.links]
+        rows = [[k.name, " <-> ".join(k.endpoints), f"{format_number(k.bandwidth / 8e9)} GB/s", k.phy]
+                for k in stack.links]
         out += [text_table(rows, ["link", "between", "bandwidth", "phy"]), ""]
     b = stack
-    out.append(f"  boundaries: top {b.top.kind} h={b.top.heat_transfer_coefficient:.4g} W/m^2/K at "
-               f"{b.top.ambient - 273.15:.4g} degC; bottom {b.bottom.kind} h={b.bottom.heat_transfer_coefficient:.4g}; "
-               f"sides {b.sides.kind}")
+    def bc(x) -> str:
+        return (f"{x.kind} h={format_number(x.heat_transfer_coefficient)} W/m^2/K to "
+                f"{format_number(x.ambient - 273.15)} degC") if x.heat_transfer_coefficient > 0 else x.kind
+
+    out.append(f"  boundaries: top {bc(b.top)}; bottom {bc(b.bottom)}; sides {bc(b.sides)}")
     out.append(f"  mesh: {model.summary()}")
     p_grid = model.fields().total_power(model.grid)
     out.append(f"  power on the grid: {p_grid:.6g} W (layout {stack.total_power:.6g} W)")
