@@ -290,14 +290,17 @@ def mesh_geometry(stack: Stack, *, max_lateral_size: float | None = None, min_la
     grid0 = TensorGrid(x, y, z, region, ("_",), material, ("_",))
     zc = grid0.element_centres()[2]
 
-    def assign(layer_mask_z: np.ndarray, plane: np.ndarray, region_name: str, material_name: str) -> None:
-        if region_name not in region_names:  # a die spanning layers is one region in all of them
+    def assign(layer_mask_z: np.ndarray, plane: np.ndarray, region_name: str, material_name: str,
+               same_as: int | None = None) -> int:
+        if same_as is None:
             region_names.append(region_name)
         mask = plane[:, :, None] & layer_mask_z[None, None, :]
-        region[mask] = region_names.index(region_name)
+        region[mask] = len(region_names) - 1 if same_as is None else same_as
         material[mask] = material_names.index(material_name)
+        return len(region_names) - 1 if same_as is None else same_as
 
     chiplet_regions = {}
+    spanning_ids: dict[str, int] = {}  # a die spanning layers is one region in all of them
     above: Layer | None = None
     for layer in stack.layers:
         zb, zt = layer_z[layer.name]
@@ -319,7 +322,9 @@ def mesh_geometry(stack: Stack, *, max_lateral_size: float | None = None, min_la
             assign(in_layer, plane, f"{layer.name}/{layer.interconnect.kind}", ic_name)
         for c in stack.occupants(layer.name):
             home = stack.layer_of(c.name).name if c.spans else layer.name
-            assign(in_layer, rect_mask(grid0, c.rect), f"{home}/{c.name}", c.material)
+            rid = assign(in_layer, rect_mask(grid0, c.rect), f"{home}/{c.name}", c.material, spanning_ids.get(c.name))
+            if c.spans:
+                spanning_ids[c.name] = rid
             chiplet_regions[c.name] = f"{home}/{c.name}"
         above = layer
 
