@@ -33,8 +33,16 @@ def execute(args) -> int:
         from ..warpage import analyse_warpage, warpage_model
 
         # on its own coarse lateral mesh (plate bending), at this run's operating temperatures
+        from ..errors import ModelError
+
         with progress.stage("warpage"):
-            run = dataclasses.replace(run, warpage=analyse_warpage(warpage_model(run.stack), temperature=run.thermal))
+            try:
+                run = dataclasses.replace(run, warpage=analyse_warpage(warpage_model(run.stack),
+                                                                       temperature=run.thermal))
+            except ModelError as e:  # e.g. a layout material without mechanical data: report the rest
+                import warnings
+
+                warnings.warn(f"warpage not computed: {e}", RuntimeWarning, stacklevel=1)
     with progress.stage("report"):
         html = write_report(run, args.output, pictures_3d=not args.no_3d, outputs=Outputs())
     print(f"\nreport: {html} (open it in a browser; pictures, run.json and temperature.vtu beside it)")
