@@ -263,6 +263,7 @@ def mesh_geometry(stack: Stack, *, max_lateral_size: float | None = None, min_la
                                 grading=grading, cells_per_layer=cells_per_layer, max_vertical_size=max_vertical_size)
     limit = _limit(max_cells, "build")
     check_cell_limit(stack, max_cells=limit)
+    _check_spans(stack)
     m = stack.mesh
     heat_sources = tuple(heat_sources)
     for hs in heat_sources:
@@ -358,6 +359,20 @@ def _bisected(axis: np.ndarray, times: int) -> np.ndarray:
         mid = 0.5 * (axis[1:] + axis[:-1])
         axis = np.insert(axis, np.arange(1, len(axis)), mid)
     return axis
+
+
+def _check_spans(stack: Stack) -> None:
+    """A die's ``spans`` (set in Python, e.g. with ``Stack.with_chiplet``) names consecutive layers, top to
+    bottom, its bottom one the layer holding it; the layout reader checks the same for files."""
+    names = [layer.name for layer in stack.layers]
+    for layer in stack.layers:
+        for c in layer.chiplets:
+            if not c.spans:
+                continue
+            idx = [names.index(n) if n in names else -1 for n in c.spans]
+            if -1 in idx or idx != list(range(idx[0], idx[0] + len(idx))) or c.spans[-1] != layer.name:
+                raise ModelError(f"chiplet {c.name!r}: spans={c.spans!r} must name consecutive layers of the stack, "
+                                 f"top to bottom, ending with {layer.name!r} (the layer holding it); layers are {names}")
 
 
 def _round_up(axis: np.ndarray, multiple: int) -> np.ndarray:

@@ -234,3 +234,10 @@ def test_migrated_layouts_keep_the_physics_of_their_cap_versions(name):
         np.testing.assert_array_equal(np.asarray(getattr(fo, key))[~hbm], np.asarray(getattr(fn, key))[~hbm], key)
     assert hbm.any() == (name != "vcache_3d")
     assert len(new.stack.chiplets) == len(old.stack.chiplets) - sum(len(c.spans) - 1 for c in new.stack.chiplets if c.spans)
+
+
+def test_spans_set_in_python_are_checked_when_meshing():
+    s = load(spans_version())
+    for bad in (("tim1", "dies"), ("nope", "dies"), ("dies", "upper"), ("upper",)):
+        with pytest.raises(cd.ModelError, match=r"chiplet 'logic': spans=.* must name consecutive layers"):
+            cd.build(s.with_chiplet("logic", spans=bad), **MESH)
