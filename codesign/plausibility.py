@@ -6,8 +6,8 @@ its threshold and source in ``docs/plausibility.md``. Two kinds:
 * **Stack rules** (:func:`check_stack`), run by the layout reader on every layout it loads (so
   ``codesign check`` prints them as ``warning: ...`` lines) and callable on any
   :class:`~codesign.stack.Stack` built in Python: the heat sink reaches the dies only through an
-  insulating layer (layers listed bottom to top), a logic die without an active thickness, a total
-  power beyond any known package.
+  insulating layer (layers listed bottom to top), a logic die without an active thickness, an HBM
+  ``tj_max`` above the DRAM limit, a total power beyond any known package.
 * **Result rules** (:func:`check_results`, :func:`warn_results`), after a solve: an HBM stack hotter
   than its limit.
 
@@ -64,6 +64,10 @@ def _best_kz(stack: Stack, layer) -> float:
     return max(ks) if ks else 0.0
 
 
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if not path.startswith("chiplet ") else f"{path} {key}"
+
+
 def _powered(c) -> bool:
     return c.total_power > 0 or c.leakage is not None
 
@@ -113,6 +117,13 @@ def check_stack(stack: Stack, paths: dict | None = None) -> list[tuple[str, str]
                 f"{t * 1e6:.4g} um; a die makes its heat in the transistor and wiring layers at its active side, "
                 "a few um to tens of um. Give active_thickness (e.g. \"20 um\", with active_side \"bottom\" for "
                 f"flip-chip), or active_thickness = \"{t * 1e6:.4g} um\" to keep the spread on purpose")))
+    # 2b. an HBM limit above what DRAM is specified for
+    for c in stack.chiplets:
+        if c.kind == "hbm" and c.tj_max is not None and c.tj_max > HBM_LIMIT + 1e-9:
+            out.append((_join(paths.get(c.name, f"chiplet {c.name!r}"), "tj_max"), (
+                f"{c.tj_max - 273.15:.4g} degC for an HBM stack is above the {HBM_LIMIT - 273.15:g} degC DRAM is "
+                "specified for (JEDEC extended range, refresh doubled above 85 degC); the result check then accepts "
+                "an HBM the memory cannot run at. Check the value")))
     # 3. total power beyond any known package
     total = stack.total_power
     if total > TOTAL_POWER_LIMIT:

@@ -80,6 +80,13 @@ def test_a_total_power_beyond_any_package_is_warned_about():
     assert not any("in all" in w for w in warned(lambda d: _logic(d).update(power="20 kW")))
 
 
+def test_an_hbm_tj_max_above_the_dram_limit_is_warned_about():
+    found = warned(lambda d: d["layers"][2]["chiplets"][1].update(tj_max="105 degC"))
+    assert found == ["test.toml: layers[2].chiplets[1].tj_max: 105 degC for an HBM stack is above the 95 degC DRAM "
+                     "is specified for (JEDEC extended range, refresh doubled above 85 degC); the result check then "
+                     "accepts an HBM the memory cannot run at. Check the value"]
+
+
 def _report(junction_c, tj_max_c=None, kind="hbm"):
     c = ChipletTemperature(name="hbm0", kind=kind, layer="dies", power=8.0, junction=273.15 + junction_c,
                            mean=273.15 + junction_c - 1, hotspot=(0.0, 0.0, 0.0),
