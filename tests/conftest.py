@@ -3,8 +3,18 @@
 import os
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
-# in-process CLI calls must not write the user's compile cache (tests/test_cli.py checks the cache)
-os.environ.setdefault("CODESIGN_COMPILE_CACHE", "off")
+# Tests must not write the user's compile cache (tests/test_cli.py checks the cache), but one cache
+# for the session, shared by this process and every subprocess the tests start (`codesign ...` runs
+# of the README commands, examples), lets a child that solves a mesh solved before load the traced
+# and compiled programs instead of tracing and compiling them again (seconds per child).
+if "CODESIGN_COMPILE_CACHE" not in os.environ:
+    import atexit
+    import shutil
+    import tempfile
+
+    _SESSION_CACHE = tempfile.mkdtemp(prefix="codesign-test-cache-")
+    os.environ["CODESIGN_COMPILE_CACHE"] = _SESSION_CACHE
+    atexit.register(shutil.rmtree, _SESSION_CACHE, True)
 os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
 # the CLI's progress lines on stderr would mix with the messages tests check (tests/test_progress.py checks them)
 os.environ.setdefault("CODESIGN_QUIET", "1")
