@@ -11,7 +11,11 @@ scikit-fem, pyvista, matplotlib); each public name imports its module on first u
 from typing import TYPE_CHECKING
 
 #: public name -> the module (relative to this package) that defines it
-_LAZY = {
+_LAZY = {  # a new public name: add it here, under TYPE_CHECKING and to __all__ (no eager import)
+    "WarpageSpec": ".mechanics",
+    "WarpageReport": ".warpage",
+    "analyse_warpage": ".warpage",
+    "signed_warpage": ".warpage",
     "DEFAULT_COST_PARAMS": ".cost",
     "CostBreakdown": ".cost",
     "CostParams": ".cost",
@@ -143,10 +147,10 @@ if TYPE_CHECKING:  # static analysers and IDEs see the names; at run time they l
     from .transient import analyse_transient as analyse_transient
     from .transient import read_power_trace as read_power_trace
     from .units import parse_quantity as parse_quantity
-from .mechanics import WarpageSpec as WarpageSpec
-from .warpage import WarpageReport as WarpageReport
-from .warpage import analyse_warpage as analyse_warpage
-from .warpage import signed_warpage as signed_warpage
+    from .mechanics import WarpageSpec as WarpageSpec
+    from .warpage import WarpageReport as WarpageReport
+    from .warpage import analyse_warpage as analyse_warpage
+    from .warpage import signed_warpage as signed_warpage
 
 
 def __getattr__(name: str):

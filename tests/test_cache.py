@@ -156,3 +156,15 @@ def test_prune_keeps_the_folder_under_its_bound_oldest_first(tmp_path):
     # newest first in `files`: p0 newest ... jit_x1-cache oldest
     assert _cache.prune(tmp_path, max_bytes=2500) == 3
     assert [p.exists() for p in files] == [True, True, False, False, False]
+
+
+def test_import_codesign_is_light_and_every_public_name_resolves():
+    """`import codesign` loads none of the heavy packages (target: <= 0.5 s); each name loads on use."""
+    code = ("import sys, codesign as cd\n"
+            "print(sorted(m for m in ('jax', 'numpy', 'scipy', 'skfem', 'pyvista', 'matplotlib', 'optax', 'meshio')"
+            " if m in sys.modules))\n"
+            "assert set(cd._LAZY) == set(cd.__all__), set(cd._LAZY) ^ set(cd.__all__)\n"
+            "print([n for n in cd.__all__ if getattr(cd, n, None) is None])\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.splitlines() == ["[]", "[]"], out.stdout
