@@ -213,12 +213,25 @@ def _key_panel(ax, report, number: dict, numbered: set, *, height_in: float) -> 
                      f"{power:7.1f} W{tj}{blocks}")
     head = "   chiplet            layer        power     Tj"
     rows_fit = max(4, int(0.8 * 72 * height_in / (6.5 * 1.25)) - 2)
-    shown = lines[:rows_fit]
-    if len(lines) > rows_fit:
-        shown.append(f"    ... {len(lines) - rows_fit} more in the report's tables")
+    if len(lines) > rows_fit:  # many dies: number, name and Tj only, in columns, numbered dies first
+        order = sorted(stack.chiplets, key=lambda c: (c.name not in numbered, number[c.name]))
+        short = [f"{'#' if c.name in numbered else ' '}{number[c.name]:>2} {c.name[:11]:<11}"
+                 + (f"{hot[c.name].junction - KELVIN:5.1f}" if c.name in hot else "     ") for c in order]
+        ncols = min(3, -(-len(short) // rows_fit))
+        per = min(-(-len(short) // ncols), rows_fit)
+        left = len(short) - per * ncols
+        cols = [short[i * per:(i + 1) * per] for i in range(ncols)]
+        lines = [" ".join(col[r] if r < len(col) else "" for col in cols).rstrip() for r in range(per)]
+        head = " ".join(["   chiplet     Tj °C"] * ncols)
+        if left > 0:
+            lines.append(f"    ... {left} more in the report's tables")
+        size = 6.0
+    else:
+        size = 6.5
+    shown = lines[:rows_fit + 1]
     ax.text(0.0, 1.0, "Key. #: shown by its number on the map; hatched: power blocks;\n"
             "dashed: dies of other layers; x: hotspot", transform=ax.transAxes, fontsize=7, va="top", ha="left")
-    ax.text(0.0, 0.9, "\n".join([head] + shown), transform=ax.transAxes, fontsize=6.5, va="top", ha="left",
+    ax.text(0.0, 0.9, "\n".join([head] + shown), transform=ax.transAxes, fontsize=size, va="top", ha="left",
             family="monospace")
 
 
