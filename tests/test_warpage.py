@@ -82,8 +82,9 @@ def test_bilayer_plate_matches_timoshenko_with_sign():
 @pytest.fixture(scope="module")
 def demo_report():
     jax.config.update("jax_enable_x64", True)
-    model = cd.build(cd.load_layout("demo"), max_lateral_size=2e-3)
-    return cd.analyse_warpage(model, rtol=1e-8)
+    from codesign.warpage import warpage_model
+
+    return cd.analyse_warpage(warpage_model(cd.load_layout("demo")), rtol=1e-8)
 
 
 @pytest.mark.slow
@@ -136,7 +137,7 @@ def test_gradient_matches_central_differences():
 def test_warpage_command(tmp_path, capsys):
     from codesign.cli.main import main
 
-    assert main(["warpage", "demo", "--lateral-size", "2 mm", "-o", str(tmp_path)]) == 0
+    assert main(["warpage", "demo", "-o", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "room" in out and "reflow" in out and "operation" in out and "corner bump" in out
     data = json.loads((tmp_path / "demo_warpage.json").read_text())
