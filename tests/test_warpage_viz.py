@@ -64,3 +64,26 @@ def test_pictures_and_report_section(synthetic, tmp_path):
     assert _section_warpage(SimpleNamespace(run=SimpleNamespace())) is None
     text = report.table()
     assert "room" in text and "c4" in text and "note: a note" in text
+
+
+def test_operating_temperature_from_another_grid_is_interpolated(synthetic):
+    """`codesign report` solves the warpage on its own coarse grid at the thermal run's temperatures."""
+    from codesign.warpage import _element_temperature
+
+    report, _ = synthetic
+    coarse = report.model
+    fine = cd.build(coarse.stack, max_lateral_size=1.5e-3)
+    g = fine.grid
+    X, Y, Z = np.meshgrid(g.x, g.y, g.z, indexing="ij")
+    linear = 300.0 + 1e3 * X - 2e3 * Y + 5e4 * Z  # trilinear interpolation is exact for it
+    got = _element_temperature(coarse, SimpleNamespace(model=fine, temperature=linear))
+    xc, yc, zc = coarse.grid.element_centres()
+    Xc, Yc, Zc = np.meshgrid(xc, yc, zc, indexing="ij")
+    np.testing.assert_allclose(got, 300.0 + 1e3 * Xc - 2e3 * Yc + 5e4 * Zc, rtol=1e-12)
+    # on its own grid: the mean of each element's nodes
+    own = _element_temperature(fine, SimpleNamespace(model=fine, temperature=linear))
+    fx, fy, fz = g.element_centres()
+    Fx, Fy, Fz = np.meshgrid(fx, fy, fz, indexing="ij")
+    np.testing.assert_allclose(own, 300.0 + 1e3 * Fx - 2e3 * Fy + 5e4 * Fz, rtol=1e-12)
+    with pytest.raises(cd.ModelError, match="expected a scalar"):
+        _element_temperature(coarse, np.zeros((3, 3)))
