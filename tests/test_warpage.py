@@ -63,6 +63,7 @@ def timoshenko_curvature(e1, nu1, a1, h1, e2, nu2, a2, h2, dT):
     return 6 * (a2 - a1) * (-dT) * (1 + m) ** 2 / (h * (3 * (1 + m) ** 2 + (1 + m * n) * (m ** 2 + 1 / (m * n))))
 
 
+@pytest.mark.slow  # ~25 s, most of it compiling the elastic solver for this grid (137 s on the loaded 2-core box)
 def test_bilayer_plate_matches_timoshenko_with_sign():
     jax.config.update("jax_enable_x64", True)
     model = cd.build(cd.loads_layout(_PLATE.format(h1=100, h2=100)))
