@@ -126,12 +126,16 @@ def test_gradient_matches_central_differences():
 
     a = jax.numpy.asarray(p0.cte["copper"])
     g = jax.grad(f)(a)
-    h = 1e-7
+    h = 1e-7  # 0.6 % of the CTE; the response is linear in it, so central differences are exact up to the solves' rtol
+    fd = []
     for i in range(3):
         e = np.zeros(3)
         e[i] = h
-        fd = (float(f(a + e)) - float(f(a - e))) / (2 * h)
-        assert float(g[i]) == pytest.approx(fd, rel=1e-5, abs=1e-9 * abs(fd) + 1e-12)
+        fd.append((float(f(a + e)) - float(f(a - e))) / (2 * h))
+    fd = np.array(fd)
+    # in-plane CTEs bend the plate; the through-thickness one only thickens it (its derivative is ~0)
+    assert abs(fd[0]) > 1.0 and abs(fd[2]) < 1e-6 * abs(fd[0])
+    np.testing.assert_allclose(np.asarray(g), fd, rtol=1e-5, atol=1e-6 * abs(fd[0]))
 
 
 @pytest.mark.slow
