@@ -348,7 +348,7 @@ def _section_chiplets(ctx: ReportContext) -> str:
                  "(leakage included when the layout has leakage data).")]
     if ctx.report.accuracy is not None:
         out.append(_meta("± : estimated discretisation error (Richardson from grids 2x and 4x coarser; ! where the "
-                         "observed order is off and the ± is a conservative bound; docs/accuracy.md). "
+                         "observed order is off and the ± cannot be trusted; docs/accuracy.md). "
                          + ctx.report.accuracy.summary() + "."))
     for name, caption in ctx.pictures:
         out.append(f"<figure><a href=\"{html.escape(name)}\"><img src=\"{html.escape(name)}\" "
