@@ -180,7 +180,7 @@ def test_check():
 
 def test_mesh(tmp_path):
     out = tmp_path / "m" / "demo.vtu"
-    p = run("mesh", "demo", "-o", out, *COARSE)
+    p = run("mesh", "demo", "-o", out, "--max-lateral-size", "4 mm")
     assert p.returncode == 0, p.stderr
     assert f"wrote {out}" in p.stdout and out.is_file() and out.with_suffix(".regions.json").is_file()
 

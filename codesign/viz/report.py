@@ -199,6 +199,21 @@ def _energy_rows(report: "ThermalReport") -> list[dict]:
     return rows
 
 
+def _number_text(value) -> str:
+    """A value that is a number written in exponent form (``"1e+06"``) as people write it (``1,000,000``)."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    return _eng(v) if isinstance(value, str) and "e" in value.lower() else str(value)
+
+
+def _origin_text(origin: str, source) -> str:
+    """``"file /path/to/layout.toml"`` -> ``"the layout file"``: the page names its own copy, not a path into
+    the installation."""
+    return str(origin).replace(f"file {source}", "the layout file (copied under layout/)") if source else str(origin)
+
+
 def derating_text(d) -> str:
     """What a :class:`codesign.electrothermal.DeratingResult` means, in words: a derating below 1, an
     up-rating (headroom) above 1."""
@@ -275,7 +290,8 @@ def run_tables(run: "LayoutRun") -> dict[str, list[dict]]:
             {"quantity": "feasible", "value": "yes" if p["feasible"] else "no: " + "; ".join(p["infeasible"])},
         ] + [{"quantity": "note", "value": n} for n in p["notes"]] + [
             # which cost values are defaults and which came from the file (codesign.ppac.PPAC.cost_inputs)
-            {"quantity": f"cost input: {c['name']}", "value": f"{c['value']} ({c['origin']})"}
+            {"quantity": f"cost input: {c['name']}",
+             "value": f"{_number_text(c['value'])} ({_origin_text(c['origin'], run.stack.source)})"}
             for c in p.get("cost_inputs", [])]
     return tables
 
