@@ -476,7 +476,6 @@ def meet_target(stack, *, solve, heat_sources=(), mesh: dict | None = None, solv
             break
         lateral, vertical = _axis_errors(report, solver)
         axes = [ax for ax, e in ((0, lateral), (1, lateral), (2, vertical)) if e >= 0.3 * max(lateral, vertical)]
-        nx, ny, nz = model.grid.shape
         grow = math.prod(2 if ax in axes else 1 for ax in range(3))
         if model.grid.n_elements * grow > budget:
             stop = f"cell budget {budget:,} (the next grid would have {model.grid.n_elements * grow:,} cells)"
