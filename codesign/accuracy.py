@@ -363,18 +363,12 @@ def base_stack(stack, levels: int = LEVELS):
     return replace(stack, mesh=mesh, layers=layers)
 
 
-def element_mean(grid: TensorGrid, temperature) -> np.ndarray:
-    T = np.asarray(temperature, dtype=float)
-    nx, ny, nz = grid.shape
-    return sum(T[a:a + nx, b:b + ny, c:c + nz] for a in (0, 1) for b in (0, 1) for c in (0, 1)) / 8.0
-
-
 def solved_source(report) -> np.ndarray | None:
     """The heat [W/m^3] per element a report solved when it differs from its fields' (leakage), else None."""
     if not report.leakage:
         return None
     model, params = report.model, report.params
-    leak, _ = model.leakage_source(params, element_mean(model.grid, report.temperature))
+    leak, _ = model.leakage_source(params, np.asarray(solvers.element_mean(np.asarray(report.temperature, dtype=float))))
     return np.asarray(model.fields(params).source) + np.asarray(leak)
 
 

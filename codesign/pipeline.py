@@ -65,7 +65,7 @@ class LayoutRun:
 
 def run_layout(stack: Stack, *, solver=None, phy_heat: bool = False, derating: bool = True,
                temperature_dependent: bool = False, ppac: bool = True, mesh: dict | None = None,
-               accuracy: bool = True) -> LayoutRun:
+               accuracy: bool | None = None) -> LayoutRun:
     """Run the main job on a stack: links, the model, its solve, derating and PPAC.
 
     Parameters
@@ -84,10 +84,12 @@ def run_layout(stack: Stack, *, solver=None, phy_heat: bool = False, derating: b
         Add the PPAC summary.
     mesh : dict, optional
         Mesh-control overrides for :func:`codesign.build` (e.g. ``{"max_lateral_size": 1e-3}``).
-    accuracy : bool
-        Refine the mesh until the discretisation-error estimate of the chiplet temperatures meets
-        the layout's target and put the ``± K`` on the result (default; see
-        :mod:`codesign.accuracy`). ``False`` solves the ``[mesh]`` as given, without estimates.
+    accuracy : bool, optional
+        ``True``: refine the mesh until the discretisation-error estimate of the chiplet
+        temperatures meets the layout's target and put the ``± K`` on the result (see
+        :mod:`codesign.accuracy`). ``False``: solve the ``[mesh]`` as given, without estimates.
+        Default: ``True`` when the layout sets ``mesh.target_error``, else ``False`` (the
+        estimate is still flagged as untrusted on several shipped layouts; docs/accuracy.md).
     """
     import solvers
 
@@ -133,6 +135,8 @@ def run_layout(stack: Stack, *, solver=None, phy_heat: bool = False, derating: b
         compile_s += st.compile_seconds
         return report
 
+    if accuracy is None:
+        accuracy = stack.mesh.target_error is not None
     if accuracy:  # the mesh refined until the error estimate meets the target (codesign.accuracy)
         from .accuracy import meet_target
 

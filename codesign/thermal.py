@@ -50,18 +50,20 @@ def analyse(stack_or_model: Stack | Model, *, params: Params | None = None,
         ``solver["converged"] = False``.
     accuracy : bool, optional
         Discretisation-error estimates (``report.accuracy``, ``± K`` on every chiplet; see
-        :mod:`codesign.accuracy` and ``docs/accuracy.md``). Default: on for a Stack, whose mesh is
-        then refined until the estimate meets the layout's ``mesh.target_error`` (default 1 % of
-        the largest rise) or the cell budget; off for a Model (its mesh is yours: ``accuracy=True``
-        estimates on it without refining). ``False`` with a Stack solves the layout's ``[mesh]``
-        as it stands.
+        :mod:`codesign.accuracy` and ``docs/accuracy.md``). ``True`` with a Stack: its mesh is
+        refined until the estimate meets the layout's ``mesh.target_error`` (default 1 % of the
+        largest rise) or the cell budget; with a Model: estimates on its mesh without refining.
+        Default: on for a Stack whose layout sets ``mesh.target_error``, otherwise off (the
+        layout's ``[mesh]`` is solved as it stands).
     max_cells : int, optional
         Cell budget of the refinement (default: the layout's ``mesh.max_cells``, else
         :data:`codesign.accuracy.DEFAULT_CELL_BUDGET`).
     """
     kw = dict(params=params, solver=solver, temperature_dependent=temperature_dependent, leakage=leakage,
               throw=throw)
-    if isinstance(stack_or_model, Stack) and accuracy is not False:
+    if isinstance(stack_or_model, Stack) and accuracy is None:
+        accuracy = stack_or_model.mesh.target_error is not None
+    if isinstance(stack_or_model, Stack) and accuracy:
         from .accuracy import meet_target
 
         _, report = meet_target(stack_or_model, solve=lambda m: _analyse_model(m, **kw), heat_sources=heat_sources,

@@ -208,6 +208,15 @@ def test_an_unreachable_target_stops_at_the_cell_budget_and_says_so():
     assert "NOT met" in r.table()
 
 
+def test_a_stack_without_a_target_is_solved_as_it_stands():
+    """No mesh.target_error and no accuracy=True: the layout's [mesh] as given, no estimate."""
+    stack = _small_demo()
+    assert stack.mesh.target_error is None
+    r = cd.analyse(stack, solver=ReferenceAMG())
+    assert r.accuracy is None
+    assert r.model.grid.n_elements == cd.build(stack).grid.n_elements
+
+
 def test_analyse_a_model_estimates_only_when_asked():
     m = cd.build(_small_demo(), bisect=(1, 1, 1))
     assert cd.analyse(m, solver=ReferenceAMG()).accuracy is None

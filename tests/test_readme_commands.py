@@ -61,6 +61,7 @@ CASES = {
     "codesign mesh LAYOUT -o FILE.vtu": "test_mesh",
     "codesign run LAYOUT [-o DIR]": "test_run",
     "codesign links LAYOUT": "test_links",
+    "codesign warpage LAYOUT [-o DIR]": "test_warpage",
     "codesign report LAYOUT -o DIR": "test_quick_start_report_*",
     "codesign sweep SPEC.toml [-o results.jsonl] [--resume] [--backend dask]": "test_sweep",
     "codesign optimize LAYOUT [-o DIR]": "test_optimize",
@@ -195,6 +196,15 @@ def test_run(tmp_path):
     assert data["thermal"]["power_in_W"] == pytest.approx(116.0)
     assert {b["boundary"] for b in data["assumptions"]["boundary_conditions"]} == {"top", "bottom", "sides"}
     assert (tmp_path / "demo.vtu").is_file()
+
+
+@pytest.mark.slow  # the thermo-elastic V-cycle compiles for minutes on a 2-core CPU
+def test_warpage(tmp_path):
+    p = run("warpage", "demo", "-o", tmp_path)
+    assert p.returncode == 0, p.stderr
+    assert re.search(r"(smile|cry)", p.stdout), p.stdout
+    assert re.search(r"um", p.stdout), p.stdout
+    assert list(Path(tmp_path).glob("*warpage*.json")), list(Path(tmp_path).iterdir())
 
 
 def test_links(tmp_path):

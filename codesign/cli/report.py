@@ -14,7 +14,12 @@ def add_parser(sub) -> None:
     p.add_argument("-o", "--output", required=True, help="output folder")
     add_job_flags(p)
     p.add_argument("--no-3d", action="store_true", help="skip the 3D pictures (no OpenGL needed)")
-    p.add_argument("--no-warpage", action="store_true", help="skip the warpage solve (codesign.analyse_warpage)")
+    warp = p.add_mutually_exclusive_group()
+    warp.add_argument("--warpage", dest="warpage", action="store_true", default=False,
+                      help="also solve the package warpage at room temperature, reflow peak and this operating "
+                           "point (codesign.analyse_warpage; a report section with maps; docs/warpage.md)")
+    warp.add_argument("--no-warpage", dest="warpage", action="store_false",
+                      help="no warpage solve (the default)")
     p.set_defaults(execute=execute)
 
 
@@ -27,19 +32,19 @@ def execute(args) -> int:
     with progress.stage("load"):
         stack = load_layout(args.layout)
     run = main_job(args, stack)
-    if not args.no_warpage:  # warpage at room temperature, reflow peak and at this operating point
+    if args.warpage:  # warpage at room temperature, reflow peak and at this operating point
         import dataclasses
 
         from ..warpage import analyse_warpage, warpage_model
 
         # on its own coarse lateral mesh (plate bending), at this run's operating temperatures
-        from ..errors import ModelError
+        from ..errors import CodesignError
 
         with progress.stage("warpage"):
             try:
                 run = dataclasses.replace(run, warpage=analyse_warpage(warpage_model(run.stack),
                                                                        temperature=run.thermal))
-            except ModelError as e:  # e.g. a layout material without mechanical data: report the rest
+            except CodesignError as e:  # no mechanical data, or a solve that did not converge: report the rest
                 import warnings
 
                 warnings.warn(f"warpage not computed: {e}", RuntimeWarning, stacklevel=1)

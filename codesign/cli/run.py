@@ -43,9 +43,14 @@ def add_job_flags(p) -> None:
     p.add_argument("--phy-heat", action="store_true",
                    help="add each link's PHY power as heat in die-edge strips (when die powers exclude I/O)")
     p.add_argument("--no-derate", action="store_true", help="skip the derating root find (leakage layouts)")
-    p.add_argument("--no-accuracy", action="store_true",
-                   help="solve the layout's [mesh] as it stands: no error estimate (± K), no refinement to the "
-                        "target (docs/accuracy.md)")
+    acc = p.add_mutually_exclusive_group()
+    acc.add_argument("--accuracy", dest="accuracy", action="store_const", const=True, default=None,
+                     help="refine the mesh until the discretisation-error estimate (± K) meets the layout's "
+                          "mesh.target_error (default 1 %% of the largest rise) or the cell budget "
+                          "(docs/accuracy.md); the default when the layout sets mesh.target_error")
+    acc.add_argument("--no-accuracy", dest="accuracy", action="store_const", const=False,
+                     help="solve the layout's [mesh] as it stands, without error estimate (the default unless "
+                          "the layout sets mesh.target_error)")
     add_mesh_flags(p)
 
 
@@ -81,7 +86,7 @@ def main_job(args, stack):
 
     run = run_layout(stack, solver=solver(args), phy_heat=args.phy_heat, derating=not args.no_derate,
                      temperature_dependent=args.k_of_t, mesh=mesh_controls(args),
-                     accuracy=not getattr(args, "no_accuracy", False))
+                     accuracy=getattr(args, "accuracy", None))
     t = run.thermal
     from ..plausibility import warn_results
 
