@@ -16,11 +16,13 @@ derived from the contents of an input file.
 from __future__ import annotations
 
 import errno
+import json
+import math
 import os
 from pathlib import Path
 from typing import Callable, TypeVar
 
-__all__ = ["OutputError", "Outputs"]
+__all__ = ["OutputError", "Outputs", "json_text"]
 
 T = TypeVar("T")
 
@@ -117,3 +119,25 @@ def _remove(path: Path) -> None:
         path.unlink()
     except OSError:
         pass
+
+
+def _finite(value):
+    """``value`` with every non-finite float (NaN: "not applicable", e.g. the dies per wafer of a
+    bought HBM stack; inf) replaced by ``None``, so that the JSON is valid for every reader."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def json_text(data, *, default: Callable | None = None, indent: int | None = 1) -> str:
+    """Strict JSON (RFC 8259) text of ``data``: non-finite floats become ``null``.
+
+    ``default`` converts objects JSON does not know (as in :func:`json.dumps`); what it returns is
+    made finite too.
+    """
+    kw = {} if default is None else {"default": lambda o: _finite(default(o))}
+    return json.dumps(_finite(data), indent=indent, allow_nan=False, **kw)

@@ -1457,6 +1457,8 @@ def load_layout(path_or_name: str | Path, *, limits: LayoutLimits | None = None)
         present = os.path.lexists(p)
     except (OSError, ValueError):  # a NUL in the path
         present = False
+    if present and p.is_dir() and str(path_or_name) in shipped_layouts():
+        present = False  # a folder named like a shipped layout (e.g. an output folder 'demo/') is not a layout
     if not present:
         shipped = shipped_layouts()
         if str(path_or_name) in shipped:

@@ -139,6 +139,12 @@ def test_unknown_file_or_name_suggests_shipped_layouts():
         cd.load_layout("dmeo")
 
 
+def test_a_folder_named_like_a_shipped_layout_does_not_hide_it(tmp_path, monkeypatch):
+    (tmp_path / "demo").mkdir()  # e.g. an output folder: `codesign run demo -o demo`
+    monkeypatch.chdir(tmp_path)
+    assert cd.load_layout("demo").name == "demo"
+
+
 def test_power_map_csv_is_read_next_to_the_layout(tmp_path):
     (tmp_path / "map.csv").write_text("# watts per cell, row 0 at low y\n1,2\n3,4\n")
     doc = mutated(lambda d: logic(d).update(power_map="map.csv"))

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 import math
 from pathlib import Path
 
-from .._output import Outputs
+from .._output import Outputs, json_text
 from ..errors import CodesignError
 
 #: The optional extra that brings dask.distributed (pyproject ``[project.optional-dependencies]``);
@@ -157,7 +156,7 @@ def format_length(v: float) -> str:
 
 def write_json(path: Path, data, outputs: Outputs | None = None) -> Path:
     """Write ``data`` as JSON to ``path``, whole or not at all (:class:`codesign._output.Outputs`)."""
-    return (outputs or Outputs()).text(path, json.dumps(data, indent=1, default=_json_value))
+    return (outputs or Outputs()).text(path, json_text(data, default=_json_value))
 
 
 def _json_value(value):

@@ -10,7 +10,6 @@ and data files are linked by relative paths, so the folder can be zipped, mailed
 from __future__ import annotations
 
 import html
-import json
 import math
 import time
 import warnings
@@ -533,7 +532,7 @@ def write_report(run: "LayoutRun", out_dir, *, title: str | None = None, picture
     >>> write_report(run, "out/demo_report")                   # doctest: +SKIP
     PosixPath('out/demo_report/index.html')
     """
-    from .._output import OutputError, Outputs
+    from .._output import OutputError, Outputs, json_text
     from ..assumptions import run_assumptions
     from ..mesh import export_vtu
     from . import plots
@@ -573,7 +572,7 @@ def write_report(run: "LayoutRun", out_dir, *, title: str | None = None, picture
     ctx.assumptions = data.get("assumptions") or run_assumptions(run)
     ctx.tables = run_tables(run)
     layout_files = _copy_layout(stack, out, outputs)
-    outputs.text(out / FILES["json"], json.dumps(data, indent=1, default=_json_default))
+    outputs.text(out / FILES["json"], json_text(data, default=_json_default))
     sidecar = export_vtu(report.model, out / FILES["vtu"], temperature=report.temperature, outputs=outputs)
 
     worst = min((c for c in report.chiplets if c.margin is not None), key=lambda c: c.margin, default=None)
