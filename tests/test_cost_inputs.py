@@ -355,12 +355,14 @@ def test_report_ppac_table_says_where_cost_inputs_came_from():
     from codesign.viz.report import run_tables
 
     stack = loads_layout(_demo(_COST), source="demo_cost.toml", folder=shipped_layout_path("demo").parent)
-    run = types.SimpleNamespace(links=None, coupled=None, derating=None, ppac=evaluate_ppac(stack))
+    run = types.SimpleNamespace(stack=stack, links=None, coupled=None, derating=None, ppac=evaluate_ppac(stack))
     rows = {r["quantity"]: r["value"] for r in run_tables(run)["PPAC"]}
-    assert rows["cost input: volume"] == "200000 (file demo_cost.toml)"
-    assert rows["cost input: node of logic"] == "N7 (file demo_cost.toml)"
+    # the page names its own copy of the layout file, not a path into the installation
+    assert rows["cost input: volume"] == "200000 (the layout file (copied under layout/))"
+    assert rows["cost input: node of logic"] == "N7 (the layout file (copied under layout/))"
     assert "a test-house quote" in rows["cost input: cost.set.package_test_cost"]
-    plain = types.SimpleNamespace(links=None, coupled=None, derating=None, ppac=evaluate_ppac(cd.load_layout("demo")))
+    demo = cd.load_layout("demo")
+    plain = types.SimpleNamespace(stack=demo, links=None, coupled=None, derating=None, ppac=evaluate_ppac(demo))
     rows = {r["quantity"]: r["value"] for r in run_tables(plain)["PPAC"]}
     assert rows["cost input: volume"] == "1e+06 (default)"
     assert rows["cost input: cost parameters"].endswith("(default)")
