@@ -364,7 +364,7 @@ def test_report_ppac_table_says_where_cost_inputs_came_from():
     demo = cd.load_layout("demo")
     plain = types.SimpleNamespace(stack=demo, links=None, coupled=None, derating=None, ppac=evaluate_ppac(demo))
     rows = {r["quantity"]: r["value"] for r in run_tables(plain)["PPAC"]}
-    assert rows["cost input: volume"] == "1e+06 (default)"
+    assert rows["cost input: volume"] == "1,000,000 (default)"
     assert rows["cost input: cost parameters"].endswith("(default)")
 
 
