@@ -205,7 +205,7 @@ class PPAC:
         lines.append(f"  Area   logic silicon {a['logic_silicon'] / MM2:.0f} mm2 (PHY {a['phy'] / MM2:.1f} mm2); memory "
                      f"{a['memory'] / MM2:.0f} mm2; carrier {a['carrier'] / MM2:.0f} mm2; package {a['package'] / MM2:.0f} mm2")
         lines.append(f"  Cost   ${c.cost_per_good_package:,.0f} per good package (yield {c.package_yield:.3f}) + NRE "
-                     f"${c.nre_per_unit:,.0f} at {c.volume:g} units = ${c.total_per_unit:,.0f}")
+                     f"${c.nre_per_unit:,.0f} at {c.volume:,.0f} units = ${c.total_per_unit:,.0f}")
         lines.append("  " + "; ".join(f"{d.name} {d.node} {d.area / MM2:.0f}mm2 x{d.count} ${d.unit_cost:,.0f}"
                                        for d in c.dies[:8]) + (" ..." if len(c.dies) > 8 else ""))
         lines.append(f"  Feasible: {'yes' if self.feasible else 'NO'}" + "".join(f"\n    - {r}" for r in self.infeasible))
@@ -449,11 +449,11 @@ def _cost_inputs(stack: Stack, file_cost, cost_params, volume, nodes, default_no
     else:
         out.append(("cost parameters", "codesign.cost defaults (sources: CostParams.table())", "default"))
     if volume is not None:
-        out.append(("volume", f"{volume:g}", "argument"))
+        out.append(("volume", f"{volume:,.0f}", "argument"))
     elif file_cost is not None and file_cost.volume is not None:
-        out.append(("volume", f"{file_cost.volume:g}", f"file {src}"))
+        out.append(("volume", f"{file_cost.volume:,.0f}", f"file {src}"))
     else:
-        out.append(("volume", "1e+06", "default"))
+        out.append(("volume", "1,000,000", "default"))
     for c in stack.chiplets:
         if c.kind != "logic":
             continue

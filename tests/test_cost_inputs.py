@@ -358,7 +358,7 @@ def test_report_ppac_table_says_where_cost_inputs_came_from():
     run = types.SimpleNamespace(stack=stack, links=None, coupled=None, derating=None, ppac=evaluate_ppac(stack))
     rows = {r["quantity"]: r["value"] for r in run_tables(run)["PPAC"]}
     # the page names its own copy of the layout file, not a path into the installation
-    assert rows["cost input: volume"] == "200000 (the layout file (copied under layout/))"
+    assert rows["cost input: volume"] == "200,000 (the layout file (copied under layout/))"
     assert rows["cost input: node of logic"] == "N7 (the layout file (copied under layout/))"
     assert "a test-house quote" in rows["cost input: cost.set.package_test_cost"]
     demo = cd.load_layout("demo")
