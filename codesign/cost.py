@@ -408,17 +408,6 @@ def _assembly_per_chip() -> tuple[float, str]:
                                "midpoints, 5-yr life, 90 % uptime, 10 s + 20 s per chip, $100k/yr technician")
 
 
-def _assembly_per_chip() -> tuple[float, str]:
-    # CATCH economics [P§2] (tool, "discussions with Prof. Iyer", rest arbitrary): pick-and-place machine
-    # $0.5-1.8 M and bonder $0.2-1.8 M (midpoints used), 5-year life, 90 % uptime, $100k/yr technician,
-    # 10 s pick-and-place and 20 s bond per chip, group size 1.
-    seconds = 5 * 365 * 86400 * 0.9
-    machines = 1.15e6 / seconds * 10 + 1.0e6 / seconds * 20
-    labour = 100e3 / (365 * 86400 * 0.9) * 30
-    return machines + labour, ("derived from CATCH assembly economics (tool, partly arbitrary) [P§2]: machine "
-                               "midpoints, 5-yr life, 90 % uptime, 10 s + 20 s per chip, $100k/yr technician")
-
-
 @dataclass(frozen=True)
 class CostParams:
     """All cost defaults. ``nodes`` and ``technologies`` are keyed by name; ``sources`` gives a
