@@ -45,6 +45,7 @@ frequency factor under a stated power-frequency model.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from dataclasses import dataclass, field
@@ -116,6 +117,9 @@ class CoupledResult:
     contraction: float
     solver_seconds: float = 0.0
     notes: tuple = ()
+    # the leakage heat [W/m^3] of the last solve (the source that, with the dynamic power, gives
+    # ``report.temperature``); derating continues from it
+    leakage_source: object = field(default=None, repr=False)
 
     @property
     def leakage_share(self) -> dict:
@@ -358,7 +362,8 @@ def solve_coupled(
     dynamic = {c.name: sum(float(p.power[k]) for k in model.chiplet_sources(c.name, dynamic_only=False))
                for c in model.stack.chiplets}
     return CoupledResult(report=report, dynamic=dynamic, leakage=leak_power, iterations=it, history=history,
-                         contraction=rho, solver_seconds=wall, notes=tuple(notes))
+                         contraction=rho, solver_seconds=wall, notes=tuple(notes),
+                         leakage_source=np.asarray(q_leak) if has_leak else None)
 
 
 def _leakage_law(model, p, name: str) -> str:
@@ -429,19 +434,48 @@ def derate(
     pf_model: str = "dvfs",
     max_scale: float = 8.0,
     temperature_tolerance: float = 0.05,
+    nominal: CoupledResult | None = None,
+    method: str = "auto",
 ) -> DeratingResult:
-    """Largest dynamic-power scale (and clock factor) that keeps every junction within its limit.
+    r"""Largest dynamic-power scale (and clock factor) that keeps every junction within its limit.
 
-    Brackets the limit between a feasible and an infeasible scale (runaway counts as infeasible)
-    and refines it with Brent's method until the limiting junction sits at its ``tj_max`` within
-    ``temperature_tolerance`` [K] (or the bracket is below 1e-6 relative). Every evaluation is a
-    :func:`solve_coupled` at scaled dynamic powers (PHY heat sources are not scaled), all through
-    ONE solver set-up (``state``, built here when not given).
+    The limiting junction ends at its ``tj_max`` within ``temperature_tolerance`` [K], never above
+    it. Everything runs through ONE solver set-up (``state``, built here when not given).
+
+    ``method="superposition"`` (what ``"auto"`` tries first). The conductivity does not depend on
+    temperature here (the k(T) solve does not couple leakage at all), so the field is affine in the
+    sources with one operator :math:`K`: at scale :math:`s` and leakage heat :math:`q`,
+    :math:`T = T_0 + s\,D + K^{-1} q` with :math:`D = K^{-1} b_\mathrm{dyn}` the response to the
+    layout's dynamic power, solved ONCE (exact superposition). From the nominal operating point the
+    scale and the leakage are iterated together: each iteration solves only the *change* of the
+    leakage heat (a zero-ambient correction, to a relative tolerance of that change), then sets
+    :math:`s` in closed form so that the hottest limited junction node sits at its limit
+    (:math:`\max_j (F_j + \delta D_j) = T_\mathrm{max}`, i.e. :math:`\delta = \min_j (T_\mathrm{max}
+    - F_j)/D_j`). When the iterates have settled, ONE full solve at the final scale (the solver's
+    own tolerance, energy balance checked as in every solve) confirms the field; the answer is taken
+    only when it agrees with the iterate within the fixed-point tolerance (otherwise the iteration
+    continues from the full solve). A last correction solve checks that the operating point is a
+    stable one (loop gain :math:`\max_j (K^{-1} J D)_j / D_j < 0.9` along :math:`D`, an upper bound
+    of the fixed point's contraction by Collatz–Wielandt where :math:`K^{-1}J` is positive):
+    near runaway, with leakage that decreases with temperature, with runaway at the nominal power,
+    or when any step fails, derating falls back to the root find below and says so in ``notes``.
+
+    ``method="root_find"``: brackets the limit between a feasible and an infeasible scale (runaway
+    counts as infeasible) and refines it with Brent's method; every evaluation is a
+    :func:`solve_coupled` at scaled dynamic powers (PHY heat sources are not scaled). It handles a
+    bound set by thermal runaway (``limiting == "runaway"``). Several times slower.
+
+    ``nominal`` passes the operating point at scale 1 when it is already solved (with the same
+    ``solver`` and ``state``), so it is not solved twice.
     """
-    from scipy.optimize import brentq
-
     if pf_model not in PF_MODELS:
         raise ModelError(f"`derate(pf_model={pf_model!r})`: choose one of {', '.join(PF_MODELS)}")
+    if method not in ("auto", "superposition", "root_find"):
+        raise ModelError(f"`derate(method={method!r})`: choose 'auto', 'superposition' or 'root_find'")
+    if not (isinstance(temperature_tolerance, (int, float)) and math.isfinite(temperature_tolerance)
+            and temperature_tolerance > 0):
+        raise ModelError(f"`derate(temperature_tolerance={temperature_tolerance!r})`: give a positive temperature "
+                         "tolerance [K]")
     model = ensure_model(stack_or_model, call="derate")
     solver = solvers.MultigridCG() if solver is None else solver
     p0 = model.params if params is None else params
@@ -453,8 +487,168 @@ def derate(
               for c in model.stack.chiplets if c.tj_max is None and c.name in limits]
     if not limits:
         raise ModelError("`derate`: no chiplet has a junction limit; give `tj_max` to at least one chiplet")
+    tol = min(0.01, temperature_tolerance / 5)
+    if nominal is None:
+        try:
+            nominal = solve_coupled(model, params=p0, solver=solver, state=state, tol=tol)
+        except ThermalRunawayError:
+            nominal = None
+    if method != "root_find":
+        fast = _derate_superposition(model, p0, solver, state, limits, nominal, tol=tol, max_scale=max_scale)
+        if not isinstance(fast, str):
+            s, at_limit, iterations, linear = fast
+            limiting = max(limits, key=lambda n: at_limit.report.chiplet(n).junction - limits[n])
+            notes.append(f"derating by superposition: the dynamic power's response solved once, scale and leakage "
+                         f"iterated together ({iterations} iterations, {linear} linear solves on one set-up), "
+                         "confirmed by a full solve at the limit")
+            margins = {n: t - nominal.report.chiplet(n).junction for n, t in limits.items()}
+            return DeratingResult(scale=s, frequency_factor=s ** PF_MODELS[pf_model][1], pf_model=pf_model,
+                                  limiting=limiting, margins=margins, at_limit=at_limit, evaluations=iterations,
+                                  nominal=nominal, notes=notes)
+        if method == "superposition":
+            raise SolveError(f"`derate(method='superposition')`: {fast}; use method='auto' or 'root_find'")
+        notes.append(f"derating by root find on coupled solves: {fast}")
+    return _derate_root_find(model, p0, solver, state, limits, nominal, notes, pf_model=pf_model,
+                             max_scale=max_scale, temperature_tolerance=temperature_tolerance, tol=tol)
+
+
+class _Fallback(Exception):
+    """The superposition path cannot answer (the reason is the message); the root find takes over."""
+
+
+def _with_rtol(solver, rtol: float):
+    """``solver`` with relative tolerance ``rtol`` (a looser one for correction solves), when it has one."""
+    if not (dataclasses.is_dataclass(solver) and isinstance(getattr(solver, "rtol", None), float)):
+        return solver
+    return dataclasses.replace(solver, rtol=float(min(max(rtol, solver.rtol), 0.5)))
+
+
+def _derate_superposition(model, p0, solver, state, limits: dict, nominal, *, tol: float, max_scale: float,
+                          max_iterations: int = 60):
+    """``(scale, CoupledResult at the limit, iterations, linear solves)``, or the reason (str) to fall back."""
+    if nominal is None:
+        return "the nominal power runs away"
+    if nominal.notes:
+        return "leakage decreases with temperature"
+    g = model.grid
+    keys = model.dynamic_keys
+    base = model.fields(p0.scale_power(0.0, keys))        # ambient and PHY heat, no dynamic power
+    dyn_source = np.asarray(model.fields(p0).source) - np.asarray(base.source)
+    homogeneous = base.with_(ambient={f: np.zeros(np.shape(a)) for f, a in base.ambient.items()})
+    masks = model._node_masks
+    counts = {"solves": 0, "cg": 0}
+    ticker = progress.steps("derating", None, "linear solves")
+    t0 = time.perf_counter()
+
+    def respond(dq, rtol: float) -> np.ndarray:
+        """K^-1 dq with zero ambient: the change of the field when the heat changes by dq."""
+        if not np.any(dq):
+            return np.zeros(g.node_shape)
+        ticker.update()
+        sol = _with_rtol(solver, rtol).solve(g, homogeneous.with_(source=dq), state=state, throw=False)
+        counts["solves"] += 1
+        counts["cg"] += int(np.asarray(sol.iterations))
+        t = np.asarray(sol.temperature, dtype=float)
+        if not (bool(np.all(np.asarray(sol.converged))) and np.all(np.isfinite(t))):
+            raise _Fallback("a correction solve did not converge")
+        return t
+
+    def pin(field):
+        """Scale change that puts the hottest limited junction node at its limit less ``tol``."""
+        flat_f, flat_d = field.ravel(), dyn.ravel()
+        best = math.inf
+        for name, limit in limits.items():
+            if name not in masks:
+                continue
+            f, d = flat_f[masks[name]], flat_d[masks[name]]
+            heated = d > 1e-12 * max(float(np.max(flat_d)), 1e-300)
+            if np.any(f[~heated] > limit - tol):
+                raise _Fallback(f"chiplet {name!r} is over its limit without dynamic power")
+            if np.any(heated):
+                best = min(best, float(np.min((limit - tol - f[heated]) / d[heated])))
+        if not math.isfinite(best):
+            raise _Fallback("no limited junction is heated by the dynamic power")
+        return best
+
+    try:
+        dyn = respond(dyn_source, rtol=1e-6)          # D: the field per unit scale of the dynamic power
+        if not np.any(dyn > 0):
+            return "the layout has no dynamic power to scale"
+        temperature = np.asarray(nominal.report.temperature, dtype=float)   # at (s = 1, q_prev)
+        q_prev = nominal.leakage_source if nominal.leakage_source is not None else np.zeros(g.shape)
+        s, last_step, history, confirmed = 1.0, None, [], None
+        for it in range(1, max_iterations + 1):
+            q, leak = model.leakage_source(p0, element_mean(temperature))
+            q = np.asarray(q)
+            leak = {k: float(v) for k, v in leak.items()}
+            _check_finite_leakage(model, p0, leak, q, element_mean(temperature))
+            # correction to a fraction of the change itself: its error shrinks with the steps
+            field_q = temperature + respond(q - q_prev, rtol=1e-3)          # at (s, q)
+            delta = pin(field_q)
+            new, s_new = field_q + delta * dyn, s + delta
+            if not 0 < s_new <= max_scale:
+                return f"the scale left (0, {max_scale}]"
+            step = float(np.max(np.abs(new - temperature)))
+            history.append(float(np.max(new)))
+            temperature, s, q_prev = new, s_new, q
+            rho = step / last_step if last_step else 0.0
+            if last_step is not None and rho >= 1 and it > 4 and step > 10 * tol:
+                return f"the joint iteration stopped contracting (ratio {rho:.3f})"
+            done = (rho < 1 and step * rho / (1 - rho) < tol) if last_step else step < tol
+            last_step = step
+            if not done:
+                continue
+            # confirm: ONE full solve at (s, q) from the iterate
+            p_s = p0.scale_power(s, keys)
+            full = model.fields(p_s)
+            ticker.update(note=f"confirming scale {s:.5g}")
+            try:
+                sol = solver.solve(g, full.with_(source=np.asarray(full.source) + q), state=state,
+                                   initial_temperature=temperature)
+            except solvers.SolveError as e:
+                raise _Fallback(f"the confirming solve failed ({e})") from e
+            counts["solves"] += 1
+            counts["cg"] += int(np.asarray(sol.iterations))
+            exact = np.asarray(sol.temperature, dtype=float)
+            junctions = model.junctions(exact)
+            if float(np.max(np.abs(exact - temperature))) <= tol and all(
+                    float(junctions[n]) <= t for n, t in limits.items() if n in junctions):
+                confirmed = (p_s, sol, exact, q, leak)
+                break
+            temperature, last_step = exact, None        # continue from the exact field at (s, q)
+        else:
+            return f"the joint iteration did not settle in {max_iterations} iterations"
+        p_s, sol, exact, q, leak = confirmed
+        # stability: the loop gain along D at the limit (>= 1: the upper, unstable branch, past runaway)
+        eps = 1e-3 / float(np.max(dyn))
+        q_eps, _ = model.leakage_source(p0, element_mean(exact + eps * dyn))
+        q_at, _ = model.leakage_source(p0, element_mean(exact))
+        gain_field = respond((np.asarray(q_eps) - np.asarray(q_at)) / eps, rtol=1e-3)
+        big = dyn > 1e-2 * float(np.max(dyn))
+        gain = float(np.max(gain_field[big] / dyn[big])) if np.any(gain_field) else 0.0
+        if gain >= 0.9:
+            return f"close to thermal runaway at the limit (loop gain up to {gain:.2f} along the dynamic response)"
+    except _Fallback as e:
+        return str(e)
+    except ThermalRunawayError as e:    # pragma: no cover - the iteration raises none itself
+        return str(e)
+    wall = time.perf_counter() - t0
+    report = report_from_solution(model, p_s, sol, solver, leakage=leak, fixed_point_iterations=it,
+                                  iterations=counts["cg"], total_s=wall, linear_solves=counts["solves"])
+    dynamic = {c.name: sum(float(p_s.power[k]) for k in model.chiplet_sources(c.name, dynamic_only=False))
+               for c in model.stack.chiplets}
+    at_limit = CoupledResult(report=report, dynamic=dynamic, leakage=leak, iterations=it, history=history,
+                             contraction=gain, solver_seconds=wall, leakage_source=q)
+    return s, at_limit, it, counts["solves"]
+
+
+def _derate_root_find(model, p0, solver, state, limits, nominal, notes, *, pf_model, max_scale,
+                      temperature_tolerance, tol) -> DeratingResult:
+    """Brent's root find on coupled solves at scaled dynamic powers (see :func:`derate`)."""
+    from scipy.optimize import brentq
+
     evaluations = 0
-    cache: dict[float, CoupledResult | None] = {}
+    cache: dict[float, CoupledResult | None] = {1.0: nominal}
     ticker = progress.steps("derating", None, "coupled solves")
 
     def run(s: float):
@@ -467,8 +661,7 @@ def derate(
             start = cache[max(below)].report.temperature if below else None
             try:
                 cache[s] = solve_coupled(model, params=p0.scale_power(s, model.dynamic_keys), solver=solver,
-                                         state=state, initial_temperature=start,
-                                         tol=min(0.01, temperature_tolerance / 5))
+                                         state=state, initial_temperature=start, tol=tol)
             except ThermalRunawayError:
                 cache[s] = None
         return cache[s]
@@ -479,7 +672,6 @@ def derate(
             return 1e3  # runaway: far beyond every limit
         return max(r.report.chiplet(n).junction - t for n, t in limits.items())
 
-    nominal = run(1.0)
     margins = ({n: t - nominal.report.chiplet(n).junction for n, t in limits.items()} if nominal else {})
     lo, hi = 0.0, 1.0
     if excess(lo) > 0:
