@@ -46,7 +46,7 @@ import numpy as np
 import solvers
 from solvers import TensorGrid, ThermalFields
 
-from .errors import solve_error
+from .errors import ModelError, SolveError, solve_error
 
 __all__ = ["DEFAULT_CELL_BUDGET", "DEFAULT_TARGET_FRACTION", "EXPECTED_ORDER", "Accuracy", "ErrorEstimate",
            "coarsen", "estimate", "meet_target", "target_kelvin"]
@@ -300,12 +300,12 @@ class Accuracy:
         }
 
 
-def _solve(solver, grid, fields, kt=None):
+def _solve(solver, grid, fields, kt=None, initial=None):
     try:
         if kt is not None:
             sol = solver.solve_nonlinear(grid, fields, k_exponent=kt[0], reference_temperature=kt[1])
         else:
-            sol = solver.solve(grid, fields)
+            sol = solver.solve(grid, fields, initial_temperature=initial)
         return np.asarray(sol.temperature, dtype=float)
     except solvers.SolveError as e:
         raise solve_error(e) from e
@@ -316,31 +316,105 @@ def _numpy_fields(fields: ThermalFields) -> ThermalFields:
                             for k, v in vars(fields).items()})
 
 
+#: Leakage on a coarse grid: fixed-point iterations stop when the largest change is below this [K].
+LEAKAGE_TOLERANCE = 1e-4
+#: ... or after this many iterations (a :class:`codesign.SolveError` then: the coarse grid is close to runaway).
+LEAKAGE_ITERATIONS = 50
+
+
+class _Chain:
+    """The grids coarsened from a model's grid, each from the one before, and the map of the
+    model's elements to each (so per-element data of the model can be carried down exactly)."""
+
+    def __init__(self, model, fields: ThermalFields, axes, levels: int, source=None):
+        self.model, self.levels = model, []
+        g, f, src = model.grid, fields, source
+        keep = [np.arange(n + 1) for n in model.grid.shape]
+        for _ in range(levels):
+            c = coarsen(g, f, axes, source=src)
+            keep = [k[c_k] for k, c_k in zip(keep, c.keep)]  # the model's node indices of the coarse nodes
+            self.levels.append((c, tuple(keep)))
+            g, f, src = c.grid, c.fields, None
+
+    @staticmethod
+    def restrict(keep, per_element_heat) -> np.ndarray:
+        """Heat [W] per element of the model summed over each coarse element."""
+        out = np.asarray(per_element_heat)
+        for ax in range(3):
+            out = np.add.reduceat(out, keep[ax][:-1], axis=ax)
+        return out
+
+    @staticmethod
+    def prolong(keep, shape, coarse_elements) -> np.ndarray:
+        """A coarse per-element array on the model's elements (each takes its coarse element's value)."""
+        parent = [np.searchsorted(keep[ax], np.arange(shape[ax]), side="right") - 1 for ax in range(3)]
+        return np.asarray(coarse_elements)[np.ix_(*parent)]
+
+
+def _coarse_temperature(chain: _Chain, level: int, params, solver, *, kt=None, leakage: bool = False,
+                        dynamic=None) -> np.ndarray:
+    """The nodal temperature on coarse grid ``level`` of ``chain``: the same problem as the model's.
+
+    ``leakage``: the coarse grid finds its own electro-thermal operating point (fixed-point
+    iterations from the model's operating-point heat, which the chain carries as its source),
+    as :func:`codesign.electrothermal.solve_coupled` would on that grid; ``dynamic`` is the
+    model's dynamic heat [W/m^3] per element.
+    """
+    c, keep = chain.levels[level]
+    t = _solve(solver, c.grid, c.fields, kt)
+    if not leakage:
+        return t
+    model = chain.model
+    vol, cvol = model.grid.cell_volumes(), c.grid.cell_volumes()
+    dyn = chain.restrict(keep, np.asarray(dynamic) * vol) / cvol
+    for _ in range(LEAKAGE_ITERATIONS):
+        t_elem = chain.prolong(keep, model.grid.shape, solvers.element_mean(t))
+        q, _ = model.leakage_source(params, t_elem)
+        source = dyn + chain.restrict(keep, np.asarray(q) * vol) / cvol
+        new = _solve(solver, c.grid, c.fields.with_(source=source), initial=t)
+        step = float(np.max(np.abs(new - t)))
+        t = new
+        if step < LEAKAGE_TOLERANCE:
+            return t
+    raise SolveError(f"accuracy estimate: the leakage operating point on the coarse grid of {c.grid.n_elements:,} "
+                     f"cells did not converge in {LEAKAGE_ITERATIONS} iterations (last change {step:.3g} K); the "
+                     "package is close to thermal runaway on that grid")
+
+
+def _kt_chain(model, chain: _Chain):
+    """k(T) exponents and reference temperatures on each coarse grid of ``chain``."""
+    out = []
+    for c, keep in chain.levels:
+        ix = np.ix_(*(k[:-1] for k in keep))
+        out.append((np.asarray(model.k_exponent)[ix], np.asarray(model.reference_temperature)[ix]))
+    return out
+
+
 def estimate(model, params, temperature, *, source=None, solver=None, axes=(0, 1, 2),
-             temperature_dependent: bool = False) -> Accuracy:
+             temperature_dependent: bool = False, leakage: bool = False) -> Accuracy:
     """Richardson estimates of ``model``'s quantities at ``temperature`` (the solve of ``params``).
 
-    ``source`` (per element, W/m^3): the heat solved when it is not ``model.fields(params).source``
-    (leakage at an operating point). ``solver``: the solver of the coarse grids (default
-    :class:`solvers.MultigridCG`). ``axes``: the axes coarsened (all three by default).
-    ``temperature_dependent``: the coarse grids solve k(T) too (Picard).
+    The two coarse grids solve the problem solved on the model's grid: ``temperature_dependent``
+    (k(T), Picard) and ``leakage`` (each grid finds its own electro-thermal operating point,
+    starting from the heat of the model's, ``source``) as the model's solve did. ``source`` (per
+    element, W/m^3): the heat solved when it is not ``model.fields(params).source`` (with
+    ``leakage``: the dynamic heat plus the leakage at ``temperature``, :func:`solved_source`).
+    ``solver``: the solver of the coarse grids (default :class:`solvers.MultigridCG`). ``axes``:
+    the axes coarsened (all three by default).
     """
     t0 = time.perf_counter()
     solver = solvers.MultigridCG() if solver is None else solver
     fields = _numpy_fields(model.fields(params))
-    c1 = coarsen(model.grid, fields, axes, source=source)
-    c2 = coarsen(c1.grid, c1.fields, axes)
+    if leakage and source is None:
+        raise ModelError("`estimate(leakage=True)` needs the operating-point heat as `source` (see `solved_source`)")
+    chain = _Chain(model, fields, axes, 2, source=source)
+    kt = _kt_chain(model, chain) if temperature_dependent else [None, None]
     q1 = quantities(model, model.grid, temperature)
-    kt = [None, None]
-    if temperature_dependent:
-        kexp, tref = np.asarray(model.k_exponent), np.asarray(model.reference_temperature)
-        for i, c in enumerate((c1, c2)):
-            ix = np.ix_(*(k[:-1] for k in c.keep))
-            kexp, tref = kexp[ix], tref[ix]
-            kt[i] = (kexp, tref)
-    q2 = quantities(model, c1.grid, _solve(solver, c1.grid, c1.fields, kt[0]))
-    q4 = quantities(model, c2.grid, _solve(solver, c2.grid, c2.fields, kt[1]))
+    q2, q4 = (quantities(model, chain.levels[i][0].grid,
+                         _coarse_temperature(chain, i, params, solver, kt=kt[i], leakage=leakage, dynamic=fields.source))
+              for i in range(2))
     est = {k: richardson(q1[k], q2[k], q4.get(k)) for k in q1 if k in q2}
+    c1, c2 = chain.levels[0][0], chain.levels[1][0]
     return Accuracy(estimates=est, cells=(model.grid.n_elements, c1.grid.n_elements, c2.grid.n_elements),
                     unpaired=c1.unpaired, seconds=time.perf_counter() - t0)
 
@@ -370,6 +444,16 @@ def solved_source(report) -> np.ndarray | None:
     model, params = report.model, report.params
     leak, _ = model.leakage_source(params, np.asarray(solvers.element_mean(np.asarray(report.temperature, dtype=float))))
     return np.asarray(model.fields(params).source) + np.asarray(leak)
+
+
+def solved_temperature_dependent(report) -> bool:
+    """Whether ``report`` was solved with k(T) (Picard iterations > 0).
+
+    Every solution carries ``nonlinear_iterations`` (0 for a linear solve), so the key's presence
+    says nothing: testing for it made the coarse grids of every linear and electro-thermal result
+    solve k(T), a different problem, 1.6 K hotter on h100_cowos_s (fixed 2026-11-30).
+    """
+    return int(report.solver.get("nonlinear_iterations") or 0) > 0
 
 
 def target_kelvin(stack, report) -> tuple[float, str]:
@@ -402,7 +486,7 @@ def with_accuracy(report, acc: Accuracy):
 def attach_estimate(report, *, solver=None, target: bool = True):
     """``report`` with Richardson estimates of its quantities (no refinement; the target, if any, judged)."""
     acc = estimate(report.model, report.params, report.temperature, source=solved_source(report), solver=solver,
-                   temperature_dependent="nonlinear_iterations" in report.solver)
+                   temperature_dependent=solved_temperature_dependent(report), leakage=bool(report.leakage))
     if target:
         t, note = target_kelvin(report.model.stack, report)
         acc = replace(acc, target=t, target_note=note, met=acc.chiplet_error <= t)
@@ -417,12 +501,11 @@ def _axis_errors(report, solver) -> tuple[float, float]:
     """
     model, acc = report.model, report.accuracy
     fields = _numpy_fields(model.fields(report.params))
-    c = coarsen(model.grid, fields, (0, 1), source=solved_source(report))
-    kt = None
-    if "nonlinear_iterations" in report.solver:
-        ix = np.ix_(*(k[:-1] for k in c.keep))
-        kt = (np.asarray(model.k_exponent)[ix], np.asarray(model.reference_temperature)[ix])
-    q = quantities(model, c.grid, _solve(solvers.MultigridCG() if solver is None else solver, c.grid, c.fields, kt))
+    chain = _Chain(model, fields, (0, 1), 1, source=solved_source(report))
+    kt = _kt_chain(model, chain)[0] if solved_temperature_dependent(report) else None
+    t = _coarse_temperature(chain, 0, report.params, solvers.MultigridCG() if solver is None else solver, kt=kt,
+                            leakage=bool(report.leakage), dynamic=fields.source)
+    q = quantities(model, chain.levels[0][0].grid, t)
     lateral = vertical = 0.0
     for key, e in acc.estimates.items():
         if key[0] not in ("junction", "mean") or key not in q:

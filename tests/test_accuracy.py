@@ -244,3 +244,42 @@ def test_layout_target_error_is_checked(tmp_path, text, message):
     p.write_text(src.replace("[mesh]\n", f"[mesh]\ntarget_error = {text}\n"))
     with pytest.raises(InputFileError, match=f"mesh.target_error.*{message}"):
         cd.load_layout(p)
+
+
+# ---------------------------------------------------------------------------------------
+# the coarse grids of the estimate solve the model's problem
+# ---------------------------------------------------------------------------------------
+def _leaky_demo():
+    """The small demo with leakage on its logic die (est. values, a test case: 20 W at 85 degC, e-fold per 50 K)."""
+    src = (Path(__file__).parents[1] / "layouts" / "demo.toml").read_text()
+    src = src.replace('  power = "40 W"', '  power = "40 W"\n  leakage = { reference_power = "20 W", '
+                      'reference_temperature = "85 degC", coefficient = "0.02 1/K" }', 1)
+    stack = cd.loads_layout(src, source="demo_leaky.toml")
+    assert stack.chiplet("logic").leakage is not None
+    return stack
+
+
+@pytest.mark.parametrize("mode", ["linear", "k(T)", "leakage"])
+def test_the_coarse_solve_of_the_estimate_is_a_direct_solve_of_that_grid(mode):
+    """The estimate's coarse value of every quantity equals the same model solved directly on the
+    coarse grid (the bisected grid's parent), in the mode solved: linear, k(T), or the electro-
+    thermal operating point with leakage (to its 1e-3 K tolerance). Regression: the coarse grids
+    solved k(T) for every report (a key test on `nonlinear_iterations`, present in every
+    solution), which put h100_cowos_s's coarse gh100 1.6 K above its direct solve."""
+    stack = with_mesh_overrides(_leaky_demo(), max_lateral_size=6e-3, min_lateral_size=3e-3,
+                                max_vertical_size=1.5e-3, cells_per_layer=1)
+    fine, base = cd.build(stack, bisect=(1, 1, 1)), cd.build(stack)
+    kw = dict(solver=ReferenceAMG(), temperature_dependent=mode == "k(T)", leakage=mode == "leakage")
+    r = cd.analyse(fine, accuracy=True, **kw)
+    direct = cd.analyse(base, **kw)
+    assert acc.solved_temperature_dependent(r) is (mode == "k(T)")
+    assert bool(r.leakage) is (mode == "leakage")
+    tol = 2e-3 if mode == "leakage" else 1e-7
+    for c in direct.chiplets:
+        assert r.accuracy.get("junction", c.name).coarse == pytest.approx(c.junction, abs=tol)
+        assert r.accuracy.get("mean", c.name).coarse == pytest.approx(c.mean, abs=tol)
+    if mode == "leakage":  # the coarse grid found its own operating point: the fine grid's heat, carried
+        fixed = acc.estimate(fine, fine.params, r.temperature, source=acc.solved_source(r),  # as a fixed source,
+                             solver=ReferenceAMG())  # is a different problem, and this test tells them apart
+        logic = direct.chiplet("logic").junction
+        assert abs(fixed.get("junction", "logic").coarse - logic) > 3 * tol
