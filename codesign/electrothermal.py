@@ -169,11 +169,20 @@ class DeratingResult:
     evaluations: int
     nominal: CoupledResult | None = None
     notes: list = field(default_factory=list)
+    method: str = "root_find"            # "superposition" or "root_find" (see :func:`derate`)
+    linear_solves: int | None = None     # superposition: linear solves after the nominal operating point
+
+    @property
+    def work(self) -> str:
+        """What the derating solved, in words (the CLI's progress line)."""
+        if self.method == "superposition":
+            return f"superposition: {self.evaluations} iterations, {self.linear_solves} linear solves"
+        return f"root find: {self.evaluations} coupled solves"
 
     def to_dict(self) -> dict:
         return {"scale": self.scale, "frequency_factor": self.frequency_factor, "pf_model": self.pf_model,
                 "limiting": self.limiting, "margins_K": dict(self.margins), "evaluations": self.evaluations,
-                "notes": list(self.notes)}
+                "method": self.method, "linear_solves": self.linear_solves, "notes": list(self.notes)}
 
 
 def tj_max(chip) -> float | None:
@@ -196,6 +205,7 @@ def solve_coupled(
     max_iterations: int = 300,
     runaway_temperature: float = 600.0 + KELVIN,
     initial_temperature: np.ndarray | None = None,
+    _inexact: bool = True,
 ) -> CoupledResult:
     """Converged steady state with temperature-dependent leakage.
 
@@ -254,6 +264,9 @@ def solve_coupled(
     decreasing: list[str] = []
     iterations = 0
     sol = None
+    solved, exact, expected_step = None, True, float("inf")   # (source, field) of the last linear solve
+    full_solves = 0
+    corrections = _Corrections(model, solver, state, dyn)
     ticker = progress.steps("electro-thermal", None, "fixed-point iterations")
     for it in range(1, max_iterations + 1):
         ticker.update(0 if it == 1 else 1)
@@ -266,7 +279,18 @@ def solve_coupled(
         # solvers' energy-balance check rejects
         guess = temperature if np.any(np.asarray(source)) else None
         try:
-            sol = solver.solve(g, dyn.with_(source=source), state=state, initial_temperature=guess)
+            if solved is None or not _inexact:
+                sol = solver.solve(g, dyn.with_(source=source), state=state, initial_temperature=guess)
+                iterations += int(np.asarray(sol.iterations))
+                full_solves += 1
+                new = np.asarray(sol.temperature, dtype=float)
+                solved, exact = (np.asarray(source), new), True
+            else:
+                # the field of the last solve plus the response to the change of heat, solved to a tolerance
+                # relative to that change that keeps its error ~tol/50 (exact superposition, one operator)
+                rtol = 0.02 * tol / max(expected_step, 1e-300)
+                new = solved[1] + corrections.respond(np.asarray(source) - solved[0], rtol)
+                solved, exact = (np.asarray(source), new), False
         except solvers.SolveError as e:
             worst = max(leak_power, key=leak_power.get, default=None)
             if worst is None or not leak_power[worst] > 0:
@@ -274,8 +298,6 @@ def solve_coupled(
             raise SolveError(f"{e} At this fixed-point iteration chiplet {worst!r} leaked {leak_power[worst]:.4g} W "
                              f"({_leakage_law(model, p, worst)}); leakage this large makes the solve fail: check the "
                              "leakage coefficients and their units.") from e
-        iterations += int(np.asarray(sol.iterations))
-        new = np.asarray(sol.temperature, dtype=float)
         hottest = float(np.max(new))
         history.append(hottest)
         if not has_leak:
@@ -311,6 +333,9 @@ def solve_coupled(
                 previous = (iterate, new, increment)
                 iterate = new
                 t_elem = element_mean(iterate)
+                # the next change: a contraction of this one (a tenth of the first rise before any is known)
+                expected_step = (step * (rho if 0 < rho < 1 else 0.5) if math.isfinite(step)
+                                 else 0.1 * float(np.max(np.abs(increment))))
                 continue
         # relaxed fixed point T <- T + omega (G(T) - T) (leakage decreasing with temperature)
         temperature = new
@@ -333,6 +358,7 @@ def solve_coupled(
         previous = (iterate, new, increment)
         iterate = iterate + omega * increment
         t_elem = element_mean(iterate)
+        expected_step = residual
     else:
         if relaxed:
             raise SolveError(
@@ -345,6 +371,23 @@ def solve_coupled(
             f"`solve_coupled` did not converge in {max_iterations} iterations (contraction {rho:.4f}, last step "
             f"{last_step:.3g} K): the package is close to thermal runaway. Improve cooling, lower the power or the "
             "leakage, or raise `max_iterations`.")
+    iterations += corrections.cg
+    if not exact:
+        # ONE full solve confirms the last field (the solver's tolerance and energy-balance check)
+        try:
+            # from cold: the solvers measure a warm start's tolerance on the correction, so a start from the
+            # (nearly exact) iterate would cost more CG iterations, not fewer
+            sol = solver.solve(g, dyn.with_(source=solved[0]), state=state)
+        except solvers.SolveError as e:
+            raise solve_error(e) from e
+        iterations += int(np.asarray(sol.iterations))
+        full_solves += 1
+        confirmed = np.asarray(sol.temperature, dtype=float)
+        if float(np.max(np.abs(confirmed - temperature))) > tol:   # the corrections drifted: redo exactly
+            return solve_coupled(model, params=params, solver=solver, state=state, tol=tol,
+                                 max_iterations=max_iterations, runaway_temperature=runaway_temperature,
+                                 initial_temperature=confirmed, _inexact=False)
+        temperature = confirmed
     notes = []
     if has_leak:
         # a gently decreasing model converges without relaxation: look at the slope at the operating point too
@@ -358,12 +401,39 @@ def solve_coupled(
     # to the solver's tolerance; it differs from leakage re-evaluated at the final field by less than `tol`.
     wall = time.perf_counter() - t0
     report = report_from_solution(model, p, sol, solver, leakage=leak_power, fixed_point_iterations=it,
-                                  iterations=iterations, total_s=wall)
+                                  iterations=iterations, total_s=wall, linear_solves=full_solves + corrections.solves)
     dynamic = {c.name: sum(float(p.power[k]) for k in model.chiplet_sources(c.name, dynamic_only=False))
                for c in model.stack.chiplets}
     return CoupledResult(report=report, dynamic=dynamic, leakage=leak_power, iterations=it, history=history,
                          contraction=rho, solver_seconds=wall, notes=tuple(notes),
                          leakage_source=np.asarray(q_leak) if has_leak else None)
+
+
+class _Corrections:
+    """Responses to changes of heat on one set-up: ``K^-1 dq`` with zero ambient (the same operator, so the
+    field of a changed source is the old field plus this response: exact superposition)."""
+
+    def __init__(self, model, solver, state, fields):
+        self.grid, self.solver, self.state = model.grid, solver, state
+        self.fields = fields.with_(ambient={f: np.zeros(np.shape(a)) for f, a in fields.ambient.items()})
+        self.solves = 0
+        self.cg = 0
+
+    def respond(self, dq, rtol: float) -> np.ndarray:
+        """``K^-1 dq`` to a relative residual ``rtol`` of ``dq``'s load (no looser than 1e-2, no tighter than the
+        solver's own); zero for no change. Raises :class:`solvers.SolveError` when it does not converge."""
+        dq = np.asarray(dq, dtype=float)
+        if not np.any(dq):
+            return np.zeros(self.grid.node_shape)
+        solver = _with_rtol(self.solver, min(rtol, 1e-2))
+        sol = solver.solve(self.grid, self.fields.with_(source=dq), state=self.state, throw=False)
+        self.solves += 1
+        self.cg += int(np.asarray(sol.iterations))
+        t = np.asarray(sol.temperature, dtype=float)
+        if not (bool(np.all(np.asarray(sol.converged))) and np.all(np.isfinite(t))):
+            raise solvers.SolveError(f"a correction solve (the response to a change of the leakage heat of "
+                                     f"{float(np.max(np.abs(dq))):.3g} W/m^3) did not converge to rtol {rtol:.2g}")
+        return t
 
 
 def _leakage_law(model, p, name: str) -> str:
@@ -488,6 +558,8 @@ def derate(
     if not limits:
         raise ModelError("`derate`: no chiplet has a junction limit; give `tj_max` to at least one chiplet")
     tol = min(0.01, temperature_tolerance / 5)
+    if nominal is not None and (nominal.report.model is not model or nominal.report.params is not p0):
+        nominal = None                       # solved for another mesh or other parameters: solve it here
     if nominal is None:
         try:
             nominal = solve_coupled(model, params=p0, solver=solver, state=state, tol=tol)
@@ -504,7 +576,7 @@ def derate(
             margins = {n: t - nominal.report.chiplet(n).junction for n, t in limits.items()}
             return DeratingResult(scale=s, frequency_factor=s ** PF_MODELS[pf_model][1], pf_model=pf_model,
                                   limiting=limiting, margins=margins, at_limit=at_limit, evaluations=iterations,
-                                  nominal=nominal, notes=notes)
+                                  nominal=nominal, notes=notes, method="superposition", linear_solves=linear)
         if method == "superposition":
             raise SolveError(f"`derate(method='superposition')`: {fast}; use method='auto' or 'root_find'")
         notes.append(f"derating by root find on coupled solves: {fast}")
@@ -534,7 +606,7 @@ def _derate_superposition(model, p0, solver, state, limits: dict, nominal, *, to
     keys = model.dynamic_keys
     base = model.fields(p0.scale_power(0.0, keys))        # ambient and PHY heat, no dynamic power
     dyn_source = np.asarray(model.fields(p0).source) - np.asarray(base.source)
-    homogeneous = base.with_(ambient={f: np.zeros(np.shape(a)) for f, a in base.ambient.items()})
+    corrections = _Corrections(model, solver, state, base)
     masks = model._node_masks
     counts = {"solves": 0, "cg": 0}
     ticker = progress.steps("derating", None, "linear solves")
@@ -542,16 +614,11 @@ def _derate_superposition(model, p0, solver, state, limits: dict, nominal, *, to
 
     def respond(dq, rtol: float) -> np.ndarray:
         """K^-1 dq with zero ambient: the change of the field when the heat changes by dq."""
-        if not np.any(dq):
-            return np.zeros(g.node_shape)
         ticker.update()
-        sol = _with_rtol(solver, rtol).solve(g, homogeneous.with_(source=dq), state=state, throw=False)
-        counts["solves"] += 1
-        counts["cg"] += int(np.asarray(sol.iterations))
-        t = np.asarray(sol.temperature, dtype=float)
-        if not (bool(np.all(np.asarray(sol.converged))) and np.all(np.isfinite(t))):
-            raise _Fallback("a correction solve did not converge")
-        return t
+        try:
+            return corrections.respond(dq, rtol)
+        except solvers.SolveError as e:
+            raise _Fallback(str(e)) from e
 
     def pin(field):
         """Scale change that puts the hottest limited junction node at its limit less ``tol``."""
@@ -602,9 +669,8 @@ def _derate_superposition(model, p0, solver, state, limits: dict, nominal, *, to
             p_s = p0.scale_power(s, keys)
             full = model.fields(p_s)
             ticker.update(note=f"confirming scale {s:.5g}")
-            try:
-                sol = solver.solve(g, full.with_(source=np.asarray(full.source) + q), state=state,
-                                   initial_temperature=temperature)
+            try:   # from cold: a warm start's tolerance is measured on the correction (more iterations, not fewer)
+                sol = solver.solve(g, full.with_(source=np.asarray(full.source) + q), state=state)
             except solvers.SolveError as e:
                 raise _Fallback(f"the confirming solve failed ({e})") from e
             counts["solves"] += 1
@@ -633,6 +699,8 @@ def _derate_superposition(model, p0, solver, state, limits: dict, nominal, *, to
     except ThermalRunawayError as e:    # pragma: no cover - the iteration raises none itself
         return str(e)
     wall = time.perf_counter() - t0
+    counts["solves"] += corrections.solves
+    counts["cg"] += corrections.cg
     report = report_from_solution(model, p_s, sol, solver, leakage=leak, fixed_point_iterations=it,
                                   iterations=counts["cg"], total_s=wall, linear_solves=counts["solves"])
     dynamic = {c.name: sum(float(p_s.power[k]) for k in model.chiplet_sources(c.name, dynamic_only=False))

@@ -153,8 +153,8 @@ def run_layout(stack: Stack, *, solver=None, phy_heat: bool = False, derating: b
     coupled = solved.get("coupled")
     if leaky and derating:
         with progress.stage("derating") as st:
-            der = derate(model, solver=solver, state=solved["state"])
-            st.note(f"{der.evaluations} coupled solves")
+            der = derate(model, solver=solver, state=solved["state"], nominal=coupled)
+            st.note(der.work)
         seconds["derating"] = st.seconds
         compile_s += st.compile_seconds
     if compile_s:
