@@ -280,8 +280,10 @@ class Accuracy:
                  f"(Richardson with its grids coarsened to {self.cells[1]:,} and {self.cells[2]:,} cells)"]
         if self.target is not None:
             state = "met" if self.met else "NOT met"
-            parts.append(f"target {self.target:.3g} K ({self.target_note}) {state}"
-                         + (f"; stopped: {self.stop}" if self.stop not in ("met", "not refined") else ""))
+            parts.append(f"target {self.target:.3g} K ({self.target_note}) {state} on this mesh"
+                         + (f"; stopped: {self.stop}" if self.stop not in ("met", "not refined") else "")
+                         + ("; refine: --accuracy (accuracy=True) or a smaller max_lateral_size"
+                            if not self.met and self.stop == "not refined" else ""))
         if self.history and len(self.history) > 1:
             parts.append("refined " + " -> ".join(f"{h['cells']:,}" for h in self.history) + " cells")
         if self.flagged:
@@ -419,24 +421,6 @@ def estimate(model, params, temperature, *, source=None, solver=None, axes=(0, 1
                     unpaired=c1.unpaired, seconds=time.perf_counter() - t0)
 
 
-#: Levels of uniform refinement between the base grid and the grid solved: the grid solved is the
-#: base bisected twice, so the two coarse grids of the estimate are exact (every cell pairs).
-LEVELS = 2
-
-
-def base_stack(stack, levels: int = LEVELS):
-    """``stack`` with mesh controls ``2^levels`` times coarser: its grid bisected ``levels`` times
-    has about the cell sizes the layout's ``[mesh]`` asks for."""
-    f = 2 ** levels
-    m = stack.mesh
-    mesh = replace(m, max_lateral_size=m.max_lateral_size * f,
-                   min_lateral_size=None if m.min_lateral_size is None else m.min_lateral_size * f,
-                   max_vertical_size=m.max_vertical_size * f, cells_per_layer=max(1, math.ceil(m.cells_per_layer / f)))
-    layers = tuple(replace(layer, cells=max(1, math.ceil(layer.cells / f))) if layer.cells else layer
-                   for layer in stack.layers)
-    return replace(stack, mesh=mesh, layers=layers)
-
-
 def solved_source(report) -> np.ndarray | None:
     """The heat [W/m^3] per element a report solved when it differs from its fields' (leakage), else None."""
     if not report.leakage:
@@ -519,12 +503,13 @@ def _axis_errors(report, solver) -> tuple[float, float]:
 def meet_target(stack, *, solve, heat_sources=(), mesh: dict | None = None, solver=None, max_cells: int | None = None):
     """A model of ``stack`` whose chiplet temperatures meet the error target, and its report.
 
-    The grid is the base grid (:func:`base_stack`: the layout's controls, or the overrides in
-    ``mesh``, twice as coarse) bisected once, so its coarse grid is exact. ``solve(model) ->
+    The first grid is the layout's own (``[mesh]``, or the overrides in ``mesh``): the default
+    grid, with the default estimate (its coarse grids merge alike cells). ``solve(model) ->
     ThermalReport`` solves one model (steady or electro-thermal). While the largest chiplet
     estimate exceeds the target, the axes that carry the error (lateral, vertical or both: one
-    extra solve on the grid coarsened along x and y alone) are bisected once more; the loop stops
-    when the target is met or when the next grid would exceed the cell budget (``max_cells``, else
+    extra solve on the grid coarsened along x and y alone) are bisected (every cell halved, so
+    the coarse grid of the estimate is then exactly the grid before); the loop stops when the
+    target is met or when the next grid would exceed the cell budget (``max_cells``, else
     ``mesh.max_cells`` of the layout, else :data:`DEFAULT_CELL_BUDGET`), and says which.
     """
     from .mesh import MAX_CELLS, with_mesh_overrides
@@ -534,12 +519,11 @@ def meet_target(stack, *, solve, heat_sources=(), mesh: dict | None = None, solv
     guard = mesh.pop("max_cells", None)  # the size guard of build (--max-cells), not the budget
     stack = with_mesh_overrides(stack, call="meet_target", **mesh)
     budget = max_cells or stack.mesh.max_cells or DEFAULT_CELL_BUDGET
-    base = base_stack(stack, 1)
-    bisect = [1, 1, 1]
+    bisect = [0, 0, 0]
     history = []
     while True:
         t0 = time.perf_counter()
-        model = build(base, heat_sources=heat_sources, bisect=tuple(bisect),
+        model = build(stack, heat_sources=heat_sources, bisect=tuple(bisect),
                       max_cells=guard or (budget if budget > MAX_CELLS else None))
         report = attach_estimate(solve(model), solver=solver)
         acc = report.accuracy

@@ -85,11 +85,11 @@ def run_layout(stack: Stack, *, solver=None, phy_heat: bool = False, derating: b
     mesh : dict, optional
         Mesh-control overrides for :func:`codesign.build` (e.g. ``{"max_lateral_size": 1e-3}``).
     accuracy : bool, optional
-        ``True``: refine the mesh until the discretisation-error estimate of the chiplet
-        temperatures meets the layout's target and put the ``± K`` on the result (see
-        :mod:`codesign.accuracy`). ``False``: solve the ``[mesh]`` as given, without estimates.
-        Default: ``True`` when the layout sets ``mesh.target_error``, else ``False`` (the
-        estimate is still flagged as untrusted on several shipped layouts; docs/accuracy.md).
+        Default: solve the ``[mesh]`` as given and put the discretisation-error estimate
+        (``± K``, and whether it meets the target) on the result (see :mod:`codesign.accuracy`);
+        refine until it meets the target when the layout sets ``mesh.target_error``. ``True``:
+        refine the mesh until the estimate of the chiplet temperatures meets the layout's target
+        (or the cell budget). ``False``: solve the ``[mesh]`` as given, without estimates.
     """
     import solvers
 
@@ -135,9 +135,10 @@ def run_layout(stack: Stack, *, solver=None, phy_heat: bool = False, derating: b
         compile_s += st.compile_seconds
         return report
 
+    estimate_only = accuracy is None and stack.mesh.target_error is None  # the default: estimate the [mesh] as given
     if accuracy is None:
-        accuracy = stack.mesh.target_error is not None
-    if accuracy:  # the mesh refined until the error estimate meets the target (codesign.accuracy)
+        accuracy = True
+    if accuracy and not estimate_only:  # the mesh refined until the error estimate meets the target (codesign.accuracy)
         from .accuracy import meet_target
 
         t0 = time.perf_counter()
@@ -150,6 +151,14 @@ def run_layout(stack: Stack, *, solver=None, phy_heat: bool = False, derating: b
             st.note(f"{model.n_cells:,} cells")
         seconds["mesh"] = st.seconds
         thermal = solve_one(model)
+        if estimate_only:
+            from .accuracy import attach_estimate
+
+            with progress.stage("accuracy estimate") as st:
+                thermal = attach_estimate(thermal, solver=solver)
+                st.note(f"± {thermal.accuracy.chiplet_error:.2g} K")
+            seconds["accuracy"] = st.seconds
+            compile_s += st.compile_seconds
     coupled = solved.get("coupled")
     if leaky and derating:
         with progress.stage("derating") as st:

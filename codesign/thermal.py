@@ -50,20 +50,23 @@ def analyse(stack_or_model: Stack | Model, *, params: Params | None = None,
         ``solver["converged"] = False``.
     accuracy : bool, optional
         Discretisation-error estimates (``report.accuracy``, ``± K`` on every chiplet; see
-        :mod:`codesign.accuracy` and ``docs/accuracy.md``). ``True`` with a Stack: its mesh is
-        refined until the estimate meets the layout's ``mesh.target_error`` (default 1 % of the
-        largest rise) or the cell budget; with a Model: estimates on its mesh without refining.
-        Default: on for a Stack whose layout sets ``mesh.target_error``, otherwise off (the
-        layout's ``[mesh]`` is solved as it stands).
+        :mod:`codesign.accuracy` and ``docs/accuracy.md``). Default with a Stack: the layout's
+        ``[mesh]`` solved as it stands, with its estimate and whether it meets the target
+        (``mesh.target_error``, default 1 % of the largest rise); refined until it does when the
+        layout sets ``mesh.target_error``. ``True`` with a Stack: refined until the estimate meets
+        the target or the cell budget. With a Model: estimates on its mesh (no refinement) only
+        when ``True``. ``False``: no estimate.
     max_cells : int, optional
         Cell budget of the refinement (default: the layout's ``mesh.max_cells``, else
         :data:`codesign.accuracy.DEFAULT_CELL_BUDGET`).
     """
     kw = dict(params=params, solver=solver, temperature_dependent=temperature_dependent, leakage=leakage,
               throw=throw)
-    if isinstance(stack_or_model, Stack) and accuracy is None:
-        accuracy = stack_or_model.mesh.target_error is not None
-    if isinstance(stack_or_model, Stack) and accuracy:
+    estimate_only = False
+    if isinstance(stack_or_model, Stack) and accuracy is None:  # the default: the estimate on the layout's mesh
+        accuracy = True
+        estimate_only = stack_or_model.mesh.target_error is None
+    if isinstance(stack_or_model, Stack) and accuracy and not estimate_only:
         from .accuracy import meet_target
 
         _, report = meet_target(stack_or_model, solve=lambda m: _analyse_model(m, **kw), heat_sources=heat_sources,

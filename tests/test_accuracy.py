@@ -202,24 +202,38 @@ def test_an_unreachable_target_stops_at_the_cell_budget_and_says_so():
     stack = _small_demo()
     stack = stack.__class__(**{**stack.__dict__, "mesh": stack.mesh.__class__(
         **{**stack.mesh.__dict__, "target_error": 1e-6})})
-    r = cd.analyse(stack, solver=ReferenceAMG(), max_cells=20_000)
+    r = cd.analyse(stack, solver=ReferenceAMG(), max_cells=4_000)
     assert not r.accuracy.met
-    assert r.accuracy.stop.startswith("cell budget 20,000")
-    assert len(r.accuracy.history) == 1  # the first grid (8,064 cells) cannot be bisected within 20,000
+    assert r.accuracy.stop.startswith("cell budget 4,000")
+    assert len(r.accuracy.history) == 1  # the first grid (the layout's, 2,288 cells) cannot be bisected within 4,000
+    assert r.accuracy.history[0]["cells"] == cd.build(stack).grid.n_elements
     assert "NOT met" in r.table()
 
 
-def test_a_stack_without_a_target_is_solved_as_it_stands():
-    """No mesh.target_error and no accuracy=True: the layout's [mesh] as given, no estimate."""
+def test_a_stack_without_a_target_is_solved_as_it_stands_with_its_estimate():
+    """No mesh.target_error and no accuracy=True: the layout's [mesh] as given (not refined), with
+    the estimate on every chiplet and whether it meets the default target; accuracy=False: none."""
     stack = _small_demo()
     assert stack.mesh.target_error is None
     r = cd.analyse(stack, solver=ReferenceAMG())
-    assert r.accuracy is None
     assert r.model.grid.n_elements == cd.build(stack).grid.n_elements
+    a = r.accuracy
+    assert a is not None and a.stop == "not refined" and a.history == ()
+    assert a.target == pytest.approx(0.01 * (r.max_temperature - (35 + 273.15)))  # 1 % of the rise above 35 degC
+    assert a.met is (a.chiplet_error <= a.target)
+    assert all(c.junction_error is not None and c.mean_error is not None for c in r.chiplets)
+    if not a.met:
+        assert "refine: --accuracy" in r.table()
+    assert cd.analyse(stack, solver=ReferenceAMG(), accuracy=False).accuracy is None
+
+
+def _tiny(stack):
+    return with_mesh_overrides(stack, max_lateral_size=6e-3, min_lateral_size=3e-3, max_vertical_size=1.5e-3,
+                               cells_per_layer=1)
 
 
 def test_analyse_a_model_estimates_only_when_asked():
-    m = cd.build(_small_demo(), bisect=(1, 1, 1))
+    m = cd.build(_tiny(cd.load_layout("demo")), bisect=(1, 1, 1))
     assert cd.analyse(m, solver=ReferenceAMG()).accuracy is None
     r = cd.analyse(m, solver=ReferenceAMG(), accuracy=True)
     assert r.accuracy.unpaired == (0, 0, 0)
@@ -266,8 +280,7 @@ def test_the_coarse_solve_of_the_estimate_is_a_direct_solve_of_that_grid(mode):
     thermal operating point with leakage (to its 1e-3 K tolerance). Regression: the coarse grids
     solved k(T) for every report (a key test on `nonlinear_iterations`, present in every
     solution), which put h100_cowos_s's coarse gh100 1.6 K above its direct solve."""
-    stack = with_mesh_overrides(_leaky_demo(), max_lateral_size=6e-3, min_lateral_size=3e-3,
-                                max_vertical_size=1.5e-3, cells_per_layer=1)
+    stack = _tiny(_leaky_demo())
     fine, base = cd.build(stack, bisect=(1, 1, 1)), cd.build(stack)
     kw = dict(solver=ReferenceAMG(), temperature_dependent=mode == "k(T)", leakage=mode == "leakage")
     r = cd.analyse(fine, accuracy=True, **kw)
