@@ -285,6 +285,7 @@ def solve_coupled(
                 full_solves += 1
                 new = np.asarray(sol.temperature, dtype=float)
                 solved, exact = (np.asarray(source), new), True
+                corrections.solved(source)
             else:
                 # the field of the last solve plus the response to the change of heat, solved to a tolerance
                 # relative to that change that keeps its error ~tol/50 (exact superposition, one operator)
@@ -371,16 +372,12 @@ def solve_coupled(
             f"`solve_coupled` did not converge in {max_iterations} iterations (contraction {rho:.4f}, last step "
             f"{last_step:.3g} K): the package is close to thermal runaway. Improve cooling, lower the power or the "
             "leakage, or raise `max_iterations`.")
-    iterations += corrections.cg
     if not exact:
-        # ONE full solve confirms the last field (the solver's tolerance and energy-balance check)
+        # ONE full solve confirms the last field: the solver's tolerance relative to ||b|| and its energy balance
         try:
-            # from cold: the solvers measure a warm start's tolerance on the correction, so a start from the
-            # (nearly exact) iterate would cost more CG iterations, not fewer
-            sol = solver.solve(g, dyn.with_(source=solved[0]), state=state)
+            sol = corrections.confirm(solved[0], temperature)
         except solvers.SolveError as e:
             raise solve_error(e) from e
-        iterations += int(np.asarray(sol.iterations))
         full_solves += 1
         confirmed = np.asarray(sol.temperature, dtype=float)
         if float(np.max(np.abs(confirmed - temperature))) > tol:   # the corrections drifted: redo exactly
@@ -388,6 +385,7 @@ def solve_coupled(
                                  max_iterations=max_iterations, runaway_temperature=runaway_temperature,
                                  initial_temperature=confirmed, _inexact=False)
         temperature = confirmed
+    iterations += corrections.cg
     notes = []
     if has_leak:
         # a gently decreasing model converges without relaxation: look at the slope at the operating point too
@@ -409,15 +407,82 @@ def solve_coupled(
                          leakage_source=np.asarray(q_leak) if has_leak else None)
 
 
+def _load_norm(grid, source, fields=None) -> float:
+    """``||b||_2`` of the Q1 load vector of element sources [W/m^3] (an element gives ``q V / 8`` to each of its
+    8 nodes) and, with ``fields``, of its Robin faces ``h (T_amb - T_ref)`` (a face cell gives a quarter of
+    ``h (T_amb - T_ref) area`` to each of its 4 nodes) with ``T_ref`` the h-area-weighted mean ambient: the
+    norm the solvers' relative residual is measured against (:func:`solvers.fem.load_vector`), in NumPy."""
+    dx, dy, dz = (np.asarray(a, dtype=float) for a in grid.spacing)
+    nx, ny, nz = grid.shape
+    b = np.zeros((nx + 1, ny + 1, nz + 1))
+    w = np.asarray(source, dtype=float) * (dx[:, None, None] * dy[None, :, None] * dz[None, None, :]) / 8
+    for i in (0, 1):
+        for j in (0, 1):
+            for k in (0, 1):
+                b[i:i + nx, j:j + ny, k:k + nz] += w
+    if fields is not None and fields.h:
+        area = {"x": dy[:, None] * dz[None, :], "y": dx[:, None] * dz[None, :], "z": dx[:, None] * dy[None, :]}
+        h = {f: np.broadcast_to(np.asarray(v, dtype=float), area[f[0]].shape) for f, v in fields.h.items()}
+        amb = {f: np.broadcast_to(np.asarray(fields.ambient[f], dtype=float), area[f[0]].shape) for f in h}
+        den = sum(float(np.sum(h[f] * area[f[0]])) for f in h)
+        ref = sum(float(np.sum(h[f] * amb[f] * area[f[0]])) for f in h) / den if den > 0 else 0.0
+        for f in h:
+            v = h[f] * (amb[f] - ref) * area[f[0]] / 4
+            m, n = v.shape
+            end = 0 if f.endswith("min") else -1
+            face = {"x": b[end, :, :], "y": b[:, end, :], "z": b[:, :, end]}[f[0]]   # a view into b
+            for i in (0, 1):
+                for j in (0, 1):
+                    face[i:i + m, j:j + n] += v
+    return float(np.linalg.norm(b))
+
+
 class _Corrections:
     """Responses to changes of heat on one set-up: ``K^-1 dq`` with zero ambient (the same operator, so the
-    field of a changed source is the old field plus this response: exact superposition)."""
+    field of a changed source is the old field plus this response: exact superposition).
+
+    ``drift`` bounds ``||b - K T||`` of a field built from a full solve plus corrections: the full solve's
+    residual plus, for each correction, its tolerance times the norm of its load (the solvers stop on the
+    true residual). :meth:`confirm` solves the full problem from that field to the solver's tolerance
+    relative to ``||b||``, which needs only a few CG iterations."""
 
     def __init__(self, model, solver, state, fields):
         self.grid, self.solver, self.state = model.grid, solver, state
+        self.full = fields
         self.fields = fields.with_(ambient={f: np.zeros(np.shape(a)) for f, a in fields.ambient.items()})
         self.solves = 0
         self.cg = 0
+        self.drift = 0.0
+        self.last_residual = 0.0
+
+    def solved(self, source) -> None:
+        """A full solve of ``source`` at the solver's tolerance is the new base of the corrections."""
+        self.drift = getattr(self.solver, "rtol", 0.0) * _load_norm(self.grid, source, self.full)
+
+    def confirm(self, source, field):
+        """The full solve of ``source`` (fields as given) to the solver's tolerance relative to ``||b||``,
+        from ``field`` (the result of the corrections), and the bound of its true relative residual."""
+        solver, b = self.solver, _load_norm(self.grid, source, self.full)
+        full = self.full.with_(source=source)
+        if isinstance(solver, solvers.MultigridCG) and 0 < self.drift < b:
+            # MultigridCG measures a warm start's tolerance on the correction's load, at most `drift`
+            sol = _with_rtol(solver, solver.rtol * b / self.drift).solve(self.grid, full, state=self.state,
+                                                                        initial_temperature=field, throw=False)
+            relative = float(np.asarray(sol.relative_residual)) * self.drift / b
+            if not (bool(np.all(np.asarray(sol.converged))) and relative <= solver.rtol
+                    and np.all(np.isfinite(np.asarray(sol.temperature)))):
+                sol = solver.solve(self.grid, full, state=self.state)
+            else:
+                sol = dataclasses.replace(sol, relative_residual=np.asarray(relative))
+                tolerance = max(1e-6, 10.0 * math.sqrt(self.grid.n_nodes) * solver.rtol)  # as the solvers check
+                if float(np.max(np.asarray(sol.energy_balance))) > tolerance:
+                    sol = solver.solve(self.grid, full, state=self.state)
+        else:
+            sol = solver.solve(self.grid, full, state=self.state,
+                               initial_temperature=None if isinstance(solver, solvers.MultigridCG) else field)
+        self.cg += int(np.asarray(sol.iterations))
+        self.solved(source)
+        return sol
 
     def respond(self, dq, rtol: float) -> np.ndarray:
         """``K^-1 dq`` to a relative residual ``rtol`` of ``dq``'s load (no looser than 1e-2, no tighter than the
@@ -429,6 +494,8 @@ class _Corrections:
         sol = solver.solve(self.grid, self.fields.with_(source=dq), state=self.state, throw=False)
         self.solves += 1
         self.cg += int(np.asarray(sol.iterations))
+        self.last_residual = getattr(solver, "rtol", 0.0) * _load_norm(self.grid, dq)
+        self.drift += self.last_residual
         t = np.asarray(sol.temperature, dtype=float)
         if not (bool(np.all(np.asarray(sol.converged))) and np.all(np.isfinite(t))):
             raise solvers.SolveError(f"a correction solve (the response to a change of the leakage heat of "
@@ -641,8 +708,10 @@ def _derate_superposition(model, p0, solver, state, limits: dict, nominal, *, to
         dyn = respond(dyn_source, rtol=1e-6)          # D: the field per unit scale of the dynamic power
         if not np.any(dyn > 0):
             return "the layout has no dynamic power to scale"
+        dyn_residual = corrections.last_residual      # bounds ||b_dyn - K D||: a step delta adds |delta| of it
         temperature = np.asarray(nominal.report.temperature, dtype=float)   # at (s = 1, q_prev)
         q_prev = nominal.leakage_source if nominal.leakage_source is not None else np.zeros(g.shape)
+        corrections.solved(np.asarray(model.fields(p0).source) + q_prev)
         s, last_step, history, confirmed = 1.0, None, [], None
         for it in range(1, max_iterations + 1):
             q, leak = model.leakage_source(p0, element_mean(temperature))
@@ -653,6 +722,7 @@ def _derate_superposition(model, p0, solver, state, limits: dict, nominal, *, to
             field_q = temperature + respond(q - q_prev, rtol=1e-3)          # at (s, q)
             delta = pin(field_q)
             new, s_new = field_q + delta * dyn, s + delta
+            corrections.drift += abs(delta) * dyn_residual
             if not 0 < s_new <= max_scale:
                 return f"the scale left (0, {max_scale}]"
             step = float(np.max(np.abs(new - temperature)))
@@ -669,12 +739,11 @@ def _derate_superposition(model, p0, solver, state, limits: dict, nominal, *, to
             p_s = p0.scale_power(s, keys)
             full = model.fields(p_s)
             ticker.update(note=f"confirming scale {s:.5g}")
-            try:   # from cold: a warm start's tolerance is measured on the correction (more iterations, not fewer)
-                sol = solver.solve(g, full.with_(source=np.asarray(full.source) + q), state=state)
+            try:
+                sol = corrections.confirm(np.asarray(full.source) + q, temperature)
             except solvers.SolveError as e:
                 raise _Fallback(f"the confirming solve failed ({e})") from e
             counts["solves"] += 1
-            counts["cg"] += int(np.asarray(sol.iterations))
             exact = np.asarray(sol.temperature, dtype=float)
             junctions = model.junctions(exact)
             if float(np.max(np.abs(exact - temperature))) <= tol and all(
