@@ -302,12 +302,12 @@ class Accuracy:
         }
 
 
-def _solve(solver, grid, fields, kt=None, initial=None):
+def _solve(solver, grid, fields, kt=None, initial=None, state=None):
     try:
         if kt is not None:
             sol = solver.solve_nonlinear(grid, fields, k_exponent=kt[0], reference_temperature=kt[1])
         else:
-            sol = solver.solve(grid, fields, initial_temperature=initial)
+            sol = solver.solve(grid, fields, initial_temperature=initial, state=state)
         return np.asarray(sol.temperature, dtype=float)
     except solvers.SolveError as e:
         raise solve_error(e) from e
@@ -318,8 +318,14 @@ def _numpy_fields(fields: ThermalFields) -> ThermalFields:
                             for k, v in vars(fields).items()})
 
 
-#: Leakage on a coarse grid: fixed-point iterations stop when the largest change is below this [K].
+#: Leakage on a coarse grid: fixed-point iterations stop when the largest change of the nodal
+#: temperature is below this [K] ...
 LEAKAGE_TOLERANCE = 1e-4
+#: ... or when the remaining error, ``step * rho / (1 - rho)`` with ``rho`` the ratio of the last two
+#: steps (the loop gain of the leakage feedback, ~0.1 on the shipped layouts), is below this
+#: fraction of the largest change of a chiplet quantity between the grid solved and this one (the
+#: change the estimate measures).
+LEAKAGE_FRACTION = 0.01
 #: ... or after this many iterations (a :class:`codesign.SolveError` then: the coarse grid is close to runaway).
 LEAKAGE_ITERATIONS = 50
 
@@ -354,30 +360,42 @@ class _Chain:
 
 
 def _coarse_temperature(chain: _Chain, level: int, params, solver, *, kt=None, leakage: bool = False,
-                        dynamic=None) -> np.ndarray:
+                        dynamic=None, fine: dict | None = None) -> np.ndarray:
     """The nodal temperature on coarse grid ``level`` of ``chain``: the same problem as the model's.
 
     ``leakage``: the coarse grid finds its own electro-thermal operating point (fixed-point
     iterations from the model's operating-point heat, which the chain carries as its source),
     as :func:`codesign.electrothermal.solve_coupled` would on that grid; ``dynamic`` is the
-    model's dynamic heat [W/m^3] per element.
+    model's dynamic heat [W/m^3] per element, ``fine`` its quantities (:func:`quantities`): the
+    iterations stop when a step is below :data:`LEAKAGE_TOLERANCE` or the remaining error is
+    below :data:`LEAKAGE_FRACTION` of the largest change of a chiplet quantity from ``fine``.
     """
     c, keep = chain.levels[level]
-    t = _solve(solver, c.grid, c.fields, kt)
     if not leakage:
-        return t
+        return _solve(solver, c.grid, c.fields, kt)
+    state = None  # (a set-up from solver.init reused by every iteration costs more than it saves on grids this small)
+    t = _solve(solver, c.grid, c.fields, state=state)
     model = chain.model
     vol, cvol = model.grid.cell_volumes(), c.grid.cell_volumes()
     dyn = chain.restrict(keep, np.asarray(dynamic) * vol) / cvol
+    last = None
     for _ in range(LEAKAGE_ITERATIONS):
         t_elem = chain.prolong(keep, model.grid.shape, solvers.element_mean(t))
         q, _ = model.leakage_source(params, t_elem)
         source = dyn + chain.restrict(keep, np.asarray(q) * vol) / cvol
-        new = _solve(solver, c.grid, c.fields.with_(source=source), initial=t)
+        new = _solve(solver, c.grid, c.fields.with_(source=source), initial=t, state=state)
         step = float(np.max(np.abs(new - t)))
         t = new
         if step < LEAKAGE_TOLERANCE:
             return t
+        if fine and last is not None and step < last:
+            rho = step / last
+            q = quantities(model, c.grid, t)
+            change = max((abs(q[k] - v) for k, v in fine.items() if k[0] in ("junction", "mean") and k in q),
+                         default=0.0)
+            if step * rho / (1 - rho) < LEAKAGE_FRACTION * change:
+                return t
+        last = step
     raise SolveError(f"accuracy estimate: the leakage operating point on the coarse grid of {c.grid.n_elements:,} "
                      f"cells did not converge in {LEAKAGE_ITERATIONS} iterations (last change {step:.3g} K); the "
                      "package is close to thermal runaway on that grid")
@@ -413,7 +431,8 @@ def estimate(model, params, temperature, *, source=None, solver=None, axes=(0, 1
     kt = _kt_chain(model, chain) if temperature_dependent else [None, None]
     q1 = quantities(model, model.grid, temperature)
     q2, q4 = (quantities(model, chain.levels[i][0].grid,
-                         _coarse_temperature(chain, i, params, solver, kt=kt[i], leakage=leakage, dynamic=fields.source))
+                         _coarse_temperature(chain, i, params, solver, kt=kt[i], leakage=leakage, dynamic=fields.source,
+                                             fine=q1))
               for i in range(2))
     est = {k: richardson(q1[k], q2[k], q4.get(k)) for k in q1 if k in q2}
     c1, c2 = chain.levels[0][0], chain.levels[1][0]
@@ -488,7 +507,8 @@ def _axis_errors(report, solver) -> tuple[float, float]:
     chain = _Chain(model, fields, (0, 1), 1, source=solved_source(report))
     kt = _kt_chain(model, chain)[0] if solved_temperature_dependent(report) else None
     t = _coarse_temperature(chain, 0, report.params, solvers.MultigridCG() if solver is None else solver, kt=kt,
-                            leakage=bool(report.leakage), dynamic=fields.source)
+                            leakage=bool(report.leakage), dynamic=fields.source,
+                            fine=quantities(model, model.grid, report.temperature))
     q = quantities(model, chain.levels[0][0].grid, t)
     lateral = vertical = 0.0
     for key, e in acc.estimates.items():
