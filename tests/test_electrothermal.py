@@ -226,3 +226,139 @@ def test_derating_a_decreasing_leakage_model():
     # at 95 degC the leakage factor 1 - 0.03 * 35 is negative, so zero: 55 K = 1 K/W * 20 W * scale
     assert d.scale == pytest.approx(55.0 / 20.0, rel=5e-3)
     assert "leakage decreases with temperature" in d.nominal.notes[0]      # at the limit it is clamped to 0
+
+
+# -- derating by superposition, the loop by correction solves (issue 13) -----------------------------------
+
+TWO_DIES = """
+schema = 1
+name = "two_leaky"
+[materials.si]
+conductivity = "150 W/m/K"
+heat_capacity = "1.6 MJ/m^3/K"
+source = "test material: silicon-like (Incropera Table A.1 gives 148 W/m/K at 300 K)"
+[materials.board]
+conductivity = "20 W/m/K"
+heat_capacity = "2 MJ/m^3/K"
+source = "test material: a poor spreader, so each die has its own, far from uniform, temperature field"
+[package]
+size = ["20 mm", "10 mm"]
+[boundaries.top]
+heat_transfer_coefficient = "5e4 W/m^2/K"
+ambient = "40 degC"
+[boundaries.bottom]
+kind = "adiabatic"
+[[layers]]
+name = "base"
+material = "board"
+thickness = "1 mm"
+[[layers]]
+name = "dies"
+material = "board"
+thickness = "200 um"
+  [[layers.chiplets]]
+  name = "a"
+  material = "si"
+  active_thickness = "200 um"
+  origin = ["1 mm", "1 mm"]
+  size = ["8 mm", "8 mm"]
+  power = "40 W"
+  tj_max = "95 degC"
+  leakage = { reference_power = "8 W", reference_temperature = "60 degC", coefficient = "0.025 1/K" }
+  [[layers.chiplets]]
+  name = "b"
+  material = "si"
+  active_thickness = "200 um"
+  origin = ["11 mm", "1 mm"]
+  size = ["8 mm", "8 mm"]
+  power = "25 W"
+  tj_max = "80 degC"
+  leakage = { reference_power = "6 W", reference_temperature = "60 degC", coefficient = "0.02 1/K" }
+[mesh]
+max_lateral_size = "1 mm"
+"""
+
+
+@pytest.fixture(scope="module")
+def two_dies():
+    """Two leaky dies on a poor spreader: die 'a' spans ~30 K, so its leakage is far from its power map's
+    shape (superposition must carry the local leakage, not a per-chiplet lump)."""
+    return cd.build(cd.loads_layout(TWO_DIES, source="two_dies.toml"))
+
+
+def test_coupled_loop_by_corrections_equals_the_loop_of_full_solves(two_dies):
+    import numpy as np
+
+    fast = solve_coupled(two_dies, solver=REF, tol=1e-7)
+    full = solve_coupled(two_dies, solver=REF, tol=1e-7, _inexact=False)   # a full solve every iteration
+    t = fast.report.temperature
+    assert float(np.ptp(t.ravel()[two_dies._node_masks["a"]])) > 20     # far from isothermal
+    # the same fixed point: to the solvers' tolerance (rtol 1e-8 of ~100 W loads: ~1e-6 K)
+    assert float(np.max(np.abs(t - full.report.temperature))) < 1e-5
+    for n in ("a", "b"):
+        assert fast.leakage[n] == pytest.approx(full.leakage[n], rel=1e-7)
+    # one full solve first, corrections, ONE confirming full solve whose balance is reported
+    assert fast.report.solver["linear_solves"] == fast.iterations + 1
+    assert fast.report.energy_residual < 1e-6 and fast.report.solver["relative_residual"] <= REF.rtol
+
+
+@pytest.mark.parametrize("limits", ["as given", "b limits"])
+def test_derating_by_superposition_equals_the_root_find(two_dies, limits):
+    import dataclasses
+
+    model = two_dies
+    if limits == "b limits":   # die b at its limit first (a lower tj_max), so the scale is above 1
+        stack = model.stack
+        layer = stack.layer_of("b")
+        chips = tuple(dataclasses.replace(c, tj_max=130 + K0) if c.name == "a" else
+                      dataclasses.replace(c, tj_max=76 + K0) for c in layer.chiplets)
+        layer = dataclasses.replace(layer, chiplets=chips)
+        model = cd.build(dataclasses.replace(stack, layers=tuple(layer if x.name == layer.name else x
+                                                                 for x in stack.layers)))
+    fast = derate(model, solver=REF, temperature_tolerance=1e-6)
+    root = derate(model, solver=REF, temperature_tolerance=1e-6, method="root_find")
+    assert fast.method == "superposition" and root.method == "root_find"
+    assert fast.limiting == root.limiting == ("a" if limits == "as given" else "b")
+    assert (fast.scale < 1) == (limits == "as given")
+    assert fast.scale == pytest.approx(root.scale, rel=1e-6)
+    assert fast.frequency_factor == pytest.approx(root.frequency_factor, rel=1e-6)
+    for n in ("a", "b"):
+        assert fast.at_limit.report.chiplet(n).junction == pytest.approx(root.at_limit.report.chiplet(n).junction,
+                                                                         abs=1e-5)
+        assert fast.margins[n] == pytest.approx(root.margins[n], abs=1e-5)
+    lim = fast.at_limit.report
+    limit = model.stack.chiplet(fast.limiting).tj_max
+    assert limit - 1e-6 <= lim.chiplet(fast.limiting).junction <= limit      # at the limit, never above
+    assert lim.energy_residual < 1e-6 and lim.solver["relative_residual"] <= REF.rtol   # the confirming solve
+    assert 0 < fast.at_limit.contraction < 0.9                               # a stable operating point
+    # the dynamic response, one correction per iteration, the confirming solve, the stability check
+    assert fast.linear_solves <= fast.evaluations + 4 and "superposition" in fast.work
+    assert any(n.startswith("derating by superposition") for n in fast.notes)
+
+
+def test_derating_by_superposition_on_the_default_solver():
+    """MultigridCG: its confirming solve starts from the corrected field with a tolerance from the residual
+    bound, and still reports a true relative residual within rtol (of ||b||) and the energy balance."""
+    stack = v6_layout(tj_max=95.0)
+    fast = derate(stack, temperature_tolerance=1e-6)
+    root = derate(stack, temperature_tolerance=1e-6, method="root_find")
+    assert fast.method == "superposition"
+    assert fast.scale == pytest.approx(root.scale, rel=1e-6)
+    lim = fast.at_limit.report
+    assert lim.chiplet("cpu").junction == pytest.approx(95.0 + K0, abs=1e-5)
+    assert lim.solver["relative_residual"] <= 1e-8 and lim.energy_residual < 1e-6
+
+
+def test_derating_bounded_by_runaway_falls_back_to_the_root_find():
+    """Past the fold the pinned iteration would find a point on the unstable branch; derating says why it
+    took the root find, and answers as the root find does."""
+    stack = v6_layout(tj_max=250.0, p_leak=5.0, beta=0.045, p_dyn=10.0)
+    d = derate(stack, solver=REF)
+    assert d.limiting == "runaway" and d.method == "root_find"
+    assert any(n.startswith("derating by root find on coupled solves: ") for n in d.notes)
+    assert d.scale == pytest.approx(derate(stack, solver=REF, method="root_find").scale, rel=1e-12)
+    with pytest.raises(cd.SolveError, match=r"`derate\(method='superposition'\)`: .*use method='auto' or "
+                                            r"'root_find'"):
+        derate(stack, solver=REF, method="superposition")
+    with pytest.raises(cd.ModelError, match=r"`derate\(method='newton'\)`: choose"):
+        derate(stack, solver=REF, method="newton")

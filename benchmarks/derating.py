@@ -1,0 +1,134 @@
+"""Electro-thermal operating point and derating against one steady solve, on the same mesh (issue 13).
+
+For each layout (with leakage data), in one process, after a warm-up pass (so that no figure
+contains tracing or compiling):
+
+* ``steady``: one steady solve as a user's first ``analyse(leakage=False)`` does it: the solver
+  set-up (``model.init``) plus one linear solve of the dynamic power;
+* ``electro-thermal``: the set-up plus :func:`codesign.electrothermal.solve_coupled` (what the
+  ``electro-thermal solve`` stage of ``codesign run`` does);
+* ``derating``: :func:`codesign.electrothermal.derate` on that set-up (the ``derating`` stage),
+  given the operating point just solved when the code accepts it (``nominal=``).
+
+Each figure is the median of ``--repeat`` runs; the ratios are to ``steady``. ``linear`` and
+``CG`` count linear solves and CG iterations. The same script runs on older code (it checks
+what ``derate`` accepts), so before and after come from one command.
+
+Examples
+--------
+    python benchmarks/derating.py h100_cowos_s mi300x_3d --repeat 3
+    python benchmarks/derating.py h100_cowos_s --repeat 3 --append --label after
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import inspect
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def measure(name: str, repeat: int) -> dict:
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    import numpy as np
+
+    import codesign as cd
+    import solvers
+    from codesign.electrothermal import derate, solve_coupled
+
+    model = cd.build(cd.load_layout(name))
+    solver = solvers.MultigridCG()
+    takes_nominal = "nominal" in inspect.signature(derate).parameters
+    rows = {"steady": [], "solve only": [], "electro-thermal": [], "derating": []}
+    out = {}
+    for rep in range(repeat + 1):          # pass 0 warms up (tracing, compiling, caches)
+        t0 = time.perf_counter()
+        state = model.init(solver=solver)
+        jax.block_until_ready(state)
+        t1 = time.perf_counter()
+        sol = model.solve(solver=solver, state=state)
+        np.asarray(sol.temperature)
+        t2 = time.perf_counter()
+        state = model.init(solver=solver)
+        jax.block_until_ready(state)
+        t3 = time.perf_counter()
+        coupled = solve_coupled(model, solver=solver, state=state)
+        t4 = time.perf_counter()
+        d = derate(model, solver=solver, state=state, **({"nominal": coupled} if takes_nominal else {}))
+        t5 = time.perf_counter()
+        if rep == 0:
+            continue
+        rows["steady"].append(t2 - t0)
+        rows["solve only"].append(t2 - t1)
+        rows["electro-thermal"].append(t4 - t2)
+        rows["derating"].append(t5 - t4)
+        lim = d.at_limit.report
+        out = {"cells": model.n_cells, "steady CG": int(np.asarray(sol.iterations)),
+               "et fixed-point": coupled.iterations, "et CG": coupled.report.solver.get("iterations"),
+               "et linear": coupled.report.solver.get("linear_solves", coupled.iterations),
+               "derating method": getattr(d, "method", "root_find"),
+               "derating linear": getattr(d, "linear_solves", None) or f"{d.evaluations} coupled",
+               "derating CG": lim.solver.get("iterations") if getattr(d, "method", "") == "superposition" else "-",
+               "scale": d.scale, "limiting": d.limiting,
+               "Tj at limit C": lim.chiplet(d.limiting).junction - 273.15 if d.limiting in
+               {c.name for c in lim.chiplets} else float("nan"),
+               "Tj nominal C": max(c.junction for c in coupled.report.chiplets) - 273.15,
+               "energy residual": lim.energy_residual}
+    med = {k: statistics.median(v) for k, v in rows.items()}
+    out.update({f"{k} s": v for k, v in med.items()})
+    out["ET / steady"] = med["electro-thermal"] / med["steady"]
+    out["derating / steady"] = med["derating"] / med["steady"]
+    out["both / steady"] = (med["electro-thermal"] + med["derating"]) / med["steady"]
+    return out
+
+
+COLUMNS = ["cells", "steady s", "solve only s", "electro-thermal s", "derating s", "ET / steady", "derating / steady",
+           "both / steady", "et fixed-point", "et linear", "et CG", "derating method", "derating linear",
+           "derating CG", "scale", "limiting", "Tj nominal C", "Tj at limit C", "energy residual"]
+
+
+def fmt(v) -> str:
+    if isinstance(v, float):
+        if abs(v) < 1e-3 and v != 0:
+            return f"{v:.1e}"
+        return f"{v:.7g}" if abs(v) < 1 and v > 0.5 else f"{v:,.3f}" if abs(v) < 1e4 else f"{v:,.0f}"
+    if isinstance(v, int):
+        return f"{v:,}"
+    return str(v)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("layouts", nargs="*", default=["h100_cowos_s"], help="shipped layout names or .toml files")
+    ap.add_argument("--repeat", type=int, default=3, help="measured runs per layout (median; after a warm-up)")
+    ap.add_argument("--label", default="", help="a label for the table (e.g. before / after)")
+    ap.add_argument("--append", action="store_true", help="append the table to benchmarks/RESULTS.md")
+    args = ap.parse_args()
+    results = [(name, measure(name, args.repeat)) for name in args.layouts]
+    lines = ["| layout | " + " | ".join(COLUMNS) + " |", "|---" * (len(COLUMNS) + 1) + "|"]
+    for name, r in results:
+        lines.append(f"| {name} | " + " | ".join(fmt(r.get(c, "")) for c in COLUMNS) + " |")
+    table = "\n".join(lines)
+    print(table)
+    if args.append:
+        load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
+        when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        command = "python benchmarks/derating.py " + " ".join(sys.argv[1:])
+        with open(ROOT / "benchmarks" / "RESULTS.md", "a") as fh:
+            fh.write(f"\n{args.label + ': ' if args.label else ''}`{command}`, {when}, {platform.machine()}, "
+                     f"{os.cpu_count()} cores, load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} at the "
+                     f"end\n\n{table}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
