@@ -283,6 +283,7 @@ def solve_coupled(
                 sol = solver.solve(g, dyn.with_(source=source), state=state, initial_temperature=guess)
                 iterations += int(np.asarray(sol.iterations))
                 full_solves += 1
+                corrections.seconds += _solve_seconds(sol)
                 new = np.asarray(sol.temperature, dtype=float)
                 solved, exact = (np.asarray(source), new), True
                 corrections.solved(source)
@@ -399,12 +400,18 @@ def solve_coupled(
     # to the solver's tolerance; it differs from leakage re-evaluated at the final field by less than `tol`.
     wall = time.perf_counter() - t0
     report = report_from_solution(model, p, sol, solver, leakage=leak_power, fixed_point_iterations=it,
-                                  iterations=iterations, total_s=wall, linear_solves=full_solves + corrections.solves)
+                                  iterations=iterations, total_s=wall, linear_solves=full_solves + corrections.solves,
+                                  solve_s=corrections.seconds)
     dynamic = {c.name: sum(float(p.power[k]) for k in model.chiplet_sources(c.name, dynamic_only=False))
                for c in model.stack.chiplets}
     return CoupledResult(report=report, dynamic=dynamic, leakage=leak_power, iterations=it, history=history,
                          contraction=rho, solver_seconds=wall, notes=tuple(notes),
                          leakage_source=np.asarray(q_leak) if has_leak else None)
+
+
+def _solve_seconds(sol) -> float:
+    t = getattr(sol, "timings", None) or {}
+    return float(t.get("solve", 0.0)) + float(t.get("float32_attempt", 0.0))
 
 
 def _load_norm(grid, source, fields=None) -> float:
@@ -452,6 +459,7 @@ class _Corrections:
         self.fields = fields.with_(ambient={f: np.zeros(np.shape(a)) for f, a in fields.ambient.items()})
         self.solves = 0
         self.cg = 0
+        self.seconds = 0.0       # in the solvers' "solve" (set-up and compile apart)
         self.drift = 0.0
         self.last_residual = 0.0
 
@@ -481,6 +489,7 @@ class _Corrections:
             sol = solver.solve(self.grid, full, state=self.state,
                                initial_temperature=None if isinstance(solver, solvers.MultigridCG) else field)
         self.cg += int(np.asarray(sol.iterations))
+        self.seconds += _solve_seconds(sol)
         self.solved(source)
         return sol
 
@@ -494,6 +503,7 @@ class _Corrections:
         sol = solver.solve(self.grid, self.fields.with_(source=dq), state=self.state, throw=False)
         self.solves += 1
         self.cg += int(np.asarray(sol.iterations))
+        self.seconds += _solve_seconds(sol)
         self.last_residual = getattr(solver, "rtol", 0.0) * _load_norm(self.grid, dq)
         self.drift += self.last_residual
         t = np.asarray(sol.temperature, dtype=float)
@@ -771,7 +781,8 @@ def _derate_superposition(model, p0, solver, state, limits: dict, nominal, *, to
     counts["solves"] += corrections.solves
     counts["cg"] += corrections.cg
     report = report_from_solution(model, p_s, sol, solver, leakage=leak, fixed_point_iterations=it,
-                                  iterations=counts["cg"], total_s=wall, linear_solves=counts["solves"])
+                                  iterations=counts["cg"], total_s=wall, linear_solves=counts["solves"],
+                                  solve_s=corrections.seconds)
     dynamic = {c.name: sum(float(p_s.power[k]) for k in model.chiplet_sources(c.name, dynamic_only=False))
                for c in model.stack.chiplets}
     at_limit = CoupledResult(report=report, dynamic=dynamic, leakage=leak, iterations=it, history=history,
