@@ -61,6 +61,20 @@ BUMP_KINDS = ("c4", "microbump", "hybrid_bond")
 WARPAGE_LATERAL_SIZE = 2e-3
 #: Largest CG iterations of an elastic solve.
 MAXITER = 3000
+#: Materials that stand for open space: their elements are removed from the elastic problem.
+#: The built-in "air" is the default ``surround`` of a layer narrower than the package (e.g. the
+#: gap between the substrate and a lid beside the interposer). It is open space in a real
+#: package (a lid stands on its seal ring, outside the model), so it carries no stress; a gap
+#: that the package fills with mould or underfill should say so in the layout
+#: (``surround = "mold"``), and is then solved with that material.
+VOID_MATERIALS = ("air",)
+
+
+def void_elements(model: Model) -> np.ndarray:
+    """Bool (nx, ny, nz): elements of :data:`VOID_MATERIALS` (open space), removed from the elastic solve."""
+    g = model.grid
+    ids = [i for i, n in enumerate(g.material_names) if n in VOID_MATERIALS]
+    return np.isin(g.material, ids)
 
 
 def warpage_model(stack: Stack, *, lateral_size: float = WARPAGE_LATERAL_SIZE, **mesh) -> Model:
@@ -144,7 +158,7 @@ def solve_state(model: Model, params: Params | None, temperature, stress_free, *
                                   stress_free=stress_free)
     try:
         return solve_thermoelastic(model.grid, fields, support=support, rtol=rtol, throw=throw, x0=x0,
-                                   maxiter=maxiter)
+                                   maxiter=maxiter, void=void_elements(model))
     except solvers.SolveError as e:
         raise solve_error(e) from e
 

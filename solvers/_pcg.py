@@ -14,7 +14,7 @@ import jax.numpy as jnp
 __all__ = ["linear_solve", "pcg"]
 
 
-def pcg(A, M, b, x0, *, rtol, max_iterations: int, bnorm):
+def pcg(A, M, b, x0, *, rtol, max_iterations: int, bnorm, history_size: int | None = None):
     """Preconditioned CG that only stops on the *true* residual.
 
     Parameters
@@ -31,6 +31,9 @@ def pcg(A, M, b, x0, *, rtol, max_iterations: int, bnorm):
         Iteration budget (static: the history has ``max_iterations + 1`` entries).
     bnorm : scalar array
         ``||b||`` (passed in so callers can reuse it).
+    history_size : int, optional
+        Length of the history (static). When given, ``max_iterations`` may be a traced scalar
+        (changing it does not recompile) and the history keeps the first ``history_size`` entries.
 
     Returns
     -------
@@ -47,7 +50,7 @@ def pcg(A, M, b, x0, *, rtol, max_iterations: int, bnorm):
     r0 = b if x0 is None else b - A(x0)
     x0 = jnp.zeros_like(b) if x0 is None else x0
     rel0 = jnp.sqrt(dot(r0, r0)) / safe_bnorm
-    hist0 = jnp.zeros(max_iterations + 1, dtype).at[0].set(rel0)
+    hist0 = jnp.zeros((max_iterations + 1) if history_size is None else history_size, dtype).at[0].set(rel0)
 
     def cond(s):
         x, r, p, rz, k, rel, hist, fresh, done, ok = s
@@ -89,7 +92,7 @@ def pcg(A, M, b, x0, *, rtol, max_iterations: int, bnorm):
     return x, k, hist, true_rel
 
 
-def linear_solve(op, M, b, *, rtol, max_iterations: int):
+def linear_solve(op, M, b, *, rtol, max_iterations: int, history_size: int | None = None):
     """``op^-1 b`` by :func:`pcg` from zero, differentiable (``custom_linear_solve``, symmetric).
 
     Parameters
@@ -100,7 +103,7 @@ def linear_solve(op, M, b, *, rtol, max_iterations: int):
         Preconditioner ``r -> M r`` (e.g. one multigrid V-cycle).
     b : array
         Right-hand side.
-    rtol, max_iterations
+    rtol, max_iterations, history_size
         As for :func:`pcg`.
 
     Returns
@@ -110,7 +113,8 @@ def linear_solve(op, M, b, *, rtol, max_iterations: int):
 
     def solve(matvec, rhs):
         rn = jnp.sqrt(jnp.sum(rhs * rhs))
-        x, k, hist, true_rel = pcg(matvec, M, rhs, None, rtol=rtol, max_iterations=max_iterations, bnorm=rn)
+        x, k, hist, true_rel = pcg(matvec, M, rhs, None, rtol=rtol, max_iterations=max_iterations, bnorm=rn,
+                                   history_size=history_size)
         return x, (k, hist, true_rel)
 
     x, (k, hist, true_rel) = jax.lax.custom_linear_solve(op, b, solve, symmetric=True, has_aux=True)

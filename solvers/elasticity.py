@@ -43,12 +43,24 @@ Solver
 ------
 Conjugate gradients (stopping on the true residual, :mod:`solvers._pcg`) preconditioned by one
 geometric multigrid V-cycle with lateral semi-coarsening: x and y are coarsened by two per level,
-z never (thin layers stay resolved on every level), the coarse operators are the same element on
-the coarse boxes with volume-averaged stiffness, the smoother is damped block Jacobi over whole
-z-columns (3x3-block tridiagonal, factored once per level), and the coarsest level is solved by
-a dense Cholesky factorisation. On a thin layered plate the count does not grow with the
-mesh (35/17/16 at 16/32/64 lateral cells); on the shipped b200_cowos_l package (1 MPa voids)
-it did not converge in 500 iterations (benchmarks/RESULTS.md): open. Gradients go through :func:`jax.lax.custom_linear_solve`: one adjoint
+z never (thin layers stay resolved on every level). The coarse levels are plain trilinear (Q1)
+elements on the coarse boxes with area-averaged stiffness and linear prolongation, so the coarse
+space is nested in the fine one; the smoother is Chebyshev(3) on z-column 3x3-block tridiagonal
+solves (factored once per level), and the coarsest level is solved by a dense Cholesky
+factorisation. ``maxiter`` is data, not compiled in. Void elements (open space, ``void=``) are
+removed: no stiffness, their own nodes held at zero, and on the coarse levels void is found again
+from the coarse stiffness rather than spread as a held region.
+
+Diagnosis of the non-convergence on the shipped packages (issue 15, measured on b200_cowos_l
+with 8 mm lateral cells, 18k elements, and on an 8 x 8 x 24 homogeneous stand-in with the same
+z-grading): the earlier coarse levels used incompatible-mode elements and a prolongation with
+their condensed bubbles; that coarse operator differed from the Galerkin ``Pᵀ A P`` (on the
+homogeneous stand-in, two levels: > 300 iterations rediscretised, 73 with the Galerkin coarse
+matrix, 9 when the bottom face is clamped instead of the 3-2-1 point supports). Plain Q1 coarse
+levels with linear prolongation: 48 (homogeneous), and on b200_cowos_l 123 (1 MPa air) and 130
+(air removed) instead of > 500. The remaining gap to the thin-plate counts comes from the point
+supports of the free-free problem and the averaged (not Galerkin) coarse stiffness: open.
+Gradients go through :func:`jax.lax.custom_linear_solve`: one adjoint
 solve with the same operator and preconditioner.
 
 Voigt order used throughout: ``(xx, yy, zz, xy, yz, xz)`` with engineering shear strains.
@@ -216,7 +228,8 @@ def _stresses(eps, lev: _Level):
             q = [0, 0, 0]
             q[d0] = 1
             e = eps[(slice(None), *q)]  # (6, nx, ny, nz)
-            en = -(sum(N[d0, j] * e[j] for j in range(3) if j != d0)) / N[d0, d0]
+            ndd = jnp.where(N[d0, d0] != 0, N[d0, d0], 1.0)  # void elements (N = 0): no NaN
+            en = -(sum(N[d0, j] * e[j] for j in range(3) if j != d0)) / ndd
             rows = [en if s == d0 else e[s] for s in range(3)]
             rows += [jnp.zeros_like(e[s]) if d0 in _VOIGT_PAIRS[s] else e[s] for s in range(3, 6)]
             eps = eps.at[(slice(None), *q)].set(jnp.stack(rows))
@@ -297,15 +310,31 @@ def _coarsen(lev: _Level):
         ww = jnp.zeros((ncx, ncy, 1), a.dtype).at[:, ey].add(ww)
         return s / ww
 
-    # a coarse DOF is held if the fine DOF at it or next to it laterally is held (keeps the
-    # coarse problem non-singular whatever the fine support pattern)
-    held = 1.0 - lev.mask
+    # a coarse DOF is held if the fine DOF at it or next to it laterally is held by a support
+    # (keeps the coarse problem non-singular whatever the fine support pattern); nodes that touch
+    # only void elements are held too, but are not spread to their neighbours: void is found
+    # again on the coarse level from the coarse elements' stiffness
+    solid_f = (lev.G[0] > 0).astype(lev.mask.dtype)
+    body_f = _node_body(solid_f)
+    held = (1.0 - lev.mask) * body_f[None]
     pad = jnp.pad(held, ((0, 0), (1, 1), (1, 1), (0, 0)))
     X, Y = held.shape[1], held.shape[2]
     near = sum(pad[:, 1 + a: 1 + a + X, 1 + b: 1 + b + Y] for a in (-1, 0, 1) for b in (-1, 0, 1))
     mask_c = jnp.where(near[:, ix][:, :, iy] > 0, 0.0, 1.0).astype(lev.mask.dtype)
-    coarse = _Level(lev.x[ix], lev.y[iy], lev.z, avg(lev.N), avg(lev.G), mask_c, lev.incompatible)
+    Gc = avg(lev.G)
+    mask_c = mask_c * _node_body((Gc[0] > 0).astype(lev.mask.dtype))[None]
+    # the coarse levels are plain Q1 (see _prolong): with linear prolongation the coarse space is
+    # nested in the fine Q1 space, so the rediscretised coarse operator is close to the Galerkin one
+    coarse = _Level(lev.x[ix], lev.y[iy], lev.z, avg(lev.N), Gc, mask_c, False)
     return coarse, _Transfer(*_transfer_1d(lev.x, ix), *_transfer_1d(lev.y, iy), _node_average(lev.z.shape[0]))
+
+
+def _node_body(solid):
+    """1 at nodes that touch an element with ``solid > 0``, else 0: (nx, ny, nz) -> (X, Y, Z)."""
+    pad = jnp.pad(solid, 1)
+    X, Y, Z = (n + 1 for n in solid.shape)
+    s = sum(pad[a:a + X, b:b + Y, c:c + Z] for a in (0, 1) for b in (0, 1) for c in (0, 1))
+    return (s > 0).astype(solid.dtype)
 
 
 def _transfer_1d(xf, idx):
@@ -362,35 +391,15 @@ class _Transfer:
 
 
 def _prolong(t: _Transfer, coarse: _Level, fine_mask, uc):
-    """Coarse -> fine displacement: lateral linear interpolation plus the coarse elements' condensed
-    incompatible modes (their in-plane bubbles ``1 - ξ^2``, ``1 - η^2`` at the new fine nodes).
+    """Coarse -> fine displacement: lateral linear interpolation (z is not coarsened).
 
-    Interpolating a coarse bending mode linearly would lock on the fine grid (the fine elements
-    see a constant parasitic transverse shear); the bubbles carry the quadratic part of the
-    deflection and the Poisson terms that the coarse element represents, so smooth plate bending
-    keeps its (low) energy on the fine grid and the coarse correction works for thin layers.
+    The coarse levels are plain trilinear elements, so the interpolated field lies in the fine
+    space and the coarse operator approximates the Galerkin one ``Pᵀ A P``. An earlier version
+    added the coarse elements' condensed incompatible modes (bubbles) and solved incompatible-mode
+    coarse problems: on the shipped packages that coarse operator differed from ``Pᵀ A P`` enough
+    that CG did not converge in 500 iterations (benchmarks/RESULTS.md, issue 15).
     """
     u = jnp.einsum("ia,jb,cabk->cijk", t.px, t.py, uc)
-    if coarse.incompatible:
-        eps = _strains(uc, coarse)
-        N = coarse.N
-        hx, hy, _ = coarse.sizes()
-        e = eps[:, 1, 0, 0]  # strain terms of the linear function ξ
-        en = -(N[0, 1] * e[1] + N[0, 2] * e[2]) / N[0, 0]
-        amp_x = jnp.stack([-en, e[3], e[5]]) * (hx / 4.0)
-        e = eps[:, 0, 1, 0]  # ... and of η
-        en = -(N[1, 0] * e[0] + N[1, 2] * e[2]) / N[1, 1]
-        amp_y = jnp.stack([e[3], -en, e[4]]) * (hy / 4.0)
-        # the deflection bubble is one value per column (thickness-weighted mean): different
-        # values in thin neighbouring elements would put a large ε_zz between them
-        hz = coarse.sizes()[2]
-        colmean = lambda a: jnp.sum(a * hz, axis=-1, keepdims=True) / jnp.sum(hz)  # noqa: E731
-        ones = jnp.ones((t.az.shape[0], 1), uc.dtype)
-        inplane = (jnp.einsum("i,ia,jb,kl,cabl->cijk", t.bx, t.ex, t.ay, t.az, amp_x[:2])
-                   + jnp.einsum("j,jb,ia,kl,cabl->cijk", t.by, t.ey, t.ax, t.az, amp_y[:2]))
-        wx = jnp.einsum("i,ia,jb,kl,abl->ijk", t.bx, t.ex, t.ay, ones, colmean(amp_x[2]))
-        wy = jnp.einsum("j,jb,ia,kl,abl->ijk", t.by, t.ey, t.ax, ones, colmean(amp_y[2]))
-        u = u + jnp.concatenate([inplane, (wx + wy)[None]])
     return fine_mask * u
 
 
@@ -698,16 +707,32 @@ def _check_fields(grid: TensorGrid, fields: ElasticFields, call: str) -> None:
                          f"that is not positive definite (isotropic: -1 < nu < 0.5); check the Poisson ratios.")
 
 
-def _dof_mask(grid_shape, support: str, support_mask, call: str) -> np.ndarray:
-    """1 for free DOFs, 0 for held ones, (3, X, Y, Z)."""
+def _node_solid(void) -> np.ndarray:
+    """Bool (X, Y, Z): nodes that touch at least one element that is not void."""
+    solid = ~np.asarray(void, bool)
+    pad = np.pad(solid, 1)
+    X, Y, Z = (n + 1 for n in solid.shape)
+    return np.any([pad[a:a + X, b:b + Y, c:c + Z] for a in (0, 1) for b in (0, 1) for c in (0, 1)], axis=0)
+
+
+def _dof_mask(grid_shape, support: str, support_mask, call: str, void=None) -> np.ndarray:
+    """1 for free DOFs, 0 for held ones and for nodes that touch only void elements, (3, X, Y, Z)."""
     nx, ny, nz = grid_shape
     m = np.ones((3, nx + 1, ny + 1, nz + 1))
+    body = np.ones((nx + 1, ny + 1, nz + 1), bool) if void is None else _node_solid(void)
+    m *= body[None]
     if support == "free":
         if support_mask is not None:
             raise ValueError(f"`{call}`: `support_mask` is only used with support='simply_supported'.")
-        m[:, 0, 0, 0] = 0.0           # 3: translations
-        m[1:, nx, 0, 0] = 0.0         # 2: rotations about z and y
-        m[2, 0, ny, 0] = 0.0          # 1: rotation about x
+        pts = np.argwhere(body[:, :, 0])
+        if len(pts) < 3:
+            raise ValueError(f"`{call}`: the bottom face has {len(pts)} solid node(s); the free support holds "
+                             f"three of them (3-2-1) and needs at least three not on one line.")
+        near = lambda cx, cy: tuple(pts[np.argmin((pts[:, 0] - cx) ** 2 + (pts[:, 1] - cy) ** 2)])  # noqa: E731
+        a, b, c = near(0, 0), near(nx, 0), near(0, ny)
+        m[:, a[0], a[1], 0] = 0.0     # 3: translations
+        m[1:, b[0], b[1], 0] = 0.0    # 2: rotations about z and y
+        m[2, c[0], c[1], 0] = 0.0     # 1: rotation about x
         return m
     sm = np.ones((nx + 1, ny + 1), bool) if support_mask is None else np.asarray(support_mask)
     if sm.shape != (nx + 1, ny + 1) or sm.dtype != bool:
@@ -718,6 +743,11 @@ def _dof_mask(grid_shape, support: str, support_mask, call: str) -> np.ndarray:
         raise ValueError(f"`{call}`: `support_mask` holds {len(pts)} node(s) "
                          f"{'on one line' if len(pts) >= 3 else ''}; a simple support needs at least three "
                          f"supported nodes not on one line, or the package can rotate freely.")
+    sm = sm & body[:, :, 0]
+    pts = np.argwhere(sm)
+    if len(pts) < 3 or np.linalg.matrix_rank(np.column_stack([pts, np.ones(len(pts))])) < 3:
+        raise ValueError(f"`{call}`: `support_mask` holds {len(pts)} solid node(s) (nodes of void elements "
+                         f"only do not count); a simple support needs at least three not on one line.")
     m[2, :, :, 0][sm] = 0.0
     a = pts[0]
     m[0, a[0], a[1], 0] = m[1, a[0], a[1], 0] = 0.0
@@ -741,19 +771,20 @@ def _remove_rigid(u, x, y, z):
     return u - jnp.einsum("a,a...->...", c, R)
 
 
-def _core(x, y, z, fields, mask, *, rtol, maxiter, x0, incompatible, free):
+def _core(x, y, z, fields, mask, solid, *, rtol, maxiter, x0, incompatible, free):
     N, G = stiffness(fields)
+    N, G = N * solid, G * solid  # void elements (open space) carry nothing
     lev = _Level(x, y, z, N, G, mask.astype(N.dtype), incompatible)
     b = mask * _thermal_load(lev, fields.alpha_dT)
     hier = jax.lax.stop_gradient(_setup(lev))
     A = lambda v: _apply_c(lev, v)  # noqa: E731
     M = lambda r: _vcycle(hier, r)  # noqa: E731
     if x0 is None:
-        u, k, _, rel = linear_solve(A, M, b, rtol=rtol, max_iterations=maxiter)
+        u, k, _, rel = linear_solve(A, M, b, rtol=rtol, max_iterations=maxiter, history_size=1)
     else:
         # solve for the correction from x0 (its value is not differentiated)
         u0 = jax.lax.stop_gradient(mask * x0)
-        du, k, _, rel = linear_solve(A, M, b - A(u0), rtol=rtol, max_iterations=maxiter)
+        du, k, _, rel = linear_solve(A, M, b - A(u0), rtol=rtol, max_iterations=maxiter, history_size=1)
         u = u0 + du
         rel = rel * jnp.linalg.norm(b - A(u0)) / jnp.where(jnp.linalg.norm(b) > 0, jnp.linalg.norm(b), 1.0)
     if free:
@@ -764,7 +795,7 @@ def _core(x, y, z, fields, mask, *, rtol, maxiter, x0, incompatible, free):
 
 def solve_thermoelastic(grid: TensorGrid, fields: ElasticFields, *, support: str = "free", support_mask=None,
                         rtol: float = 1e-8, maxiter: int = 500, x0=None, z=None, throw: bool = True,
-                        formulation: str = "incompatible") -> ElasticSolution:
+                        formulation: str = "incompatible", void=None) -> ElasticSolution:
     """Displacement of a body on ``grid`` under the free thermal strain of ``fields``.
 
     Parameters
@@ -793,6 +824,11 @@ def solve_thermoelastic(grid: TensorGrid, fields: ElasticFields, *, support: str
         transformation: from a host callback); with False, ``converged`` says so.
     formulation : {"incompatible", "q1"}
         Element: Wilson/Taylor incompatible modes (default, locking-free) or plain trilinear.
+    void : bool array (nx, ny, nz), optional
+        Elements that are open space (e.g. air beside an interposer under a lid): removed from the
+        problem (no stiffness, no load); nodes that touch only void elements are held at zero and
+        carry no meaning. Their ``fields`` entries are ignored. The solid elements must form one
+        connected body (the free support holds it by three bottom-face nodes).
 
     Returns
     -------
@@ -827,7 +863,11 @@ def solve_thermoelastic(grid: TensorGrid, fields: ElasticFields, *, support: str
         raise ValueError(f"`{call}`: `z` has shape {np.shape(z)}, expected ({grid.shape[2] + 1},) node coordinates.")
     if x0 is not None and tuple(np.shape(x0)) != grid.node_shape + (3,):
         raise ValueError(f"`{call}`: `x0` has shape {np.shape(x0)}, expected {grid.node_shape + (3,)}.")
-    mask = _dof_mask(grid.shape, support, support_mask, call)
+    if void is not None and (np.shape(void) != grid.shape or np.asarray(void).dtype != bool):
+        raise ValueError(f"`{call}`: `void` must be a bool array of the element shape {grid.shape}; got "
+                         f"{np.asarray(void).dtype} {np.shape(void)}.")
+    mask = _dof_mask(grid.shape, support, support_mask, call, void)
+    solid = np.ones(grid.shape) if void is None else (~np.asarray(void, bool)).astype(float)
     traced = _is_traced((fields, x0, z))
     if traced and not jax.config.jax_enable_x64:
         raise ValueError(f"`{call}` was called inside a JAX transformation (jit, grad or vmap) with jax_enable_x64 "
@@ -844,14 +884,14 @@ def solve_thermoelastic(grid: TensorGrid, fields: ElasticFields, *, support: str
         u0 = None if x0 is None else jnp.moveaxis(f64(x0), -1, 0)
         m = jnp.asarray(mask)
         if traced:
-            disp, k, rel, conv = _core(xx, yy, zz, fl, m, x0=u0, **opts)
+            disp, k, rel, conv = _core(xx, yy, zz, fl, m, jnp.asarray(solid), x0=u0, **opts)
             if throw:
                 jax.debug.callback(lambda c, r, i: _raise_unconverged(c, r, i, call, rtol, maxiter), conv, rel, k)
             return ElasticSolution(disp, k, rel, conv, xx, yy, zz, fl, opts["incompatible"])
-        fn = jitted("thermoelastic", lambda x, y, z, f, m, x0, rtol, maxiter, incompatible, free:
-                    _core(x, y, z, f, m, rtol=rtol, maxiter=maxiter, x0=x0, incompatible=incompatible, free=free),
-                    ("maxiter", "incompatible", "free"))
-        disp, k, rel, conv = fn(xx, yy, zz, fl, m, u0, rtol=opts["rtol"], maxiter=opts["maxiter"],
+        fn = jitted("thermoelastic", lambda x, y, z, f, m, s, x0, rtol, maxiter, incompatible, free:
+                    _core(x, y, z, f, m, s, rtol=rtol, maxiter=maxiter, x0=x0, incompatible=incompatible, free=free),
+                    ("incompatible", "free"))
+        disp, k, rel, conv = fn(xx, yy, zz, fl, m, jnp.asarray(solid), u0, rtol=opts["rtol"], maxiter=opts["maxiter"],
                                 incompatible=opts["incompatible"], free=opts["free"])
         disp = np.asarray(disp)
         sol = ElasticSolution(disp, np.asarray(k), np.asarray(rel), np.asarray(conv) & np.all(np.isfinite(disp)),

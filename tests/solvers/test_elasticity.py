@@ -273,3 +273,23 @@ def test_bad_inputs_name_the_field_and_the_fix():
     with pytest.raises(SolveError, match=r"did not converge"):
         solve_thermoelastic(g, good.with_(alpha_dT=np.asarray(good.alpha_dT) * [[[[1.0]]], [[[2.0]]], [[[3.0]]]]),
                             maxiter=2, rtol=1e-17)
+
+
+# -- void elements (open space) ---------------------------------------------------------------
+def test_void_elements_are_removed_exactly():
+    """A Cu/Si bilayer with void columns beside it and a void layer above gives the same stresses in
+    the solid as the bilayer meshed alone (the void carries nothing; equal to the solver tolerance)."""
+    x, z = np.linspace(0, 2e-3, 7), [0.0, 1e-4, 2e-4]
+    alone = _grid(x, x, z)
+    fa = _layered(alone, [(1e-4, CU), (2e-4, SI)], -100.0)
+    sa = solve_thermoelastic(alone, fa, rtol=1e-10).stress()
+    xb, zb = np.linspace(0, 8e-3 / 3, 9), z + [3e-4]   # two void columns along x, one void layer on top
+    boxed = _grid(xb, x, zb)
+    fb = _layered(boxed, [(1e-4, CU), (2e-4, SI), (3e-4, SI)], -100.0)
+    void = np.zeros(boxed.shape, bool)
+    void[6:] = True
+    void[..., 2] = True
+    sb = solve_thermoelastic(boxed, fb, rtol=1e-10, void=void).stress()
+    scale = CU["E"] * CU["cte"] * 100.0
+    assert np.max(np.abs(sb[:6, :, :2] - sa)) <= 1e-7 * scale
+    assert np.max(np.abs(sa)) > 0.1 * scale  # a real bending stress, not a trivial zero
