@@ -724,12 +724,15 @@ def _derate_superposition(model, p0, solver, state, limits: dict, nominal, *, to
         corrections.solved(np.asarray(model.fields(p0).source) + q_prev)
         s, last_step, history, confirmed = 1.0, None, [], None
         for it in range(1, max_iterations + 1):
-            q, leak = model.leakage_source(p0, element_mean(temperature))
-            q = np.asarray(q)
-            leak = {k: float(v) for k, v in leak.items()}
-            _check_finite_leakage(model, p0, leak, q, element_mean(temperature))
-            # correction to a fraction of the change itself: its error shrinks with the steps
-            field_q = temperature + respond(q - q_prev, rtol=1e-3)          # at (s, q)
+            if it == 1:    # the nominal field with its own leakage heat: pin the scale first
+                q, leak, field_q = q_prev, dict(nominal.leakage), temperature
+            else:
+                q, leak = model.leakage_source(p0, element_mean(temperature))
+                q = np.asarray(q)
+                leak = {k: float(v) for k, v in leak.items()}
+                _check_finite_leakage(model, p0, leak, q, element_mean(temperature))
+                # correction to a fraction of the change itself: its error shrinks with the steps
+                field_q = temperature + respond(q - q_prev, rtol=1e-3)          # at (s, q)
             delta = pin(field_q)
             new, s_new = field_q + delta * dyn, s + delta
             corrections.drift += abs(delta) * dyn_residual
@@ -764,15 +767,18 @@ def _derate_superposition(model, p0, solver, state, limits: dict, nominal, *, to
         else:
             return f"the joint iteration did not settle in {max_iterations} iterations"
         p_s, sol, exact, q, leak = confirmed
-        # stability: the loop gain along D at the limit (>= 1: the upper, unstable branch, past runaway)
-        eps = 1e-3 / float(np.max(dyn))
-        q_eps, _ = model.leakage_source(p0, element_mean(exact + eps * dyn))
-        q_at, _ = model.leakage_source(p0, element_mean(exact))
-        gain_field = respond((np.asarray(q_eps) - np.asarray(q_at)) / eps, rtol=1e-3)
-        big = dyn > 1e-2 * float(np.max(dyn))
-        gain = float(np.max(gain_field[big] / dyn[big])) if np.any(gain_field) else 0.0
-        if gain >= 0.9:
-            return f"close to thermal runaway at the limit (loop gain up to {gain:.2f} along the dynamic response)"
+        # stability at the limit (past runaway the pinned iteration can settle on the upper, unstable branch)
+        if _below_a_stable_point(model, p0, exact, nominal, tol):
+            gain = nominal.contraction
+        else:   # the loop gain along D: an upper bound of the fixed point's contraction (Collatz-Wielandt)
+            eps = 1e-3 / float(np.max(dyn))
+            q_eps, _ = model.leakage_source(p0, element_mean(exact + eps * dyn))
+            q_at, _ = model.leakage_source(p0, element_mean(exact))
+            gain_field = respond((np.asarray(q_eps) - np.asarray(q_at)) / eps, rtol=1e-3)
+            big = dyn > 1e-2 * float(np.max(dyn))
+            gain = float(np.max(gain_field[big] / dyn[big])) if np.any(gain_field) else 0.0
+            if gain >= 0.9:
+                return f"close to thermal runaway at the limit (loop gain up to {gain:.2f} along the dynamic response)"
     except _Fallback as e:
         return str(e)
     except ThermalRunawayError as e:    # pragma: no cover - the iteration raises none itself
@@ -788,6 +794,18 @@ def _derate_superposition(model, p0, solver, state, limits: dict, nominal, *, to
     at_limit = CoupledResult(report=report, dynamic=dynamic, leakage=leak, iterations=it, history=history,
                              contraction=gain, solver_seconds=wall, leakage_source=q)
     return s, at_limit, it, counts["solves"]
+
+
+def _below_a_stable_point(model, p, field, nominal, tol: float) -> bool:
+    """True when ``field`` lies nowhere above the stable nominal operating point (within ``tol``) and every
+    leakage law is exponential with a non-negative coefficient: its slope grows with temperature, so the loop
+    gain (the spectral radius of the positive operator K^-1 J) there is at most the nominal one, below 1."""
+    for c in model.stack.chiplets:
+        if c.leakage is None:
+            continue
+        if c.leakage.model != "exponential" or float(np.ravel(p.leakage_coefficients[c.name])[0]) < 0:
+            return False
+    return bool(nominal.contraction < 1 and np.all(field <= np.asarray(nominal.report.temperature) + tol))
 
 
 def _derate_root_find(model, p0, solver, state, limits, nominal, notes, *, pf_model, max_scale,
