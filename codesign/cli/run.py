@@ -42,7 +42,7 @@ def add_job_flags(p) -> None:
     p.add_argument("--k-of-t", action="store_true", help="temperature-dependent conductivity (Picard)")
     p.add_argument("--phy-heat", action="store_true",
                    help="add each link's PHY power as heat in die-edge strips (when die powers exclude I/O)")
-    p.add_argument("--no-derate", action="store_true", help="skip the derating root find (leakage layouts)")
+    p.add_argument("--no-derate", action="store_true", help="skip the derating (leakage layouts)")
     acc = p.add_mutually_exclusive_group()
     acc.add_argument("--accuracy", dest="accuracy", action="store_const", const=True, default=None,
                      help="refine the mesh until the discretisation-error estimate (± K) meets the layout's "
