@@ -38,6 +38,10 @@ N = 12
 def fake_evaluate(spec, variants, *, method="auto"):
     """Rows like :func:`codesign.explore.sweep.evaluate_variants`' without a solve (FAKE_DELAY s per chunk)."""
     time.sleep(float(os.environ.get("FAKE_DELAY", "0")))
+    hold = os.environ.get("FAKE_HOLD")          # a file: wait for it before each chunk (a writer held open)
+    t0 = time.time()
+    while hold and not os.path.exists(hold) and time.time() - t0 < 300:
+        time.sleep(0.05)
     return [{"key": variant_key(spec, v), "params": dict(v), "tj_C": {"logic": 50.0 + 10 * i},
              "max_temperature_C": 50.0 + sum(float(x) for x in v.values()), "total_power_W": 100.0,
              "energy_residual": 1e-12, "converged": True, "iterations": 3, "relative_residual": 1e-9}
@@ -102,7 +106,8 @@ def _result(p: subprocess.Popen, timeout=120) -> dict:
 def test_a_second_writer_is_refused_with_the_other_process_named(tmp_path):
     """Two `--resume` sweeps on one file used to both run: 30 of 72 rows overwritten, duplicates, a torn line."""
     out = tmp_path / "r.jsonl"
-    a = _worker(out, FAKE_DELAY="0.25")
+    go = tmp_path / "go"
+    a = _worker(out, FAKE_HOLD=str(go))          # holds the file until `go` exists, however slow the machine
     t0 = time.time()
     while not (out.is_file() and out.with_name("r.jsonl.lock").is_file()) and time.time() - t0 < 60:
         time.sleep(0.05)
@@ -112,6 +117,7 @@ def test_a_second_writer_is_refused_with_the_other_process_named(tmp_path):
     assert "error" in rb, rb
     assert f"is being written by another sweep (pid {a.pid} on " in rb["error"]
     assert "give another results file (-o)" in rb["error"]
+    go.touch()
     ra = _result(a)
     assert ra == {"computed": N, "skipped": 0}
     _assert_whole(out, N)
