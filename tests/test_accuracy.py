@@ -306,9 +306,10 @@ def test_the_coarse_solve_of_the_estimate_is_a_direct_solve_of_that_grid(mode):
 def test_shipped_layout_default_estimate_brackets_a_finer_solve(layout):
     """The default estimate on a shipped layout's own [mesh] (pair-coarsened graded grids) against
     the same grid bisected once along every axis (8x cells; benchmarks/accuracy.py prints the
-    table for every layout): every chiplet ± covers |Q - Q_ref| (a lower bound of the true error
-    where the values converge monotonically), and the largest ± is within 4x the largest
-    |Q - Q_ref| (the true error is 1.3-2x |Q - Q_ref| for orders 2-1, so within ~2x of it)."""
+    table for every layout): every trusted ± covers abs(Q - Q_ref) (a lower bound of the true
+    error where the values converge monotonically); the largest ±, which decides the target,
+    covers the largest abs(Q - Q_ref) and is within 4x of it (measured 1.7-3.4x on the 7 shipped
+    layouts, 2026-11-30). Flagged (!) values are not held to a bound: they are marked untrusted."""
     stack = cd.load_layout(layout)
     model = cd.build(stack)
     r = acc.attach_estimate(cd.analyse(model))
@@ -318,5 +319,6 @@ def test_shipped_layout_default_estimate_brackets_a_finer_solve(layout):
     for key, e in r.accuracy.estimates.items():
         if key[0] in ("junction", "mean"):
             diffs[key] = abs(e.value - q_ref[key])
-            assert e.error >= diffs[key], (key, e, q_ref[key])
-    assert r.accuracy.chiplet_error <= 4 * max(diffs.values())
+            if e.trusted:
+                assert e.error >= diffs[key], (key, e, q_ref[key])
+    assert max(diffs.values()) <= r.accuracy.chiplet_error <= 4 * max(diffs.values())
