@@ -43,23 +43,25 @@ Solver
 ------
 Conjugate gradients (stopping on the true residual, :mod:`solvers._pcg`) preconditioned by one
 geometric multigrid V-cycle with lateral semi-coarsening: x and y are coarsened by two per level,
-z never (thin layers stay resolved on every level). The coarse levels are plain trilinear (Q1)
-elements on the coarse boxes with area-averaged stiffness and linear prolongation, so the coarse
-space is nested in the fine one; the smoother is Chebyshev(3) on z-column 3x3-block tridiagonal
-solves (factored once per level), and the coarsest level is solved by a dense Cholesky
-factorisation. ``maxiter`` is data, not compiled in. Void elements (open space, ``void=``) are
-removed: no stiffness, their own nodes held at zero, and on the coarse levels void is found again
-from the coarse stiffness rather than spread as a held region.
+z never (thin layers stay resolved on every level). Prolongation is lateral linear interpolation
+and the coarse operators are Galerkin, ``Pᵀ A P``, stored as 27 3x3 node blocks per node and
+computed by probing (81 applications per level); the smoother is Chebyshev(3) on z-column 3x3-block
+tridiagonal solves (factored once per level), and the coarsest level is solved by a dense
+Cholesky factorisation. ``maxiter`` is data, not compiled in. Void elements (open space,
+``void=``) are removed: no stiffness, their own nodes held at zero.
 
-Diagnosis of the non-convergence on the shipped packages (issue 15, measured on b200_cowos_l
-with 8 mm lateral cells, 18k elements, and on an 8 x 8 x 24 homogeneous stand-in with the same
-z-grading): the earlier coarse levels used incompatible-mode elements and a prolongation with
-their condensed bubbles; that coarse operator differed from the Galerkin ``Pᵀ A P`` (on the
-homogeneous stand-in, two levels: > 300 iterations rediscretised, 73 with the Galerkin coarse
-matrix, 9 when the bottom face is clamped instead of the 3-2-1 point supports). Plain Q1 coarse
-levels with linear prolongation: 48 (homogeneous), and on b200_cowos_l 123 (1 MPa air) and 130
-(air removed) instead of > 500. The remaining gap to the thin-plate counts comes from the point
-supports of the free-free problem and the averaged (not Galerkin) coarse stiffness: open.
+Diagnosis of the non-convergence on the shipped packages (issue 15; b200_cowos_l on 8 mm lateral
+cells, 18k elements, and an 8 x 8 x 24 homogeneous stand-in with the package's z-grading): the
+earlier coarse levels were incompatible-mode elements with volume-averaged stiffness and a
+prolongation that added their condensed bubbles. That coarse operator was far from ``Pᵀ A P``:
+on the stand-in, two levels, > 300 iterations rediscretised against 73 with the Galerkin matrix
+(9 with the bottom face clamped instead of the 3-2-1 point supports). With linear prolongation and
+Galerkin coarse operators: b200_cowos_l 8 mm 115 iterations (> 500 before), the thin layered
+plate 19 / 16 / 21 at 16 / 32 / 64 lateral cells. What still costs iterations on the packages is
+the coarse space itself: linear interpolation over coarse cells much wider than the thin layers
+are thick represents plate bending only with locking energy (a homogeneous block with the
+package's z-grading on 33 x 23 uniform lateral cells also needs 125); a bending-aware coarse space
+(e.g. the bubbles with a Galerkin operator of wider z-stencil) is the next step.
 Gradients go through :func:`jax.lax.custom_linear_solve`: one adjoint
 solve with the same operator and preconditioner.
 
@@ -175,6 +177,7 @@ class _Level:
     G: jax.Array        # (3, nx, ny, nz)
     mask: jax.Array     # (3, nx+1, ny+1, nz+1)
     incompatible: bool = field(default=True, metadata=dict(static=True))
+    stencil: Any = None  # coarse levels: the Galerkin operator as 27 node blocks (X, Y, Z, 27, 3, 3)
 
     def sizes(self):
         hx, hy, hz = jnp.diff(self.x), jnp.diff(self.y), jnp.diff(self.z)
@@ -260,8 +263,50 @@ def _energy(u, lev: _Level):
 
 def _apply_c(lev: _Level, u):
     """The constrained operator ``m K (m u) + (1 - m) u`` (symmetric positive definite)."""
+    if lev.stencil is not None:
+        return _stencil_apply(lev.stencil, u)
     m = lev.mask
     return m * _apply(lev, m * u) + (1.0 - m) * u
+
+
+_OFFSETS = np.array([(a, b, c) for a in (-1, 0, 1) for b in (-1, 0, 1) for c in (-1, 0, 1)])
+
+
+def _stencil_apply(S, u):
+    """``A u`` for an operator stored as 3x3 blocks to the 27 neighbours of every node.
+
+    ``S[i, j, k, o]`` is the block ``A[(i, j, k), (i, j, k) + _OFFSETS[o]]``; ``u`` is (3, X, Y, Z).
+    """
+    X, Y, Z = u.shape[1:]
+    up = jnp.pad(u, ((0, 0), (1, 1), (1, 1), (1, 1)))
+    sh = jnp.stack([up[:, 1 + a:1 + a + X, 1 + b:1 + b + Y, 1 + c:1 + c + Z] for a, b, c in _OFFSETS])
+    return jnp.einsum("xyzoij,ojxyz->ixyz", S, sh)
+
+
+def _probe_stencil(apply, shape, dtype):
+    """The 27-block stencil of a linear operator whose couplings reach one node in each direction.
+
+    81 applications: unit vectors on the nodes of one colour ``(i mod 3, j mod 3, k mod 3)`` and one
+    component; every node sees at most one probed node among its 27 neighbours.
+    """
+    _, X, Y, Z = shape
+    i = jnp.arange(X)[:, None, None]
+    j = jnp.arange(Y)[None, :, None]
+    k = jnp.arange(Z)[None, None, :]
+    I, J, K = (jnp.broadcast_to(a, (X, Y, Z)) for a in (i, j, k))
+    probes = jnp.asarray([(a, b, c, d) for a in range(3) for b in range(3) for c in range(3) for d in range(3)])
+
+    def one(S, p):
+        a, b, c, comp = p[0], p[1], p[2], p[3]
+        sel = ((i % 3 == a) & (j % 3 == b) & (k % 3 == c)).astype(dtype)
+        v = jnp.zeros(shape, dtype).at[comp].set(sel)
+        y = jnp.moveaxis(apply(v), 0, -1)  # (X, Y, Z, 3)
+        off = lambda q, n: (q - n + 1) % 3 - 1  # noqa: E731 - offset to the probed node, in {-1, 0, 1}
+        o = (off(a, I) + 1) * 9 + (off(b, J) + 1) * 3 + (off(c, K) + 1)
+        return S.at[I, J, K, o, :, comp].set(y), None
+
+    S, _ = jax.lax.scan(one, jnp.zeros((X, Y, Z, 27, 3, 3), dtype), probes)
+    return S
 
 
 def _thermal_load(lev: _Level, alpha_dT):
@@ -325,7 +370,7 @@ def _coarsen(lev: _Level):
     mask_c = mask_c * _node_body((Gc[0] > 0).astype(lev.mask.dtype))[None]
     # the coarse levels are plain Q1 (see _prolong): with linear prolongation the coarse space is
     # nested in the fine Q1 space, so the rediscretised coarse operator is close to the Galerkin one
-    coarse = _Level(lev.x[ix], lev.y[iy], lev.z, avg(lev.N), Gc, mask_c, False)
+    coarse = _Level(lev.x[ix], lev.y[iy], lev.z, avg(lev.N), Gc, mask_c, incompatible=False)
     return coarse, _Transfer(*_transfer_1d(lev.x, ix), *_transfer_1d(lev.y, iy), _node_average(lev.z.shape[0]))
 
 
@@ -413,6 +458,8 @@ def _column_blocks(lev: _Level):
     """
     X, Y, Z = lev.x.shape[0], lev.y.shape[0], lev.z.shape[0]
     dt = lev.N.dtype
+    if lev.stencil is not None:
+        return lev.stencil[:, :, :, 13], lev.stencil[:, :, :-1, 14]  # offsets (0, 0, 0) and (0, 0, +1)
     i = np.arange(X)[:, None, None]
     j = np.arange(Y)[None, :, None]
     k = np.arange(Z)[None, None, :]
@@ -513,6 +560,17 @@ def _setup(fine: _Level, *, coarse_dofs: int = 2500, degree: int = 3, ratio: flo
     while 3 * lev.x.shape[0] * lev.y.shape[0] * lev.z.shape[0] > coarse_dofs and (
             lev.x.shape[0] > 3 or lev.y.shape[0] > 3):
         lev, tr = _coarsen(lev)
+        # Galerkin coarse operator Pᵀ A P (as a 27-block stencil): the coarse space's energy seen by
+        # the fine operator, so the coarse correction neither over- nor undershoots
+        f = levels[-1]
+        cshape = (3, lev.x.shape[0], lev.y.shape[0], lev.z.shape[0])
+
+        def galerkin(v, f=f, c=lev, tr=tr, cshape=cshape):
+            P = lambda q: _prolong(tr, c, f.mask, q)  # noqa: E731
+            (r,) = jax.linear_transpose(P, jnp.zeros(cshape, v.dtype))(_apply_c(f, P(c.mask * v)))
+            return c.mask * r + (1.0 - c.mask) * v
+
+        lev = dataclasses.replace(lev, stencil=_probe_stencil(galerkin, cshape, lev.N.dtype))
         levels.append(lev)
         px.append(tr)
     pinv, upper, lmax = [], [], []
@@ -774,7 +832,7 @@ def _remove_rigid(u, x, y, z):
 def _core(x, y, z, fields, mask, solid, *, rtol, maxiter, x0, incompatible, free):
     N, G = stiffness(fields)
     N, G = N * solid, G * solid  # void elements (open space) carry nothing
-    lev = _Level(x, y, z, N, G, mask.astype(N.dtype), incompatible)
+    lev = _Level(x, y, z, N, G, mask.astype(N.dtype), incompatible=incompatible)
     b = mask * _thermal_load(lev, fields.alpha_dT)
     hier = jax.lax.stop_gradient(_setup(lev))
     A = lambda v: _apply_c(lev, v)  # noqa: E731
