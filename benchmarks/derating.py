@@ -12,7 +12,11 @@ contains tracing or compiling):
 
 Each figure is the median of ``--repeat`` runs; the ratios are to ``steady``. ``linear`` and
 ``CG`` count linear solves and CG iterations. The same script runs on older code (it checks
-what ``derate`` accepts), so before and after come from one command.
+what ``derate`` accepts). ``--before`` also times, in the same runs (so under the same machine
+load), the algorithms this replaced: the fixed-point loop with a full linear solve every iteration
+(``solve_coupled(..., _inexact=False)``, bit for bit the loop before issue 13) and derating by the
+root find on coupled solves (``derate(method="root_find")``, its nominal point solved inside, as
+``run_layout`` did).
 
 Examples
 --------
@@ -35,7 +39,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def measure(name: str, repeat: int) -> dict:
+def measure(name: str, repeat: int, before: bool = False) -> dict:
     import jax
 
     jax.config.update("jax_enable_x64", True)
@@ -49,6 +53,8 @@ def measure(name: str, repeat: int) -> dict:
     solver = solvers.MultigridCG()
     takes_nominal = "nominal" in inspect.signature(derate).parameters
     rows = {"steady": [], "solve only": [], "electro-thermal": [], "derating": []}
+    if before:
+        rows.update({"before: electro-thermal": [], "before: derating": []})
     out = {}
     for rep in range(repeat + 1):          # pass 0 warms up (tracing, compiling, caches)
         t0 = time.perf_counter()
@@ -65,14 +71,28 @@ def measure(name: str, repeat: int) -> dict:
         t4 = time.perf_counter()
         d = derate(model, solver=solver, state=state, **({"nominal": coupled} if takes_nominal else {}))
         t5 = time.perf_counter()
+        if before:
+            t6 = time.perf_counter()
+            state = model.init(solver=solver)
+            jax.block_until_ready(state)
+            full = solve_coupled(model, solver=solver, state=state, _inexact=False)
+            t7 = time.perf_counter()
+            old = derate(model, solver=solver, state=state, method="root_find")
+            t8 = time.perf_counter()
         if rep == 0:
             continue
+        if before:
+            rows["before: electro-thermal"].append(t7 - t6)
+            rows["before: derating"].append(t8 - t7)
+            out["before: scale"] = old.scale
+            out["before: et CG"] = full.report.solver.get("iterations")
+            out["max abs dT vs before K"] = float(np.max(np.abs(coupled.report.temperature - full.report.temperature)))
         rows["steady"].append(t2 - t0)
         rows["solve only"].append(t2 - t1)
         rows["electro-thermal"].append(t4 - t2)
         rows["derating"].append(t5 - t4)
         lim = d.at_limit.report
-        out = {"cells": model.n_cells, "steady CG": int(np.asarray(sol.iterations)),
+        out |= {"cells": model.n_cells, "steady CG": int(np.asarray(sol.iterations)),
                "et fixed-point": coupled.iterations, "et CG": coupled.report.solver.get("iterations"),
                "et linear": coupled.report.solver.get("linear_solves", coupled.iterations),
                "derating method": getattr(d, "method", "root_find"),
@@ -88,12 +108,21 @@ def measure(name: str, repeat: int) -> dict:
     out["ET / steady"] = med["electro-thermal"] / med["steady"]
     out["derating / steady"] = med["derating"] / med["steady"]
     out["both / steady"] = (med["electro-thermal"] + med["derating"]) / med["steady"]
+    if before:
+        out["before: ET / steady"] = med["before: electro-thermal"] / med["steady"]
+        out["before: derating / steady"] = med["before: derating"] / med["steady"]
+        out["before: both / steady"] = (med["before: electro-thermal"] + med["before: derating"]) / med["steady"]
     return out
 
 
 COLUMNS = ["cells", "steady s", "solve only s", "electro-thermal s", "derating s", "ET / steady", "derating / steady",
            "both / steady", "et fixed-point", "et linear", "et CG", "derating method", "derating linear",
            "derating CG", "scale", "limiting", "Tj nominal C", "Tj at limit C", "energy residual"]
+
+
+BEFORE = ["cells", "steady s", "before: electro-thermal s", "before: derating s", "before: ET / steady",
+          "before: derating / steady", "before: both / steady", "before: et CG", "before: scale", "scale",
+          "max abs dT vs before K"]
 
 
 def fmt(v) -> str:
@@ -110,14 +139,21 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("layouts", nargs="*", default=["h100_cowos_s"], help="shipped layout names or .toml files")
     ap.add_argument("--repeat", type=int, default=3, help="measured runs per layout (median; after a warm-up)")
+    ap.add_argument("--before", action="store_true",
+                    help="also time the replaced algorithms (full-solve loop, root-find derating) in the same runs")
     ap.add_argument("--label", default="", help="a label for the table (e.g. before / after)")
     ap.add_argument("--append", action="store_true", help="append the table to benchmarks/RESULTS.md")
     args = ap.parse_args()
-    results = [(name, measure(name, args.repeat)) for name in args.layouts]
-    lines = ["| layout | " + " | ".join(COLUMNS) + " |", "|---" * (len(COLUMNS) + 1) + "|"]
-    for name, r in results:
-        lines.append(f"| {name} | " + " | ".join(fmt(r.get(c, "")) for c in COLUMNS) + " |")
-    table = "\n".join(lines)
+    results = [(name, measure(name, args.repeat, args.before)) for name in args.layouts]
+    tables = []
+    for columns in (COLUMNS, BEFORE if args.before else None):
+        if columns is None:
+            continue
+        lines = ["| layout | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
+        for name, r in results:
+            lines.append(f"| {name} | " + " | ".join(fmt(r.get(c, "")) for c in columns) + " |")
+        tables.append("\n".join(lines))
+    table = "\n\n".join(tables)
     print(table)
     if args.append:
         load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
