@@ -38,9 +38,20 @@ converge, :class:`~codesign.errors.SolveError` says so, not runaway.
 the power overflows, such as 1e300 1/K) raises :class:`~codesign.errors.SolveError` naming the
 chiplet and its coefficients; it is never passed on to the solver as Inf or NaN.
 
+**Linear solves.** The conductivity does not depend on temperature here, so every solve has the same
+operator :math:`K` (one solver set-up) and the field is affine in the heat: after the first full solve
+each iteration solves only the *change* of the leakage heat (zero ambient, to a tolerance relative to
+that change, so its error stays ~``tol``/50), and one last full solve, started from the corrected field
+with a tolerance from a bound of its residual, gives the field to the solver's ``rtol`` relative to
+``||b||`` with its energy balance (these are what the report shows). If that solve disagrees with the
+iterate by more than ``tol``, the loop is redone with a full solve every iteration. The iterates are
+those of the loop of full solves (the same fixed point to ~1e-7 K on the shipped layouts).
+
 Derating finds the largest scale ``s`` of every chiplet's dynamic power for which all junctions
-stay within ``tj_max``, by a bracketing root find (Brent) on the coupled solve, and converts it to a
-frequency factor under a stated power-frequency model.
+stay within ``tj_max``, by exact superposition of the dynamic power's response (solved once) with the
+scale and the leakage iterated together, confirmed by one full solve (or, where that does not apply,
+by a bracketing root find on the coupled solve; see :func:`derate`), and converts it to a frequency
+factor under a stated power-frequency model.
 """
 
 from __future__ import annotations
