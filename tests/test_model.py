@@ -195,7 +195,8 @@ def test_electrothermal_and_derating_set_up_once(monkeypatch):
     from tests.test_electrothermal import v6_layout
 
     r = cd.run_layout(v6_layout(tj_max=90), ppac=False)
-    assert r.derating is not None and r.derating.evaluations > 3
+    # several solves: the root find's coupled solves, or superposition's linear solves (issue 13)
+    assert r.derating is not None and (r.derating.linear_solves or r.derating.evaluations) >= 3
     assert len(calls) == 1
 
 
