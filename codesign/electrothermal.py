@@ -41,7 +41,7 @@ chiplet and its coefficients; it is never passed on to the solver as Inf or NaN.
 **Linear solves.** The conductivity does not depend on temperature here, so every solve has the same
 operator :math:`K` (one solver set-up) and the field is affine in the heat: after the first full solve
 each iteration solves only the *change* of the leakage heat (zero ambient, to a tolerance relative to
-that change, so its error stays ~``tol``/50), and one last full solve, started from the corrected field
+that change, so its error stays ~``tol``/200), and one last full solve, started from the corrected field
 with a tolerance from a bound of its residual, gives the field to the solver's ``rtol`` relative to
 ``||b||`` with its energy balance (these are what the report shows). If that solve disagrees with the
 iterate by more than ``tol``, the loop is redone with a full solve every iteration. The iterates are
@@ -300,8 +300,8 @@ def solve_coupled(
                 corrections.solved(source)
             else:
                 # the field of the last solve plus the response to the change of heat, solved to a tolerance
-                # relative to that change that keeps its error ~tol/50 (exact superposition, one operator)
-                rtol = 0.02 * tol / max(expected_step, 1e-300)
+                # relative to that change that keeps its error ~tol/200 (exact superposition, one operator)
+                rtol = 0.005 * tol / max(expected_step, 1e-300)
                 new = solved[1] + corrections.respond(np.asarray(source) - solved[0], rtol)
                 solved, exact = (np.asarray(source), new), False
         except solvers.SolveError as e:

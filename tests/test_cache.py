@@ -39,8 +39,11 @@ def _compare(name: str, got: dict) -> None:
         for k, v in want.get(key, {}).items():
             np.testing.assert_allclose(got[key][k], v, rtol=RTOL, err_msg=f"{name} {key} {k}")
     if "derating_scale" in want:
-        # the root find stops within its tolerance: the scale follows the temperatures, not bit for bit
-        np.testing.assert_allclose(got["derating_scale"], want["derating_scale"], rtol=1e-6)
+        # the root find stops within its tolerance: the scale follows the temperatures, not bit for bit.
+        # Since issue 13 derating is solved by superposition, which lands within the same 0.05 K of the limit
+        # as the stored root find but not at the same point: 0.05 K over dTj/ds ~60 K is ~1e-3 of the scale
+        # (h100_cowos_s moved by 2.7e-4, mi300x_3d by 1.2e-5)
+        np.testing.assert_allclose(got["derating_scale"], want["derating_scale"], rtol=2e-3)
 
 
 CHILD = """
