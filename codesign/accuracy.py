@@ -336,13 +336,16 @@ class _Chain:
 
     def __init__(self, model, fields: ThermalFields, axes, levels: int, source=None):
         self.model, self.levels = model, []
-        g, f, src = model.grid, fields, source
+        g, f = model.grid, fields
         keep = [np.arange(n + 1) for n in model.grid.shape]
         for _ in range(levels):
-            c = coarsen(g, f, axes, source=src)
+            c = coarsen(g, f, axes)  # pairs decided on the model's fields at every level (not on a carried heat)
             keep = [k[c_k] for k, c_k in zip(keep, c.keep)]  # the model's node indices of the coarse nodes
+            g, f = c.grid, c.fields
+            if source is not None:  # the heat solved (leakage at an operating point) summed onto this grid
+                heat = self.restrict(keep, np.asarray(source) * model.grid.cell_volumes()) / c.grid.cell_volumes()
+                c = replace(c, fields=c.fields.with_(source=heat))
             self.levels.append((c, tuple(keep)))
-            g, f, src = c.grid, c.fields, None
 
     @staticmethod
     def restrict(keep, per_element_heat) -> np.ndarray:
