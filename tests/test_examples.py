@@ -26,6 +26,7 @@ def test_01_design_script(tmp_path):
     assert Path(r["picture"]).stat().st_size > 10_000
 
 
+@pytest.mark.slow  # ~28 s on 2 cores; the same API path (power trace, transient solve, energy balance) is tested in tests/test_transient_domain.py
 def test_03_transient_hotspot(tmp_path):
     r = load("03_transient_hotspot").main(out_dir=tmp_path, max_lateral_size=3e-3, dt=0.1, duration=5.0)
     times, p = np.array(r["times_s"]), np.array(r["power_in_W"])
@@ -58,6 +59,7 @@ def test_02_batch_sweep(tmp_path):
     assert Path(r["pareto"]).stat().st_size > 5_000
 
 
+@pytest.mark.slow  # ~25 s on 2 cores; explore with thermal solves and infeasible kept: tests/test_partition.py; the CLI: tests/test_readme_commands.py
 def test_04_partition():
     r = load("04_partition").main(thermal_top=2)
     assert r["n_candidates"] > 100 and r["n_infeasible"] > 0  # infeasible ones are kept, with reasons

@@ -69,7 +69,7 @@ CASES = {
 }
 QUICK_START = ("python3 -m venv .venv && . .venv/bin/activate && pip install . && "
                "codesign report demo -o demo-report")
-TESTS = "python3 -m venv .venv && . .venv/bin/activate && pip install '.[test]' && python -m pytest -q"
+TESTS = "python3 -m venv .venv && . .venv/bin/activate && pip install '.[test]' && python -m pytest -q -n auto"
 
 
 def test_every_readme_command_has_a_case():

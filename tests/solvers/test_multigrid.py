@@ -27,9 +27,8 @@ def _random_problem(nx, ny, nz, faces, seed=0):
     return grid, fields
 
 
-CASES = [
-    ((7, 6, 3), ("zmax",), None),
-    ((8, 9, 4), ("zmin", "zmax", "xmin", "xmax", "ymin", "ymax"), None),
+CASES = [   # odd and even node counts on every axis among them; each compile costs seconds, so few cases
+    ((7, 6, 3), ("zmin", "zmax", "xmin", "xmax", "ymin", "ymax"), None),
     ((13, 10, 2), ("zmax", "xmax", "ymin"), "consistent"),
     ((12, 11, 3), ("zmin", "ymax"), "lumped"),
 ]
