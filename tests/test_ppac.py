@@ -164,7 +164,7 @@ def test_with_a_real_thermal_solve():
 
     stack = cd.loads_layout(SMALL)
     stack = dataclasses.replace(stack, mesh=dataclasses.replace(stack.mesh, max_lateral_size=2e-3))
-    rep = analyse(stack)
+    rep = analyse(stack, accuracy=False)  # PPAC of a solve; the error estimate (on by default) is not under test
     r = evaluate_ppac(stack, thermal=rep, nodes={"a": "N7", "b": "N7"})
     assert r.technology.technology == "organic_substrate"
     assert r.temperatures["max_junction"] == pytest.approx(rep.max_temperature - KELVIN, abs=1e-6) or \
