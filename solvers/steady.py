@@ -19,6 +19,7 @@ backward pass is one adjoint solve with the same operator and preconditioner.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import time
 from dataclasses import dataclass, field
@@ -311,15 +312,24 @@ def _preconditioner_dtype(preconditioner_dtype, dtype, traced: bool):
     return jnp.dtype(preconditioner_dtype) if preconditioner_dtype is not None else dtype
 
 
+@functools.lru_cache(maxsize=64)
+def _level_shapes(z: bytes, x: bytes, y: bytes, coarse_size: int) -> list[tuple[int, int, int]]:
+    """Node shapes of every level of a grid's coarsening plan (working layout z, x, y), by its
+    coordinates: planning takes ~0.1 s, and the electro-thermal loop checks one hierarchy many times."""
+    axes = [np.frombuffer(a, np.float64) for a in (z, x, y)]
+    shapes = [tuple(len(a) for a in axes)]
+    for tr in plan_coarsening(tuple(axes), coarse_size=coarse_size):
+        shapes.append(tuple(it.n_coarse if it is not None else s for it, s in zip(tr.axes, shapes[-1])))
+    return shapes
+
+
 def _check_hierarchy(grid: TensorGrid, hierarchy: Hierarchy, coarse_size: int, *, call: str) -> None:
     """A hierarchy must have been built for a grid with this one's node counts (cheap check).
 
     Compares the node shape of every level (from the grid's coarsening plan) with the shapes
     of the hierarchy's line-smoother factors and its coarsest matrix.
     """
-    shapes = [(grid.shape[2] + 1, grid.shape[0] + 1, grid.shape[1] + 1)]  # working layout (z, x, y)
-    for tr in _plan(grid, coarse_size):
-        shapes.append(tuple(it.n_coarse if it is not None else s for it, s in zip(tr.axes, shapes[-1])))
+    shapes = _level_shapes(*(np.asarray(a, np.float64).tobytes() for a in (grid.z, grid.x, grid.y)), coarse_size)
     n = int(np.prod(shapes[-1]))
     got = [tuple(np.shape(level.factors[1])) for level in hierarchy.levels]
     if got != shapes[:-1] or tuple(np.shape(hierarchy.coarse_chol)) != (n, n):
