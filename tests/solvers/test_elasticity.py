@@ -283,6 +283,13 @@ def test_void_elements_are_removed_exactly():
     alone = _grid(x, x, z)
     fa = _layered(alone, [(1e-4, CU), (2e-4, SI)], -100.0)
     sa = solve_thermoelastic(alone, fa, rtol=1e-10).stress()
+    # maxiter is data: another budget reuses the compiled program (and is honoured)
+    from solvers._jit import JIT_CACHE
+
+    programs = JIT_CACHE[("thermoelastic",)]._cache_size()
+    short = solve_thermoelastic(alone, fa, rtol=1e-10, maxiter=2, throw=False)
+    assert int(short.iterations) <= 2  # (this small grid is solved by the coarsest level's Cholesky: 1 iteration)
+    assert JIT_CACHE[("thermoelastic",)]._cache_size() == programs
     xb, zb = np.linspace(0, 8e-3 / 3, 9), z + [3e-4]   # two void columns along x, one void layer on top
     boxed = _grid(xb, x, zb)
     fb = _layered(boxed, [(1e-4, CU), (2e-4, SI), (3e-4, SI)], -100.0)
