@@ -444,6 +444,9 @@ def analyse_warpage(stack_or_model: Stack | Model, *, params: Params | None = No
         notes.append("process history not given in the layout: default steps (estimates) used; add [warpage.steps]")
     notes.append("linear elastic (secant at each state's temperature); no solder creep or polymer viscoelasticity; "
                  "no energy-based fatigue indicator (none sourced)")
+    if void_elements(model).any():
+        notes.append("air (a layer's surround) is open space and carries no stress: removed from the elastic problem; "
+                     "a lid is held only through the TIM (no seal ring modelled)")
     out = {}
     states = {"room": (spec.room_temperature, f"{spec.room_temperature - KELVIN:.0f} degC uniform",
                        spec.coplanarity_limit),
