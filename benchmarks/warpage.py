@@ -15,7 +15,7 @@ Prints one table row per mesh: cells, DOFs, compilation (``solvers._cache.STATS`
 (compilation + solve), solve after compilation (one more call on the same grid: the compiled
 program is reused), CG iterations, true relative residual, signed warpage. Air (open space) is
 removed as in ``codesign.warpage`` (``void_elements``). ``--no-design`` skips the design grid.
-Set ``CODESIGN_CACHE=off`` (solvers._cache.ENV) to measure compilation without the program cache.
+Set ``CODESIGN_COMPILE_CACHE=off`` (solvers._cache.ENV) to measure compilation without the program cache.
 """
 
 import os
