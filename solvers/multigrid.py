@@ -261,19 +261,32 @@ class Transfer:
         return f
 
 
+def _coarsened_axes(shape, coarse_size: int, min_nodes: int) -> list[int]:
+    """The working axes the next level coarsens (none: this level is the coarsest)."""
+    if int(np.prod(shape)) <= coarse_size:
+        return []
+    lateral = [ax for ax in (1, 2) if shape[ax] > min_nodes]
+    return lateral if lateral else ([0] if shape[0] > min_nodes else [])
+
+
+def plan_shapes(node_shape, *, coarse_size: int = 1200, min_nodes: int = 3) -> list[tuple[int, int, int]]:
+    """Node shapes (working layout ``(z, x, y)``) of every level :func:`plan_coarsening` makes,
+    from the node counts alone (no arrays, nothing compiled)."""
+    shapes = [tuple(int(n) for n in node_shape)]
+    while axes := _coarsened_axes(shapes[-1], coarse_size, min_nodes):
+        shapes.append(tuple((n + 2) // 2 if ax in axes else n for ax, n in enumerate(shapes[-1])))
+    return shapes
+
+
 def plan_coarsening(coords: tuple, *, coarse_size: int = 1200, min_nodes: int = 3) -> list[Transfer]:
     """Transfers from the fine working-layout coordinates ``(z, x, y)``.
 
-    Which axes are coarsened depends only on the node counts (static); the interpolation
-    weights come from the coordinates, which may be traced.
+    Which axes are coarsened depends only on the node counts (static, :func:`plan_shapes`); the
+    interpolation weights come from the coordinates, which may be traced.
     """
     coords = [jnp.asarray(c) for c in coords]
     plan = []
-    while int(np.prod([c.shape[0] for c in coords])) > coarse_size:
-        lateral = [ax for ax in (1, 2) if coords[ax].shape[0] > min_nodes]
-        axes_to = lateral if lateral else ([0] if coords[0].shape[0] > min_nodes else [])
-        if not axes_to:
-            break
+    while axes_to := _coarsened_axes([c.shape[0] for c in coords], coarse_size, min_nodes):
         its = [None, None, None]
         for ax in axes_to:
             its[ax] = Interp1D.build(coords[ax])

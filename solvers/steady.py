@@ -19,7 +19,6 @@ backward pass is one adjoint solve with the same operator and preconditioner.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 import time
 from dataclasses import dataclass, field
@@ -34,7 +33,7 @@ from ._jit import jitted
 from ._pcg import linear_solve
 from .fem import FACES, from_work, to_work
 from .grid import GridGeometry, TensorGrid, ThermalFields, face_shape
-from .multigrid import Hierarchy, build_hierarchy, plan_coarsening, vcycle
+from .multigrid import Hierarchy, build_hierarchy, plan_coarsening, plan_shapes, vcycle
 from .post import energy_balance
 
 __all__ = [
@@ -312,15 +311,10 @@ def _preconditioner_dtype(preconditioner_dtype, dtype, traced: bool):
     return jnp.dtype(preconditioner_dtype) if preconditioner_dtype is not None else dtype
 
 
-@functools.lru_cache(maxsize=64)
-def _level_shapes(z: bytes, x: bytes, y: bytes, coarse_size: int) -> list[tuple[int, int, int]]:
-    """Node shapes of every level of a grid's coarsening plan (working layout z, x, y), by its
-    coordinates: planning takes ~0.1 s, and the electro-thermal loop checks one hierarchy many times."""
-    axes = [np.frombuffer(a, np.float64) for a in (z, x, y)]
-    shapes = [tuple(len(a) for a in axes)]
-    for tr in plan_coarsening(tuple(axes), coarse_size=coarse_size):
-        shapes.append(tuple(it.n_coarse if it is not None else s for it, s in zip(tr.axes, shapes[-1])))
-    return shapes
+def _level_shapes(node_shape: tuple, coarse_size: int) -> list[tuple[int, int, int]]:
+    """Node shapes of every level of a grid's coarsening plan (working layout z, x, y): from the
+    node counts alone (``plan_shapes``), so the electro-thermal loop may check one hierarchy often."""
+    return plan_shapes(node_shape, coarse_size=coarse_size)
 
 
 def _check_hierarchy(grid: TensorGrid, hierarchy: Hierarchy, coarse_size: int, *, call: str) -> None:
@@ -329,7 +323,7 @@ def _check_hierarchy(grid: TensorGrid, hierarchy: Hierarchy, coarse_size: int, *
     Compares the node shape of every level (from the grid's coarsening plan) with the shapes
     of the hierarchy's line-smoother factors and its coarsest matrix.
     """
-    shapes = _level_shapes(*(np.asarray(a, np.float64).tobytes() for a in (grid.z, grid.x, grid.y)), coarse_size)
+    shapes = _level_shapes((len(grid.z), len(grid.x), len(grid.y)), coarse_size)
     n = int(np.prod(shapes[-1]))
     got = [tuple(np.shape(level.factors[1])) for level in hierarchy.levels]
     if got != shapes[:-1] or tuple(np.shape(hierarchy.coarse_chol)) != (n, n):

@@ -56,6 +56,17 @@ def test_analytic_galerkin_equals_probed_coarse_operators(shape, faces, mass):
     np.testing.assert_allclose(np.asarray(analytic.coarse_chol), chol, rtol=0, atol=1e-10 * np.max(np.abs(chol)))
 
 
+@pytest.mark.parametrize("shape", [(25, 94, 107), (3, 5, 5), (10, 40, 41), (24, 200, 3), (30, 2, 2)])
+def test_plan_shapes_are_the_shapes_of_the_plan(shape):
+    """The level shapes from node counts alone (the cheap hierarchy check) match the plan built
+    from coordinates, for odd and even counts and axes too short to coarsen."""
+    coords = tuple(np.cumsum(np.r_[0.0, np.linspace(1.0, 2.0, n - 1)]) for n in shape)
+    shapes = [shape]
+    for tr in mg.plan_coarsening(coords, coarse_size=50):
+        shapes.append(tuple(it.n_coarse if it is not None else n for it, n in zip(tr.axes, shapes[-1])))
+    assert shapes == mg.plan_shapes(shape, coarse_size=50)
+
+
 def test_element_maps_on_a_uniform_axis():
     """Uniform linear interpolation halves differences and moves averages by half a difference."""
     it = mg.Interp1D.build(np.linspace(0.0, 1.0, 9))
