@@ -73,10 +73,12 @@ DEFAULT_CELL_BUDGET = 2_000_000
 class ErrorEstimate:
     """The discretisation-error estimate of one quantity [K].
 
-    ``value`` on the grid solved, ``coarse`` and ``coarser`` on grids 2x and 4x coarser,
-    ``error`` the ± bound reported, ``order`` the observed order (None when it cannot be
-    computed), ``trusted`` False where the observed order is off (``error`` is then the
-    two-grid index |q1 - q2|, marked "!": not to be trusted).
+    ``value`` on the grid solved, ``coarse`` and ``coarser`` on the two coarser grids, ``error``
+    the ± bound reported, ``order`` the observed order (None when it cannot be computed),
+    ``trusted`` False where the observed order is off or could not be observed (``error`` is then
+    Roache's two-grid index, marked "!"), ``ratio`` the refinement ratio of the quantity's own
+    region between the coarse grid and the grid solved (2 where every cell there merged in pairs
+    along every axis; smaller where cells stayed unpaired).
     """
 
     value: float
@@ -85,37 +87,75 @@ class ErrorEstimate:
     error: float
     order: float | None
     trusted: bool
+    ratio: float = 2.0
 
     @property
     def flag(self) -> str:
         return "" if self.trusted else "!"
 
     def to_dict(self) -> dict:
-        return {"error_K": self.error, "observed_order": self.order, "trusted": self.trusted}
+        return {"error_K": self.error, "observed_order": self.order, "trusted": self.trusted,
+                "refinement_ratio": self.ratio}
 
 
-def richardson(q1: float, q2: float, q4: float | None) -> ErrorEstimate:
-    """The estimate of ``q1`` from its values on grids 2x (``q2``) and 4x (``q4``) coarser.
+#: A second coarsening whose ratio (in the quantity's region) is below this is too small a step to
+#: observe an order from: the estimate is the two-grid one, flagged.
+MIN_OBSERVABLE_RATIO = 1.1
+#: A region whose cells did not coarsen at all is taken as coarsened by this ratio (the two grids
+#: differ only around it): a conservative two-grid bound, flagged.
+MIN_RATIO = 1.05
 
-    Trusted (observed order within :data:`ORDER_RANGE`, the three values monotone): Roache's
-    three-grid bound ``1.25 |q1 - q2| / (2^p - 1)`` with ``p = min(p_obs, 2)`` (an order above the
-    expected one is not credited). Otherwise Roache's two-grid bound ``3 |q1 - q2| / (2^2 - 1)``.
+
+def _observed_order(e21: float, e32: float, r21: float, r32: float) -> float | None:
+    """The observed order of three grids with ratios ``r21`` (coarse / fine) and ``r32`` (coarser /
+    coarse): ``p = |ln|e32/e21| + ln((r21^p - s) / (r32^p - s))| / ln r21`` solved by fixed-point
+    iteration, ``s = sign(e32/e21)`` (after Celik et al., "Procedure for estimation and reporting of
+    uncertainty due to discretization in CFD applications", J. Fluids Eng. 130, 078001, 2008). With
+    ``r21 = r32`` this is ``log_r(e32/e21)``. The logarithm is taken signed, not in absolute value as
+    printed there, so that differences that grow with refinement give a negative order (flagged).
+    None for oscillating values (``s < 0``) or when the iteration has no solution."""
+    s = 1.0 if e32 / e21 > 0 else -1.0
+    if s < 0:
+        return None
+    if abs(r21 - r32) <= 1e-12 * r21:  # equal ratios: closed form
+        return math.log(e32 / e21) / math.log(r21)
+    p = 2.0
+    for _ in range(200):
+        a, b = r21 ** p - s, r32 ** p - s
+        if a <= 0 or b <= 0 or p < -50:
+            return None
+        new = (math.log(e32 / e21) + math.log(a / b)) / math.log(r21)  # signed: a diverging series gives p < 0
+        if abs(new - p) < 1e-10:
+            return new
+        p = min(new, 50.0)
+    return p
+
+
+def richardson(q1: float, q2: float, q4: float | None, r21: float = 2.0, r32: float = 2.0) -> ErrorEstimate:
+    """The estimate of ``q1`` from its values on a grid coarser by ``r21`` (``q2``) and one coarser
+    again by ``r32`` (``q4``): ratios of cell size in the quantity's region (2: bisection).
+
+    Trusted (observed order within :data:`ORDER_RANGE`, the three values monotone, ``r32`` at least
+    :data:`MIN_OBSERVABLE_RATIO`): Roache's three-grid bound ``1.25 |q1 - q2| / (r21^p - 1)`` with
+    ``p = min(p_obs, 2)`` (an order above the expected one is not credited). Otherwise Roache's
+    two-grid bound with the formal order, ``3 |q1 - q2| / (r21^2 - 1)`` (``|q1 - q2|`` at ``r21 = 2``).
     """
+    r21 = max(float(r21), MIN_RATIO)
     d12 = q1 - q2
     order = None
     if q4 is not None:
         d24 = q2 - q4
         scale = max(abs(q1), abs(q2), abs(q4), 1.0)
         if abs(d12) <= 1e-12 * scale and abs(d24) <= 1e-12 * scale:
-            return ErrorEstimate(q1, q2, q4, 0.0, None, True)  # the same on every grid: nothing to resolve
-        if d12 != 0 and d24 / d12 > 0:
-            order = math.log2(d24 / d12)
+            return ErrorEstimate(q1, q2, q4, 0.0, None, True, r21)  # the same on every grid: nothing to resolve
+        if d12 != 0 and d24 != 0 and r32 >= MIN_OBSERVABLE_RATIO:
+            order = _observed_order(-d12, -d24, r21, float(r32))
     trusted = order is not None and ORDER_RANGE[0] <= order <= ORDER_RANGE[1]
     if trusted:
-        err = SAFETY * abs(d12) / (2 ** min(order, EXPECTED_ORDER) - 1)
+        err = SAFETY * abs(d12) / (r21 ** min(order, EXPECTED_ORDER) - 1)
     else:
-        err = FLAGGED_SAFETY * abs(d12) / (2 ** EXPECTED_ORDER - 1)
-    return ErrorEstimate(q1, q2, q4, float(err), order, trusted)
+        err = FLAGGED_SAFETY * abs(d12) / (r21 ** EXPECTED_ORDER - 1)
+    return ErrorEstimate(q1, q2, q4, float(err), order, trusted, r21)
 
 
 # ======================================================================================
@@ -292,7 +332,8 @@ class Accuracy:
 
     def to_dict(self) -> dict:
         return {
-            "method": "Richardson extrapolation from the grid coarsened 2x and 4x (expected order 2)",
+            "method": ("Richardson extrapolation from two coarsened grids, with each quantity's own refinement ratio "
+                       "(Roache's GCI; docs/accuracy.md)"),
             "cells": list(self.cells), "unpaired_cells_xyz": list(self.unpaired),
             "target_K": self.target, "target": self.target_note, "met": self.met, "stop": self.stop,
             "largest_chiplet_error_K": self.chiplet_error,
@@ -413,6 +454,33 @@ def _kt_chain(model, chain: _Chain):
     return out
 
 
+def _quantity_regions(model) -> dict:
+    """The regions each quantity of :func:`quantities` is taken over."""
+    names = model.grid.region_names
+    out = {}
+    for chip, region in model.chiplet_regions.items():
+        out[("junction", chip)] = out[("mean", chip)] = [region]
+    for layer in model.stack.layers:
+        out[("layer_max", layer.name)] = [n for n in names if n == layer.name or n.startswith(layer.name + "/")]
+    return out
+
+
+def _ratios(model, grids) -> dict:
+    """Per quantity, the refinement ratios ``(r21, r32)`` between the grids (fine first) in the
+    quantity's own regions: ``(N_fine / N_coarse)^(1/3)`` of their cell counts, the ratio of the
+    representative cell size ``h = (V / N)^(1/3)`` (Celik et al. 2008). 2 where every cell there
+    merged in pairs along every axis; less where a die is too few cells across to pair."""
+    index = {n: i for i, n in enumerate(model.grid.region_names)}
+    counts = [np.bincount(np.asarray(g.region).ravel(), minlength=len(index)) for g in grids]
+    out = {}
+    for key, regions in _quantity_regions(model).items():
+        ids = [index[r] for r in regions if r in index]
+        n = [float(sum(c[i] for i in ids)) for c in counts]
+        if ids and all(v > 0 for v in n):
+            out[key] = ((n[0] / n[1]) ** (1 / 3), (n[1] / n[2]) ** (1 / 3))
+    return out
+
+
 def estimate(model, params, temperature, *, source=None, solver=None, axes=(0, 1, 2),
              temperature_dependent: bool = False, leakage: bool = False) -> Accuracy:
     """Richardson estimates of ``model``'s quantities at ``temperature`` (the solve of ``params``).
@@ -437,7 +505,8 @@ def estimate(model, params, temperature, *, source=None, solver=None, axes=(0, 1
                          _coarse_temperature(chain, i, params, solver, kt=kt[i], leakage=leakage, dynamic=fields.source,
                                              fine=q1))
               for i in range(2))
-    est = {k: richardson(q1[k], q2[k], q4.get(k)) for k in q1 if k in q2}
+    ratio = _ratios(model, [model.grid] + [c.grid for c, _ in chain.levels])
+    est = {k: richardson(q1[k], q2[k], q4.get(k), *ratio.get(k, (2.0, 2.0))) for k in q1 if k in q2}
     c1, c2 = chain.levels[0][0], chain.levels[1][0]
     return Accuracy(estimates=est, cells=(model.grid.n_elements, c1.grid.n_elements, c2.grid.n_elements),
                     unpaired=c1.unpaired, seconds=time.perf_counter() - t0)

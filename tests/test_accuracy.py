@@ -47,6 +47,47 @@ def test_richardson_on_a_power_law_brackets_the_error(p):
     assert _brackets(est, true, factor=1.26)
 
 
+@pytest.mark.parametrize("p", [1.3, 2.0])
+def test_richardson_with_unequal_ratios_finds_the_order(p):
+    """Q_h = Q + C h^p on grids coarser by 1.6 and then by 1.4 (a graded grid's pair-coarsening
+    leaves cells unpaired): the observed order is still p (Celik et al. 2008), and the ± with the
+    actual ratio holds the true error within 1.25x (taken as 2, the ratio would shrink the ± by 2.2x)."""
+    exact, c, h = 350.0, 4.0, 0.1
+    q = {r: exact + c * (r * h) ** p for r in (1.0, 1.6, 1.6 * 1.4)}
+    est = acc.richardson(q[1.0], q[1.6], q[1.6 * 1.4], 1.6, 1.4)
+    assert est.trusted and est.order == pytest.approx(p, abs=1e-8) and est.ratio == 1.6
+    assert _brackets(est, q[1.0] - exact, factor=1.26)
+    two_grid = acc.richardson(q[1.0], q[1.6], None, 1.6)  # Roache's two-grid index: safety 3, formal order
+    assert not two_grid.trusted and two_grid.error >= abs(q[1.0] - exact)
+    assert acc.richardson(q[1.0], q[1.6], None).error < 0.6 * two_grid.error  # with the ratio taken as 2
+
+
+def test_a_second_coarsening_too_small_to_observe_an_order_gives_the_flagged_two_grid_bound():
+    est = acc.richardson(100.0, 100.1, 100.15, 1.5, 1.05)
+    assert not est.trusted and est.order is None
+    assert est.error == pytest.approx(3 * 0.1 / (1.5 ** 2 - 1))
+
+
+def test_each_quantity_takes_the_refinement_ratio_of_its_own_region():
+    """A bisected grid coarsens by exactly 2 in every region; on the layout's graded grid a die
+    that is only a few cells across coarsens by less, and its ± uses that ratio."""
+    stack = _small_demo()
+    fine = cd.build(stack, bisect=(1, 1, 1))
+    grids = [fine.grid] + [c.grid for c, _ in acc._Chain(fine, acc._numpy_fields(fine.fields()), (0, 1, 2), 2).levels]
+    ratios = acc._ratios(fine, grids)
+    assert set(ratios) == {k for k in acc._quantity_regions(fine)}
+    assert all(r21 == pytest.approx(2.0, rel=1e-12) for r21, _ in ratios.values())
+    graded = cd.build(stack)
+    grids = [graded.grid] + [c.grid for c, _ in acc._Chain(graded, acc._numpy_fields(graded.fields()), (0, 1, 2),
+                                                              2).levels]
+    for key, (r21, r32) in acc._ratios(graded, grids).items():
+        regions = acc._quantity_regions(graded)[key]
+        ids = [graded.grid.region_names.index(r) for r in regions]
+        n = [sum(int(np.sum(np.asarray(g.region) == i)) for i in ids) for g in grids]
+        assert r21 == pytest.approx((n[0] / n[1]) ** (1 / 3)) and r32 == pytest.approx((n[1] / n[2]) ** (1 / 3))
+        assert 1.0 <= r21 <= 2.0 + 1e-12
+
+
 def test_richardson_flags_an_order_off_and_falls_back_to_the_conservative_bound():
     est = acc.richardson(100.0, 100.1, 99.0)  # not monotone: not in the asymptotic range
     assert not est.trusted and est.order is None
