@@ -152,8 +152,15 @@ def _v2_check(path, name, series, levels, finest_tol):
 @PATHS
 @pytest.mark.parametrize("name", sorted(V2_SOURCES))
 def test_v2_flux_channel_second_order(path, name, v2_series):
-    # Levels 0..2: finest 80×64×8 cells (0.125 mm), ~3 s per source on 2 cores.
-    _v2_check(path, name, v2_series, levels=(0, 1, 2), finest_tol=5e-3)
+    # Reference: levels 0..2, finest 80×64×8 cells (0.125 mm), ~3 s per source on 2 cores. The JAX
+    # path compiles one program set per grid (~10 s each at level 2 on 2 cores), so the default suite
+    # gives it levels 0..1; the three-level fit of the JAX path is in test_v2_flux_channel_fine (slow).
+    # The finest error is O(h²): at level 1 (twice the cell size) the level-2 bound 5e-3 becomes 2e-2;
+    # 1e-2 is used (measured 6.7e-3 of the rise for the mean over the eccentric source, 6e-4 at its centre).
+    if path == "reference":
+        _v2_check(path, name, v2_series, levels=(0, 1, 2), finest_tol=5e-3)
+    else:
+        _v2_check(path, name, v2_series, levels=(0, 1), finest_tol=1e-2)
 
 
 @pytest.mark.slow
@@ -183,11 +190,31 @@ def _v3_axes(kind, level, lengths):
     return [_bisect(b, level) for b in base]
 
 
+#: Levels of the default-suite V3 series per path. Finest 24³ cells for the reference solver; the JAX
+#: path compiles one program set per node count (the 24³ one ~10 s on 2 cores), so it stops at 12³
+#: (uniform 3³..12³, graded 6³..12³: the same node counts as the uniform levels 1..2, one compile for
+#: both); its series to 24³ and 48³ runs in the slow tests below. Measured rates of the cheaper series
+#: (the discrete solutions are the same for both paths): uniform 0..2 l2 1.97, h1 1.12, nodal 1.68;
+#: graded 0..1 l2 1.96, h1 1.08, nodal 1.82, inside the tolerances of the method below.
+V3_LEVELS = {("reference", "uniform"): (0, 1, 2, 3), ("reference", "graded"): (0, 1, 2),
+             ("jax", "uniform"): (0, 1, 2), ("jax", "graded"): (0, 1)}
+
+
 @PATHS
 @pytest.mark.parametrize("kind", ["uniform", "graded"])
 def test_v3_manufactured_convergence_order(path, kind):
+    _v3_check(path, kind, V3_LEVELS.get((path, kind), (0, 1, 2, 3) if kind == "uniform" else (0, 1, 2)))
+
+
+@pytest.mark.slow
+@PATHS
+def test_v3_manufactured_uniform_to_24_cubed(path):
+    # The default series of the reference path for every path: uniform levels 0..3 (finest 24³ cells).
+    _v3_check(path, "uniform", (0, 1, 2, 3))
+
+
+def _v3_check(path, kind, levels):
     mb = ManufacturedBox()
-    levels = (0, 1, 2, 3) if kind == "uniform" else (0, 1, 2)  # finest 24³ cells in both
     h, errs = [], []
     for lev in levels:
         axes = _v3_axes(kind, lev, mb.lengths)
