@@ -600,7 +600,8 @@ def meet_target(stack, *, solve, heat_sources=(), mesh: dict | None = None, solv
     ThermalReport`` solves one model (steady or electro-thermal). While the largest chiplet
     estimate exceeds the target, the axes that carry the error (lateral, vertical or both: one
     extra solve on the grid coarsened along x and y alone) are bisected (every cell halved, so
-    the coarse grid of the estimate is then exactly the grid before); the loop stops when the
+    the coarse grid of the estimate is then exactly the grid before; where those axes together
+    would exceed the budget, the axes of the larger share alone); the loop stops when the
     target is met or when the next grid would exceed the cell budget (``max_cells``, else
     ``mesh.max_cells`` of the layout, else :data:`DEFAULT_CELL_BUDGET`), and says which.
     """
@@ -629,11 +630,15 @@ def meet_target(stack, *, solve, heat_sources=(), mesh: dict | None = None, solv
             break
         lateral, vertical = _axis_errors(report, solver)
         axes = [ax for ax, e in ((0, lateral), (1, lateral), (2, vertical)) if e >= 0.3 * max(lateral, vertical)]
-        grow = math.prod(2 if ax in axes else 1 for ax in range(3))
-        if model.grid.n_elements * grow > budget:
+        # when the axes that carry the error do not fit the budget together, the larger share's alone
+        groups = sorted((([0, 1], lateral), ([2], vertical)), key=lambda g: -g[1])
+        options = [axes] + [g for g, e in groups if e > 0 and g != axes]
+        fits = [a for a in options if model.grid.n_elements * 2 ** len(a) <= budget]
+        if not fits:
+            grow = 2 ** len(axes)
             stop = f"cell budget {budget:,} (the next grid would have {model.grid.n_elements * grow:,} cells)"
             break
-        for ax in axes:
+        for ax in fits[0]:
             bisect[ax] += 1
     acc = replace(report.accuracy, history=tuple(history), stop=stop)
     return model, replace(report, accuracy=acc)

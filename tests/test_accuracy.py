@@ -251,6 +251,18 @@ def test_an_unreachable_target_stops_at_the_cell_budget_and_says_so():
     assert "NOT met" in r.table()
 
 
+def test_when_all_axes_do_not_fit_the_budget_the_larger_share_is_refined_alone():
+    stack = _small_demo()
+    stack = stack.__class__(**{**stack.__dict__, "mesh": stack.mesh.__class__(
+        **{**stack.mesh.__dict__, "target_error": 1e-6})})
+    first = cd.build(stack).grid.n_elements
+    r = cd.analyse(stack, solver=ReferenceAMG(), max_cells=5 * first)  # x8 does not fit, x4 or x2 does
+    history = r.accuracy.history
+    assert len(history) >= 2 and history[1]["bisect"] in ([1, 1, 0], [0, 0, 1])
+    assert history[1]["cells"] == first * 2 ** sum(history[1]["bisect"])
+    assert not r.accuracy.met and r.accuracy.stop.startswith(f"cell budget {5 * first:,}")
+
+
 def test_a_stack_without_a_target_is_solved_as_it_stands_with_its_estimate():
     """No mesh.target_error and no accuracy=True: the layout's [mesh] as given (not refined), with
     the estimate on every chiplet and whether it meets the default target; accuracy=False: none."""
