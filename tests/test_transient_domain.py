@@ -46,9 +46,11 @@ def test_unit_pattern_is_one_watt(stack):
 
 
 def test_transient_follows_the_trace_and_conserves_input(tmp_path, stack):
-    m = cd.build(stack, max_lateral_size=3e-3, max_vertical_size=500e-6, cells_per_layer=1)
+    # The mesh, output count (the default 60, and the instant before the breakpoint) and step count of
+    # tests/test_cli.py's `codesign run demo --transient ... --lateral-size 4 mm`: one transient program for both.
+    m = cd.build(stack, max_lateral_size=4e-3, min_lateral_size=4e-3, grading=1.0)
     trace = read_power_trace(write(tmp_path, "time [s], logic [W]\n0, 100\n1, 0\n"), stack)
-    r = analyse_transient(m, trace, duration=2.0, dt=0.05, n_outputs=8)
+    r = analyse_transient(m, trace, duration=2.0, dt=0.05)
     # Input power: logic 100 W (then 0) plus both HBM stacks at their layout 8 W each.
     before = r.times <= 1.0 + 1e-9  # a step ending at t reports the power applied over that step
     np.testing.assert_allclose(r.power_in[before], 116.0, rtol=1e-9)
