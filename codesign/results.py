@@ -48,7 +48,7 @@ class ChipletTemperature:
     # discretisation-error estimates [K] (codesign.accuracy; None when not estimated)
     junction_error: float | None = None
     mean_error: float | None = None
-    error_trusted: bool | None = None  # False: the observed order is off, the ± cannot be trusted
+    error_trusted: bool | None = None  # False: no observed order in range verified the ± (a two-grid bound)
     junction_order: float | None = None  # observed order of convergence of the junction temperature
 
 

@@ -362,8 +362,8 @@ def _section_chiplets(ctx: ReportContext) -> str:
                  "(negative rows are over their limit); power: the heat the die dissipated in this solve "
                  "(leakage included when the layout has leakage data).")]
     if ctx.report.accuracy is not None:
-        out.append(_meta("± : estimated discretisation error (Richardson from grids 2x and 4x coarser; ! where the "
-                         "observed order is off and the ± cannot be trusted; docs/accuracy.md). "
+        out.append(_meta("± : estimated discretisation error (Richardson from two coarsened grids; ! where no "
+                         "observed order in range verified it: Roache's two-grid bound; docs/accuracy.md). "
                          + ctx.report.accuracy.summary() + "."))
     for name, caption in ctx.pictures:
         out.append(f"<figure><a href=\"{html.escape(name)}\"><img src=\"{html.escape(name)}\" "
