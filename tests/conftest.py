@@ -28,11 +28,13 @@ jax.config.update("jax_numpy_dtype_promotion", "strict")
 
 @pytest.fixture(scope="session")
 def coarse_report():
-    """The demo layout solved once per session on a coarse mesh (default solver), for picture tests."""
+    """The demo layout solved once per session on a coarse mesh (default solver), for picture tests.
+
+    The mesh of `codesign run demo --lateral-size 4 mm` (tests/test_cli.py, tests/test_model.py): its
+    solver programs are usually in the session's compile cache already."""
     import codesign
 
-    model = codesign.build(codesign.load_layout("demo"), max_lateral_size=1e-3, min_lateral_size=1e-3,
-                           max_vertical_size=5e-4)
+    model = codesign.build(codesign.load_layout("demo"), max_lateral_size=4e-3, min_lateral_size=4e-3, grading=1.0)
     return codesign.analyse(model)
 
 
