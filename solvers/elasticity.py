@@ -43,12 +43,23 @@ Solver
 ------
 Conjugate gradients (stopping on the true residual, :mod:`solvers._pcg`) preconditioned by one
 geometric multigrid V-cycle with lateral semi-coarsening: x and y are coarsened by two per level,
-z never (thin layers stay resolved on every level). Prolongation is lateral linear interpolation
-and the coarse operators are Galerkin, ``Pᵀ A P``, stored as 27 3x3 node blocks per node and
-computed by probing (81 applications per level); the smoother is Chebyshev(3) on z-column 3x3-block
-tridiagonal solves (factored once per level), and the coarsest level is solved by a dense
-Cholesky factorisation. ``maxiter`` is data, not compiled in. Void elements (open space,
-``void=``) are removed: no stiffness, their own nodes held at zero.
+z never (thin layers stay resolved on every level). The operator is formed once per solve as a
+27-point node stencil of 3x3 blocks (:func:`_element_stencil`: element matrices with the
+incompatible modes condensed, added into the node-pair blocks) and applied from its symmetric
+half (14 blocks per node, :func:`_half_apply`), a few shifted multiply-adds per node instead of
+element loops. Prolongation is lateral linear interpolation and the coarse operators are Galerkin,
+``Pᵀ A P``, formed exactly from the fine stencil by sparse products along x, then y
+(:func:`_galerkin_axis`); the smoother is Chebyshev(3) on z-column 3x3-block tridiagonal solves
+(factored once per level), and the coarsest level (at most ``plane_nodes`` nodes across) is solved
+exactly as a block-tridiagonal system over its z-planes. For ``rtol >= SINGLE_PRECISION_RTOL`` the
+V-cycle runs in float32 (set up in float64, then rounded); CG, its operator and its stopping test stay
+float64. ``maxiter`` is data, not compiled in. Void elements (open space, ``void=``) are removed:
+no stiffness, their own nodes held at zero.
+
+Cost (b200_cowos_l, 4 mm lateral cells, 96k DOFs; benchmarks/RESULTS.md): the operator set-up was
+~6 s (probing: 36 applications for the column blocks, 81 per Galerkin level, a dense coarsest
+Cholesky) and an iteration ~0.15 s; the stencil, the sparse Galerkin products, the plane solve and
+the float32 cycle cut the whole solve from 16-26 s to ~7 s at the same iteration count.
 
 Diagnosis of the non-convergence on the shipped packages (issue 15; b200_cowos_l on 8 mm lateral
 cells, 18k elements, and an 8 x 8 x 24 homogeneous stand-in with the package's z-grading): the
@@ -95,6 +106,10 @@ VOIGT: tuple[str, ...] = ("xx", "yy", "zz", "xy", "yz", "xz")
 # shear index of the pair of axes (d, e), d < e, in the shear part of VOIGT / ElasticFields.G
 _SHEAR = {(0, 1): 0, (1, 2): 1, (0, 2): 2}
 _SUPPORTS = ("free", "simply_supported")
+#: From this rtol up the multigrid preconditioner runs in float32 (CG itself stays float64 and stops
+#: on the float64 true residual, so the answer meets rtol either way); tighter tolerances use a
+#: float64 preconditioner, whose rounding cannot stall CG near 1e-12.
+SINGLE_PRECISION_RTOL = 1e-9
 
 
 # ======================================================================================
@@ -177,7 +192,8 @@ class _Level:
     G: jax.Array        # (3, nx, ny, nz)
     mask: jax.Array     # (3, nx+1, ny+1, nz+1)
     incompatible: bool = field(default=True, metadata=dict(static=True))
-    stencil: Any = None  # coarse levels: the Galerkin operator as 27 node blocks (X, Y, Z, 27, 3, 3)
+    stencil: Any = None  # the constrained operator as 27 node blocks (27, 3, 3, X, Y, Z), while setting up
+    half: Any = None     # the same, symmetric half (14, 3, 3, X+2, Y+2, Z+2), applied by the solver
 
     def sizes(self):
         hx, hy, hz = jnp.diff(self.x), jnp.diff(self.y), jnp.diff(self.z)
@@ -263,6 +279,8 @@ def _energy(u, lev: _Level):
 
 def _apply_c(lev: _Level, u):
     """The constrained operator ``m K (m u) + (1 - m) u`` (symmetric positive definite)."""
+    if lev.half is not None:
+        return _half_apply(lev.half, u)
     if lev.stencil is not None:
         return _stencil_apply(lev.stencil, u)
     m = lev.mask
@@ -270,43 +288,127 @@ def _apply_c(lev: _Level, u):
 
 
 _OFFSETS = np.array([(a, b, c) for a in (-1, 0, 1) for b in (-1, 0, 1) for c in (-1, 0, 1)])
+#: index of the offset (0, 0, 0) and of (0, 0, +1) in _OFFSETS
+_CENTRE, _UP = 13, 14
 
 
 def _stencil_apply(S, u):
     """``A u`` for an operator stored as 3x3 blocks to the 27 neighbours of every node.
 
-    ``S[i, j, k, o]`` is the block ``A[(i, j, k), (i, j, k) + _OFFSETS[o]]``; ``u`` is (3, X, Y, Z).
+    ``S[o, i, j]`` (27, 3, 3, X, Y, Z) holds the blocks ``A[(n, i), (n + _OFFSETS[o], j)]`` at every
+    node ``n``; ``u`` is (3, X, Y, Z). 243 shifted multiply-adds per node, which XLA fuses into one
+    loop over the nodes (an einsum over a stacked copy was 10x slower on the CPU).
     """
     X, Y, Z = u.shape[1:]
     up = jnp.pad(u, ((0, 0), (1, 1), (1, 1), (1, 1)))
-    sh = jnp.stack([up[:, 1 + a:1 + a + X, 1 + b:1 + b + Y, 1 + c:1 + c + Z] for a, b, c in _OFFSETS])
-    return jnp.einsum("xyzoij,ojxyz->ixyz", S, sh)
+    y = [0.0, 0.0, 0.0]
+    for o, (a, b, c) in enumerate(_OFFSETS):
+        sh = up[:, 1 + a:1 + a + X, 1 + b:1 + b + Y, 1 + c:1 + c + Z]
+        for i in range(3):
+            y[i] = y[i] + S[o, i, 0] * sh[0] + S[o, i, 1] * sh[1] + S[o, i, 2] * sh[2]
+    return jnp.stack(y)
 
 
-def _probe_stencil(apply, shape, dtype):
-    """The 27-block stencil of a linear operator whose couplings reach one node in each direction.
+def _half_stencil(S):
+    """The symmetric half of a 27-block stencil: the centre and the 13 offsets after it, zero-padded.
 
-    81 applications: unit vectors on the nodes of one colour ``(i mod 3, j mod 3, k mod 3)`` and one
-    component; every node sees at most one probed node among its 27 neighbours.
+    ``A[(n, i), (n - o, j)] = A[(n - o, j), (n, i)] = S[o](n - o)[j, i]``, so the 13 blocks
+    before the centre are the transposes of those after it, read one node back; the padding
+    gives the zero blocks beyond the grid. Half the memory traffic per application, and the
+    applied operator is exactly symmetric.
     """
-    _, X, Y, Z = shape
-    i = jnp.arange(X)[:, None, None]
-    j = jnp.arange(Y)[None, :, None]
-    k = jnp.arange(Z)[None, None, :]
-    I, J, K = (jnp.broadcast_to(a, (X, Y, Z)) for a in (i, j, k))
-    probes = jnp.asarray([(a, b, c, d) for a in range(3) for b in range(3) for c in range(3) for d in range(3)])
+    return jnp.pad(S[_CENTRE:], ((0, 0), (0, 0), (0, 0), (1, 1), (1, 1), (1, 1)))
 
-    def one(S, p):
-        a, b, c, comp = p[0], p[1], p[2], p[3]
-        sel = ((i % 3 == a) & (j % 3 == b) & (k % 3 == c)).astype(dtype)
-        v = jnp.zeros(shape, dtype).at[comp].set(sel)
-        y = jnp.moveaxis(apply(v), 0, -1)  # (X, Y, Z, 3)
-        off = lambda q, n: (q - n + 1) % 3 - 1  # noqa: E731 - offset to the probed node, in {-1, 0, 1}
-        o = (off(a, I) + 1) * 9 + (off(b, J) + 1) * 3 + (off(c, K) + 1)
-        return S.at[I, J, K, o, :, comp].set(y), None
 
-    S, _ = jax.lax.scan(one, jnp.zeros((X, Y, Z, 27, 3, 3), dtype), probes)
+def _half_apply(H, u):
+    """``A u`` for the symmetric half-stencil ``H`` of :func:`_half_stencil`; ``u`` is (3, X, Y, Z)."""
+    X, Y, Z = u.shape[1:]
+    up = jnp.pad(u, ((0, 0), (1, 1), (1, 1), (1, 1)))
+    y = [0.0, 0.0, 0.0]
+    for k, (a, b, c) in enumerate(_OFFSETS[_CENTRE:]):
+        Hk = H[k, :, :, 1:1 + X, 1:1 + Y, 1:1 + Z]
+        sh = up[:, 1 + a:1 + a + X, 1 + b:1 + b + Y, 1 + c:1 + c + Z]
+        for i in range(3):
+            y[i] = y[i] + Hk[i, 0] * sh[0] + Hk[i, 1] * sh[1] + Hk[i, 2] * sh[2]
+        if k:
+            Hm = H[k, :, :, 1 - a:1 - a + X, 1 - b:1 - b + Y, 1 - c:1 - c + Z]
+            sm = up[:, 1 - a:1 - a + X, 1 - b:1 - b + Y, 1 - c:1 - c + Z]
+            for i in range(3):
+                y[i] = y[i] + Hm[0, i] * sm[0] + Hm[1, i] * sm[1] + Hm[2, i] * sm[2]
+    return jnp.stack(y)
+
+
+def _unit_strains() -> np.ndarray:
+    """``B[r, s, qx, qy, qz, d]``: strain ``s`` on element function ``q`` of the unit displacement ``r``.
+
+    ``r = 8 j + 4 a + 2 b + c`` is component ``j`` of the element's local node ``(a, b, c)``; the
+    strain is ``Σ_d B[r, ..., d] 2 / h_d`` (the compatible strains of :func:`_strains`, per element).
+    """
+    m = lambda a, q: 0.5 if q == 0 else 0.5 * (2 * a - 1)  # noqa: E731 - modal coefficient of a node value
+    B = np.zeros((24, 6, 2, 2, 2, 3))
+    for j in range(3):
+        for a in (0, 1):
+            for b in (0, 1):
+                for c in (0, 1):
+                    r, node = 8 * j + 4 * a + 2 * b + c, (a, b, c)
+                    for q in np.ndindex(2, 2, 2):
+                        for d in range(3):
+                            if q[d]:
+                                continue
+                            v = m(node[d], 1) * np.prod([m(node[e], q[e]) for e in range(3) if e != d])
+                            B[r, :, q[0], q[1], q[2], d] = _T[:, j, d] * v
+    return B
+
+
+_B = _unit_strains()
+
+
+def _element_stencil(lev: _Level):
+    """The (unconstrained) operator ``K`` of ``lev``'s elements as a 27-block node stencil (27, 3, 3, X, Y, Z).
+
+    Element matrices are formed column by column (24 unit displacements of the local nodes, the
+    energy ``Σ_q ε_r · W_q C_q ε_c`` of :func:`_stresses`, incompatible modes condensed as in
+    :func:`_apply`) and added into the blocks of the node pairs they couple. One pass over the
+    elements: the cost of ~24 element-operator applications, done once per solve; afterwards
+    every application of ``K`` is :func:`_stencil_apply`.
+    """
+    dt = lev.N.dtype
+    hx, hy, hz = lev.sizes()
+    g = (2.0 / hx, 2.0 / hy, 2.0 / hz)
+    nx, ny, nz = lev.N.shape[2:]
+    B = jnp.asarray(_B, dt)
+    rows = [(a, b, c) for a in (0, 1) for b in (0, 1) for c in (0, 1)]
+
+    def column(S, r):
+        Br = jax.lax.dynamic_index_in_dim(B, r, 0, keepdims=False)  # (6, 2, 2, 2, 3)
+        eps = sum(Br[..., d][..., None, None, None] * g[d] for d in range(3))  # (6, 2, 2, 2, nx, ny, nz)
+        sig = _stresses(eps, lev)
+        K = sum(jnp.einsum("rsabc,sabc...->r...", B[..., d], sig * g[d]) for d in range(3))  # (24, nx, ny, nz)
+        K = K.reshape((3, 8) + K.shape[1:])
+        j, a2, b2, c2 = r // 8, (r // 4) % 2, (r // 2) % 2, r % 2
+        for n, (a, b, c) in enumerate(rows):
+            o = (a2 - a + 1) * 9 + (b2 - b + 1) * 3 + (c2 - c + 1)
+            start = (o, 0, j, a, b, c)
+            size = (1, 3, 1, nx, ny, nz)
+            cur = jax.lax.dynamic_slice(S, start, size)
+            S = jax.lax.dynamic_update_slice(S, cur + K[:, n][None, :, None], start)
+        return S, None
+
+    S0 = jnp.zeros((27, 3, 3, nx + 1, ny + 1, nz + 1), dt)
+    S, _ = jax.lax.scan(column, S0, jnp.arange(24))
     return S
+
+
+def _constrain_stencil(S, mask):
+    """The stencil of ``m K m + (1 - m)`` (held DOFs decoupled, unit diagonal) from that of ``K``."""
+    X, Y, Z = mask.shape[1:]
+    mp = jnp.pad(mask, ((0, 0), (1, 1), (1, 1), (1, 1)))
+    out = []
+    for o, (a, b, c) in enumerate(_OFFSETS):
+        mo = mp[:, 1 + a:1 + a + X, 1 + b:1 + b + Y, 1 + c:1 + c + Z]
+        out.append(mask[:, None] * S[o] * mo[None, :])
+    S = jnp.stack(out)
+    return S.at[_CENTRE].add(jnp.eye(3, dtype=S.dtype)[:, :, None, None, None] * (1.0 - mask)[:, None])
 
 
 def _thermal_load(lev: _Level, alpha_dT):
@@ -459,7 +561,8 @@ def _column_blocks(lev: _Level):
     X, Y, Z = lev.x.shape[0], lev.y.shape[0], lev.z.shape[0]
     dt = lev.N.dtype
     if lev.stencil is not None:
-        return lev.stencil[:, :, :, 13], lev.stencil[:, :, :-1, 14]  # offsets (0, 0, 0) and (0, 0, +1)
+        blk = lambda o: jnp.moveaxis(lev.stencil[o], (0, 1), (-2, -1))  # noqa: E731 - (X, Y, Z, 3, 3)
+        return blk(_CENTRE), blk(_UP)[:, :, :-1]
     i = np.arange(X)[:, None, None]
     j = np.arange(Y)[None, :, None]
     k = np.arange(Z)[None, None, :]
@@ -534,7 +637,7 @@ class _Hierarchy:
     upper: tuple           # column upper blocks per smoothed level
     transfer: tuple        # _Transfer to each level from the next coarser one
     lmax: tuple            # largest eigenvalue estimate of S^-1 A per smoothed level
-    coarse_chol: jax.Array  # Cholesky factor of the coarsest constrained operator
+    coarse: tuple           # block LU (pivot inverses, upper blocks) of the coarsest level over its z-planes
     degree: int = field(default=3, metadata=dict(static=True))
     ratio: float = field(default=10.0, metadata=dict(static=True))
 
@@ -542,7 +645,9 @@ class _Hierarchy:
 def _lmax(lev: _Level, pinv, upper, iterations: int = 12):
     """Power-iteration estimate of the largest eigenvalue of ``S^-1 A`` (S: column blocks)."""
     shape = (3, lev.x.shape[0], lev.y.shape[0], lev.z.shape[0])
-    v0 = lev.mask * jax.random.normal(jax.random.PRNGKey(0), shape, lev.N.dtype)
+    # a fixed, rough start vector (no random-number program to compile): every mode present
+    v0 = lev.mask * jnp.cos(1.0 + 0.7548776662 * jnp.arange(int(np.prod(shape)), dtype=lev.N.dtype) ** 1.5
+                            ).reshape(shape)
 
     def body(_, v):
         w = _column_solve(pinv, upper, _apply_c(lev, v))
@@ -554,23 +659,88 @@ def _lmax(lev: _Level, pinv, upper, iterations: int = 12):
     return jnp.sum(_column_solve(pinv, upper, Av) * Av) / jnp.sum(v * Av)
 
 
-def _setup(fine: _Level, *, coarse_dofs: int = 2500, degree: int = 3, ratio: float = 10.0) -> _Hierarchy:
+def _galerkin_axis(S, P, idx, axis: int):
+    """``Pᵀ A P`` along one lateral axis for an operator ``A`` stored as a 27-block stencil.
+
+    ``S`` is (27, 3, 3, X, Y, Z); ``P`` (fine x coarse nodes along ``axis``) interpolates linearly
+    from the coarse nodes ``idx`` (every other fine node and the last). Every fine node lies next
+    to at most one coarse node on each side, so the product keeps a 3-point stencil along the axis
+    and is a sum of 27 gathered terms: for each offset ``oc`` of a coarse pair ``(I, I + oc)`` and
+    each pair of fine nodes ``idx[I] + k``, ``idx[I + oc] + k2`` next to them, the fine block
+    between those two (fine offset ``d``), weighted by their two interpolation weights. The index
+    pattern is fixed by the grid (numpy); the weights are traced (differentiable coordinates).
+    """
+    nf, nc = P.shape
+    T = S.reshape((3, 3, 3, 3, 3) + S.shape[3:])
+    T = jnp.moveaxis(T, (axis, 5 + axis), (0, 1))  # (3 offsets, nf, ...rest)
+    rest = T.shape[2:]
+    I = np.arange(nc)
+    terms = []  # (oc, d, fine i, fine i2, valid) per coarse node
+    for oc in (-1, 0, 1):
+        J = I + oc
+        Jc = np.clip(J, 0, nc - 1)
+        for k in (-1, 0, 1):
+            for k2 in (-1, 0, 1):
+                i, i2 = idx + k, idx[Jc] + k2
+                ok = (J >= 0) & (J < nc) & (i >= 0) & (i < nf) & (i2 >= 0) & (i2 < nf) & (np.abs(i2 - i) <= 1)
+                if ok.any():
+                    terms.append((oc + 1, np.clip(i2 - i, -1, 1) + 1, np.clip(i, 0, nf - 1), np.clip(i2, 0, nf - 1),
+                                  Jc, ok))
+    oc_t, d_t, i_t, i2_t, J_t, ok_t = (np.stack(a) for a in zip(*terms))
+    # interpolation weights of every term (n_terms, nc)
+    w = jnp.where(jnp.asarray(ok_t), P[i_t, I[None, :]] * P[i2_t, J_t], 0.0)
+    onehot = jnp.asarray(np.eye(3)[oc_t], S.dtype)  # (n_terms, 3): which coarse offset a term adds to
+
+    def add(acc, t):
+        wt, d, i, sel = t
+        g = T[d, i] * wt.reshape((nc,) + (1,) * len(rest))  # (nc, ...rest)
+        return acc + sel.reshape((3,) + (1,) * (1 + len(rest))) * g[None], None
+
+    acc, _ = jax.lax.scan(add, jnp.zeros((3, nc) + rest, S.dtype),
+                          (w, jnp.asarray(d_t), jnp.asarray(i_t), onehot))
+    T = jnp.moveaxis(acc, (0, 1), (axis, 5 + axis))
+    return T.reshape((27, 3, 3) + T.shape[5:])
+
+
+def _galerkin(fine: _Level, coarse: _Level, tr: "_Transfer", ix, iy):
+    """The constrained coarse stencil ``Mc Pᵀ (Mf K Mf) P Mc + (1 - Mc)`` from the fine stencil."""
+    m = fine.mask
+    S = fine.stencil.at[_CENTRE].add(-jnp.eye(3, dtype=m.dtype)[:, :, None, None, None] * (1.0 - m)[:, None])
+    S = _galerkin_axis(S, tr.px, ix, 0)
+    S = _galerkin_axis(S, tr.py, iy, 1)
+    return _constrain_stencil(S, coarse.mask)
+
+
+def _plane_blocks(lev: _Level):
+    """The coarsest operator as a block-tridiagonal matrix over its z-planes of ``3 X Y`` DOFs.
+
+    Probed with ``3 * 3 X Y`` applications (unit vectors on one DOF of every third plane). Returns
+    ``D`` (1, 1, Z, n, n) and ``U`` (1, 1, Z-1, n, n) in the layout of :func:`_factor_columns`,
+    DOFs of a plane ordered ``(component, x, y)``.
+    """
+    X, Y, Z = lev.x.shape[0], lev.y.shape[0], lev.z.shape[0]
+    n = 3 * X * Y
+    V = np.zeros((3, n, n, Z))
+    for r in range(3):
+        V[r, np.arange(n), np.arange(n), r::3] = 1.0
+    V = jnp.asarray(V.reshape(3 * n, 3, X, Y, Z), lev.stencil.dtype)
+    R = jax.vmap(lambda v: _stencil_apply(lev.stencil, v))(V).reshape(3, n, n, Z)  # (colour, column, row, plane)
+    k = np.arange(Z)
+    D = jnp.transpose(R[k % 3, :, :, k], (0, 2, 1))  # (Z, row, column)
+    U = jnp.transpose(R[(k[:-1] + 1) % 3, :, :, k[:-1]], (0, 2, 1))  # A[(plane k), (plane k+1)]
+    return D[None, None], U[None, None]
+
+
+def _setup(fine: _Level, *, plane_nodes: int = 30, degree: int = 3, ratio: float = 10.0) -> _Hierarchy:
     levels, px = [fine], []
     lev = fine
-    while 3 * lev.x.shape[0] * lev.y.shape[0] * lev.z.shape[0] > coarse_dofs and (
-            lev.x.shape[0] > 3 or lev.y.shape[0] > 3):
-        lev, tr = _coarsen(lev)
+    while lev.x.shape[0] * lev.y.shape[0] > plane_nodes and (lev.x.shape[0] > 3 or lev.y.shape[0] > 3):
+        f = lev
+        ix, iy = _coarse_nodes(f.x.shape[0]), _coarse_nodes(f.y.shape[0])
+        lev, tr = _coarsen(f)
         # Galerkin coarse operator Pᵀ A P (as a 27-block stencil): the coarse space's energy seen by
         # the fine operator, so the coarse correction neither over- nor undershoots
-        f = levels[-1]
-        cshape = (3, lev.x.shape[0], lev.y.shape[0], lev.z.shape[0])
-
-        def galerkin(v, f=f, c=lev, tr=tr, cshape=cshape):
-            P = lambda q: _prolong(tr, c, f.mask, q)  # noqa: E731
-            (r,) = jax.linear_transpose(P, jnp.zeros(cshape, v.dtype))(_apply_c(f, P(c.mask * v)))
-            return c.mask * r + (1.0 - c.mask) * v
-
-        lev = dataclasses.replace(lev, stencil=_probe_stencil(galerkin, cshape, lev.N.dtype))
+        lev = dataclasses.replace(lev, stencil=_galerkin(f, lev, tr, ix, iy))
         levels.append(lev)
         px.append(tr)
     pinv, upper, lmax = [], [], []
@@ -579,13 +749,11 @@ def _setup(fine: _Level, *, coarse_dofs: int = 2500, degree: int = 3, ratio: flo
         pinv.append(p)
         upper.append(u)
         lmax.append(_lmax(lv, p, u))
-    last = levels[-1]
-    shape = (3, last.x.shape[0], last.y.shape[0], last.z.shape[0])
-    n = int(np.prod(shape))
-    A = jax.jacfwd(lambda v: _apply_c(last, v.reshape(shape)).reshape(-1))(jnp.zeros(n, last.N.dtype))
-    A = 0.5 * (A + A.T)
-    chol = jnp.linalg.cholesky(A)
-    return _Hierarchy(tuple(levels), tuple(pinv), tuple(upper), tuple(px), tuple(lmax), chol,
+    # the coarsest level (a few nodes across, every z-plane): exact block-tridiagonal solve over the planes
+    coarse = _factor_columns(*_plane_blocks(levels[-1]))
+    # the cycle applies each level's operator by its symmetric half
+    levels = [dataclasses.replace(lv, stencil=None, half=_half_stencil(lv.stencil)) for lv in levels]
+    return _Hierarchy(tuple(levels), tuple(pinv), tuple(upper), tuple(px), tuple(lmax), coarse,
                       degree, ratio)
 
 
@@ -593,7 +761,8 @@ def _chebyshev(h: _Hierarchy, l: int, r, x=None):
     """``degree`` steps of Chebyshev iteration on ``S^-1 A`` over ``[lmax/ratio, 1.1 lmax]``.
 
     A fixed polynomial in ``S^-1 A``: the same before and after the coarse correction keeps
-    the V-cycle symmetric.
+    the V-cycle symmetric. The steps after the first are a loop (one operator application and
+    one column solve in the compiled program, whatever the degree).
     """
     lev = h.levels[l]
     S = lambda res: _column_solve(h.pinv[l], h.upper[l], res)  # noqa: E731
@@ -601,23 +770,26 @@ def _chebyshev(h: _Hierarchy, l: int, r, x=None):
     alpha = beta / h.ratio
     theta, delta = 0.5 * (beta + alpha), 0.5 * (beta - alpha)
     sigma = theta / delta
-    rho = 1.0 / sigma
     res = r if x is None else r - _apply_c(lev, x)
     d = S(res) / theta
     x = d if x is None else x + d
-    for _ in range(h.degree - 1):
+
+    def step(_, c):
+        x, d, res, rho = c
         res = res - _apply_c(lev, d)
         rho_new = 1.0 / (2.0 * sigma - rho)
         d = rho_new * rho * d + (2.0 * rho_new / delta) * S(res)
-        x = x + d
-        rho = rho_new
+        return x + d, d, res, rho_new
+
+    x, *_ = jax.lax.fori_loop(0, h.degree - 1, step, (x, d, res, 1.0 / sigma))
     return x
 
 
 def _vcycle(h: _Hierarchy, r, l: int = 0):
     lev = h.levels[l]
     if l == len(h.levels) - 1:
-        y = jax.scipy.linalg.cho_solve((h.coarse_chol, True), r.reshape(-1))
+        n, Z = r.shape[0] * r.shape[1] * r.shape[2], r.shape[3]
+        y = _column_solve(*h.coarse, r.reshape(n, 1, 1, Z))
         return y.reshape(r.shape)
     x = _chebyshev(h, l, r)
     res = r - _apply_c(lev, x)
@@ -829,14 +1001,25 @@ def _remove_rigid(u, x, y, z):
     return u - jnp.einsum("a,a...->...", c, R)
 
 
-def _core(x, y, z, fields, mask, solid, *, rtol, maxiter, x0, incompatible, free):
+def _core(x, y, z, fields, mask, solid, *, rtol, maxiter, x0, incompatible, free, single=False):
     N, G = stiffness(fields)
     N, G = N * solid, G * solid  # void elements (open space) carry nothing
     lev = _Level(x, y, z, N, G, mask.astype(N.dtype), incompatible=incompatible)
     b = mask * _thermal_load(lev, fields.alpha_dT)
+    # the operator as a 27-block node stencil, formed once: every later application is a few
+    # shifted multiply-adds instead of element loops with the incompatible-mode condensation
+    lev = dataclasses.replace(lev, stencil=_constrain_stencil(_element_stencil(lev), lev.mask))
     hier = jax.lax.stop_gradient(_setup(lev))
+    lev = dataclasses.replace(lev, stencil=None, half=_half_stencil(lev.stencil))
     A = lambda v: _apply_c(lev, v)  # noqa: E731
-    M = lambda r: _vcycle(hier, r)  # noqa: E731
+    if single:
+        # the V-cycle in float32 (set up in float64, then rounded): half the memory traffic of every
+        # stencil application; CG, its operator and its true-residual test stay in float64
+        h32 = jax.tree_util.tree_map(lambda a: a.astype(jnp.float32) if jnp.issubdtype(a.dtype, jnp.floating)
+                                     else a, hier)
+        M = lambda r: _vcycle(h32, r.astype(jnp.float32)).astype(r.dtype)  # noqa: E731
+    else:
+        M = lambda r: _vcycle(hier, r)  # noqa: E731
     if x0 is None:
         u, k, _, rel = linear_solve(A, M, b, rtol=rtol, max_iterations=maxiter, history_size=1)
     else:
@@ -933,7 +1116,7 @@ def solve_thermoelastic(grid: TensorGrid, fields: ElasticFields, *, support: str
                          f'`jax.config.update("jax_enable_x64", True)` at the start of the script.')
     ctx = contextlib.nullcontext() if jax.config.jax_enable_x64 else jax.enable_x64(True)
     opts = dict(rtol=float(rtol), maxiter=int(maxiter), incompatible=formulation == "incompatible",
-                free=support == "free")
+                free=support == "free", single=float(rtol) >= SINGLE_PRECISION_RTOL)
     with ctx:
         f64 = lambda a: None if a is None else jnp.asarray(a, jnp.float64)  # noqa: E731
         fl = ElasticFields(*(f64(getattr(fields, n)) for n in ("E", "nu", "G", "alpha_dT")))
@@ -946,11 +1129,12 @@ def solve_thermoelastic(grid: TensorGrid, fields: ElasticFields, *, support: str
             if throw:
                 jax.debug.callback(lambda c, r, i: _raise_unconverged(c, r, i, call, rtol, maxiter), conv, rel, k)
             return ElasticSolution(disp, k, rel, conv, xx, yy, zz, fl, opts["incompatible"])
-        fn = jitted("thermoelastic", lambda x, y, z, f, m, s, x0, rtol, maxiter, incompatible, free:
-                    _core(x, y, z, f, m, s, rtol=rtol, maxiter=maxiter, x0=x0, incompatible=incompatible, free=free),
-                    ("incompatible", "free"))
+        fn = jitted("thermoelastic", lambda x, y, z, f, m, s, x0, rtol, maxiter, incompatible, free, single:
+                    _core(x, y, z, f, m, s, rtol=rtol, maxiter=maxiter, x0=x0, incompatible=incompatible, free=free,
+                          single=single),
+                    ("incompatible", "free", "single"))
         disp, k, rel, conv = fn(xx, yy, zz, fl, m, jnp.asarray(solid), u0, rtol=opts["rtol"], maxiter=opts["maxiter"],
-                                incompatible=opts["incompatible"], free=opts["free"])
+                                incompatible=opts["incompatible"], free=opts["free"], single=opts["single"])
         disp = np.asarray(disp)
         sol = ElasticSolution(disp, np.asarray(k), np.asarray(rel), np.asarray(conv) & np.all(np.isfinite(disp)),
                               np.asarray(xx), np.asarray(yy), np.asarray(zz),
