@@ -57,8 +57,13 @@ CASES = ("room", "reflow", "operation")
 BUMP_KINDS = ("c4", "microbump", "hybrid_bond")
 #: Lateral cell size of :func:`warpage_model` [m]. Warpage is plate bending of the whole package,
 #: which the locking-free element resolves on coarse lateral cells (every layer and die edge is
-#: still a grid line); ``codesign warpage`` and ``codesign report`` use it unless told otherwise.
+#: still a grid line); ``codesign warpage`` uses it unless told otherwise.
 WARPAGE_LATERAL_SIZE = 2e-3
+#: Lateral cell size of the warpage section of ``codesign report`` [m]: half the cells per axis of
+#: :data:`WARPAGE_LATERAL_SIZE`, a quarter of the unknowns. b200_cowos_l at room temperature:
+#: -260.8 um on 4 mm cells against -258.4 um on 2 mm cells (0.9 %); the other layouts in
+#: docs/warpage.md ("report mesh") and benchmarks/RESULTS.md.
+REPORT_LATERAL_SIZE = 4e-3
 #: Largest CG iterations of an elastic solve.
 MAXITER = 3000
 #: Materials that stand for open space: their elements are removed from the elastic problem.

@@ -83,9 +83,20 @@ def test_bilayer_plate_matches_timoshenko_with_sign():
 @pytest.fixture(scope="module")
 def demo_report():
     jax.config.update("jax_enable_x64", True)
-    from codesign.warpage import warpage_model
+    from codesign.warpage import REPORT_LATERAL_SIZE, warpage_model
 
-    return cd.analyse_warpage(warpage_model(cd.load_layout("demo")), rtol=1e-8)
+    # the report's mesh: the program `codesign report demo` (the README's quick start) compiles too
+    return cd.analyse_warpage(warpage_model(cd.load_layout("demo"), lateral_size=REPORT_LATERAL_SIZE), rtol=1e-8)
+
+
+def test_report_solves_the_warpage_by_default():
+    """`codesign report` includes the warpage section unless told `--no-warpage`; `codesign run` has no such flag."""
+    from codesign.cli.main import build_parser
+
+    p = build_parser()
+    assert p.parse_args(["report", "demo", "-o", "out"]).warpage is True
+    assert p.parse_args(["report", "demo", "-o", "out", "--no-warpage"]).warpage is False
+    assert not hasattr(p.parse_args(["run", "demo"]), "warpage")
 
 
 @pytest.mark.slow

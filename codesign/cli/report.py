@@ -15,11 +15,12 @@ def add_parser(sub) -> None:
     add_job_flags(p)
     p.add_argument("--no-3d", action="store_true", help="skip the 3D pictures (no OpenGL needed)")
     warp = p.add_mutually_exclusive_group()
-    warp.add_argument("--warpage", dest="warpage", action="store_true", default=False,
-                      help="also solve the package warpage at room temperature, reflow peak and this operating "
-                           "point (codesign.analyse_warpage; a report section with maps; docs/warpage.md)")
+    warp.add_argument("--warpage", dest="warpage", action="store_true", default=True,
+                      help="solve the package warpage at room temperature, reflow peak and this operating point "
+                           "(codesign.analyse_warpage on 4 mm lateral cells; a report section with maps; "
+                           "docs/warpage.md) (the default)")
     warp.add_argument("--no-warpage", dest="warpage", action="store_false",
-                      help="no warpage solve (the default)")
+                      help="no warpage solve")
     p.set_defaults(execute=execute)
 
 
@@ -35,15 +36,15 @@ def execute(args) -> int:
     if args.warpage:  # warpage at room temperature, reflow peak and at this operating point
         import dataclasses
 
-        from ..warpage import analyse_warpage, warpage_model
+        from ..warpage import REPORT_LATERAL_SIZE, analyse_warpage, warpage_model
 
         # on its own coarse lateral mesh (plate bending), at this run's operating temperatures
         from ..errors import CodesignError
 
         with progress.stage("warpage"):
             try:
-                run = dataclasses.replace(run, warpage=analyse_warpage(warpage_model(run.stack),
-                                                                       temperature=run.thermal))
+                run = dataclasses.replace(run, warpage=analyse_warpage(
+                    warpage_model(run.stack, lateral_size=REPORT_LATERAL_SIZE), temperature=run.thermal))
             except CodesignError as e:  # no mechanical data, or a solve that did not converge: report the rest
                 import warnings
 
