@@ -409,7 +409,8 @@ class _Chain:
 
 
 def _coarse_temperature(chain: _Chain, level: int, params, solver, *, kt=None, leakage: bool = False,
-                        dynamic=None, fine: dict | None = None, fine_temperature=None) -> np.ndarray:
+                        dynamic=None, fine: dict | None = None, fine_temperature=None,
+                        contraction: float | None = None) -> np.ndarray:
     """The nodal temperature on coarse grid ``level`` of ``chain``: the same problem as the model's.
 
     ``leakage``: the coarse grid finds its own electro-thermal operating point (fixed-point
@@ -441,8 +442,11 @@ def _coarse_temperature(chain: _Chain, level: int, params, solver, *, kt=None, l
         t = new
         if step < LEAKAGE_TOLERANCE:
             return t
-        if fine and last is not None and step < last:
-            rho = step / last
+        # the contraction of the loop: measured from two steps, or before that the fine grid's own (the same
+        # feedback on a slightly different grid: `contraction`, from the fine electro-thermal solve)
+        rho = step / last if (last is not None and step < last) else (
+            contraction if last is None and contraction is not None and 0 < contraction < 0.5 else None)
+        if fine and rho is not None:
             q = quantities(model, c.grid, t)
             change = max((abs(q[k] - v) for k, v in fine.items() if k[0] in ("junction", "mean") and k in q),
                          default=0.0)
@@ -491,7 +495,8 @@ def _ratios(model, grids) -> dict:
 
 
 def estimate(model, params, temperature, *, source=None, solver=None, axes=(0, 1, 2),
-             temperature_dependent: bool = False, leakage: bool = False) -> Accuracy:
+             temperature_dependent: bool = False, leakage: bool = False,
+             contraction: float | None = None) -> Accuracy:
     """Richardson estimates of ``model``'s quantities at ``temperature`` (the solve of ``params``).
 
     The two coarse grids solve the problem solved on the model's grid: ``temperature_dependent``
@@ -500,7 +505,9 @@ def estimate(model, params, temperature, *, source=None, solver=None, axes=(0, 1
     element, W/m^3): the heat solved when it is not ``model.fields(params).source`` (with
     ``leakage``: the dynamic heat plus the leakage at ``temperature``, :func:`solved_source`).
     ``solver``: the solver of the coarse grids (default :class:`solvers.MultigridCG`). ``axes``:
-    the axes coarsened (all three by default).
+    the axes coarsened (all three by default). ``contraction``: the contraction of the model's own
+    electro-thermal fixed point (``report.solver["contraction"]``): with it a coarse grid's loop may
+    stop after its first update instead of measuring its own contraction from two.
     """
     t0 = time.perf_counter()
     solver = solvers.MultigridCG() if solver is None else solver
@@ -512,7 +519,7 @@ def estimate(model, params, temperature, *, source=None, solver=None, axes=(0, 1
     q1 = quantities(model, model.grid, temperature)
     q2, q4 = (quantities(model, chain.levels[i][0].grid,
                          _coarse_temperature(chain, i, params, solver, kt=kt[i], leakage=leakage, dynamic=fields.source,
-                                             fine=q1, fine_temperature=temperature))
+                                             fine=q1, fine_temperature=temperature, contraction=contraction))
               for i in range(2))
     ratio = _ratios(model, [model.grid] + [c.grid for c, _ in chain.levels])
     est = {k: richardson(q1[k], q2[k], q4.get(k), *ratio.get(k, (2.0, 2.0))) for k in q1 if k in q2}
@@ -570,7 +577,8 @@ def with_accuracy(report, acc: Accuracy):
 def attach_estimate(report, *, solver=None, target: bool = True):
     """``report`` with Richardson estimates of its quantities (no refinement; the target, if any, judged)."""
     acc = estimate(report.model, report.params, report.temperature, source=solved_source(report), solver=solver,
-                   temperature_dependent=solved_temperature_dependent(report), leakage=bool(report.leakage))
+                   temperature_dependent=solved_temperature_dependent(report), leakage=bool(report.leakage),
+                   contraction=report.solver.get("contraction"))
     if target:
         t, note = target_kelvin(report.model.stack, report)
         acc = replace(acc, target=t, target_note=note, met=acc.chiplet_error <= t)

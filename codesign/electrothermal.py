@@ -412,7 +412,7 @@ def solve_coupled(
     wall = time.perf_counter() - t0
     report = report_from_solution(model, p, sol, solver, leakage=leak_power, fixed_point_iterations=it,
                                   iterations=iterations, total_s=wall, linear_solves=full_solves + corrections.solves,
-                                  solve_s=corrections.seconds)
+                                  solve_s=corrections.seconds, contraction=float(rho))
     dynamic = {c.name: sum(float(p.power[k]) for k in model.chiplet_sources(c.name, dynamic_only=False))
                for c in model.stack.chiplets}
     return CoupledResult(report=report, dynamic=dynamic, leakage=leak_power, iterations=it, history=history,

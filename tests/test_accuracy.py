@@ -340,6 +340,8 @@ def test_the_coarse_solve_of_the_estimate_is_a_direct_solve_of_that_grid(mode):
     direct = cd.analyse(base, **kw)
     assert acc.solved_temperature_dependent(r) is (mode == "k(T)")
     assert bool(r.leakage) is (mode == "leakage")
+    if mode == "leakage":  # the fine loop's contraction, which lets a coarse loop stop after one update
+        assert 0 < r.solver["contraction"] < 0.5
     tol = 1e-7
     if mode == "leakage":  # solve_coupled's tolerance, and the coarse iterations' (a fraction of the change measured)
         change = max(abs(e.coarse - e.value) for (k, _), e in r.accuracy.estimates.items() if k in ("junction", "mean"))
