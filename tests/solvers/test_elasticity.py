@@ -300,3 +300,61 @@ def test_void_elements_are_removed_exactly():
     scale = CU["E"] * CU["cte"] * 100.0
     assert np.max(np.abs(sb[:6, :, :2] - sa)) <= 1e-7 * scale
     assert np.max(np.abs(sa)) > 0.1 * scale  # a real bending stress, not a trivial zero
+
+
+# -- the solver's operator pieces against their definitions --------------------------------------
+def test_stencil_galerkin_and_column_solves_equal_their_dense_definitions():
+    """The 27-block stencil (applied from its symmetric half) equals the element operator, the sparse
+    Galerkin product equals the dense ``Pᵀ A P``, and the z-column / z-plane block solves invert their
+    matrices: to round-off (graded grid, random orthotropic constants, void elements, held DOFs)."""
+    import dataclasses
+
+    from solvers import elasticity as el
+
+    jax.config.update("jax_enable_x64", True)
+    rng = np.random.default_rng(5)
+    shape = (5, 4, 3)
+    x, y = np.r_[0, np.cumsum(rng.uniform(0.5, 2, 5))], np.r_[0, np.cumsum(rng.uniform(0.5, 2, 4))]
+    z = np.r_[0, np.cumsum(rng.uniform(0.05, 0.3, 3))]
+    f = ElasticFields(E=jnp.asarray(rng.uniform(20, 150, (3,) + shape)), nu=jnp.asarray(rng.uniform(0.1, 0.3, (3,) + shape)),
+                      G=jnp.asarray(rng.uniform(5, 50, (3,) + shape)), alpha_dT=jnp.zeros((3,) + shape))
+    void = np.zeros(shape, bool)
+    void[-1, :, -1] = True
+    N, G = el.stiffness(f)
+    solid = jnp.asarray(~void, jnp.float64)
+    N, G = N * solid, G * solid
+    mask = jnp.asarray(el._dof_mask(shape, "free", None, "test", void))
+    dense = lambda op, n_shape: jax.jacfwd(lambda v: op(v.reshape(n_shape)).reshape(-1))(  # noqa: E731
+        jnp.zeros(int(np.prod(n_shape))))
+    nodes = (3, 6, 5, 4)
+
+    @jax.jit  # one program: op-by-op dispatch of these pieces took ~60 s
+    def errors(N, G, mask, r):
+        out = []
+        for incompatible in (True, False):
+            lev = el._Level(jnp.asarray(x), jnp.asarray(y), jnp.asarray(z), N, G, mask, incompatible=incompatible)
+            S = el._constrain_stencil(el._element_stencil(lev), mask)
+            A_el = dense(lambda v: el._apply_c(lev, v), nodes)
+            A_st = dense(lambda v: el._half_apply(el._half_stencil(S), v), nodes)
+            out.append(jnp.abs(A_st - A_el).max() / jnp.abs(A_el).max())
+        lev = dataclasses.replace(lev, stencil=S)
+        coarse, tr = el._coarsen(lev)
+        cn = (3, coarse.x.shape[0], coarse.y.shape[0], coarse.z.shape[0])
+        Sc = el._galerkin(lev, coarse, tr, el._coarse_nodes(len(x)), el._coarse_nodes(len(y)))
+        P = dense(lambda q: el._prolong(tr, coarse, lev.mask, q), cn)  # (fine DOFs, coarse DOFs)
+        mc = coarse.mask.reshape(-1)
+        ref = mc[:, None] * (P.T @ A_el @ P) * mc[None, :] + jnp.diag(1.0 - mc)
+        out.append(jnp.abs(dense(lambda v: el._stencil_apply(Sc, v), cn) - ref).max() / jnp.abs(ref).max())
+        D, U = el._column_blocks(lev)
+        col = el._column_solve3(*el._column_factors(D, U), r)
+        out.append(jnp.abs(col - el._column_solve(*el._factor_columns(D, U), r)).max() / jnp.abs(col).max())
+        plane = dataclasses.replace(coarse, stencil=Sc)
+        n = cn[0] * cn[1] * cn[2]
+        rc = jnp.cos(1.3 * jnp.arange(n * cn[3], dtype=r.dtype)).reshape(cn)
+        yc = el._column_solve(*el._factor_columns(*el._plane_blocks(plane)), rc.reshape(n, 1, 1, cn[3])).reshape(cn)
+        out.append(jnp.abs(el._stencil_apply(Sc, yc) - rc).max() / jnp.abs(rc).max())
+        return jnp.stack(out)
+
+    err = np.asarray(errors(N, G, mask, jnp.asarray(rng.normal(size=nodes))))
+    # stencil (incompatible, Q1), Galerkin, column sweeps: round-off; plane solve: round-off x its condition
+    assert np.all(err[:4] <= 1e-12) and err[4] <= 1e-8, err
