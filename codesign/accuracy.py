@@ -42,6 +42,7 @@ default :data:`DEFAULT_CELL_BUDGET`), and says which.
 from __future__ import annotations
 
 import math
+import threading
 import time
 from dataclasses import dataclass, replace
 
@@ -49,6 +50,7 @@ import numpy as np
 
 import solvers
 from solvers import TensorGrid, ThermalFields
+from solvers import _cache as solvers_cache
 
 from .errors import ModelError, SolveError, solve_error
 
@@ -494,9 +496,48 @@ def _ratios(model, grids) -> dict:
     return out
 
 
+class Started:
+    """The coarse solves of a linear estimate running in a background thread (:func:`start`)."""
+
+    def __init__(self, model, params, solver):
+        self.model, self.params, self.solver = model, params, solver
+        self._done = threading.Event()
+        self._result = self._error = None
+        self._thread = threading.Thread(target=self._run, name="codesign-accuracy-estimate", daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        try:
+            with solvers_cache.background():  # its compile time is not the main thread's solve stage's
+                fields = _numpy_fields(self.model.fields(self.params))
+                chain = _Chain(self.model, fields, (0, 1, 2), 2)
+                self._result = (chain, [_solve(self.solver, c.grid, c.fields) for c, _ in chain.levels])
+        except BaseException as e:  # noqa: BLE001 - handed to the thread that asks for the result
+            self._error = e
+        finally:
+            self._done.set()
+
+    def result(self):
+        """``(chain, [coarse temperature, coarser temperature])``; re-raises what the thread raised."""
+        self._done.wait()
+        if self._error is not None:
+            raise self._error
+        return self._result
+
+
+def start(model, params=None, *, solver=None) -> Started:
+    """Start the two coarse solves of the default estimate of a *linear* steady solve of ``model``
+    (no leakage, no k(T)) in a background thread, to run beside the solve of the model itself: they
+    do not depend on it. Pass the result to :func:`attach_estimate` (``started=``). On the 2-core
+    machine the coarse grids' programs then load (or compile) while the model's own do
+    (benchmarks/RESULTS.md)."""
+    p = model.params if params is None else params
+    return Started(model, p, solvers.MultigridCG() if solver is None else solver)
+
+
 def estimate(model, params, temperature, *, source=None, solver=None, axes=(0, 1, 2),
              temperature_dependent: bool = False, leakage: bool = False,
-             contraction: float | None = None) -> Accuracy:
+             contraction: float | None = None, started: Started | None = None) -> Accuracy:
     """Richardson estimates of ``model``'s quantities at ``temperature`` (the solve of ``params``).
 
     The two coarse grids solve the problem solved on the model's grid: ``temperature_dependent``
@@ -507,20 +548,27 @@ def estimate(model, params, temperature, *, source=None, solver=None, axes=(0, 1
     ``solver``: the solver of the coarse grids (default :class:`solvers.MultigridCG`). ``axes``:
     the axes coarsened (all three by default). ``contraction``: the contraction of the model's own
     electro-thermal fixed point (``report.solver["contraction"]``): with it a coarse grid's loop may
-    stop after its first update instead of measuring its own contraction from two.
+    stop after its first update instead of measuring its own contraction from two. ``started``: the
+    coarse solves already running (:func:`start`; linear problems on all three axes only).
     """
     t0 = time.perf_counter()
-    solver = solvers.MultigridCG() if solver is None else solver
-    fields = _numpy_fields(model.fields(params))
-    if leakage and source is None:
-        raise ModelError("`estimate(leakage=True)` needs the operating-point heat as `source` (see `solved_source`)")
-    chain = _Chain(model, fields, axes, 2, source=source)
-    kt = _kt_chain(model, chain) if temperature_dependent else [None, None]
     q1 = quantities(model, model.grid, temperature)
-    q2, q4 = (quantities(model, chain.levels[i][0].grid,
-                         _coarse_temperature(chain, i, params, solver, kt=kt[i], leakage=leakage, dynamic=fields.source,
-                                             fine=q1, fine_temperature=temperature, contraction=contraction))
-              for i in range(2))
+    if started is not None:
+        if leakage or temperature_dependent or source is not None or tuple(axes) != (0, 1, 2) \
+                or started.model is not model or started.params is not params:
+            raise ModelError("`estimate(started=...)`: the started coarse solves are those of the linear problem of "
+                             "this model and params on all three axes; start them with `accuracy.start(model, params)`")
+        chain, temps = started.result()
+    else:
+        solver = solvers.MultigridCG() if solver is None else solver
+        fields = _numpy_fields(model.fields(params))
+        if leakage and source is None:
+            raise ModelError("`estimate(leakage=True)` needs the operating-point heat as `source` (see `solved_source`)")
+        chain = _Chain(model, fields, axes, 2, source=source)
+        kt = _kt_chain(model, chain) if temperature_dependent else [None, None]
+        temps = [_coarse_temperature(chain, i, params, solver, kt=kt[i], leakage=leakage, dynamic=fields.source,
+                                     fine=q1, fine_temperature=temperature, contraction=contraction) for i in range(2)]
+    q2, q4 = (quantities(model, chain.levels[i][0].grid, temps[i]) for i in range(2))
     ratio = _ratios(model, [model.grid] + [c.grid for c, _ in chain.levels])
     est = {k: richardson(q1[k], q2[k], q4.get(k), *ratio.get(k, (2.0, 2.0))) for k in q1 if k in q2}
     c1, c2 = chain.levels[0][0], chain.levels[1][0]
@@ -574,11 +622,17 @@ def with_accuracy(report, acc: Accuracy):
     return replace(report, chiplets=tuple(chips), accuracy=acc)
 
 
-def attach_estimate(report, *, solver=None, target: bool = True):
-    """``report`` with Richardson estimates of its quantities (no refinement; the target, if any, judged)."""
-    acc = estimate(report.model, report.params, report.temperature, source=solved_source(report), solver=solver,
-                   temperature_dependent=solved_temperature_dependent(report), leakage=bool(report.leakage),
-                   contraction=report.solver.get("contraction"))
+def attach_estimate(report, *, solver=None, target: bool = True, started: Started | None = None):
+    """``report`` with Richardson estimates of its quantities (no refinement; the target, if any, judged).
+    ``started``: the coarse solves started beside the report's solve (:func:`start`), used when the
+    report's problem is the linear one they solve (else they are ignored and the estimate solves)."""
+    source, kt, leak = solved_source(report), solved_temperature_dependent(report), bool(report.leakage)
+    if started is not None and (source is not None or kt or leak or started.model is not report.model
+                                or started.params is not report.params):
+        started = None
+    acc = estimate(report.model, report.params, report.temperature, source=source, solver=solver,
+                   temperature_dependent=kt, leakage=leak, contraction=report.solver.get("contraction"),
+                   started=started)
     if target:
         t, note = target_kelvin(report.model.stack, report)
         acc = replace(acc, target=t, target_note=note, met=acc.chiplet_error <= t)

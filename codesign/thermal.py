@@ -73,11 +73,17 @@ def analyse(stack_or_model: Stack | Model, *, params: Params | None = None,
                                 solver=solver, max_cells=max_cells)
         return report
     model = ensure_model(stack_or_model, heat_sources=heat_sources, call="analyse")
+    started = None
+    linear = not temperature_dependent and not (leakage and any(c.leakage is not None for c in model.stack.chiplets))
+    if accuracy and linear:
+        from .accuracy import start  # the estimate's coarse solves do not need the model's: beside it
+
+        started = start(model, model.params if params is None else params, solver=solver)
     report = _analyse_model(model, **kw)
     if accuracy:
         from .accuracy import attach_estimate
 
-        report = attach_estimate(report, solver=solver)
+        report = attach_estimate(report, solver=solver, started=started)
     return report
 
 

@@ -28,10 +28,12 @@ import hashlib
 import os
 import pickle
 import tempfile
+import threading
 import time
 from pathlib import Path
 
-__all__ = ["ENV", "MAX_BYTES", "STATS", "cache_dir", "enable_compilation_cache", "load", "program_key", "store"]
+__all__ = ["BACKGROUND", "ENV", "MAX_BYTES", "STATS", "background", "cache_dir", "count", "enable_compilation_cache",
+           "load", "program_key", "stats", "store"]
 
 #: Environment variable naming the cache folder, or ``off``.
 ENV = "CODESIGN_COMPILE_CACHE"
@@ -45,6 +47,34 @@ _FORMAT = b"codesign-program-1\n"
 #: (``dropped``), programs that could not be exported and ran as plain ``jax.jit`` (``unexportable``).
 #: ``compile_s`` is the wall time spent getting programs ready (trace or load, lower, compile).
 STATS = {"traced": 0, "loaded": 0, "written": 0, "dropped": 0, "unexportable": 0, "compile_s": 0.0}
+#: The same counts for the programs made in background threads (:func:`background`): the solve stages of
+#: the main thread report their own compile time, not that of work running beside them.
+BACKGROUND = dict.fromkeys(STATS, 0)
+BACKGROUND["compile_s"] = 0.0
+_LOCAL = threading.local()
+_LOCK = threading.Lock()
+
+
+def stats() -> dict:
+    """The counts of this thread: :data:`BACKGROUND` inside :func:`background`, else :data:`STATS`."""
+    return BACKGROUND if getattr(_LOCAL, "background", False) else STATS
+
+
+def count(key: str, amount=1) -> None:
+    """Add ``amount`` to this thread's count ``key`` (thread-safe)."""
+    with _LOCK:
+        stats()[key] += amount
+
+
+@contextlib.contextmanager
+def background():
+    """Count the programs made in this thread, inside this block, in :data:`BACKGROUND`."""
+    before = getattr(_LOCAL, "background", False)
+    _LOCAL.background = True
+    try:
+        yield
+    finally:
+        _LOCAL.background = before
 
 
 def cache_dir() -> Path | None:
@@ -160,7 +190,7 @@ def load(key: str):
             raise ValueError("key mismatch")
         exported = jax.export.deserialize(bytearray(blob))
     except Exception:  # noqa: BLE001 - any damage (truncated, other JAX version, garbage): rebuild
-        STATS["dropped"] += 1
+        count("dropped")
         with contextlib.suppress(OSError):
             path.unlink()
         return None
@@ -191,7 +221,7 @@ def store(key: str, exported, out_tree) -> None:
             raise
     except OSError:  # full disk, read-only folder: run on without caching
         return
-    STATS["written"] += 1
+    count("written")
     prune(folder.parent)
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import threading
 import time
 
 import jax
@@ -24,6 +25,7 @@ __all__ = ["JIT_CACHE", "jitted"]
 
 # name -> _TrimAfterCompile; tests read the compiled-program counts from here
 JIT_CACHE: dict = {}
+_LOCK = threading.Lock()
 
 
 def jitted(name: str, fn, static) -> "_TrimAfterCompile":
@@ -41,8 +43,11 @@ def jitted(name: str, fn, static) -> "_TrimAfterCompile":
     key = (name,)
     f = JIT_CACHE.get(key)
     if f is None:
-        f = _TrimAfterCompile(jax.jit(fn, static_argnames=static), name=name, fn=fn, static=tuple(static))
-        JIT_CACHE[key] = f
+        with _LOCK:  # two threads asking for a new name at once get one object
+            f = JIT_CACHE.get(key)
+            if f is None:
+                f = _TrimAfterCompile(jax.jit(fn, static_argnames=static), name=name, fn=fn, static=tuple(static))
+                JIT_CACHE[key] = f
     return f
 
 
@@ -63,7 +68,7 @@ class _TrimAfterCompile:
     Each distinct signature (static arguments, input structure, shapes, dtypes) gets one program:
     loaded from the per-user cache or traced now (and exported to the cache when it is on), then
     compiled (:meth:`jax.stages.Lowered.compile`, which JAX's persistent cache may skip). The time
-    spent getting a program ready is added to ``_cache.STATS["compile_s"]`` (the solvers report it
+    spent getting a program ready is added to ``_cache.stats()["compile_s"]`` (the solvers report it
     apart from the solve), and the compiler's scratch memory is released after each new program.
     ``_cache_size`` counts the programs of this name in the process.
     """
@@ -93,7 +98,7 @@ class _TrimAfterCompile:
                 if signature not in self._programs:
                     t0 = time.perf_counter()
                     self._programs[signature] = self._program(static, in_tree, avals)
-                    _cache.STATS["compile_s"] += time.perf_counter() - t0
+                    _cache.count("compile_s", time.perf_counter() - t0)
                     _release_compiler_memory()
                 program = self._programs[signature]
                 if program is not None:
@@ -119,22 +124,22 @@ class _TrimAfterCompile:
         specs = [jax.ShapeDtypeStruct(a.shape, a.dtype, weak_type=a.weak_type) for a in avals]
         try:
             if _cache.cache_dir() is None:
-                _cache.STATS["traced"] += 1
+                _cache.count("traced")
                 return jax.jit(flat).lower(*specs).compile(), box["out_tree"]
             _cache.enable_compilation_cache()
             key = _cache.program_key(self._name, static, in_tree, avals, getattr(self._fn, "__module__", "") or "")
             hit = _cache.load(key)
             if hit is not None:
-                _cache.STATS["loaded"] += 1
+                _cache.count("loaded")
                 exported, out_tree = hit
             else:
                 try:
                     exported = jax.export.export(jax.jit(flat))(*specs)
                 except Exception:  # noqa: BLE001 - not exportable (e.g. a host callback): traced every process
-                    _cache.STATS["unexportable"] += 1
-                    _cache.STATS["traced"] += 1
+                    _cache.count("unexportable")
+                    _cache.count("traced")
                     return jax.jit(flat).lower(*specs).compile(), box["out_tree"]
-                _cache.STATS["traced"] += 1
+                _cache.count("traced")
                 out_tree = box["out_tree"]
                 _cache.store(key, exported, out_tree)
             return jax.jit(exported.call).lower(*specs).compile(), out_tree

@@ -465,17 +465,17 @@ def solve_steady(
             jax.debug.callback(lambda c, r, i: _callback_raise(c, r, i, call=call, rtol=rtol),
                                sol.converged, sol.relative_residual, sol.iterations)
         return sol
-    t0, c0 = time.perf_counter(), _cache.STATS["compile_s"]
+    t0, c0 = time.perf_counter(), _cache.stats()["compile_s"]
     if hierarchy is None:
         hier = _setup_jit(grid, fields, dtype=pdtype, smoothing_steps=smoothing_steps, coarse_size=coarse_size)
         jax.block_until_ready(hier)
     else:
         hier = hierarchy
-    t1, c1 = time.perf_counter(), _cache.STATS["compile_s"]
+    t1, c1 = time.perf_counter(), _cache.stats()["compile_s"]
     sol = _steady_jit(grid, fields, hier, dtype=dtype, rtol=rtol, max_iterations=max_iterations,
                       x0=initial_temperature)
     jax.block_until_ready(sol)
-    t2, c2 = time.perf_counter(), _cache.STATS["compile_s"]
+    t2, c2 = time.perf_counter(), _cache.stats()["compile_s"]
     # "setup" and "solve" are the work itself; getting the programs ready (trace or load, compile) is "compile"
     timings = {"setup": (t1 - t0) - (c1 - c0)} if hierarchy is None else {}
     if c2 > c0:

@@ -62,6 +62,28 @@ def test_richardson_with_unequal_ratios_finds_the_order(p):
     assert acc.richardson(q[1.0], q[1.6], None).error < 0.6 * two_grid.error  # with the ratio taken as 2
 
 
+def test_coarse_solves_started_beside_the_solve_give_the_same_estimate():
+    """`accuracy.start` runs the linear estimate's coarse solves in a thread beside the model's own
+    solve (what `codesign run` and `analyse(stack)` do); the estimate is the one solved after it,
+    its compile counts go to the background counters, and a mismatched use is refused."""
+    from solvers import _cache
+
+    m = cd.build(_small_demo())
+    before = dict(_cache.BACKGROUND)
+    started = acc.start(m)
+    r = cd.analyse(m, accuracy=False)
+    beside = acc.attach_estimate(r, started=started).accuracy
+    after = acc.attach_estimate(r).accuracy
+    assert beside.cells == after.cells
+    for key, e in after.estimates.items():
+        b = beside.estimates[key]
+        assert (b.coarse, b.coarser, b.error) == pytest.approx((e.coarse, e.coarser, e.error), rel=1e-12, abs=1e-12)
+    assert _cache.BACKGROUND["compile_s"] >= before["compile_s"]
+    other = cd.build(_small_demo())
+    with pytest.raises(cd.ModelError, match="started coarse solves are those of the linear problem of this model"):
+        acc.estimate(other, other.params, r.temperature, started=started)
+
+
 def test_a_second_coarsening_too_small_to_observe_an_order_gives_the_flagged_two_grid_bound():
     est = acc.richardson(100.0, 100.1, 100.15, 1.5, 1.05)
     assert not est.trusted and est.order is None
