@@ -193,7 +193,7 @@ def test_electrothermal_and_derating_set_up_once(monkeypatch):
     monkeypatch.setattr(solvers.MultigridCG, "init", counting)
     from tests.test_electrothermal import v6_layout
 
-    r = cd.run_layout(v6_layout(tj_max=90), ppac=False)
+    r = cd.run_layout(v6_layout(tj_max=90), ppac=False, accuracy=False)  # the estimate's coarse grids: not under test
     # several solves: the root find's coupled solves, or superposition's linear solves (issue 13)
     assert r.derating is not None and (r.derating.linear_solves or r.derating.evaluations) >= 3
     assert len(calls) == 1

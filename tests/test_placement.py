@@ -79,8 +79,10 @@ def test_placement_gradient_matches_central_differences(stack):
 
     m = build_soft_model(stack, weights=PlacementWeights(footprint=0.01))
     p0 = m.start + np.array([[0.3, 0.2], [0.1, -0.4]])  # off-grid, dies overlapping softly
-    fun = jax.jit(lambda p: m.objective(p, rtol=1e-12))
-    g = np.asarray(jax.jit(jax.grad(lambda p: m.objective(p, rtol=1e-12)))(jnp.asarray(p0)))
+    # one compiled program gives the values (its forward solve) and the gradient
+    vg = jax.jit(jax.value_and_grad(lambda p: m.objective(p, rtol=1e-12)))
+    fun = lambda p: vg(p)[0]  # noqa: E731
+    g = np.asarray(vg(jnp.asarray(p0))[1])
     eps = 1e-4  # mm; the objective is smooth on the scale of the 0.5 mm edge width
     for i, j in [(0, 0), (1, 1)]:
         pp, pm = p0.copy(), p0.copy()
