@@ -882,11 +882,15 @@ class ElasticSolution:
     def _xp(self):
         return np if isinstance(self.displacement, np.ndarray) else jnp
 
-    def _one(self, fn):
+    def _one(self, fn, name: str):
         xp = self._xp()
         u = jnp.moveaxis(jnp.asarray(self.displacement), -1, -4)
         if u.ndim == 5:  # batched
             out = jax.vmap(fn)(u, jnp.asarray(self.x), jnp.asarray(self.y), jnp.asarray(self.z), self.fields)
+        elif xp is np:  # concrete: one compiled program per grid (kept in the program cache), not ~100 eager ops
+            fields = jax.tree_util.tree_map(jnp.asarray, self.fields)
+            out = jitted(f"elastic_{name}", fn, ())(u, jnp.asarray(self.x), jnp.asarray(self.y), jnp.asarray(self.z),
+                                                  fields)
         else:
             out = fn(u, jnp.asarray(self.x), jnp.asarray(self.y), jnp.asarray(self.z), self.fields)
         return np.asarray(out) if xp is np else out
@@ -899,7 +903,7 @@ class ElasticSolution:
             return jnp.moveaxis(_strains(u, lev)[:, 0, 0, 0], 0, -1)
 
         with _x64_if(self.displacement):
-            return self._one(f)
+            return self._one(f, "strain")
 
     def stress(self):
         """Stress at element centres, ``(nx, ny, nz, 6)`` in :data:`VOIGT` order [Pa]."""
@@ -914,7 +918,7 @@ class ElasticSolution:
             return jnp.moveaxis(jnp.concatenate([sn, ss]), 0, -1)
 
         with _x64_if(self.displacement):
-            return self._one(f)
+            return self._one(f, "stress")
 
     def von_mises(self):
         """Von Mises equivalent stress at element centres, ``(nx, ny, nz)`` [Pa]."""
