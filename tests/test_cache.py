@@ -4,7 +4,9 @@
   the solver programs, the second loads them and compiles nothing (the cache's own counters and
   JAX's compilation-cache events say so); both give today's temperatures (tests/data/same_answers.json,
   written before the cache existed) to 1e-9 relative.
-* In this process (cache off, as tests/conftest.py sets it) the ahead-of-time path gives them too.
+* In this process (the session's cache folder, tests/conftest.py) the in-process path gives them too;
+  with the cache switched off (`CODESIGN_COMPILE_CACHE=off`: plain `jax.jit`, nothing stored) a fresh
+  process does (`slow`: it traces and compiles everything).
 * A corrupt entry is deleted and rebuilt, an entry stored under another key is not used, and the
   folder is pruned to its size bound, oldest first.
 """
@@ -93,6 +95,13 @@ def test_in_process_answers_are_todays():
     finally:
         sys.path.remove(str(DATA))
     _compare("demo", answers("demo"))
+
+
+@pytest.mark.slow
+def test_with_the_cache_off_a_fresh_process_answers_as_today_and_stores_nothing():
+    out = _child("demo", "off")
+    _compare("demo", out["answers"])
+    assert out["stats"]["loaded"] == 0 and out["stats"]["written"] == 0 and out["stats"]["traced"] >= 2
 
 
 @pytest.mark.slow
