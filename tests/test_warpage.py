@@ -131,18 +131,20 @@ def test_gradient_matches_central_differences():
     model = cd.build(cd.loads_layout(_PLATE.format(h1=100, h2=100)))
     p0 = model.params
 
-    def f(cte_cu):
+    def f(cte_cu, rtol=1e-8):
         p = p0.replace(cte={**p0.cte, "copper": cte_cu})
-        return cd.signed_warpage(model, p, temperature=25 + KELVIN)
+        return cd.signed_warpage(model, p, temperature=25 + KELVIN, rtol=rtol)
 
     a = jax.numpy.asarray(p0.cte["copper"])
-    g = jax.grad(f)(a)
+    g = jax.grad(f)(a)  # the default path: rtol 1e-8, float32 V-cycle
     h = 1e-7  # 0.6 % of the CTE; the response is linear in it, so central differences are exact up to the solves' rtol
+    # the differences divide the solves' error by h: solved to rtol 1e-10 (float64 V-cycle, whose
+    # rounding does not add noise between the two nearby solves)
     fd = []
     for i in range(3):
         e = np.zeros(3)
         e[i] = h
-        fd.append((float(f(a + e)) - float(f(a - e))) / (2 * h))
+        fd.append((float(f(a + e, 1e-10)) - float(f(a - e, 1e-10))) / (2 * h))
     fd = np.array(fd)
     # in-plane CTEs bend the plate; the through-thickness one only thickens it (its derivative is ~0)
     assert abs(fd[0]) > 1.0 and abs(fd[2]) < 1e-6 * abs(fd[0])
