@@ -70,14 +70,15 @@ def test_coarse_solves_started_beside_the_solve_give_the_same_estimate():
 
     m = cd.build(_small_demo())
     before = dict(_cache.BACKGROUND)
-    started = acc.start(m)
-    r = cd.analyse(m, accuracy=False)
+    started = acc.start(m, solver=ReferenceAMG())  # the thread's machinery, without compiling new programs
+    r = cd.analyse(m, accuracy=False, solver=ReferenceAMG())
     beside = acc.attach_estimate(r, started=started).accuracy
-    after = acc.attach_estimate(r).accuracy
+    after = acc.attach_estimate(r, solver=ReferenceAMG()).accuracy
     assert beside.cells == after.cells
     for key, e in after.estimates.items():
         b = beside.estimates[key]
-        assert (b.coarse, b.coarser, b.error) == pytest.approx((e.coarse, e.coarser, e.error), rel=1e-12, abs=1e-12)
+        # the same problem solved twice to the solver's tolerance (pyamg's set-up is not bit-reproducible)
+        assert (b.coarse, b.coarser, b.error) == pytest.approx((e.coarse, e.coarser, e.error), rel=1e-8, abs=1e-6)
     assert _cache.BACKGROUND["compile_s"] >= before["compile_s"]
     other = cd.build(_small_demo())
     with pytest.raises(cd.ModelError, match="started coarse solves are those of the linear problem of this model"):
