@@ -643,7 +643,8 @@ def _axis_errors(report, solver) -> tuple[float, float]:
     """The largest chiplet error that the lateral axes carry and the rest (the vertical axis).
 
     One extra solve: the grid coarsened along x and y only; each quantity's lateral share is its
-    change there scaled like the full estimate (same order), the vertical share the remainder.
+    change there scaled like the full estimate (same order and safety, with its region's lateral
+    refinement ratio), the vertical share the remainder.
     """
     model, acc = report.model, report.accuracy
     fields = _numpy_fields(model.fields(report.params))
@@ -652,13 +653,19 @@ def _axis_errors(report, solver) -> tuple[float, float]:
     t = _coarse_temperature(chain, 0, report.params, solvers.MultigridCG() if solver is None else solver, kt=kt,
                             leakage=bool(report.leakage), dynamic=fields.source,
                             fine=quantities(model, model.grid, report.temperature), fine_temperature=report.temperature)
-    q = quantities(model, chain.levels[0][0].grid, t)
+    grid = chain.levels[0][0].grid
+    q = quantities(model, grid, t)
+    # the lateral cell-size ratio of each quantity's region: square root of its cell-count ratio (z kept)
+    ratio = {k: r21 ** 1.5 for k, (r21, _) in _ratios(model, [model.grid, grid, grid]).items()}
     lateral = vertical = 0.0
     for key, e in acc.estimates.items():
         if key[0] not in ("junction", "mean") or key not in q:
             continue
-        p = min(e.order, EXPECTED_ORDER) if e.trusted and e.order else 1.0
-        lat = SAFETY * abs(e.value - q[key]) / (2 ** p - 1)
+        r = max(ratio.get(key, 2.0), MIN_RATIO)
+        if e.trusted and e.order:  # scaled like the full estimate: its order and safety
+            lat = SAFETY * abs(e.value - q[key]) / (r ** min(e.order, EXPECTED_ORDER) - 1)
+        else:
+            lat = richardson(e.value, q[key], None, r).error
         lateral, vertical = max(lateral, lat), max(vertical, e.error - lat)
     return lateral, vertical
 
