@@ -19,7 +19,7 @@ import time
 
 import jax
 
-from . import _cache
+from . import _blas, _cache
 
 __all__ = ["JIT_CACHE", "jitted"]
 
@@ -43,6 +43,7 @@ def jitted(name: str, fn, static) -> "_TrimAfterCompile":
     key = (name,)
     f = JIT_CACHE.get(key)
     if f is None:
+        _blas.limit()  # one BLAS thread for the programs' small dense kernels (solvers/_blas.py)
         with _LOCK:  # two threads asking for a new name at once get one object
             f = JIT_CACHE.get(key)
             if f is None:
