@@ -1258,7 +1258,7 @@ def _parse(ctx: _Ctx, doc: dict) -> Stack | None:
             links.append(Link(lname, (between[0], between[1]), bw, phy, length))
 
     mesh = _mesh(ctx, doc.get("mesh"))
-    warpage = _warpage(ctx, doc.get("warpage"), [layer.name for _, layer in layers], _survey_layers(raw_layers))
+    warpage = _warpage(ctx, doc.get("warpage"), [layer.name for _, layer in layers], _survey_layers(raw_layers), mats)
     cost = _cost_section(ctx, doc, [layer for _, layer in layers])
     if ctx.problems or package is None or name is None:
         return None
@@ -1270,6 +1270,8 @@ def _parse(ctx: _Ctx, doc: dict) -> Stack | None:
             used |= {layer.interconnect.material, layer.interconnect.fill}
     for m in derived.values():  # the parents of homogenised materials are parameters of the model
         used |= set(m.recipe.parents)
+    if warpage is not None and warpage.board is not None:  # the board's materials (codesign.mechanics.with_board)
+        used |= {warpage.board.material, warpage.board.ball_material, warpage.board.fill}
     all_mats = {**mats, **derived}
     stack = Stack(name=name, description=description or "", package=package, layers=tuple(layers_),
                   materials=tuple(all_mats[m] for m in sorted(set(all_mats) & (used | set(derived)))),
@@ -1299,7 +1301,10 @@ def _parse(ctx: _Ctx, doc: dict) -> Stack | None:
 
 
 _WARPAGE_KEYS = ("steps", "room_temperature", "reflow_peak", "support", "coplanarity_limit",
-                 "reflow_coplanarity_limit", "bump_shear_strain_limit", "limit_source", "source")
+                 "reflow_coplanarity_limit", "bump_shear_strain_limit", "limit_source", "source", "board",
+                 "fatigue_cycles_per_day")
+_BOARD_KEYS = ("thickness", "material", "ball_pitch", "ball_diameter", "ball_height", "ball_material", "fill",
+               "stress_free_temperature", "source")
 
 
 def _survey_layers(raw_layers: Any) -> set:
@@ -1309,7 +1314,44 @@ def _survey_layers(raw_layers: Any) -> set:
     return {r["name"] for r in raw_layers if isinstance(r, dict) and isinstance(r.get("name"), str)}
 
 
-def _warpage(ctx: _Ctx, raw: Any, layer_names: list[str], declared: set):
+def _warpage_board(ctx: _Ctx, raw: Any, mats: dict):
+    """The [warpage.board] table (codesign.mechanics.BoardSpec); defaults for every key left out."""
+    from .mechanics import BoardSpec
+
+    path = "warpage.board"
+    b = _table(ctx, raw, path, _BOARD_KEYS)
+    if b is None:
+        return None
+    base = BoardSpec()
+    mark = ctx.mark()
+    vals = {}
+    for key in ("thickness", "ball_pitch", "ball_diameter", "ball_height"):
+        vals[key] = _quantity(ctx, b, key, path, "length", required=False, default=getattr(base, key), positive=True)
+    vals["stress_free_temperature"] = _quantity(ctx, b, "stress_free_temperature", path, "temperature",
+                                                required=False, default=base.stress_free_temperature)
+    for key in ("material", "ball_material", "fill"):
+        name = _string(ctx, b, key, path, required=False, default=getattr(base, key))
+        if name is None:
+            continue
+        if name not in mats:
+            ctx.err(_join(path, key), f"unknown material {_show(name)}" + _nearest(name, list(mats))
+                    + "; use a built-in material or define it under [materials.NAME]")
+        elif not mats[name].has_mechanics:
+            ctx.err(_join(path, key), f"material {name!r} has no mechanical data; give youngs_modulus, poisson_ratio "
+                                      f"and cte under [materials.{name}]")
+        vals[key] = name
+    source = _string(ctx, b, "source", path, required=False, default=None)
+    if ctx.failed_since(mark):
+        return None
+    if not vals["ball_diameter"] < vals["ball_pitch"]:
+        ctx.err(_join(path, "ball_diameter"), f"{_show(b.get('ball_diameter', '0.6 mm'))} is not below the ball pitch "
+                                              f"({vals['ball_pitch'] * 1e3:g} mm); give a diameter smaller than the "
+                                              "pitch (e.g. 0.6 mm balls at 1.0 mm pitch)")
+        return None
+    return BoardSpec(**vals, source=source if source is not None else ("layout" if set(b) - {"source"} else base.source))
+
+
+def _warpage(ctx: _Ctx, raw: Any, layer_names: list[str], declared: set, mats: dict | None = None):
     """The [warpage] table (codesign.mechanics.WarpageSpec); ``None`` when absent (defaults apply)."""
     from .mechanics import ProcessStep, WarpageSpec
 
@@ -1324,7 +1366,18 @@ def _warpage(ctx: _Ctx, raw: Any, layer_names: list[str], declared: set):
                      default=base.room_temperature)
     peak = _quantity(ctx, s, "reflow_peak", "warpage", "temperature", required=False, default=base.reflow_peak)
     support = _string(ctx, s, "support", "warpage", required=False, default="free",
-                      choices=("free", "simply_supported"))
+                      choices=("free", "simply_supported", "board"))
+    board = None
+    if "board" in s:
+        board = _warpage_board(ctx, s["board"], mats or {})
+        if support is not None and support != "board":
+            ctx.err("warpage.board", f"a board is given but support = {support!r}; set support = \"board\" in "
+                                     "[warpage] to solder the package to it, or remove [warpage.board]")
+    cycles = _quantity(ctx, s, "fatigue_cycles_per_day", "warpage", "dimensionless", required=False, default=1.0,
+                       positive=True)
+    if cycles is not None and cycles > 1000:
+        ctx.err("warpage.fatigue_cycles_per_day", f"{_show(s.get('fatigue_cycles_per_day'))} is above 1000, the "
+                                                  "range of Engelmaier's model; give the cycles per day (e.g. 1)")
     lim = _quantity(ctx, s, "coplanarity_limit", "warpage", "length", required=False,
                     default=base.coplanarity_limit, positive=True)
     rlim = _quantity(ctx, s, "reflow_coplanarity_limit", "warpage", "length", required=False,
@@ -1370,7 +1423,8 @@ def _warpage(ctx: _Ctx, raw: Any, layer_names: list[str], declared: set):
         return None
     return WarpageSpec(steps=tuple(steps), room_temperature=room, reflow_peak=peak, support=support,
                        coplanarity_limit=lim, reflow_coplanarity_limit=rlim, bump_shear_strain_limit=strain,
-                       limit_source=limit_source or "", source=source or "")
+                       limit_source=limit_source or "", source=source or "", board=board,
+                       fatigue_cycles_per_day=cycles)
 
 
 # -- entry points ---------------------------------------------------------------------------------

@@ -133,9 +133,14 @@ BUILTIN_MATERIALS.update({m.name: m for m in [
     _mech("organic_substrate", (25e9, 25e9, 10e9), 0.2, (15e-6, 15e-6, 45e-6),
           "laminate maker's general-properties sheet (2016) via " + _P_MECH + " (in plane 19-35 GPa, 8-16 ppm/K; "
           "z alpha1 22-65 ppm/K; nu ~0.2); Ez 10 GPa est; Tg not modelled (est)"),
-    # FR-4 board: in plane 22 GPa, 16 ppm/K, z 10 GPa, 60 ppm/K, nu 0.15 (est: IPC-4101 FR-4 grades
-    # list x-y CTE 10-20 ppm/K and z alpha1 ~60 ppm/K; no datasheet read here).
-    _mech("pcb", (22e9, 22e9, 10e9), 0.15, (16e-6, 16e-6, 60e-6),
-          "est: FR-4 with copper planes (IPC-4101 grades: x-y CTE 10-20 ppm/K, z ~60 ppm/K); override with your "
-          "board"),
+    # FR-4 board laminate (warpage with support = "board"): the orthotropic glass-epoxy laminate of
+    # the Ansys Mechanical help, "PCB thermal-structural material properties" (laminate at 22 degC):
+    # Ex = Ey 25 GPa, Ez 8 GPa, nu_xy 0.18, nu_yz = nu_xz 0.3, G_xy 6 GPa, G_yz = G_xz 3.5 GPa,
+    # CTE 15 / 15 / 60 ppm/K; the FR-4 handbook values (E 24 / 21 GPa warp / fill, CTE 14 / 12 / 70
+    # ppm/K, nu 0.14 / 0.12: Wikipedia "FR-4" property table) agree. Copper planes stiffen a real
+    # board in plane: override with your board's stack-up.
+    _mech("pcb", (25e9, 25e9, 8e9), (0.18, 0.3, 0.3), (15e-6, 15e-6, 60e-6),
+          "Ansys Mechanical help, PCB thermal-structural material properties (FR-4 laminate, 22 degC): E 25/25/8 GPa, "
+          "nu 0.18/0.3/0.3, G 6/3.5/3.5 GPa, CTE 15/15/60 ppm/K; FR-4 handbook values (Wikipedia 'FR-4': E 24/21 GPa, "
+          "CTE 14/12/70 ppm/K) agree; laminate without copper planes", G=(6e9, 3.5e9, 3.5e9)),
 ]})

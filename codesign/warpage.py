@@ -44,17 +44,22 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .errors import ModelError, solve_error
-from .mechanics import KELVIN, ProcessStep, WarpageSpec, default_steps, layer_stress_free
+from .mechanics import (BOARD_LAYERS, KELVIN, BoardSpec, ProcessStep, WarpageSpec, board_step, default_steps,
+                        engelmaier_cycles, has_board, layer_stress_free, with_board, without_board)
 from .model import Model, Params, _namespace, ensure_model
 from .stack import Stack
 
-__all__ = ["CASES", "WarpageCase", "WarpageReport", "analyse_warpage", "signed_warpage", "stress_free_temperature",
+__all__ = ["CASES", "FATIGUE_LABEL", "WarpageCase", "WarpageReport", "analyse_warpage", "package_bottom_w",
+           "package_model", "signed_warpage", "solder_fatigue", "stress_free_temperature",
            "warpage_model"]
 
 #: The states :func:`analyse_warpage` solves, in order.
 CASES = ("room", "reflow", "operation")
-#: Interconnect kinds whose layer's shear strain is reported as bump strain.
-BUMP_KINDS = ("c4", "microbump", "hybrid_bond")
+#: Interconnect kinds whose layer's shear strain is reported as bump strain ("bga": the board's
+#: ball-grid joints with ``support = "board"``).
+BUMP_KINDS = ("c4", "microbump", "hybrid_bond", "bga")
+#: Solder-joint kinds that get the fatigue indicator (hybrid bonds are copper, not solder).
+SOLDER_KINDS = ("c4", "microbump", "bga")
 #: Lateral cell size of :func:`warpage_model` [m]. Warpage is plate bending of the whole package,
 #: which the locking-free element resolves on coarse lateral cells (every layer and die edge is
 #: still a grid line); ``codesign warpage`` uses it unless told otherwise.
@@ -82,13 +87,51 @@ def void_elements(model: Model) -> np.ndarray:
     return np.isin(g.material, ids)
 
 
-def warpage_model(stack: Stack, *, lateral_size: float = WARPAGE_LATERAL_SIZE, **mesh) -> Model:
+def warpage_model(stack: Stack, *, lateral_size: float = WARPAGE_LATERAL_SIZE, spec: WarpageSpec | None = None,
+                  **mesh) -> Model:
     """The design model for a warpage solve: the stack on uniform ``lateral_size`` cells (plus its
-    own breakpoints) and the layout's vertical controls; ``mesh`` overrides as for :func:`codesign.build`."""
+    own breakpoints) and the layout's vertical controls; ``mesh`` overrides as for :func:`codesign.build`.
+
+    With ``support = "board"`` (in ``spec`` or the layout's ``[warpage]`` table) the ball-grid joints
+    and the board are appended below the package (:func:`codesign.mechanics.with_board`)."""
     from .model import build
 
+    spec = spec if spec is not None else (stack.warpage or WarpageSpec())
+    if spec.support == "board":
+        stack = with_board(stack, spec.board)
     opts = {"max_lateral_size": lateral_size, "min_lateral_size": lateral_size, "grading": 1.0, **mesh}
     return build(stack, **opts)
+
+
+def package_model(model: Model) -> Model:
+    """The model of the package alone (the board layers removed; the same mesh controls), or ``model``."""
+    from .model import build
+
+    return build(without_board(model.stack)) if has_board(model.stack) else model
+
+
+def _subset_params(p: Params, ref: Params) -> Params:
+    """``p`` restricted to the keys of ``ref`` (a board model's parameters for its package model)."""
+    import dataclasses as dc
+
+    return dc.replace(p, **{f.name: {k: getattr(p, f.name)[k] for k in getattr(ref, f.name)}
+                            for f in dc.fields(p) if isinstance(getattr(p, f.name), dict)})
+
+
+def _ensure_board(model: Model, spec: WarpageSpec, params, call: str) -> Model:
+    """The model that ``spec.support`` needs: with the board layers for "board", without otherwise."""
+    from .model import build
+
+    if spec.support == "board" and not has_board(model.stack):
+        if params is not None:
+            raise ModelError(f"`{call}`: support 'board' needs the board layers in the model, and `params` were made "
+                             "for the package alone; build the model with codesign.warpage.warpage_model(stack) (it "
+                             "appends the board) and take its params")
+        return build(with_board(model.stack, spec.board))
+    if spec.support != "board" and has_board(model.stack):
+        raise ModelError(f"`{call}`: this model has the board layers {list(BOARD_LAYERS)} but the support is "
+                         f"{spec.support!r}; use support 'board', or the package's own model")
+    return model
 
 
 # ======================================================================================
@@ -100,7 +143,9 @@ def stress_free_temperature(model: Model, spec: WarpageSpec | None = None) -> tu
     Returns ``(field (nx, ny, nz), steps, defaults_used)``.
     """
     spec = _spec(model, spec)
-    steps = spec.steps or default_steps(model.stack)
+    steps = tuple(spec.steps or default_steps(without_board(model.stack)))
+    if has_board(model.stack):
+        steps = steps + (board_step(spec.board or BoardSpec()),)
     per_layer = layer_stress_free(model.stack, steps)
     zc = model.grid.element_centres()[2]
     t0 = np.full(zc.shape, np.nan)
@@ -134,12 +179,15 @@ def _element_temperature(model: Model, temperature):
             from scipy.interpolate import RegularGridInterpolator
 
             g = other.grid
-            if abs(g.z[-1] - model.grid.z[-1]) > 1e-9 or abs(g.x[-1] - model.grid.x[-1]) > 1e-9:
+            # a board model's package starts above the board: the report of the package alone is shifted up,
+            # and the joints and the board take the temperature of the package bottom above them (est)
+            zoff = package_bottom_z(model) if has_board(model.stack) and not has_board(other.stack) else 0.0
+            if abs(g.z[-1] - (model.grid.z[-1] - zoff)) > 1e-9 or abs(g.x[-1] - model.grid.x[-1]) > 1e-9:
                 raise ModelError("warpage: the thermal report was solved on another stack (its extent differs); "
                                  "pass the temperature of this model")
             f = RegularGridInterpolator((g.x, g.y, g.z), np.asarray(temperature.temperature, dtype=float))
             xc, yc, zc = model.grid.element_centres()
-            X, Y, Z = np.meshgrid(xc, yc, zc, indexing="ij")
+            X, Y, Z = np.meshgrid(xc, yc, np.clip(zc - zoff, g.z[0], g.z[-1]), indexing="ij")
             return f(np.stack([X, Y, Z], axis=-1))
     xp = _namespace(temperature)
     t = xp.asarray(temperature, dtype=float) if xp is not np else np.asarray(temperature, dtype=float)
@@ -161,6 +209,8 @@ def solve_state(model: Model, params: Params | None, temperature, stress_free, *
 
     fields = model.elastic_fields(params, temperature=_element_temperature(model, temperature),
                                   stress_free=stress_free)
+    if support == "board":  # the package on its board: the whole is free-free
+        support = "free"
     try:
         return solve_thermoelastic(model.grid, fields, support=support, rtol=rtol, throw=throw, x0=x0,
                                    maxiter=maxiter, void=void_elements(model))
@@ -168,23 +218,40 @@ def solve_state(model: Model, params: Params | None, temperature, stress_free, *
         raise solve_error(e) from e
 
 
-def _bottom_nodes(model: Model) -> np.ndarray:
-    """Bool (nx+1, ny+1): nodes of the bottom face inside the bottom layer's extent."""
-    ext = model.stack.layers[-1].extent
+def package_bottom_z(model: Model) -> float:
+    """z [m] of the package bottom (the ball side): 0, or the top of the ball-grid joints on a board."""
+    return float(model.layer_z[without_board(model.stack).layers[-1].name][0])
+
+
+def _plane_index(model: Model, z: float) -> int:
+    return int(np.argmin(np.abs(model.grid.z - z)))
+
+
+def package_bottom_w(model: Model, sol):
+    """``u_z`` of the package-bottom nodes ``(nx+1, ny+1)`` [m] (the model's bottom face without a board)."""
+    return sol.displacement[:, :, _plane_index(model, package_bottom_z(model)), 2]
+
+
+def _bottom_nodes(model: Model, layer=None) -> np.ndarray:
+    """Bool (nx+1, ny+1): nodes of the bottom face inside the extent of ``layer`` (default: the
+    package's bottom layer)."""
+    ext = (layer or without_board(model.stack).layers[-1]).extent
     g = model.grid
     tol = 1e-12
     return (((g.x >= ext.x - tol) & (g.x <= ext.x1 + tol))[:, None]
             & ((g.y >= ext.y - tol) & (g.y <= ext.y1 + tol))[None, :])
 
 
-def bottom_warpage(model: Model, w):
+def bottom_warpage(model: Model, w, layer=None):
     """``(signed warpage, coplanarity, residual map)`` of bottom-face ``u_z`` ``w`` (nx+1, ny+1) [m].
 
-    The best-fit plane is removed by least squares over the bottom layer's nodes; the sign is
-    that of (centre - mean of the four corners) of the residual (module docstring). Traceable.
+    The best-fit plane is removed by least squares over the nodes of ``layer`` (default: the
+    package's bottom layer); the sign is that of (centre - mean of the four corners) of the
+    residual (module docstring). Traceable.
     """
     xp = _namespace(w)
-    mask = _bottom_nodes(model)
+    layer = layer or without_board(model.stack).layers[-1]
+    mask = _bottom_nodes(model, layer)
     g = model.grid
     X, Y = np.meshgrid(g.x, g.y, indexing="ij")
     xs, ys = X[mask], Y[mask]
@@ -195,7 +262,7 @@ def bottom_warpage(model: Model, w):
     resid_all = w - (coef[0] + coef[1] * (X - xs.mean()) + coef[2] * (Y - ys.mean()))
     resid = resid_all[mask]
     cop = xp.max(resid) - xp.min(resid)
-    ext = model.stack.layers[-1].extent
+    ext = layer.extent
     corners = [(ext.x, ext.y), (ext.x1, ext.y), (ext.x, ext.y1), (ext.x1, ext.y1)]
     ic = [(int(np.argmin(np.abs(g.x - cx))), int(np.argmin(np.abs(g.y - cy)))) for cx, cy in corners]
     centre = (int(np.argmin(np.abs(g.x - (ext.x + ext.x1) / 2))), int(np.argmin(np.abs(g.y - (ext.y + ext.y1) / 2))))
@@ -221,9 +288,13 @@ def signed_warpage(model: Model, params: Params | None = None, *, temperature, s
     >>> dw.cte["copper"]           # d(warpage)/d(CTE of the lid) [m K]      # doctest: +SKIP
     """
     spec = _spec(model, spec)
+    if (spec.support == "board") != has_board(model.stack):
+        raise ModelError(f"`signed_warpage`: support {spec.support!r} on a model "
+                         f"{'with' if has_board(model.stack) else 'without'} the board layers; build it with "
+                         "codesign.warpage.warpage_model(stack) (which appends the board for support 'board')")
     t0, _, _ = stress_free_temperature(model, spec)
     sol = solve_state(model, params, temperature, t0, support=spec.support, rtol=rtol)
-    return bottom_warpage(model, sol.bottom_face_w())[0]
+    return bottom_warpage(model, package_bottom_w(model, sol))[0]
 
 
 # ======================================================================================
@@ -251,6 +322,12 @@ class WarpageCase:
     map : ndarray
         Bottom-face ``u_z`` minus the best-fit plane, ``(nx+1, ny+1)`` [m] (NaN outside the bottom layer).
     solution : solvers.elasticity.ElasticSolution
+    board_warpage : float or None
+        With ``support = "board"``: the signed bow of the board's bottom face [m] (same sign
+        convention); None without a board, or when the state was solved without it (reflow).
+    support : str
+        How this state was supported (``"board"``, or ``"free"`` for the reflow state of a board
+        analysis: the solder is molten at the reflow peak, the package not yet attached).
     """
 
     name: str
@@ -264,6 +341,8 @@ class WarpageCase:
     map: np.ndarray = field(repr=False)
     solution: object = field(repr=False)
     seconds: float = 0.0
+    board_warpage: float | None = None
+    support: str = "free"
 
     @property
     def shape(self) -> str:
@@ -289,6 +368,8 @@ class WarpageCase:
                 "bump_shear_strain": {k: {"shear_strain": v["shear_strain"], "x_mm": v["x"] * 1e3,
                                           "y_mm": v["y"] * 1e3, "dnp_mm": v["dnp"] * 1e3}
                                       for k, v in self.bump_strain.items()},
+                "support": self.support,
+                "board_warpage_um": None if self.board_warpage is None else self.board_warpage * 1e6,
                 "cg_iterations": int(np.asarray(self.solution.iterations)),
                 "relative_residual": float(np.asarray(self.solution.relative_residual)),
                 "seconds": self.seconds}
@@ -305,6 +386,9 @@ class WarpageReport:
     defaults_used: bool
     cases: dict
     notes: tuple[str, ...] = ()
+    #: Solder-joint fatigue indicator per solder bump / ball layer (:func:`solder_fatigue`); empty
+    #: unless both the room and the operating states were solved.
+    fatigue: dict = field(default_factory=dict)
 
     @property
     def flags(self) -> list[str]:
@@ -330,7 +414,21 @@ class WarpageReport:
                            "reflow_coplanarity_um": self.spec.reflow_coplanarity_limit * 1e6,
                            "bump_shear_strain": self.spec.bump_shear_strain_limit, "source": self.spec.limit_source},
                 "sign_convention": "+ cry (convex: bottom centre above its corners, lid up), - smile (concave)",
+                "board": None if self.spec.support != "board" or self.spec.board is None else {
+                    "thickness_mm": self.spec.board.thickness * 1e3, "material": self.spec.board.material,
+                    "ball_pitch_mm": self.spec.board.ball_pitch * 1e3,
+                    "ball_diameter_mm": self.spec.board.ball_diameter * 1e3,
+                    "ball_height_mm": self.spec.board.ball_height * 1e3, "ball_material": self.spec.board.ball_material,
+                    "fill": self.spec.board.fill,
+                    "stress_free_degC": self.spec.board.stress_free_temperature - KELVIN,
+                    "source": self.spec.board.source},
                 "cases": {k: c.to_dict() for k, c in self.cases.items()},
+                "solder_fatigue": {k: {"indicator": FATIGUE_LABEL, "shear_strain_range": v["range"],
+                                       "mean_temperature_degC": v["mean_temperature"] - KELVIN,
+                                       "cycles_per_day": v["cycles_per_day"],
+                                       "cycles_to_failure": None if not np.isfinite(v["cycles"]) else v["cycles"],
+                                       "x_mm": v["x"] * 1e3, "y_mm": v["y"] * 1e3, "dnp_mm": v["dnp"] * 1e3}
+                                   for k, v in self.fatigue.items()},
                 "flags": self.flags, "notes": list(self.notes)}
 
     def table(self) -> str:
@@ -340,6 +438,11 @@ class WarpageReport:
         lines.append(f"process history{' (defaults: est; give [warpage.steps] in the layout)' if self.defaults_used else ''}: "
                      f"{hist}")
         lines.append(f"support: {self.spec.support}; sign: + cry (convex), - smile (concave)")
+        b = self.spec.board
+        if self.spec.support == "board" and b is not None:
+            lines.append(f"board: {b.thickness * 1e3:.3g} mm {b.material}; BGA {b.ball_material} balls "
+                         f"{b.ball_diameter * 1e3:.3g} mm at {b.ball_pitch * 1e3:.3g} mm pitch, {b.ball_height * 1e3:.3g} mm "
+                         f"high, in {b.fill}; stress-free at {b.stress_free_temperature - KELVIN:.0f} degC")
         lines.append("")
         head = f"{'state':<10} {'temperature':<26} {'warpage um':>11} {'shape':<16} {'limit um':>9} {'ok':<4} " \
                f"{'corner bump shear strain':<34} {'CG it':>5}"
@@ -352,6 +455,23 @@ class WarpageReport:
             ok = "-" if c.ok is None else ("yes" if c.ok else "NO")
             lines.append(f"{c.name:<10} {c.temperature:<26} {c.warpage * 1e6:>11.1f} {c.shape:<16} {lim:>9} {ok:<4} "
                          f"{bump:<34} {int(np.asarray(c.solution.iterations)):>5}")
+        if self.spec.support == "board":
+            lines.append("")
+            for c in self.cases.values():
+                if c.board_warpage is None:
+                    lines.append(f"board bow, {c.name}: - (solved without the board: {c.support}; the solder is "
+                                 "molten at the reflow peak)")
+                else:
+                    lines.append(f"board bow, {c.name}: {c.board_warpage * 1e6:.1f} um; corner BGA ball shear strain "
+                                 f"{c.bump_strain.get(BOARD_LAYERS[0], {}).get('shear_strain', float('nan')):.3e}")
+        if self.fatigue:
+            lines.append("")
+            lines.append(f"solder-joint fatigue ({FATIGUE_LABEL}):")
+            for k, v in self.fatigue.items():
+                n = "no cycling strain" if not np.isfinite(v["cycles"]) else f"{v['cycles']:.3g} cycles"
+                lines.append(f"  {k:<20} shear strain range {v['range']:.3e} (room <-> operation, DNP "
+                             f"{v['dnp'] * 1e3:.1f} mm), mean {v['mean_temperature'] - KELVIN:.0f} degC, "
+                             f"{v['cycles_per_day']:g}/day: N_f ~ {n}")
         lines.append("")
         lines.append("peak von Mises stress [MPa]:")
         names = list(next(iter(self.cases.values())).chiplet_stress) if self.cases else []
@@ -360,7 +480,8 @@ class WarpageReport:
         for n in names:
             lines.append(f"  {'die ' + n:<22}" + "".join(f"{c.chiplet_stress[n] / 1e6:>11.1f}" for c in self.cases.values()))
         for n in lay:
-            lines.append(f"  {'layer ' + n:<22}" + "".join(f"{c.layer_stress[n] / 1e6:>11.1f}" for c in self.cases.values()))
+            lines.append(f"  {'layer ' + n:<22}" + "".join(f"{c.layer_stress.get(n, np.nan) / 1e6:>11.1f}"
+                                                           for c in self.cases.values()))
         for f in self.flags:
             lines.append(f"FLAG: {f}")
         for n in self.notes:
@@ -368,9 +489,12 @@ class WarpageReport:
         return "\n".join(lines)
 
 
-def _post(model: Model, name: str, what: str, sol, limit, seconds: float) -> WarpageCase:
+def _post(model: Model, name: str, what: str, sol, limit, seconds: float, support: str = "free") -> WarpageCase:
     g = model.grid
-    signed, cop, resid = bottom_warpage(model, np.asarray(sol.bottom_face_w()))
+    signed, cop, resid = bottom_warpage(model, np.asarray(package_bottom_w(model, sol)))
+    board = None
+    if has_board(model.stack):
+        board = float(bottom_warpage(model, np.asarray(sol.bottom_face_w()), layer=model.stack.layers[-1])[0])
     vm = np.asarray(sol.von_mises())
     chip = {}
     for c in model.stack.chiplets:
@@ -407,7 +531,54 @@ def _post(model: Model, name: str, what: str, sol, limit, seconds: float) -> War
                            "dnp": float(np.hypot(xc[i] - cx, yc[j] - cy))}
     return WarpageCase(name=name, temperature=what, warpage=float(signed), coplanarity=float(cop), limit=limit,
                        chiplet_stress=chip, layer_stress=layer, bump_strain=bumps, map=np.asarray(resid), solution=sol,
-                       seconds=seconds)
+                       seconds=seconds, board_warpage=board, support=support)
+
+
+#: What the fatigue indicator is, in reports.
+FATIGUE_LABEL = ("Engelmaier modified Coffin-Manson (IPC-D-279), early-design indicator: elastic shear-strain range "
+                 "between the room and operating states, no creep; SnPb-fitted")
+
+
+def solder_fatigue(model: Model, room, operation, t_room, t_operation, cycles_per_day: float) -> dict:
+    """Solder-joint fatigue indicator per solder bump / ball layer (:data:`SOLDER_KINDS`).
+
+    The cyclic shear-strain range of each element is the length of the change of its transverse
+    shear strain ``(gamma_xz, gamma_yz)`` between the two states (power off at room temperature,
+    power on); the joint with the largest range is the critical (corner) joint. Its mean cyclic
+    temperature is the mean of its two states' temperatures; :func:`codesign.mechanics.engelmaier_cycles`
+    gives the cycles to failure. ``room`` and ``operation`` are :class:`solvers.elasticity.ElasticSolution`
+    of ``model``; ``t_room``, ``t_operation`` scalars or element fields [K].
+    Returns layer -> ``{"range", "mean_temperature", "cycles_per_day", "cycles", "x", "y", "dnp"}``.
+    """
+    g = model.grid
+    out = {}
+    s0 = s1 = None
+    xc, yc, _ = g.element_centres()
+    for lay in model.stack.layers:
+        ic = lay.interconnect
+        if ic is None or ic.kind not in SOLDER_KINDS:
+            continue
+        mat = f"{lay.name}:{ic.kind}"
+        if mat not in g.material_names:
+            continue
+        mask = g.material == g.material_names.index(mat)
+        if not mask.any():
+            continue
+        if s0 is None:
+            s0, s1 = np.asarray(room.strain()), np.asarray(operation.strain())
+        rng = np.hypot(s1[..., 4] - s0[..., 4], s1[..., 5] - s0[..., 5])
+        i, j, k = np.unravel_index(int(np.argmax(np.where(mask, rng, -1.0))), rng.shape)
+        t0 = float(np.broadcast_to(np.asarray(t_room, dtype=float), g.shape)[i, j, k])
+        t1 = float(np.broadcast_to(np.asarray(t_operation, dtype=float), g.shape)[i, j, k])
+        mean = 0.5 * (t0 + t1)
+        X = np.broadcast_to(xc[:, None, None], g.shape)
+        Y = np.broadcast_to(yc[None, :, None], g.shape)
+        cx, cy = float(X[mask].mean()), float(Y[mask].mean())
+        r = float(rng[i, j, k])
+        out[lay.name] = {"range": r, "mean_temperature": mean, "cycles_per_day": float(cycles_per_day),
+                         "cycles": engelmaier_cycles(r, mean - KELVIN, cycles_per_day),
+                         "x": float(xc[i]), "y": float(yc[j]), "dnp": float(np.hypot(xc[i] - cx, yc[j] - cy))}
+    return out
 
 
 def analyse_warpage(stack_or_model: Stack | Model, *, params: Params | None = None, temperature=None,
@@ -437,9 +608,14 @@ def analyse_warpage(stack_or_model: Stack | Model, *, params: Params | None = No
     throw : bool
         Raise :class:`codesign.SolveError` when a solve does not converge.
     """
+    if isinstance(stack_or_model, Stack):
+        sp = spec if spec is not None else (stack_or_model.warpage or WarpageSpec())
+        if sp.support == "board":
+            stack_or_model = with_board(stack_or_model, sp.board)
     model = ensure_model(stack_or_model, call="analyse_warpage")
-    p = model.params if params is None else params
     spec = _spec(model, spec)
+    model = _ensure_board(model, spec, params, "analyse_warpage")
+    p = model.params if params is None else params
     unknown = [c for c in cases if c not in CASES]
     if unknown or not cases:
         raise ModelError(f"`analyse_warpage(cases=...)`: {unknown or 'none'}; choose from {list(CASES)}")
@@ -447,17 +623,25 @@ def analyse_warpage(stack_or_model: Stack | Model, *, params: Params | None = No
     notes = []
     if defaults:
         notes.append("process history not given in the layout: default steps (estimates) used; add [warpage.steps]")
-    notes.append("linear elastic (secant at each state's temperature); no solder creep or polymer viscoelasticity; "
-                 "no energy-based fatigue indicator (none sourced)")
+    notes.append("linear elastic (secant at each state's temperature); no solder creep or polymer viscoelasticity")
     if void_elements(model).any():
         notes.append("air (a layer's surround) is open space and carries no stress: removed from the elastic problem; "
                      "a lid is held only through the TIM (no seal ring modelled)")
+    board = has_board(model.stack)
+    pkg = None
+    if board:
+        notes.append(f"on its board: BGA joints and board ({spec.board.thickness * 1e3:.3g} mm {spec.board.material}) "
+                     f"appended below the package, stress-free at {spec.board.stress_free_temperature - KELVIN:.0f} degC "
+                     "(solder solidus), solved free-free; warpage is the package bottom's (top of the joints)")
+        if "operation" in cases and temperature is None:
+            notes.append("operation: the package's own thermal solution (its bottom boundary as in the layout); the "
+                         "joints and the board take the temperature of the package bottom above them (est)")
     out = {}
     states = {"room": (spec.room_temperature, f"{spec.room_temperature - KELVIN:.0f} degC uniform",
                        spec.coplanarity_limit),
               "reflow": (spec.reflow_peak, f"{spec.reflow_peak - KELVIN:.0f} degC uniform (reflow peak)",
                          spec.reflow_coplanarity_limit)}
-    x0 = None
+    temps = {}
     for name in [c for c in CASES if c in cases]:
         t = time.perf_counter()
         if name == "operation":
@@ -465,17 +649,40 @@ def analyse_warpage(stack_or_model: Stack | Model, *, params: Params | None = No
             if temp is None:
                 from .thermal import analyse
 
-                temp = analyse(model, params=p)
+                if board:
+                    pkg = pkg or package_model(model)
+                    temp = analyse(pkg, params=None if params is None else _subset_params(p, pkg.params))
+                else:
+                    temp = analyse(model, params=p)
             temp = _element_temperature(model, temp)
             tn = np.asarray(temp, dtype=float)
             what = f"operating field {tn.min() - KELVIN:.0f}-{tn.max() - KELVIN:.0f} degC"
             limit = None
         else:
             temp, what, limit = states[name]
+        temps[name] = temp
+        if board and name == "reflow":
+            # the solder is molten at the reflow peak: the package is not attached; solve it free on its own
+            pkg = pkg or package_model(model)
+            pp = pkg.params if params is None else _subset_params(p, pkg.params)
+            pspec = _replace_spec(spec, support="free", board=None)
+            t0p, _, _ = stress_free_temperature(pkg, pspec)
+            sol = solve_state(pkg, pp, temp, t0p, support="free", rtol=rtol, throw=throw)
+            case = _post(pkg, name, what + ", package free (solder molten)", sol, limit, time.perf_counter() - t,
+                         support="free")
+            layer_stress = {k: case.layer_stress.get(k, float("nan")) for k in model.layer_z}
+            out[name] = dataclasses.replace(case, layer_stress=layer_stress)
+            continue
         sol = solve_state(model, p, temp, t0, support=spec.support, rtol=rtol, throw=throw)
-        out[name] = _post(model, name, what, sol, limit, time.perf_counter() - t)
+        out[name] = _post(model, name, what, sol, limit, time.perf_counter() - t, support=spec.support)
+    fatigue = {}
+    if "room" in out and "operation" in out:
+        fatigue = solder_fatigue(model, out["room"].solution, out["operation"].solution, temps["room"],
+                                 temps["operation"], spec.fatigue_cycles_per_day)
+        notes.append("solder fatigue: " + FATIGUE_LABEL + "; no energy-based indicator (Darveaux's needs the "
+                     "inelastic work of a creep analysis)")
     return WarpageReport(model=model, params=p, spec=spec, steps=steps, defaults_used=defaults, cases=out,
-                         notes=tuple(notes))
+                         notes=tuple(notes), fatigue=fatigue)
 
 
 def _replace_spec(spec: WarpageSpec, **changes) -> WarpageSpec:
