@@ -77,8 +77,9 @@ def test_coarse_solves_started_beside_the_solve_give_the_same_estimate():
     assert beside.cells == after.cells
     for key, e in after.estimates.items():
         b = beside.estimates[key]
-        # the same problem solved twice to the solver's tolerance (pyamg's set-up is not bit-reproducible)
-        assert (b.coarse, b.coarser, b.error) == pytest.approx((e.coarse, e.coarser, e.error), rel=1e-8, abs=1e-6)
+        # the same problem solved twice to the coarse grids' tolerance, COARSE_RTOL = 1e-6 of a ~80 K rise
+        # (pyamg's set-up is not bit-reproducible: the two differ by up to ~1e-6 K)
+        assert (b.coarse, b.coarser, b.error) == pytest.approx((e.coarse, e.coarser, e.error), rel=1e-8, abs=1e-5)
     assert _cache.BACKGROUND["compile_s"] >= before["compile_s"]
     other = cd.build(_small_demo())
     with pytest.raises(cd.ModelError, match="started coarse solves are those of the linear problem of this model"):
@@ -360,12 +361,12 @@ def test_the_coarse_solve_of_the_estimate_is_a_direct_solve_of_that_grid(mode):
     fine, base = cd.build(stack, bisect=(1, 1, 1)), cd.build(stack)
     kw = dict(solver=ReferenceAMG(), temperature_dependent=mode == "k(T)", leakage=mode == "leakage")
     r = cd.analyse(fine, accuracy=True, **kw)
-    direct = cd.analyse(base, **kw)
+    direct = cd.analyse(base, **{**kw, "solver": ReferenceAMG(rtol=acc.COARSE_RTOL)})  # the coarse grids' tolerance
     assert acc.solved_temperature_dependent(r) is (mode == "k(T)")
     assert bool(r.leakage) is (mode == "leakage")
     if mode == "leakage":  # the fine loop's contraction, which lets a coarse loop stop after one update
         assert 0 < r.solver["contraction"] < 0.5
-    tol = 1e-7
+    tol = 1e-5  # two solves each to a relative residual of COARSE_RTOL (1e-6) of a ~80 K rise
     if mode == "leakage":  # solve_coupled's tolerance, and the coarse iterations' (a fraction of the change measured)
         change = max(abs(e.coarse - e.value) for (k, _), e in r.accuracy.estimates.items() if k in ("junction", "mean"))
         tol = 2e-3 + acc.LEAKAGE_FRACTION * change
