@@ -668,8 +668,7 @@ def analyse_warpage(stack_or_model: Stack | Model, *, params: Params | None = No
             pspec = _replace_spec(spec, support="free", board=None)
             t0p, _, _ = stress_free_temperature(pkg, pspec)
             sol = solve_state(pkg, pp, temp, t0p, support="free", rtol=rtol, throw=throw)
-            case = _post(pkg, name, what + ", package free (solder molten)", sol, limit, time.perf_counter() - t,
-                         support="free")
+            case = _post(pkg, name, what, sol, limit, time.perf_counter() - t, support="free")
             layer_stress = {k: case.layer_stress.get(k, float("nan")) for k in model.layer_z}
             out[name] = dataclasses.replace(case, layer_stress=layer_stress)
             continue

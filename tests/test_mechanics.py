@@ -256,3 +256,97 @@ def test_layout_warpage_table():
     with pytest.raises(cd.LayoutError, match="warpage.support: unknown value 'clamped'"):
         load(warpage='[warpage]\nsupport = "clamped"\n')
     assert not math.isnan(WarpageSpec().coplanarity_limit)
+
+
+# -- board support: the BGA recipe, the board layers, the [warpage.board] table ---------------------
+def test_ball_grid_column_shear_hand_computed():
+    """Balls in open space: G_xz = k h / p^2 of a clamped-clamped Timoshenko column (mechanics docstring)."""
+    from codesign.mechanics import BallGridRecipe
+    from codesign.stack import Interconnect
+
+    # SAC305 (E 51 GPa, nu 0.36, G = 51/2.72 = 18.75 GPa), d 0.6 mm, h 0.45 mm, p 1 mm:
+    #   I = pi 0.6^4 / 64 = 6.3617e-3 mm^4, A = pi 0.36 / 4 = 0.28274 mm^2, kappa = 6*1.36/9.16 = 0.89083
+    #   bending h^3/(12 E I) = 0.091125 / (12 * 51000 * 6.3617e-3) = 2.3405e-5 mm/N
+    #   shear h/(kappa G A) = 0.45 / (0.89083 * 18750 * 0.28274) = 9.5287e-5 mm/N
+    #   k = 1 / 1.18692e-4 = 8425.2 N/mm;  G_xz = k h / p^2 = 3791.3 N/mm^2 = 3.791 GPa
+    ic = Interconnect("bga", pitch=1e-3, diameter=0.6e-3, material="sac305", fill="air")
+    r = BallGridRecipe(ic, 0.45e-3)
+    mech = {n: plain_mechanics(BUILTIN_MATERIALS[n]) for n in ("sac305", "air", "underfill")}
+    e, nu, g, a = r.mechanical(mech.__getitem__)
+    assert g[1] == g[2] == pytest.approx(3.7913e9, rel=2e-4)
+    # along z the balls act in parallel: f E = (pi 0.09) * 51 GPa (+ the air placeholder)
+    assert e[2] == pytest.approx(math.pi * 0.09 * 51e9 + (1 - math.pi * 0.09) * 1e6)
+    # in plane the array has (almost) no membrane stiffness; its CTE along z is the solder's
+    assert e[0] < 1e-3 * e[2] and a[2] == pytest.approx(21e-6, rel=1e-3)
+    # a stiff board-level underfill: the fill-matrix (Halpin-Tsai) value is the larger and stays
+    ic2 = Interconnect("bga", pitch=1e-3, diameter=0.6e-3, material="sac305", fill="underfill")
+    g_ht = fibre_composite(math.pi * 0.09, mech["sac305"], mech["underfill"])[2][1]
+    g2 = BallGridRecipe(ic2, 0.45e-3).mechanical(mech.__getitem__)[2][1]
+    assert g2 == max(g_ht, r.column_shear_modulus(mech["sac305"]))
+
+
+def test_engelmaier_hand_computed():
+    from codesign.mechanics import engelmaier_cycles, engelmaier_exponent
+
+    # c = -0.442 - 6e-4 * 50 + 1.74e-2 ln 2 = -0.459939; N_f = 0.5 (0.01 / 0.65)^(1/c)
+    #   ln(0.01/0.65) = -4.174387; / c = 9.075966; e^9.075966 = 8742.5; N_f = 4371.3
+    assert engelmaier_exponent(50.0, 1.0) == pytest.approx(-0.459939, abs=1e-6)
+    assert engelmaier_cycles(0.01, 50.0, 1.0) == pytest.approx(4371.3, rel=1e-4)
+    # a larger strain range or a hotter joint: fewer cycles; no cycling strain: no fatigue
+    assert engelmaier_cycles(0.02, 50.0) < engelmaier_cycles(0.01, 50.0) > engelmaier_cycles(0.01, 100.0)
+    assert engelmaier_cycles(0.0, 50.0) == math.inf
+    with pytest.raises(cd.ModelError, match="outside the model's range"):
+        engelmaier_cycles(0.01, 50.0, 5000.0)
+    with pytest.raises(cd.ModelError, match="not a finite number"):
+        engelmaier_cycles(float("nan"), 50.0)
+
+
+def test_with_board_appends_joints_and_board():
+    from codesign.mechanics import BOARD_LAYERS, BoardSpec, has_board, with_board, without_board
+
+    s = load()
+    b = with_board(s, BoardSpec(thickness=1e-3))
+    assert [layer.name for layer in b.layers] == ["top", "bottom", *BOARD_LAYERS] and has_board(b)
+    joints, board = b.layers[-2:]
+    assert joints.interconnect.kind == "bga" and joints.extent == s.layers[-1].extent
+    assert board.thickness == 1e-3 and board.material == "pcb" and board.extent == s.package
+    assert b.material("bga_joints:bga").recipe.height == BoardSpec().ball_height
+    assert {"pcb", "sac305", "air"} <= {m.name for m in b.materials}
+    assert with_board(b) is b and without_board(b).layers == s.layers
+    with pytest.raises(cd.ModelError, match=r"\[warpage.board\] material: unknown material 'fr5'"):
+        with_board(s, BoardSpec(material="fr5"))
+    with pytest.raises(cd.ModelError, match="ball_diameter 1.2 mm is not below ball_pitch 1 mm"):
+        with_board(s, BoardSpec(ball_diameter=1.2e-3))
+    # the board-assembly step: joints and board stress-free at the SAC305 solidus, the package as before
+    from codesign.warpage import stress_free_temperature
+
+    m = cd.build(b)
+    t0, steps, defaults = stress_free_temperature(m, WarpageSpec(support="board"))
+    assert defaults and steps[-1].name == "board_assembly" and steps[-1].layers == BOARD_LAYERS
+    zc = m.grid.element_centres()[2]
+    assert np.all(t0[:, :, zc < m.layer_z["bga_joints"][1]] == pytest.approx(217 + KELVIN))
+    assert np.all(t0[:, :, zc > m.layer_z["bottom"][0]] == pytest.approx(150 + KELVIN))
+
+
+def test_layout_warpage_board_table():
+    s = load(warpage='[warpage]\nsupport = "board"\nfatigue_cycles_per_day = 4\n[warpage.board]\nthickness = "2.4 mm"\n'
+                     'ball_pitch = "0.8 mm"\nball_diameter = "0.45 mm"\nfill = "underfill"\n')
+    b = s.warpage.board
+    assert s.warpage.support == "board" and s.warpage.fatigue_cycles_per_day == 4
+    assert b.thickness == pytest.approx(2.4e-3) and b.ball_pitch == pytest.approx(0.8e-3)
+    assert b.fill == "underfill" and b.material == "pcb" and b.source == "layout"
+    assert "pcb" in {m.name for m in s.materials}  # kept for the board although no layer uses it
+    # support = "board" without a table: the default board
+    assert load(warpage='[warpage]\nsupport = "board"\n').warpage.board.thickness == pytest.approx(1.6e-3)
+    for table, where, what in [
+        ('support = "board"\n[warpage.board]\nmaterial = "fr5"\n', "warpage.board.material", "unknown material 'fr5'"),
+        ('support = "board"\n[warpage.board]\nball_diameter = "1.1 mm"\n', "warpage.board.ball_diameter",
+         "is not below the ball pitch"),
+        ('support = "board"\n[warpage.board]\nthickness = "-1 mm"\n', "warpage.board.thickness", "must be positive"),
+        ('support = "board"\n[warpage.board]\nheight = "1 mm"\n', "warpage.board", "height"),
+        ('[warpage.board]\nthickness = "1 mm"\n', "warpage.board", 'set support = "board"'),
+        ('fatigue_cycles_per_day = 2000\n', "warpage.fatigue_cycles_per_day", "above 1000"),
+    ]:
+        with pytest.raises(cd.LayoutError) as e:
+            load(warpage="[warpage]\n" + table)
+        assert where in str(e.value) and what in str(e.value), str(e.value)

@@ -161,3 +161,81 @@ def test_warpage_command(tmp_path, capsys):
     data = json.loads((tmp_path / "demo_warpage.json").read_text())
     assert set(data["cases"]) == {"room", "reflow", "operation"}
     assert (tmp_path / "demo_warpage.png").stat().st_size > 10_000
+
+
+# -- board support (support = "board") --------------------------------------------------------------
+# The bilayer plate, 20 x 20 mm, soldered to a 0.8 mm FR-4 board through a dense, thin, shear-stiff
+# ball grid (0.15 mm balls at 0.2 mm pitch, 50 um high: shear-lag length ~0.4 mm), everything
+# stress-free at 150 degC.
+_BOARD = (_PLATE.format(h1=100, h2=100)
+          .replace('size = ["10 mm", "10 mm"]', 'size = ["20 mm", "20 mm"]')
+          .replace('max_lateral_size = "0.5 mm"', 'max_lateral_size = "1 mm"')
+          .replace("[warpage]\n", '[warpage]\nsupport = "board"\n[warpage.board]\nthickness = "0.8 mm"\n'
+                                  'ball_pitch = "0.2 mm"\nball_diameter = "0.15 mm"\nball_height = "50 um"\n'
+                                  'stress_free_temperature = "150 degC"\n'))
+
+
+def _centre_curvature(model, w):
+    """w'' of a paraboloid fitted to ``w`` over the central half of the plate."""
+    g = model.grid
+    X, Y = np.meshgrid(g.x, g.y, indexing="ij")
+    cx, cy = (g.x[0] + g.x[-1]) / 2, (g.y[0] + g.y[-1]) / 2
+    sel = (np.abs(X - cx) <= (g.x[-1] - g.x[0]) / 4 + 1e-12) & (np.abs(Y - cy) <= (g.y[-1] - g.y[0]) / 4 + 1e-12)
+    dx, dy = X[sel] - cx, Y[sel] - cy
+    A = np.stack([np.ones_like(dx), dx, dy, (dx ** 2 + dy ** 2) / 2], axis=1)
+    return float(np.linalg.lstsq(A, np.asarray(w)[sel], rcond=None)[0][3])
+
+
+@pytest.mark.slow  # 130 s on the 2-core box at load 8, mostly compiling the solver for this grid
+def test_package_on_board_matches_laminate_theory():
+    """Kirchhoff laminate (board | joints with no in-plane stiffness | copper | film) at the centre,
+    less bending than the free bilayer, and no bending at all when every CTE is equal."""
+    from solvers.elastic_analytic import laminate_curvature
+
+    from codesign.warpage import package_bottom_w, solve_state, stress_free_temperature, warpage_model
+
+    jax.config.update("jax_enable_x64", True)
+    model = warpage_model(cd.loads_layout(_BOARD), lateral_size=1e-3)
+    t0, steps, _ = stress_free_temperature(model)
+    assert steps[-1].temperature == pytest.approx(150 + KELVIN)
+    room = 25 + KELVIN
+    sol = solve_state(model, None, room, t0, support="board")
+    kappa = _centre_curvature(model, package_bottom_w(model, sol))
+    # bottom first: pcb (Ex 25 GPa, nu_xy 0.18, 15 ppm/K), the joints (no in-plane stiffness), copper, film
+    dT = room - (150 + KELVIN)
+    _, expected = laminate_curvature([25e9, 1e3, 125e9, 130e9], [0.18, 0.0, 0.34, 0.28], [15e-6, 0.0, 16e-6, 2.6e-6],
+                                     [0.8e-3, 50e-6, 100e-6, 100e-6], dT)
+    _, free = laminate_curvature([125e9, 130e9], [0.34, 0.28], [16e-6, 2.6e-6], [100e-6, 100e-6], dT)
+    # measured: -1.21898 against -1.21932 1/m (0.03 %); the free bilayer: -12.56 1/m
+    assert kappa == pytest.approx(expected, rel=0.01)
+    assert abs(kappa) < abs(free) / 5
+    # one CTE everywhere, one stress-free temperature: a uniform temperature change bends nothing
+    p = model.params
+    same = p.replace(cte={k: (10e-6, 10e-6, 10e-6) for k in p.cte})
+    w = cd.signed_warpage(model, same, temperature=room)
+    assert abs(float(w)) < 1e-6 * abs(expected) * (20e-3) ** 2 / 4
+
+
+@pytest.mark.slow  # 167 s at load 8: the board model and, for reflow, the package alone (two programs)
+def test_analyse_warpage_on_a_board():
+    from codesign.mechanics import engelmaier_cycles
+
+    jax.config.update("jax_enable_x64", True)
+    stack = cd.loads_layout(_BOARD)
+    r = cd.analyse_warpage(stack, temperature=80 + KELVIN)  # the board is appended from the layout's [warpage]
+    assert [layer.name for layer in r.model.stack.layers][-2:] == ["bga_joints", "board"]
+    room, reflow, op = (r.cases[k] for k in ("room", "reflow", "operation"))
+    assert room.support == "board" and reflow.support == "free" and reflow.board_warpage is None
+    assert room.board_warpage is not None and "bga_joints" in room.bump_strain
+    # cooled, the copper below shrinks more: a dome on the board too, flatter than the free bilayer (314 um on
+    # 10 mm; about 4x that on 20 mm)
+    assert 0 < room.warpage < 300e-6 and room.board_warpage > 0
+    assert reflow.warpage < 0  # the package alone above its stress-free temperature: smile
+    f = r.fatigue["bga_joints"]
+    assert f["range"] > 0 and f["mean_temperature"] == pytest.approx((25 + 80) / 2 + KELVIN)
+    assert f["cycles"] == pytest.approx(engelmaier_cycles(f["range"], f["mean_temperature"] - KELVIN, 1.0))
+    d = r.to_dict()
+    json.dumps(d)
+    assert d["board"]["thickness_mm"] == pytest.approx(0.8) and d["solder_fatigue"]["bga_joints"]["cycles_to_failure"]
+    t = r.table()
+    assert "board bow, room" in t and "solder-joint fatigue" in t and "Engelmaier" in t

@@ -2,7 +2,8 @@
 
 Prints the warpage (signed coplanarity of the package bottom) at room temperature, at the reflow
 peak and in operation, the corner-bump shear strain, the peak stresses per die and layer and the
-flags against the layout's limits; ``-o DIR`` also writes ``<name>_warpage.json`` and the warpage
+flags against the layout's limits, and with ``--support board`` (or ``support = "board"`` in the
+layout) the board's bow, the corner BGA ball strain and the solder-joint fatigue indicator; ``-o DIR`` also writes ``<name>_warpage.json`` and the warpage
 maps (``<name>_warpage.png``).
 """
 
@@ -26,6 +27,9 @@ def add_parser(sub) -> None:
                    help="folder for <name>_warpage.json and the warpage map picture (default: print only)")
     p.add_argument("--cases", default="room,reflow,operation", metavar="LIST",
                    help="states to solve, comma separated, from room, reflow, operation (default: all three)")
+    p.add_argument("--support", choices=("free", "simply_supported", "board"), default=None,
+                   help="override the layout's [warpage] support: free (default), simply_supported, or board (the "
+                        "package soldered to the board of [warpage.board], default a 1.6 mm FR-4 board)")
     p.add_argument("--rtol", type=real(minimum=1e-14, inclusive=False, maximum=1.0), default=1e-8,
                    help="relative residual of the elastic solves (default 1e-8)")
     add_mesh_flags(p)
@@ -44,6 +48,14 @@ def execute(args) -> int:
     if bad or not cases:
         args.parser.error(f"--cases: unknown state(s) {bad or '(none)'}; choose from {', '.join(CASES)}")
     stack = load_layout(args.layout)
+    if args.support is not None:
+        import dataclasses
+
+        from ..mechanics import WarpageSpec
+
+        spec = stack.warpage or WarpageSpec()
+        stack = dataclasses.replace(stack, warpage=dataclasses.replace(
+            spec, support=args.support, board=spec.board if args.support == "board" else None))
     mesh = mesh_controls(args) or {}
     if "max_lateral_size" in mesh:
         model = build(stack, **mesh)

@@ -128,10 +128,32 @@ def _section_warpage(ctx) -> str | None:
              f"{html.escape(wr.spec.limit_source)}.</p>"]
     for f in wr.flags:
         parts.append(f"<p class=\"note\">{html.escape(f)}</p>")
+    board = wr.spec.board if wr.spec.support == "board" else None
+    if board is not None:
+        parts.append(f"<p>On its board: {board.thickness * 1e3:.3g} mm {html.escape(board.material)}, BGA of "
+                     f"{html.escape(board.ball_material)} balls {board.ball_diameter * 1e3:.3g} mm at "
+                     f"{board.ball_pitch * 1e3:.3g} mm pitch, {board.ball_height * 1e3:.3g} mm high in "
+                     f"{html.escape(board.fill)}, stress-free at {board.stress_free_temperature - 273.15:.0f} °C; the "
+                     "reflow state is the package alone (the solder is molten).</p>")
+        parts.append(html_table([{"state": c.name, "board bow [µm]": None if c.board_warpage is None
+                                  else round(c.board_warpage * 1e6, 1),
+                                  "corner BGA ball shear strain": c.bump_strain.get("bga_joints", {}).get("shear_strain")}
+                                 for c in wr.cases.values()]))
+    if wr.fatigue:
+        from ..warpage import FATIGUE_LABEL
+
+        parts.append(f"<p>Solder-joint fatigue indicator: {html.escape(FATIGUE_LABEL)}.</p>")
+        parts.append(html_table([{"joints": k, "shear strain range": v["range"],
+                                  "mean temperature [°C]": round(v["mean_temperature"] - 273.15, 1),
+                                  "DNP [mm]": round(v["dnp"] * 1e3, 1), "cycles per day": v["cycles_per_day"],
+                                  "cycles to failure (indicator)": None if not np.isfinite(v["cycles"])
+                                  else float(f"{v['cycles']:.3g}")}
+                                 for k, v in wr.fatigue.items()]))
     names = list(wr.cases)
     stress = [{"part": f"die {n}", **{f"{k} [MPa]": wr.cases[k].chiplet_stress[n] / 1e6 for k in names}}
               for n in next(iter(wr.cases.values())).chiplet_stress]
-    stress += [{"part": f"layer {n}", **{f"{k} [MPa]": wr.cases[k].layer_stress[n] / 1e6 for k in names}}
+    stress += [{"part": f"layer {n}", **{f"{k} [MPa]": wr.cases[k].layer_stress.get(n, float("nan")) / 1e6
+                                         for k in names}}
                for n in next(iter(wr.cases.values())).layer_stress]
     parts += ["<p>Peak von Mises stress (element centres):</p>", html_table(stress)]
     steps = [{"step": s.name, "stress-free [°C]": round(s.temperature - 273.15, 1), "layers": ", ".join(s.layers),
