@@ -87,3 +87,43 @@ def test_operating_temperature_from_another_grid_is_interpolated(synthetic):
     np.testing.assert_allclose(own, 300.0 + 1e3 * Fx - 2e3 * Fy + 5e4 * Fz, rtol=1e-12)
     with pytest.raises(cd.ModelError, match="expected a scalar"):
         _element_temperature(coarse, np.zeros((3, 3)))
+    # a board model: the package's report is shifted up by the board and the joints; below the
+    # package bottom the joints and the board take the package bottom's temperature
+    from codesign.mechanics import with_board
+    from codesign.warpage import package_bottom_z
+
+    board = cd.build(with_board(coarse.stack))
+    zoff = package_bottom_z(board)
+    assert zoff == pytest.approx(1.6e-3 + 0.45e-3)
+    got = _element_temperature(board, SimpleNamespace(model=fine, temperature=linear))
+    bx, by, bz = board.grid.element_centres()
+    Bx, By, Bz = np.meshgrid(bx, by, np.maximum(bz - zoff, 0.0), indexing="ij")
+    np.testing.assert_allclose(got, 300.0 + 1e3 * Bx - 2e3 * By + 5e4 * Bz, rtol=1e-12)
+
+
+def test_board_and_fatigue_in_table_dict_and_section(synthetic, tmp_path):
+    """A board analysis's extra results (board bow, corner-ball strain, fatigue) reach the table, the
+    dictionary and the report section (synthetic numbers: no solve)."""
+    import dataclasses
+    import json
+
+    from codesign.mechanics import KELVIN, engelmaier_cycles
+
+    report, _ = synthetic
+    room = dataclasses.replace(report.cases["room"], board_warpage=12e-6, support="board",
+                               bump_strain={**report.cases["room"].bump_strain,
+                                            "bga_joints": {"shear_strain": 2e-3, "x": 0.0, "y": 0.0, "dnp": 15e-3}})
+    reflow = dataclasses.replace(report.cases["reflow"], support="free")
+    fatigue = {"bga_joints": {"range": 1e-3, "mean_temperature": 50 + KELVIN, "cycles_per_day": 1.0,
+                              "cycles": engelmaier_cycles(1e-3, 50.0), "x": 0.0, "y": 0.0, "dnp": 15e-3}}
+    r = dataclasses.replace(report, spec=WarpageSpec(support="board"), cases={"room": room, "reflow": reflow},
+                            fatigue=fatigue)
+    text = r.table()
+    assert "board bow, room: 12.0 um" in text and "corner BGA ball shear strain 2.000e-03" in text
+    assert "board bow, reflow: -" in text and "solder-joint fatigue" in text and "Engelmaier" in text
+    d = json.loads(json.dumps(r.to_dict()))
+    assert d["board"]["thickness_mm"] == pytest.approx(1.6) and d["cases"]["room"]["board_warpage_um"] == 12.0
+    assert d["solder_fatigue"]["bga_joints"]["cycles_to_failure"] == pytest.approx(fatigue["bga_joints"]["cycles"])
+    ctx = SimpleNamespace(run=SimpleNamespace(warpage=r, stack=r.model.stack), folder=tmp_path, outputs=None, files=[])
+    html = _section_warpage(ctx)
+    assert "On its board" in html and "board bow" in html and "Engelmaier" in html and "cycles to failure" in html
