@@ -689,6 +689,37 @@ def _axis_errors(report, solver) -> tuple[float, float]:
     return lateral, vertical
 
 
+#: An axis group is refined only where it carries at least this fraction of the larger share.
+MIN_SHARE = 0.3
+
+
+def _refine_axes(lateral: float, vertical: float, target: float, cells: int, budget: int) -> list[int]:
+    """The axes to bisect next (x and y: ``[0, 1]``; z: ``[2]``; all three), or none.
+
+    Each option's error after bisection is predicted conservatively at first order (the share of
+    each bisected group halves; the observed orders of the shipped layouts are 1.2-2). The
+    cheapest option predicted to meet ``target`` within ``budget`` is taken; when none is, the
+    one that removes the most error per doubling of the cells. A group that carries less than
+    :data:`MIN_SHARE` of the larger share is not refined on its own (it would spend the budget
+    where the error is not).
+    """
+    top = max(lateral, vertical)
+    options = []
+    for axes, cost in (([0, 1], 2), ([2], 1), ([0, 1, 2], 3)):
+        lat = lateral / 2 if 0 in axes else lateral
+        ver = vertical / 2 if 2 in axes else vertical
+        shares = ([lateral] if 0 in axes else []) + ([vertical] if 2 in axes else [])
+        if cells * 2 ** cost > budget or min(shares) < MIN_SHARE * top or top <= 0:
+            continue
+        options.append((axes, cost, lat + ver))
+    meets = [o for o in options if o[2] <= target]
+    if meets:
+        return min(meets, key=lambda o: (o[1], o[2]))[0]
+    if not options:
+        return []
+    return max(options, key=lambda o: (lateral + vertical - o[2]) / o[1])[0]
+
+
 def meet_target(stack, *, solve, heat_sources=(), mesh: dict | None = None, solver=None, max_cells: int | None = None):
     """A model of ``stack`` whose chiplet temperatures meet the error target, and its report.
 
@@ -726,16 +757,100 @@ def meet_target(stack, *, solve, heat_sources=(), mesh: dict | None = None, solv
             stop = f"cell budget {budget:,} (the next grid would have at least {model.grid.n_elements * 2:,} cells)"
             break
         lateral, vertical = _axis_errors(report, solver)
-        axes = [ax for ax, e in ((0, lateral), (1, lateral), (2, vertical)) if e >= 0.3 * max(lateral, vertical)]
-        # when the axes that carry the error do not fit the budget together, the larger share's alone
-        groups = sorted((([0, 1], lateral), ([2], vertical)), key=lambda g: -g[1])
-        options = [axes] + [g for g, e in groups if e > 0 and g != axes]
-        fits = [a for a in options if model.grid.n_elements * 2 ** len(a) <= budget]
-        if not fits:
-            grow = 2 ** len(axes)
-            stop = f"cell budget {budget:,} (the next grid would have {model.grid.n_elements * grow:,} cells)"
+        axes = _refine_axes(lateral, vertical, acc.target, model.grid.n_elements, budget)
+        if not axes:
+            grow = 4 if lateral >= vertical else 2
+            stop = (f"cell budget {budget:,} (bisecting the axes that carry the error would give "
+                    f"{model.grid.n_elements * grow:,} cells)")
             break
-        for ax in fits[0]:
+        for ax in axes:
             bisect[ax] += 1
     acc = replace(report.accuracy, history=tuple(history), stop=stop)
     return model, replace(report, accuracy=acc)
+
+
+# ======================================================================================
+# warpage: the same estimate for the thermo-elastic solve (codesign.warpage)
+def _alike_arrays(arrays, axis: int, n: int) -> np.ndarray:
+    """``out[i]``: cells ``i`` and ``i + 1`` along ``axis`` are equal in every array of ``arrays``."""
+    ok = np.ones(n - 1, bool)
+    for a in arrays:
+        a = np.moveaxis(np.asarray(a), axis, 0)
+        ok &= np.all((a[1:] == a[:-1]).reshape(n - 1, -1), axis=1)
+    return ok
+
+
+@dataclass(frozen=True)
+class CoarseElastic:
+    """A coarsened elastic problem: the grid, its fields, its open-space elements and the kept node indices."""
+
+    grid: TensorGrid
+    fields: object  # solvers.elasticity.ElasticFields
+    void: np.ndarray
+    keep: tuple
+
+
+def coarsen_elastic(grid: TensorGrid, fields, void, axes=(0, 1, 2)) -> CoarseElastic:
+    """The elastic problem on ``grid`` coarsened by two along ``axes`` as :func:`coarsen` does the
+    thermal one: cells merge in pairs where they are alike in region, material, open space and
+    elastic constants (moduli, Poisson ratios), so the coarse grid keeps every layer interface and
+    die edge. The free thermal strain is averaged over the merged cells (volume-weighted: the same
+    at a uniform temperature, the mean of an operating field that varies cell by cell)."""
+    from solvers.elasticity import ElasticFields
+
+    E, nu, G, a = (np.asarray(x, dtype=float) for x in (fields.E, fields.nu, fields.G, fields.alpha_dT))
+    void = np.zeros(grid.shape, bool) if void is None else np.asarray(void, bool)
+    same = [grid.region, grid.material, void] + [c for arr in (E, nu, G) for c in arr]
+    keep, cells = [], []
+    for ax in range(3):
+        n = grid.shape[ax]
+        k = _pairs(_alike_arrays(same, ax, n)) if (ax in axes and n > 1) else np.arange(n + 1)
+        keep.append(k)
+        cells.append(k[:-1])
+    ix = np.ix_(*cells)
+    g = TensorGrid(grid.x[keep[0]], grid.y[keep[1]], grid.z[keep[2]], grid.region[ix], grid.region_names,
+                   grid.material[ix], grid.material_names)
+    vol, strain = grid.cell_volumes(), []
+    for i in range(3):
+        s = a[i] * vol
+        for ax in range(3):
+            s = np.add.reduceat(s, keep[ax][:-1], axis=ax)
+        strain.append(s / g.cell_volumes())
+    every = (slice(None),) + ix
+    f = ElasticFields(E[every], nu[every], G[every], np.stack(strain))
+    return CoarseElastic(g, f, void[ix], tuple(keep))
+
+
+def estimate_warpage(model, params, temperature, stress_free, value: float, *, support: str = "free",
+                     rtol: float = 1e-8) -> ErrorEstimate:
+    """The discretisation-error estimate [m] of the signed warpage ``value`` solved on ``model``.
+
+    The state (``temperature``: a scalar or an element field [K]; ``stress_free``: the per-element
+    stress-free temperature) is solved again on the two grids :func:`coarsen_elastic` makes, and
+    :func:`richardson` takes the three values with the ratio ``(N1 / N2)^(1/3)`` of solid cell
+    counts (Celik et al. 2008): the same method and the same flag as the temperatures' estimates
+    (docs/accuracy.md). Expected order 2 (Q1 displacements with incompatible modes, smooth field).
+    """
+    from types import SimpleNamespace
+
+    from solvers.elasticity import solve_thermoelastic
+
+    from .warpage import MAXITER, bottom_warpage, package_bottom_w, void_elements
+
+    fields = model.elastic_fields(params, temperature=temperature, stress_free=stress_free)
+    support = "free" if support == "board" else support  # a package on its board is solved free-free
+    grid, void = model.grid, void_elements(model)
+    counts, values = [float(np.sum(~void))], []
+    for _ in range(2):
+        c = coarsen_elastic(grid, fields, void)
+        try:
+            sol = solve_thermoelastic(c.grid, c.fields, support=support, rtol=max(rtol, COARSE_RTOL),
+                                      maxiter=MAXITER, void=c.void)
+        except solvers.SolveError as e:
+            raise solve_error(e) from e
+        shim = SimpleNamespace(grid=c.grid, stack=model.stack, layer_z=model.layer_z)
+        values.append(float(bottom_warpage(shim, np.asarray(package_bottom_w(shim, sol)))[0]))
+        counts.append(float(np.sum(~c.void)))
+        grid, fields, void = c.grid, c.fields, c.void
+    r21, r32 = ((counts[i] / counts[i + 1]) ** (1 / 3) for i in range(2))
+    return richardson(float(value), values[0], values[1], r21, r32)

@@ -287,6 +287,18 @@ def test_when_all_axes_do_not_fit_the_budget_the_larger_share_is_refined_alone()
     assert not r.accuracy.met and r.accuracy.stop.startswith(f"cell budget {5 * first:,}")
 
 
+@pytest.mark.parametrize("lateral, vertical, target, budget_cells, expected", [
+    (0.6, 0.2, 0.1, 100, [0, 1]),     # unreachable: most error removed per doubling of the cells (x-y: 0.15, z: 0.1, all: 0.13)
+    (0.3, 0.05, 0.2, 100, [0, 1]),    # x-y alone is predicted to meet it: the cheapest option that does
+    (0.3, 0.3, 0.31, 100, [0, 1, 2]),  # only all three axes are predicted to meet it
+    (0.6, 0.1, 0.1, 2, []),           # x-y does not fit the budget and z carries too little to be worth it
+    (0.6, 0.3, 0.1, 2, [2]),          # ... unless z carries a real share
+])
+def test_refinement_goes_where_the_error_is_within_the_budget(lateral, vertical, target, budget_cells, expected):
+    """`meet_target`'s choice of axes (ponte_vecchio spent its budget on z: x8 then z, at +-0.29 K both)."""
+    assert acc._refine_axes(lateral, vertical, target, 1, budget_cells) == expected
+
+
 def test_a_stack_without_a_target_is_solved_as_it_stands_with_its_estimate():
     """No mesh.target_error and no accuracy=True: the layout's [mesh] as given (not refined), with
     the estimate on every chiplet and whether it meets the default target; accuracy=False: none."""
