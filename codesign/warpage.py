@@ -343,6 +343,9 @@ class WarpageCase:
     seconds: float = 0.0
     board_warpage: float | None = None
     support: str = "free"
+    #: With ``analyse_warpage(accuracy=True)``: the discretisation-error estimate of ``warpage``
+    #: (:class:`codesign.accuracy.ErrorEstimate`, in metres; ``trusted`` False is the flagged "!").
+    error: object = None
 
     @property
     def shape(self) -> str:
@@ -372,7 +375,10 @@ class WarpageCase:
                 "board_warpage_um": None if self.board_warpage is None else self.board_warpage * 1e6,
                 "cg_iterations": int(np.asarray(self.solution.iterations)),
                 "relative_residual": float(np.asarray(self.solution.relative_residual)),
-                "seconds": self.seconds}
+                "seconds": self.seconds,
+                "warpage_error_um": None if self.error is None else self.error.error * 1e6,
+                "warpage_error_trusted": None if self.error is None else self.error.trusted,
+                "warpage_observed_order": None if self.error is None else self.error.order}
 
 
 @dataclass(frozen=True, eq=False)
@@ -455,6 +461,11 @@ class WarpageReport:
             ok = "-" if c.ok is None else ("yes" if c.ok else "NO")
             lines.append(f"{c.name:<10} {c.temperature:<26} {c.warpage * 1e6:>11.1f} {c.shape:<16} {lim:>9} {ok:<4} "
                          f"{bump:<34} {int(np.asarray(c.solution.iterations)):>5}")
+        errs = [c for c in self.cases.values() if c.error is not None]
+        if errs:
+            lines.append("discretisation error of the warpage: " + "; ".join(
+                f"{c.name} ± {c.error.error * 1e6:.2g} um{c.error.flag}" for c in errs)
+                + ("  (!: order not verified, Roache's two-grid bound)" if any(not c.error.trusted for c in errs) else ""))
         if self.spec.support == "board":
             lines.append("")
             for c in self.cases.values():
@@ -462,8 +473,10 @@ class WarpageReport:
                     lines.append(f"board bow, {c.name}: - (solved without the board: {c.support}; the solder is "
                                  "molten at the reflow peak)")
                 else:
-                    lines.append(f"board bow, {c.name}: {c.board_warpage * 1e6:.1f} um; corner BGA ball shear strain "
-                                 f"{c.bump_strain.get(BOARD_LAYERS[0], {}).get('shear_strain', float('nan')):.3e}")
+                    ball = c.bump_strain.get(BOARD_LAYERS[0], {})
+                    lines.append(f"board bow, {c.name}: {c.board_warpage * 1e6:.1f} um; critical BGA ball shear strain "
+                                 f"{ball.get('shear_strain', float('nan')):.3e} (DNP "
+                                 f"{ball.get('dnp', float('nan')) * 1e3:.1f} mm)")
         if self.fatigue:
             lines.append("")
             lines.append(f"solder-joint fatigue ({FATIGUE_LABEL}):")
@@ -583,7 +596,7 @@ def solder_fatigue(model: Model, room, operation, t_room, t_operation, cycles_pe
 
 def analyse_warpage(stack_or_model: Stack | Model, *, params: Params | None = None, temperature=None,
                     spec: WarpageSpec | None = None, cases=CASES, rtol: float = 1e-8,
-                    throw: bool = True) -> WarpageReport:
+                    throw: bool = True, accuracy: bool = False) -> WarpageReport:
     """Warpage, stresses and bump strain of a package at room temperature, reflow peak and in operation.
 
     Parameters
@@ -607,7 +620,13 @@ def analyse_warpage(stack_or_model: Stack | Model, *, params: Params | None = No
         Relative residual of the elastic solves.
     throw : bool
         Raise :class:`codesign.SolveError` when a solve does not converge.
+    accuracy : bool
+        A discretisation-error estimate of each state's warpage (``WarpageCase.error``):
+        :func:`codesign.accuracy.estimate_warpage`, two more solves per state on the grid coarsened
+        twice (each new grid compiles its elastic programs once per machine). Off by default.
     """
+    if accuracy:
+        from .accuracy import estimate_warpage
     if isinstance(stack_or_model, Stack):
         sp = spec if spec is not None else (stack_or_model.warpage or WarpageSpec())
         if sp.support == "board":
@@ -671,9 +690,18 @@ def analyse_warpage(stack_or_model: Stack | Model, *, params: Params | None = No
             case = _post(pkg, name, what, sol, limit, time.perf_counter() - t, support="free")
             layer_stress = {k: case.layer_stress.get(k, float("nan")) for k in model.layer_z}
             out[name] = dataclasses.replace(case, layer_stress=layer_stress)
+            if accuracy:
+                out[name] = dataclasses.replace(out[name], error=estimate_warpage(
+                    pkg, pp, temp, t0p, case.warpage, support="free", rtol=rtol))
             continue
         sol = solve_state(model, p, temp, t0, support=spec.support, rtol=rtol, throw=throw)
         out[name] = _post(model, name, what, sol, limit, time.perf_counter() - t, support=spec.support)
+        if accuracy:
+            out[name] = dataclasses.replace(out[name], error=estimate_warpage(
+                model, p, temp, t0, out[name].warpage, support=spec.support, rtol=rtol))
+    if accuracy:
+        notes.append("warpage ±: Richardson from the grid coarsened twice (docs/accuracy.md); '!': no observed order "
+                     "in range, Roache's two-grid bound (conservative on coarse lateral grids)")
     fatigue = {}
     if "room" in out and "operation" in out:
         fatigue = solder_fatigue(model, out["room"].solution, out["operation"].solution, temps["room"],

@@ -102,7 +102,7 @@ def test_operating_temperature_from_another_grid_is_interpolated(synthetic):
 
 
 def test_board_and_fatigue_in_table_dict_and_section(synthetic, tmp_path):
-    """A board analysis's extra results (board bow, corner-ball strain, fatigue) reach the table, the
+    """A board analysis's extra results (board bow, critical-ball strain, fatigue) reach the table, the
     dictionary and the report section (synthetic numbers: no solve)."""
     import dataclasses
     import json
@@ -119,7 +119,7 @@ def test_board_and_fatigue_in_table_dict_and_section(synthetic, tmp_path):
     r = dataclasses.replace(report, spec=WarpageSpec(support="board"), cases={"room": room, "reflow": reflow},
                             fatigue=fatigue)
     text = r.table()
-    assert "board bow, room: 12.0 um" in text and "corner BGA ball shear strain 2.000e-03" in text
+    assert "board bow, room: 12.0 um" in text and "critical BGA ball shear strain 2.000e-03 (DNP 15.0 mm)" in text
     assert "board bow, reflow: -" in text and "solder-joint fatigue" in text and "Engelmaier" in text
     d = json.loads(json.dumps(r.to_dict()))
     assert d["board"]["thickness_mm"] == pytest.approx(1.6) and d["cases"]["room"]["board_warpage_um"] == 12.0

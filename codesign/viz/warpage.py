@@ -137,7 +137,9 @@ def _section_warpage(ctx) -> str | None:
                      "reflow state is the package alone (the solder is molten).</p>")
         parts.append(html_table([{"state": c.name, "board bow [µm]": None if c.board_warpage is None
                                   else round(c.board_warpage * 1e6, 1),
-                                  "corner BGA ball shear strain": c.bump_strain.get("bga_joints", {}).get("shear_strain")}
+                                  "critical BGA ball shear strain": c.bump_strain.get("bga_joints", {}).get("shear_strain"),
+                                  "DNP [mm]": None if "bga_joints" not in c.bump_strain
+                                  else round(c.bump_strain["bga_joints"]["dnp"] * 1e3, 1)}
                                  for c in wr.cases.values()]))
     if wr.fatigue:
         from ..warpage import FATIGUE_LABEL
