@@ -32,6 +32,9 @@ def add_parser(sub) -> None:
                         "package soldered to the board of [warpage.board], default a 1.6 mm FR-4 board)")
     p.add_argument("--rtol", type=real(minimum=1e-14, inclusive=False, maximum=1.0), default=1e-8,
                    help="relative residual of the elastic solves (default 1e-8)")
+    p.add_argument("--accuracy", action="store_true",
+                   help="also estimate each warpage's discretisation error (Richardson from the grid coarsened twice: "
+                        "two more solves per state; docs/accuracy.md)")
     add_mesh_flags(p)
     p.set_defaults(execute=execute, parser=p)
     p.epilog = ("Mesh: without mesh flags, uniform 2 mm lateral cells plus every layer and die edge "
@@ -62,7 +65,7 @@ def execute(args) -> int:
     else:  # plate bending of the whole package: coarse uniform lateral cells (codesign.warpage.warpage_model)
         model = warpage_model(stack, **mesh)
     print(f"{stack.name}: {model.summary()}")
-    report = analyse_warpage(model, cases=cases, rtol=args.rtol)
+    report = analyse_warpage(model, cases=cases, rtol=args.rtol, accuracy=args.accuracy)
     print(report.table())
     if args.output:
         out = Path(args.output)
