@@ -457,7 +457,10 @@ def test_the_warpage_estimate_covers_the_difference_to_a_bisected_grid():
     from codesign.warpage import analyse_warpage, warpage_model
 
     stack = cd.load_layout("demo")
-    w = analyse_warpage(warpage_model(stack, lateral_size=4e-3), cases=("room",), accuracy=True).cases["room"]
+    wr = analyse_warpage(warpage_model(stack, lateral_size=4e-3), cases=("room",), accuracy=True)
+    w = wr.cases["room"]
+    assert wr.to_dict()["cases"]["room"]["warpage_error_um"] == pytest.approx(w.error.error * 1e6)
+    assert "discretisation error of the warpage: room ±" in wr.table()
     ref = analyse_warpage(warpage_model(stack, lateral_size=4e-3, bisect=(1, 1, 1)), cases=("room",)).cases["room"]
     assert w.error is not None and w.error.error >= abs(w.warpage - ref.warpage)
     assert w.error.error <= 0.1 * abs(w.warpage)  # a useful bound: within 10 % of the warpage

@@ -44,7 +44,8 @@ def execute(args) -> int:
         with progress.stage("warpage"):
             try:
                 run = dataclasses.replace(run, warpage=analyse_warpage(
-                    warpage_model(run.stack, lateral_size=REPORT_LATERAL_SIZE), temperature=run.thermal))
+                    warpage_model(run.stack, lateral_size=REPORT_LATERAL_SIZE), temperature=run.thermal,
+                    accuracy=bool(getattr(args, "accuracy", None))))  # --accuracy: the warpage's ± too
             except CodesignError as e:  # no mechanical data, or a solve that did not converge: report the rest
                 import warnings
 

@@ -122,6 +122,8 @@ def _section_warpage(ctx) -> str | None:
                      "corner bump shear strain": None if cb is None else cb[1]["shear_strain"],
                      "bump layer, DNP [mm]": "-" if cb is None else f"{cb[0]}, {cb[1]['dnp'] * 1e3:.1f}",
                      "CG iterations": int(np.asarray(c.solution.iterations))})
+        if c.error is not None:  # analyse_warpage(accuracy=True): the discretisation-error estimate
+            rows[-1]["± [µm]"] = f"{c.error.error * 1e6:.2g}" + c.error.flag
     parts = [html_table(rows),
              "<p>Warpage: coplanarity of the package bottom (ball side) after removing the best-fit plane; "
              "+ cry (convex: the centre above the corners with the lid up), − smile (concave). Limits: "
