@@ -1,6 +1,7 @@
 """Test configuration: float64 everywhere, strict dtype promotion (lineax's conftest)."""
 
 import os
+from pathlib import Path
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 # Tests must not write the user's compile cache (tests/test_cli.py checks the cache), but one cache
@@ -38,8 +39,54 @@ def coarse_report():
     return codesign.analyse(model)
 
 
+#: Files whose tests take the longest (seconds summed over the file: `pytest -n 2 --durations=120` on the
+#: shared 2-core machine under load, 2026-11-30; only their ratios matter). See `_two_halves`.
+HEAVY_FILES = {
+    "solvers/test_elasticity.py": 500, "test_readme_commands.py": 390, "solvers/test_multigrid.py": 260,
+    "solvers/test_reference_steady.py": 190, "test_examples.py": 150, "solvers/test_backends.py": 135,
+    "solvers/test_fast_solve.py": 120, "test_model.py": 120, "test_partition.py": 115, "test_cli.py": 105,
+    "solvers/test_fast_transient.py": 90, "test_placement.py": 90, "solvers/test_reference_transient.py": 80,
+    "test_cache.py": 60, "test_fuzz_inputs.py": 50, "test_electrothermal.py": 50, "test_sweep.py": 47,
+    "solvers/test_reference_nonlinear.py": 45, "test_ppac.py": 36, "test_fuzz_layouts.py": 34, "test_accuracy.py": 34,
+    "test_transient_domain.py": 33, "test_guards.py": 32,
+}
+
+
+def _two_halves(items: list) -> list:
+    """The collected tests in an order that keeps both xdist workers busy to the end.
+
+    `--dist worksteal` (pyproject.toml) hands the first half of the list (by count) to one worker and the
+    second half to the other; an idle worker then takes the back half of the other's queue. Left in file
+    order, the long files met at random places and one long file could start last and decide the wall
+    time. Here the long files (:data:`HEAVY_FILES`) are shared between the halves by their cost (longest
+    first into the cheaper half) and start each half, each file kept whole (its module fixtures and its
+    in-process compiled programs serve all its tests); the many short files fill both halves up to the
+    split, last, where stealing evens out the end. Any selection (-k, -m slow) is ordered the same way.
+    """
+    root = Path(__file__).resolve().parent
+    files: dict[str, list] = {}
+    for item in items:
+        try:
+            name = Path(item.path).resolve().relative_to(root).as_posix()
+        except ValueError:
+            name = str(item.path)
+        files.setdefault(name, []).append(item)
+    heavy = sorted((f for f in files if f in HEAVY_FILES), key=lambda f: -HEAVY_FILES[f])
+    halves, cost = ([], []), [0, 0]
+    for f in heavy:
+        i = 0 if cost[0] <= cost[1] else 1
+        halves[i].extend(files[f])
+        cost[i] += HEAVY_FILES[f]
+    light = [item for f, its in files.items() if f not in HEAVY_FILES for item in its]
+    need = len(items) // 2 - len(halves[0])
+    if not 0 <= need <= len(light):  # a selection of a few files: long ones first is all that can be done
+        return halves[0] + halves[1] + light
+    return halves[0] + light[:need] + halves[1] + light[need:]
+
+
 def pytest_collection_modifyitems(config, items):
-    """Deselect slow and GPU tests unless asked for with -m."""
+    """Long files first in both halves of the run (`_two_halves`); deselect slow and GPU tests unless asked for with -m."""
+    items[:] = _two_halves(items)
     if config.getoption("-m"):
         return
     skip_slow = pytest.mark.skip(reason="slow test: run with `pytest -m slow`")
