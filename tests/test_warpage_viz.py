@@ -127,3 +127,25 @@ def test_board_and_fatigue_in_table_dict_and_section(synthetic, tmp_path):
     ctx = SimpleNamespace(run=SimpleNamespace(warpage=r, stack=r.model.stack), folder=tmp_path, outputs=None, files=[])
     html = _section_warpage(ctx)
     assert "On its board" in html and "board bow" in html and "Engelmaier" in html and "cycles to failure" in html
+
+
+def test_board_support_needs_the_board_model(synthetic):
+    """support 'board' on a package model is rebuilt with the board (or a clear error when params
+    made for the package are given); a board model with another support is an error (no solve)."""
+    import dataclasses
+
+    from codesign.mechanics import has_board
+    from codesign.warpage import _ensure_board, signed_warpage
+
+    report, _ = synthetic
+    pkg = report.model
+    board = WarpageSpec(support="board")
+    rebuilt = _ensure_board(pkg, board, None, "analyse_warpage")
+    assert has_board(rebuilt.stack) and rebuilt.grid.shape[:2] == pkg.grid.shape[:2]
+    assert rebuilt.grid.shape[2] > pkg.grid.shape[2]
+    with pytest.raises(cd.ModelError, match="params` were made for the package alone"):
+        _ensure_board(pkg, board, pkg.params, "analyse_warpage")
+    with pytest.raises(cd.ModelError, match="has the board layers"):
+        _ensure_board(rebuilt, dataclasses.replace(board, support="free", board=None), None, "analyse_warpage")
+    with pytest.raises(cd.ModelError, match="without the board layers"):
+        signed_warpage(pkg, temperature=300.0, spec=board)
