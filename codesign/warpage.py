@@ -30,6 +30,15 @@ transverse shear strain ``gamma = sqrt(gamma_xz^2 + gamma_yz^2)``, where it is a
 the neutral point (the centre of the layer's bump region); a bump takes its layer's shear, so this
 is the corner-bump shear strain to within the homogenisation.
 
+*On a board* (``support = "board"``, :func:`codesign.mechanics.with_board`): the ball-grid joints
+and the board are appended below the package on the same design model; the warpage is still the
+package bottom's (the top of the joints), and each state also gives the board's own bow and the
+critical BGA ball shear strain. The reflow state is the package alone (the solder is molten).
+
+*Solder-joint fatigue*: with the room and operating states solved, :func:`solder_fatigue` gives
+per solder layer the largest shear-strain range between them and Engelmaier's cycles to failure
+(:func:`codesign.mechanics.engelmaier_cycles`), an early-design indicator (docs/warpage.md).
+
 :func:`signed_warpage` is the traceable core: a JAX scalar (signed warpage [m]) that ``jax.grad`` and
 ``jax.vmap`` apply to, with respect to any :class:`codesign.Params` leaf (moduli, CTEs,
 conductivities, powers through the temperature field you pass).
