@@ -43,7 +43,7 @@ def coarse_report():
 #: shared 2-core machine under load, 2026-11-30; only their ratios matter). See `_two_halves`.
 HEAVY_FILES = {
     "solvers/test_elasticity.py": 500, "test_readme_commands.py": 390, "solvers/test_multigrid.py": 260,
-    "solvers/test_reference_steady.py": 190, "test_examples.py": 150, "solvers/test_backends.py": 135,
+    "solvers/test_reference_steady.py": 190, "test_examples.py": 80, "solvers/test_backends.py": 135,
     "solvers/test_fast_solve.py": 120, "test_model.py": 120, "test_partition.py": 115, "test_cli.py": 105,
     "solvers/test_fast_transient.py": 90, "test_placement.py": 90, "solvers/test_reference_transient.py": 80,
     "test_cache.py": 60, "test_fuzz_inputs.py": 50, "test_electrothermal.py": 50, "test_sweep.py": 47,
