@@ -218,14 +218,20 @@ def _plan(grid, coarse_size: int):
     return plan_coarsening((grid.z, grid.x, grid.y), coarse_size=coarse_size)
 
 
-def _steady_core(grid, fields, hierarchy, *, dtype, rtol, max_iterations, x0=None):
-    """Traceable steady solve: returns a ThermalSolution (no timings, no raising)."""
+def _steady_core(grid, fields, hierarchy, *, dtype, rtol, max_iterations, x0=None, use_x0=None):
+    """Traceable steady solve: returns a ThermalSolution (no timings, no raising).
+
+    ``use_x0`` (a traced bool, with ``x0`` always given): start from ``x0`` where true, from
+    nothing where false: one program for both (the correction ``x0 - t_ref`` is then exactly 0,
+    so the iterates are those of a solve without ``x0``, bit for bit)."""
     t_ref, hsum = _reference_temperature(fields, grid, dtype)
     op = fem.build_operator(grid, fields, dtype=dtype).prepared()
     b = fem.load_vector(grid, fields, dtype=dtype, ambient_shift=t_ref)
     if x0 is not None:
         # solve for the correction: K d = b - K (x0 - t_ref)
         base = to_work(jnp.asarray(x0, dtype)) - t_ref
+        if use_x0 is not None:
+            base = jnp.where(use_x0, base, jnp.zeros_like(base))
         b = b - op(base)
     else:
         base = None
@@ -250,12 +256,21 @@ def _setup_jit(grid, fields, *, dtype, smoothing_steps, coarse_size, capacity_sc
 
 
 def _steady_jit(grid, fields, hierarchy, *, dtype, rtol, max_iterations, x0=None):
-    f = jitted("steady", lambda geom, fields, hierarchy, dtype, rtol, max_iterations, x0:
+    # one program whether or not the solve starts from a field (electro-thermal and derating loops
+    # do, their first solve does not): a solve without one passes zeros and use_x0=False, which
+    # gives the same iterates bit for bit (_steady_core), and the process loads one program per
+    # node count instead of two
+    f = jitted("steady", lambda geom, fields, hierarchy, dtype, rtol, max_iterations, x0, use_x0:
                 _steady_core(geom, fields, hierarchy, dtype=dtype, rtol=rtol,
-                             max_iterations=max_iterations, x0=x0),
+                             max_iterations=max_iterations, x0=x0, use_x0=use_x0),
                 ("dtype", "max_iterations"))
+    use = x0 is not None
+    if use:
+        x0 = jnp.asarray(x0, dtype) if isinstance(x0, jax.Array) else np.asarray(x0, dtype)
+    else:
+        x0 = np.zeros(grid.node_shape, dtype)
     return f(GridGeometry.of(grid), fields, hierarchy, dtype=dtype, rtol=rtol, max_iterations=max_iterations,
-             x0=x0)
+             x0=x0, use_x0=np.asarray(use))
 
 
 def _raise_if_failed(sol: ThermalSolution, *, call: str, rtol: float, max_iterations: int,

@@ -1,0 +1,33 @@
+"""A steady solve with and without a starting field runs one compiled program per node count."""
+
+import jax
+import numpy as np
+
+from solvers import MultigridCG, TensorGrid, ThermalFields
+from solvers._jit import JIT_CACHE
+
+
+def _problem(n=6):
+    x = np.linspace(0, 4e-3, n + 1)
+    z = np.linspace(0, 1e-3, 4)
+    g = TensorGrid(x, x, z, np.zeros((n, n, 3), np.int32), ("all",), np.zeros((n, n, 3), np.int32), ("si",))
+    e = np.ones((n, n, 3))
+    src = np.zeros((n, n, 3))
+    src[: n // 2, : n // 2, 2] = 2e9
+    return g, ThermalFields(kx=150 * e, ky=150 * e, kz=150 * e, heat_capacity=1.6e6 * e, source=src,
+                            h={"zmin": np.full((n, n), 5e3)}, ambient={"zmin": np.full((n, n), 300.0)})
+
+
+def test_a_start_field_does_not_add_a_program_and_no_start_is_the_plain_solve():
+    g, f = _problem()
+    solver = MultigridCG()
+    plain = solver.solve(g, f)
+    programs = JIT_CACHE[("steady",)]._cache_size()
+    started = solver.solve(g, f, initial_temperature=np.asarray(plain.temperature) + 1.0)
+    assert JIT_CACHE[("steady",)]._cache_size() == programs  # the same program, started from a field
+    # both reach the same field to the solver's tolerance
+    rise = float(np.max(plain.temperature) - 300.0)
+    assert np.max(np.abs(started.temperature - plain.temperature)) < 1e-6 * rise
+    # no start: the same answer as the traceable solve, which takes no start at all (x0=None path)
+    traced = jax.jit(lambda ff: solver.solve(g, ff).temperature)(f)
+    assert np.allclose(plain.temperature, traced, rtol=1e-12, atol=0)
