@@ -239,3 +239,26 @@ def test_analyse_warpage_on_a_board():
     assert d["board"]["thickness_mm"] == pytest.approx(0.8) and d["solder_fatigue"]["bga_joints"]["cycles_to_failure"]
     t = r.table()
     assert "board bow, room" in t and "solder-joint fatigue" in t and "Engelmaier" in t
+
+
+@pytest.mark.slow  # 199 s at load ~6: the gradient program of the board model and four solves at rtol 1e-10
+def test_board_gradient_matches_central_differences():
+    """d(warpage)/d(board CTE) and d/d(solder modulus, through the BGA column recipe) by AD against central differences."""
+    from codesign.warpage import warpage_model
+
+    jax.config.update("jax_enable_x64", True)
+    model = warpage_model(cd.loads_layout(_BOARD), lateral_size=2e-3)
+    p0 = model.params
+
+    def f(cte_pcb, e_sac, rtol=1e-8):
+        p = p0.replace(cte={**p0.cte, "pcb": cte_pcb}, youngs_modulus={**p0.youngs_modulus, "sac305": e_sac})
+        return cd.signed_warpage(model, p, temperature=25 + KELVIN, rtol=rtol)
+
+    a, e = jax.numpy.asarray(p0.cte["pcb"]), jax.numpy.asarray(p0.youngs_modulus["sac305"])
+    ga, ge = jax.grad(f, argnums=(0, 1))(a, e)
+    ha, he = 1e-7, 1e9
+    fa = (float(f(a + jax.numpy.array([ha, 0, 0]), e, 1e-10)) - float(f(a - jax.numpy.array([ha, 0, 0]), e, 1e-10))) / (2 * ha)
+    fe = (float(f(a, e + jax.numpy.array([0, 0, he]), 1e-10)) - float(f(a, e - jax.numpy.array([0, 0, he]), 1e-10))) / (2 * he)
+    assert abs(fa) > 0 and abs(fe) > 0
+    assert float(ga[0]) == pytest.approx(fa, rel=1e-4)
+    assert float(ge[2]) == pytest.approx(fe, rel=1e-3)
