@@ -335,7 +335,6 @@ def with_board(stack: Stack, board: BoardSpec | None = None) -> Stack:
     """
     import dataclasses
 
-    from .homogenise import InterconnectRecipe  # noqa: F401  (the recipe family)
     from .materials import BUILTIN_MATERIALS
     from .stack import Interconnect, Layer
 
