@@ -16,6 +16,9 @@ job ``codesign run`` does (the electro-thermal operating point where the layout 
 * cells; warm (compiled) wall time of one solve and of the estimate, each the fastest of 3 runs
   (:func:`codesign.accuracy.attach_estimate`: the two coarse-grid solves), and their ratio (the
   cost of the default estimate; issue 18 asks for at most ~30 %);
+* ``analyse s without / with``: ``codesign.analyse(stack, accuracy=False)`` against
+  ``codesign.analyse(stack)`` (the default: the estimate, its coarse solves beside the solve where
+  the problem is linear), warm, each the fastest of 3, and the time the estimate adds;
 * the target (1 % of the largest rise unless the layout sets one) and whether the largest
   chiplet ± meets it;
 * the largest chiplet ± (junction or mean temperature) and the quantities flagged ``!``;
@@ -46,7 +49,7 @@ sys.path.insert(0, os.path.dirname(HERE))
 
 LAYOUTS = ("demo", "h100_cowos_s", "vcache_3d", "cpo_switch_51t", "b200_cowos_l", "ponte_vecchio", "mi300x_3d")
 
-HEADER = ("| layout | cells | solve s (warm) | estimate s (warm) | cost | target K | met | largest ± K (quantity) | "
+HEADER = ("| layout | cells | solve s (warm) | estimate s (warm) | cost | analyse s without / with | added | target K | met | largest ± K (quantity) | "
           "flagged | largest abs(Q - Q_ref) K | ± covers Q - Q_ref (median ± / abs(Q - Q_ref)) | ref cells | hottest Tj °C ± K | Tj - Tj_ref K |")
 
 
@@ -135,7 +138,13 @@ def measure(name: str, reference_bisect: int, reference_file: str | None = None)
                    ratio_median=float(statistics.median(ratios)) if ratios else None)
         ref_txt = (f"{worst_diff:.3g}", f"{covered} of {len(q)}"
                    + (f" ({statistics.median(ratios):.2g})" if ratios else ""), f"{ref_cells:,}", f"{d_hot:+.3g}")
+    # what a user's call costs: analyse(stack) (the estimate's coarse solves beside the solve where it
+    # is linear) against analyse(stack, accuracy=False), both warm, the fastest of 3, interleaved
+    _, t_without = _timed(lambda: cd.analyse(stack, accuracy=False))
+    _, t_with = _timed(lambda: cd.analyse(stack))
+    row.update(analyse_without_s=t_without, analyse_with_s=t_with, analyse_added=t_with / t_without - 1)
     line = (f"| {name} | {model.grid.n_elements:,} | {t_solve:.2f} | {t_est:.2f} | {100 * t_est / t_solve:.0f} % | "
+            f"{t_without:.2f} / {t_with:.2f} | {100 * (t_with / t_without - 1):.0f} % | "
             f"{a.target:.3g} | {'yes' if a.met else 'NO'} | {a.chiplet_error:.3g} ({' '.join(worst_key)}"
             f"{'' if q[worst_key].trusted else ' !'}) | {len(a.flagged)} | {ref_txt[0]} | {ref_txt[1]} | {ref_txt[2]} | "
             f"{hot.name} {hot.junction - 273.15:.2f} ± {e_hot.error:.2g}{'' if e_hot.trusted else '!'} | {ref_txt[3]} |")
