@@ -368,12 +368,13 @@ def _coarse_solver(solver):
     return solver
 
 
-def _solve(solver, grid, fields, kt=None, initial=None, state=None):
+def _solve(solver, grid, fields, kt=None, initial=None, state=None, relative_to_load=False):
     try:
         if kt is not None:
             sol = solver.solve_nonlinear(grid, fields, k_exponent=kt[0], reference_temperature=kt[1])
         else:
-            sol = solver.solve(grid, fields, initial_temperature=initial, state=state)
+            sol = solver.solve(grid, fields, initial_temperature=initial, state=state,
+                               relative_to_load=relative_to_load)
         return np.asarray(sol.temperature, dtype=float)
     except solvers.SolveError as e:
         raise solve_error(e) from e
@@ -442,6 +443,13 @@ def _coarse_temperature(chain: _Chain, level: int, params, solver, *, kt=None, l
     """
     c, keep = chain.levels[level]
     if not leakage:
+        if kt is None and fine_temperature is not None:
+            # linear: start from the fine solution at the coarse nodes (every coarse node is a fine
+            # node), which is within the discretisation error of the coarse one, and stop at the
+            # tolerance relative to the load, as from nothing: fewer CG iterations, the same answer
+            # to the tolerance
+            start = np.asarray(fine_temperature, dtype=float)[np.ix_(*keep)]
+            return _solve(solver, c.grid, c.fields, initial=start, relative_to_load=True)
         return _solve(solver, c.grid, c.fields, kt)
     state = None  # (a set-up from solver.init reused by every iteration costs more than it saves on grids this small)
     # every solve of the loop starts from a field (the first from the fine solution at the coarse nodes), so the

@@ -92,7 +92,7 @@ def pcg(A, M, b, x0, *, rtol, max_iterations: int, bnorm, history_size: int | No
     return x, k, hist, true_rel
 
 
-def linear_solve(op, M, b, *, rtol, max_iterations: int, history_size: int | None = None):
+def linear_solve(op, M, b, *, rtol, max_iterations: int, history_size: int | None = None, bnorm=None):
     """``op^-1 b`` by :func:`pcg` from zero, differentiable (``custom_linear_solve``, symmetric).
 
     Parameters
@@ -105,6 +105,9 @@ def linear_solve(op, M, b, *, rtol, max_iterations: int, history_size: int | Non
         Right-hand side.
     rtol, max_iterations, history_size
         As for :func:`pcg`.
+    bnorm : scalar array, optional
+        The norm the residual is measured against (default ``||b||``; e.g. the norm of the whole
+        load when ``b`` is the residual of a start field).
 
     Returns
     -------
@@ -112,7 +115,7 @@ def linear_solve(op, M, b, *, rtol, max_iterations: int, history_size: int | Non
     """
 
     def solve(matvec, rhs):
-        rn = jnp.sqrt(jnp.sum(rhs * rhs))
+        rn = jnp.sqrt(jnp.sum(rhs * rhs)) if bnorm is None else bnorm
         x, k, hist, true_rel = pcg(matvec, M, rhs, None, rtol=rtol, max_iterations=max_iterations, bnorm=rn,
                                    history_size=history_size)
         return x, (k, hist, true_rel)

@@ -65,7 +65,7 @@ class ThermalSolver(abc.ABC):
 
     @abc.abstractmethod
     def solve(self, grid: TensorGrid, fields: ThermalFields, *, state=None, initial_temperature=None,
-              throw: bool = True) -> ThermalSolution:
+              throw: bool = True, relative_to_load: bool = False) -> ThermalSolution:
         """Steady temperature of ``K T = b``.
 
         Parameters
@@ -80,6 +80,9 @@ class ThermalSolver(abc.ABC):
             Initial guess [K], ``grid.node_shape``.
         throw : bool
             Raise :class:`SolveError` on failure (default); otherwise ``converged`` is False.
+        relative_to_load : bool
+            With ``initial_temperature``: reach ``rtol`` relative to the whole load ``||b||`` (a
+            good guess then saves iterations), not to the guess's own residual.
 
         Returns
         -------
@@ -291,13 +294,14 @@ class MultigridCG(ThermalSolver):
                                                smoothing_steps=self.smoothing_steps, coarse_size=self.coarse_size)
             return _to_numpy(hier) if to_np else hier
 
-    def solve(self, grid, fields, *, state=None, initial_temperature=None, throw=True) -> ThermalSolution:
+    def solve(self, grid, fields, *, state=None, initial_temperature=None, throw=True,
+              relative_to_load=False) -> ThermalSolution:
         ctx, to_np = self._precision((fields, initial_temperature, state), "solve")
         with ctx:
             try:
                 sol = steady.solve_steady(grid, fields, throw=throw, initial_temperature=initial_temperature,
                                           preconditioner_dtype=self.preconditioner_dtype, hierarchy=state,
-                                          **self._steady_options())
+                                          relative_to_load=relative_to_load, **self._steady_options())
             except SolveError as err:
                 if to_np and err.solution is not None:
                     err.solution = _to_numpy(err.solution)
@@ -407,7 +411,10 @@ class ReferenceAMG(ThermalSolver):
         ml = reference.amg_hierarchy(K)
         return ReferenceState(ml.levels[0].A, ml, time.perf_counter() - t0)
 
-    def solve(self, grid, fields, *, state=None, initial_temperature=None, throw=True) -> ThermalSolution:
+    def solve(self, grid, fields, *, state=None, initial_temperature=None, throw=True,
+              relative_to_load=True) -> ThermalSolution:
+        # pyamg measures the residual of a start against the whole load already: relative_to_load is
+        # always true here (the keyword is accepted for the common interface, see MultigridCG.solve)
         call = "ReferenceAMG.solve"
         self._concrete((fields, initial_temperature), "solve")
         steady._check_fields(grid, fields, call=call)

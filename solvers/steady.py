@@ -218,12 +218,14 @@ def _plan(grid, coarse_size: int):
     return plan_coarsening((grid.z, grid.x, grid.y), coarse_size=coarse_size)
 
 
-def _steady_core(grid, fields, hierarchy, *, dtype, rtol, max_iterations, x0=None, use_x0=None):
+def _steady_core(grid, fields, hierarchy, *, dtype, rtol, max_iterations, x0=None, use_x0=None, load_relative=None):
     """Traceable steady solve: returns a ThermalSolution (no timings, no raising).
 
     ``use_x0`` (a traced bool, with ``x0`` always given): start from ``x0`` where true, from
     nothing where false: one program for both (the correction ``x0 - t_ref`` is then exactly 0,
-    so the iterates are those of a solve without ``x0``, bit for bit)."""
+    so the iterates are those of a solve without ``x0``, bit for bit). ``load_relative`` (a
+    traced bool, with ``x0``): measure the residual against the whole load ``||b||`` where true,
+    against the start's residual ``||b - K x0||`` (stricter) where false."""
     t_ref, hsum = _reference_temperature(fields, grid, dtype)
     op = fem.build_operator(grid, fields, dtype=dtype).prepared()
     b = fem.load_vector(grid, fields, dtype=dtype, ambient_shift=t_ref)
@@ -232,11 +234,15 @@ def _steady_core(grid, fields, hierarchy, *, dtype, rtol, max_iterations, x0=Non
         base = to_work(jnp.asarray(x0, dtype)) - t_ref
         if use_x0 is not None:
             base = jnp.where(use_x0, base, jnp.zeros_like(base))
+        load = b
         b = b - op(base)
     else:
         base = None
+    bnorm = None
+    if base is not None and load_relative is not None:
+        bnorm = jnp.where(load_relative, jnp.sqrt(jnp.sum(load * load)), jnp.sqrt(jnp.sum(b * b)))
     theta, k, hist, true_rel = linear_solve(op, lambda r: vcycle(hierarchy, r), b, rtol=rtol,
-                                            max_iterations=max_iterations)
+                                            max_iterations=max_iterations, bnorm=bnorm)
     if base is not None:
         theta = theta + base
     T = from_work(theta) + t_ref
@@ -255,14 +261,14 @@ def _setup_jit(grid, fields, *, dtype, smoothing_steps, coarse_size, capacity_sc
              coarse_size=coarse_size, capacity_scale=capacity_scale, lumped=lumped)
 
 
-def _steady_jit(grid, fields, hierarchy, *, dtype, rtol, max_iterations, x0=None):
+def _steady_jit(grid, fields, hierarchy, *, dtype, rtol, max_iterations, x0=None, load_relative=False):
     # one program whether or not the solve starts from a field (electro-thermal and derating loops
     # do, their first solve does not): a solve without one passes zeros and use_x0=False, which
     # gives the same iterates bit for bit (_steady_core), and the process loads one program per
     # node count instead of two
-    f = jitted("steady", lambda geom, fields, hierarchy, dtype, rtol, max_iterations, x0, use_x0:
+    f = jitted("steady", lambda geom, fields, hierarchy, dtype, rtol, max_iterations, x0, use_x0, load_relative:
                 _steady_core(geom, fields, hierarchy, dtype=dtype, rtol=rtol,
-                             max_iterations=max_iterations, x0=x0, use_x0=use_x0),
+                             max_iterations=max_iterations, x0=x0, use_x0=use_x0, load_relative=load_relative),
                 ("dtype", "max_iterations"))
     use = x0 is not None
     if use:
@@ -270,7 +276,7 @@ def _steady_jit(grid, fields, hierarchy, *, dtype, rtol, max_iterations, x0=None
     else:
         x0 = np.zeros(grid.node_shape, dtype)
     return f(GridGeometry.of(grid), fields, hierarchy, dtype=dtype, rtol=rtol, max_iterations=max_iterations,
-             x0=x0, use_x0=np.asarray(use))
+             x0=x0, use_x0=np.asarray(use), load_relative=np.asarray(bool(load_relative) and use))
 
 
 def _raise_if_failed(sol: ThermalSolution, *, call: str, rtol: float, max_iterations: int,
@@ -402,6 +408,7 @@ def solve_steady(
     coarse_size: int = 1200,
     preconditioner_dtype="auto",
     hierarchy: Hierarchy | None = None,
+    relative_to_load: bool = False,
 ) -> ThermalSolution:
     """Steady temperature of ``K T = b`` (conduction + Robin faces + volumetric sources).
 
@@ -423,7 +430,8 @@ def solve_steady(
     dtype : numpy dtype, optional
         ``float64`` (default when ``jax_enable_x64`` is on) or ``float32``.
     initial_temperature : array, optional
-        Initial guess, node shape [K].
+        Initial guess, node shape [K]. The solve then reaches ``rtol`` relative to the residual
+        of that guess, ``||b - K T0||`` (stricter than ``||b||``), unless ``relative_to_load``.
     smoothing_steps : int
         Line-relaxation sweeps before and after each coarse correction.
     coarse_size : int
@@ -439,6 +447,11 @@ def solve_steady(
         (``timings`` then has no ``"setup"``). It must come from a grid with the same node
         counts (checked) and should come from the same ``kx, ky, kz, h`` (not checked: a
         stale one only costs iterations).
+    relative_to_load : bool
+        With ``initial_temperature``: stop at ``rtol`` relative to the whole load ``||b||``, as
+        without a guess, so that a good guess saves iterations (the accuracy estimate's coarse
+        solves start from the fine solution); the relative residual reported is then relative
+        to ``||b||`` too.
 
     Returns
     -------
@@ -475,7 +488,8 @@ def solve_steady(
     if traced:
         hier = _setup(grid, fields, pdtype, smoothing_steps, coarse_size) if hierarchy is None else hierarchy
         sol = _steady_core(grid, fields, hier, dtype=dtype, rtol=rtol, max_iterations=max_iterations,
-                           x0=initial_temperature)
+                           x0=initial_temperature,
+                           load_relative=True if (relative_to_load and initial_temperature is not None) else None)
         if throw:
             jax.debug.callback(lambda c, r, i: _callback_raise(c, r, i, call=call, rtol=rtol),
                                sol.converged, sol.relative_residual, sol.iterations)
@@ -488,7 +502,7 @@ def solve_steady(
         hier = hierarchy
     t1, c1 = time.perf_counter(), _cache.stats()["compile_s"]
     sol = _steady_jit(grid, fields, hier, dtype=dtype, rtol=rtol, max_iterations=max_iterations,
-                      x0=initial_temperature)
+                      x0=initial_temperature, load_relative=relative_to_load)
     jax.block_until_ready(sol)
     t2, c2 = time.perf_counter(), _cache.stats()["compile_s"]
     # "setup" and "solve" are the work itself; getting the programs ready (trace or load, compile) is "compile"
@@ -500,7 +514,7 @@ def solve_steady(
     if auto and hier_dtype != dtype and not (bool(sol.converged) and bool(np.all(np.isfinite(np.asarray(sol.temperature))))):
         retry = solve_steady(grid, fields, rtol=rtol, max_iterations=max_iterations, throw=False, dtype=dtype,
                              initial_temperature=initial_temperature, smoothing_steps=smoothing_steps,
-                             coarse_size=coarse_size, preconditioner_dtype=dtype)
+                             coarse_size=coarse_size, preconditioner_dtype=dtype, relative_to_load=relative_to_load)
         sol = dataclasses.replace(retry, timings={**retry.timings, "total": time.perf_counter() - t0,
                                                   "float32_attempt": t2 - t0})
     if throw:

@@ -77,9 +77,9 @@ def test_coarse_solves_started_beside_the_solve_give_the_same_estimate():
     assert beside.cells == after.cells
     for key, e in after.estimates.items():
         b = beside.estimates[key]
-        # the same problem solved twice to the coarse grids' tolerance, COARSE_RTOL = 1e-6 of a ~80 K rise
-        # (pyamg's set-up is not bit-reproducible: the two differ by up to ~1e-6 K)
-        assert (b.coarse, b.coarser, b.error) == pytest.approx((e.coarse, e.coarser, e.error), rel=1e-8, abs=1e-5)
+        # the same problem solved twice to the coarse grids' tolerance, COARSE_RTOL = 1e-6 of the load (~80 K
+        # rise), beside from nothing and after from the fine solution: they differ by up to ~2e-5 K
+        assert (b.coarse, b.coarser, b.error) == pytest.approx((e.coarse, e.coarser, e.error), rel=1e-8, abs=1e-4)
     assert _cache.BACKGROUND["compile_s"] >= before["compile_s"]
     other = cd.build(_small_demo())
     with pytest.raises(cd.ModelError, match="started coarse solves are those of the linear problem of this model"):

@@ -18,16 +18,34 @@ def _problem(n=6):
                             h={"zmin": np.full((n, n), 5e3)}, ambient={"zmin": np.full((n, n), 300.0)})
 
 
+# a multigrid hierarchy (not one dense solve), in float64 as the traced path builds it
+_SOLVER = MultigridCG(rtol=1e-6, coarse_size=100, preconditioner_dtype="float64")
+
+
 def test_a_start_field_does_not_add_a_program_and_no_start_is_the_plain_solve():
-    g, f = _problem()
-    solver = MultigridCG()
+    g, f = _problem(8)
+    solver = _SOLVER
     plain = solver.solve(g, f)
     programs = JIT_CACHE[("steady",)]._cache_size()
     started = solver.solve(g, f, initial_temperature=np.asarray(plain.temperature) + 1.0)
     assert JIT_CACHE[("steady",)]._cache_size() == programs  # the same program, started from a field
     # both reach the same field to the solver's tolerance
     rise = float(np.max(plain.temperature) - 300.0)
-    assert np.max(np.abs(started.temperature - plain.temperature)) < 1e-6 * rise
+    assert np.max(np.abs(started.temperature - plain.temperature)) < 1e-4 * rise
     # no start: the same answer as the traceable solve, which takes no start at all (x0=None path)
     traced = jax.jit(lambda ff: solver.solve(g, ff).temperature)(f)
     assert np.allclose(plain.temperature, traced, rtol=1e-12, atol=0)
+
+
+def test_relative_to_load_stops_at_the_tolerance_of_the_whole_load_so_a_good_start_saves_iterations():
+    g, f = _problem(8)
+    solver = _SOLVER
+    plain = solver.solve(g, f)
+    near = np.asarray(plain.temperature) + 1e-3 * np.sin(np.arange(g.n_nodes)).reshape(g.node_shape)
+    strict = solver.solve(g, f, initial_temperature=near)  # rtol of the start's own (small) residual
+    loose = solver.solve(g, f, initial_temperature=near, relative_to_load=True)
+    assert int(loose.iterations) < int(strict.iterations)
+    # the answer is the plain solve's to the tolerance: a relative residual of 1e-6 of the load
+    rise = float(np.max(plain.temperature) - 300.0)
+    assert np.max(np.abs(loose.temperature - plain.temperature)) < 1e-4 * rise
+    assert float(loose.relative_residual) <= 1e-6 and bool(loose.converged)
