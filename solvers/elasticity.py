@@ -50,7 +50,7 @@ half (14 blocks per node, :func:`_half_apply`), a few shifted multiply-adds per 
 element loops. Prolongation is lateral linear interpolation and the coarse operators are Galerkin,
 ``Pᵀ A P``, formed exactly from the fine stencil by sparse products along x, then y
 (:func:`_galerkin_axis`); the smoother is Chebyshev(3) on z-column 3x3-block tridiagonal solves
-(factored once per level), and the coarsest level (at most ``plane_nodes`` nodes across) is solved
+(factored once per level), and the coarsest level (at most ``plane_nodes`` = 130 nodes per z-plane) is solved
 exactly as a block-tridiagonal system over its z-planes. For ``rtol >= SINGLE_PRECISION_RTOL`` the
 V-cycle runs in float32 (set up in float64, then rounded); CG, its operator and its stopping test stay
 float64. ``maxiter`` is data, not compiled in. Void elements (open space, ``void=``) are removed:
@@ -756,24 +756,48 @@ def _galerkin(fine: _Level, coarse: _Level, tr: "_Transfer", ix, iy):
 def _plane_blocks(lev: _Level):
     """The coarsest operator as a block-tridiagonal matrix over its z-planes of ``3 X Y`` DOFs.
 
-    Probed with ``3 * 3 X Y`` applications (unit vectors on one DOF of every third plane). Returns
-    ``D`` (1, 1, Z, n, n) and ``U`` (1, 1, Z-1, n, n) in the layout of :func:`_factor_columns`,
-    DOFs of a plane ordered ``(component, x, y)``.
+    Scattered from the level's 27-block stencil: the blocks of the nine in-plane offsets give the
+    diagonal blocks, those of the nine offsets to the plane above the upper ones. Returns ``D``
+    (1, 1, Z, n, n) and ``U`` (1, 1, Z-1, n, n) in the layout of :func:`_factor_columns`, DOFs of a
+    plane ordered ``(component, x, y)``. (An earlier version probed the stencil with ``9 X Y`` unit
+    vectors, a large constant that XLA folded slowly once the coarsest level grew.)
     """
+    S = lev.stencil
     X, Y, Z = lev.x.shape[0], lev.y.shape[0], lev.z.shape[0]
     n = 3 * X * Y
-    V = np.zeros((3, n, n, Z))
-    for r in range(3):
-        V[r, np.arange(n), np.arange(n), r::3] = 1.0
-    V = jnp.asarray(V.reshape(3 * n, 3, X, Y, Z), lev.stencil.dtype)
-    R = jax.vmap(lambda v: _stencil_apply(lev.stencil, v))(V).reshape(3, n, n, Z)  # (colour, column, row, plane)
-    k = np.arange(Z)
-    D = jnp.transpose(R[k % 3, :, :, k], (0, 2, 1))  # (Z, row, column)
-    U = jnp.transpose(R[(k[:-1] + 1) % 3, :, :, k[:-1]], (0, 2, 1))  # A[(plane k), (plane k+1)]
-    return D[None, None], U[None, None]
+    xi, yi = np.meshgrid(np.arange(X), np.arange(Y), indexing="ij")
+    comp = np.arange(3)
+    out = []
+    for c in (0, 1):  # z offset of the neighbour: 0 -> D, 1 -> U
+        vals, rows, cols = [], [], []
+        for a in (-1, 0, 1):
+            for b in (-1, 0, 1):
+                ok = (xi + a >= 0) & (xi + a < X) & (yi + b >= 0) & (yi + b < Y)
+                x0, y0 = xi[ok], yi[ok]
+                o = (a + 1) * 9 + (b + 1) * 3 + (c + 1)
+                r = comp[:, None, None] * X * Y + (x0 * Y + y0)[None, None, :]               # (3, 1, m): row DOFs
+                k = comp[None, :, None] * X * Y + ((x0 + a) * Y + y0 + b)[None, None, :]     # (1, 3, m): column DOFs
+                r, k = np.broadcast_arrays(r, k)
+                rows.append(r.ravel())
+                cols.append(k.ravel())
+                vals.append(S[o][:, :, x0, y0, :].reshape(9 * len(x0), Z))  # A[(n, i), (n + o, j)] per plane
+        M = jnp.zeros((Z, n, n), S.dtype).at[:, np.concatenate(rows), np.concatenate(cols)].add(
+            jnp.concatenate(vals).T)
+        out.append(M if c == 0 else M[:-1])
+    return out[0][None, None], out[1][None, None]
 
 
-def _setup(fine: _Level, *, plane_nodes: int = 30, degree: int = 3, ratio: float = 10.0) -> _Hierarchy:
+def _setup(fine: _Level, *, plane_nodes: int = 130, degree: int = 3, ratio: float = 10.0) -> _Hierarchy:
+    """The multigrid hierarchy: lateral semi-coarsening until a z-plane has at most ``plane_nodes`` nodes.
+
+    The coarsest level is solved exactly over its z-planes (dense ``3 X Y`` blocks: ~390 DOFs per
+    plane at 130 nodes, negligible next to one fine-level sweep). It was 30 nodes (e.g. 4 x 4 or 5 x 6)
+    until the h100_cowos_s iteration counts grew with refinement (issue 15, benchmarks/RESULTS.md
+    "coarsest level"): the deeper Galerkin levels over cells much wider than the package is thick
+    represent the plate modes of the package poorly, and each extra level cost iterations (2 mm:
+    130 with 5 levels, 78 with 3); stopping at ~10 x 10 nodes keeps the count flat and cuts the
+    number of levels, so the compiled program is smaller as well.
+    """
     levels, px = [fine], []
     lev = fine
     while lev.x.shape[0] * lev.y.shape[0] > plane_nodes and (lev.x.shape[0] > 3 or lev.y.shape[0] > 3):
