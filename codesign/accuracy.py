@@ -368,13 +368,13 @@ def _coarse_solver(solver):
     return solver
 
 
-def _solve(solver, grid, fields, kt=None, initial=None, state=None, relative_to_load=False):
+def _solve(solver, grid, fields, kt=None, initial=None, state=None, relative_to_load=False, throw=True):
     try:
         if kt is not None:
             sol = solver.solve_nonlinear(grid, fields, k_exponent=kt[0], reference_temperature=kt[1])
         else:
             sol = solver.solve(grid, fields, initial_temperature=initial, state=state,
-                               relative_to_load=relative_to_load)
+                               relative_to_load=relative_to_load, throw=throw)
         return np.asarray(sol.temperature, dtype=float)
     except solvers.SolveError as e:
         raise solve_error(e) from e
@@ -522,8 +522,16 @@ def _ratios(model, grids) -> dict:
     return out
 
 
+#: Tolerance of the warm-up solves of :class:`Started`: a few iterations that only get the coarse
+#: grids' programs ready (their answers are not used).
+WARM_UP_RTOL = 0.5
+#: (node shape, solver) of the coarse grids whose programs this process has made ready.
+_WARMED: set = set()
+
+
 class Started:
-    """The coarse solves of a linear estimate running in a background thread (:func:`start`)."""
+    """The coarse grids of a linear estimate and their programs, made ready in a background thread
+    (:func:`start`)."""
 
     def __init__(self, model, params, solver):
         self.model, self.params, self.solver = model, params, solver
@@ -537,14 +545,24 @@ class Started:
             with solvers_cache.background():  # its compile time is not the main thread's solve stage's
                 fields = _numpy_fields(self.model.fields(self.params))
                 chain = _Chain(self.model, fields, (0, 1, 2), 2)
-                self._result = (chain, [_solve(self.solver, c.grid, c.fields) for c, _ in chain.levels])
+                # the programs the coarse solves will run (set-up, and a solve from a start field
+                # measured against the load), loaded or compiled now by a solve to a loose tolerance
+                warm = replace(self.solver, rtol=WARM_UP_RTOL) if isinstance(getattr(self.solver, "rtol", None),
+                                                                             float) else self.solver
+                for c, _ in chain.levels:
+                    key = (tuple(c.grid.node_shape), repr(warm))  # programs are per node counts and options
+                    if key not in _WARMED:  # once per process: afterwards they are in memory
+                        _solve(warm, c.grid, c.fields, initial=np.zeros(c.grid.node_shape), relative_to_load=True,
+                               throw=False)
+                        _WARMED.add(key)
+                self._result = chain
         except BaseException as e:  # noqa: BLE001 - handed to the thread that asks for the result
             self._error = e
         finally:
             self._done.set()
 
     def result(self):
-        """``(chain, [coarse temperature, coarser temperature])``; re-raises what the thread raised."""
+        """The coarse grids (a ``_Chain``), their programs ready; re-raises what the thread raised."""
         self._done.wait()
         if self._error is not None:
             raise self._error
@@ -552,11 +570,13 @@ class Started:
 
 
 def start(model, params=None, *, solver=None) -> Started:
-    """Start the two coarse solves of the default estimate of a *linear* steady solve of ``model``
-    (no leakage, no k(T)) in a background thread, to run beside the solve of the model itself: they
-    do not depend on it. Pass the result to :func:`attach_estimate` (``started=``). On the 2-core
-    machine the coarse grids' programs then load (or compile) while the model's own do
-    (benchmarks/RESULTS.md)."""
+    """Make the two coarse grids of the default estimate of a *linear* steady solve of ``model``
+    (no leakage, no k(T)) and get their programs ready (loaded or compiled) in a background thread,
+    beside the solve of the model itself. Pass the result to :func:`attach_estimate`
+    (``started=``): the coarse solves then run after the model's, from its solution (fewer
+    iterations than from nothing, measured faster warm than running them beside it), with no
+    program left to compile (cold, the compiles overlap the model's own on the 2-core machine;
+    benchmarks/RESULTS.md)."""
     p = model.params if params is None else params
     return Started(model, p, _coarse_solver(solver))
 
@@ -585,7 +605,9 @@ def estimate(model, params, temperature, *, source=None, solver=None, axes=(0, 1
                 or started.model is not model or started.params is not params:
             raise ModelError("`estimate(started=...)`: the started coarse solves are those of the linear problem of "
                              "this model and params on all three axes; start them with `accuracy.start(model, params)`")
-        chain, temps = started.result()
+        chain = started.result()
+        solver = started.solver  # the coarse solver whose programs the thread made ready
+        temps = [_coarse_temperature(chain, i, params, solver, fine_temperature=temperature) for i in range(2)]
     else:
         solver = _coarse_solver(solver)
         fields = _numpy_fields(model.fields(params))

@@ -162,7 +162,7 @@ def run_layout(stack: Stack, *, solver=None, phy_heat: bool = False, derating: b
             with progress.stage("accuracy estimate") as st:
                 thermal = attach_estimate(thermal, solver=solver, started=started)
                 st.note(f"± {thermal.accuracy.chiplet_error:.2g} K"
-                        + ("; its coarse grids were solved beside the solve" if started is not None else ""))
+                        + ("; its coarse programs were made ready beside the solve" if started is not None else ""))
             seconds["accuracy"] = st.seconds
             compile_s += st.compile_seconds
     coupled = solved.get("coupled")

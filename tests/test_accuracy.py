@@ -378,7 +378,8 @@ def test_the_coarse_solve_of_the_estimate_is_a_direct_solve_of_that_grid(mode):
     assert bool(r.leakage) is (mode == "leakage")
     if mode == "leakage":  # the fine loop's contraction, which lets a coarse loop stop after one update
         assert 0 < r.solver["contraction"] < 0.5
-    tol = 1e-5  # two solves each to a relative residual of COARSE_RTOL (1e-6) of a ~80 K rise
+    tol = 1e-4  # two solves each to a relative residual of COARSE_RTOL (1e-6) of the load (~80 K rise), from
+    # different starts (the estimate's from the fine solution): measured up to 2e-5 K apart
     if mode == "leakage":  # solve_coupled's tolerance, and the coarse iterations' (a fraction of the change measured)
         change = max(abs(e.coarse - e.value) for (k, _), e in r.accuracy.estimates.items() if k in ("junction", "mean"))
         tol = 2e-3 + acc.LEAKAGE_FRACTION * change
