@@ -72,7 +72,10 @@ plate 19 / 16 / 21 at 16 / 32 / 64 lateral cells. What still costs iterations on
 the coarse space itself: linear interpolation over coarse cells much wider than the thin layers
 are thick represents plate bending only with locking energy (a homogeneous block with the
 package's z-grading on 33 x 23 uniform lateral cells also needs 125); a bending-aware coarse space
-(e.g. the bubbles with a Galerkin operator of wider z-stencil) is the next step.
+(e.g. the bubbles with a Galerkin operator of wider z-stencil) is the next step. Those wide levels
+are also what made the count grow with the mesh on h100_cowos_s (142 / 106 / 130 at 8 / 4 / 2 mm
+with 4 / 4 / 5 levels): stopping the coarsening at <= 130 nodes per z-plane gives 101 / 90 / 78
+(b200_cowos_l 64 / 52 at 4 / 2 mm, was 90 / 88; see :func:`_setup`).
 Gradients go through :func:`jax.lax.custom_linear_solve`: one adjoint
 solve with the same operator and preconditioner.
 
