@@ -511,6 +511,19 @@ class WarpageReport:
         return "\n".join(lines)
 
 
+def _joint_layers(model: Model, kinds):
+    """``(layer, element mask)`` of every layer whose interconnect is of one of ``kinds`` and is on the grid."""
+    g = model.grid
+    for lay in model.stack.layers:
+        ic = lay.interconnect
+        mat = None if ic is None or ic.kind not in kinds else f"{lay.name}:{ic.kind}"
+        if mat is None or mat not in g.material_names:
+            continue
+        mask = g.material == g.material_names.index(mat)
+        if mask.any():
+            yield lay, mask
+
+
 def _post(model: Model, name: str, what: str, sol, limit, seconds: float, support: str = "free") -> WarpageCase:
     g = model.grid
     signed, cop, resid = bottom_warpage(model, np.asarray(package_bottom_w(model, sol)))
@@ -531,16 +544,7 @@ def _post(model: Model, name: str, what: str, sol, limit, seconds: float, suppor
     bumps = {}
     strain = None
     xc, yc, _ = g.element_centres()
-    for lay in model.stack.layers:
-        ic = lay.interconnect
-        if ic is None or ic.kind not in BUMP_KINDS:
-            continue
-        mat = f"{lay.name}:{ic.kind}"
-        if mat not in g.material_names:
-            continue
-        mask = g.material == g.material_names.index(mat)
-        if not mask.any():
-            continue
+    for lay, mask in _joint_layers(model, BUMP_KINDS):
         if strain is None:
             strain = np.asarray(sol.strain())
         gam = np.hypot(strain[..., 4], strain[..., 5])
@@ -576,16 +580,7 @@ def solder_fatigue(model: Model, room, operation, t_room, t_operation, cycles_pe
     out = {}
     s0 = s1 = None
     xc, yc, _ = g.element_centres()
-    for lay in model.stack.layers:
-        ic = lay.interconnect
-        if ic is None or ic.kind not in SOLDER_KINDS:
-            continue
-        mat = f"{lay.name}:{ic.kind}"
-        if mat not in g.material_names:
-            continue
-        mask = g.material == g.material_names.index(mat)
-        if not mask.any():
-            continue
+    for lay, mask in _joint_layers(model, SOLDER_KINDS):
         if s0 is None:
             s0, s1 = np.asarray(room.strain()), np.asarray(operation.strain())
         rng = np.hypot(s1[..., 4] - s0[..., 4], s1[..., 5] - s0[..., 5])
