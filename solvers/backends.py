@@ -82,7 +82,8 @@ class ThermalSolver(abc.ABC):
             Raise :class:`SolveError` on failure (default); otherwise ``converged`` is False.
         relative_to_load : bool
             With ``initial_temperature``: reach ``rtol`` relative to the whole load ``||b||`` (a
-            good guess then saves iterations), not to the guess's own residual.
+            good guess then saves iterations), not to the guess's own residual (MultigridCG's
+            default). ReferenceAMG always measures against the load (pyamg's own criterion).
 
         Returns
         -------
@@ -412,9 +413,9 @@ class ReferenceAMG(ThermalSolver):
         return ReferenceState(ml.levels[0].A, ml, time.perf_counter() - t0)
 
     def solve(self, grid, fields, *, state=None, initial_temperature=None, throw=True,
-              relative_to_load=True) -> ThermalSolution:
-        # pyamg measures the residual of a start against the whole load already: relative_to_load is
-        # always true here (the keyword is accepted for the common interface, see MultigridCG.solve)
+              relative_to_load=False) -> ThermalSolution:
+        # pyamg measures the residual of a start against the whole load whatever this keyword says
+        # (accepted for the common interface; see ThermalSolver.solve)
         call = "ReferenceAMG.solve"
         self._concrete((fields, initial_temperature), "solve")
         steady._check_fields(grid, fields, call=call)
