@@ -180,14 +180,19 @@ def _pairs(alike: np.ndarray) -> np.ndarray:
     return np.asarray(keep)
 
 
-def _alike(grid: TensorGrid, fields: ThermalFields, axis: int) -> np.ndarray:
-    """``out[i]``: cells ``i`` and ``i + 1`` along ``axis`` hold the same material, region, heat and faces."""
-    arrays = [grid.region, grid.material, fields.kx, fields.ky, fields.kz, fields.source]
-    n = grid.shape[axis]
+def _alike_arrays(arrays, axis: int, n: int) -> np.ndarray:
+    """``out[i]``: cells ``i`` and ``i + 1`` along ``axis`` are equal in every array of ``arrays``."""
     ok = np.ones(n - 1, bool)
     for a in arrays:
         a = np.moveaxis(np.asarray(a), axis, 0)
         ok &= np.all((a[1:] == a[:-1]).reshape(n - 1, -1), axis=1)
+    return ok
+
+
+def _alike(grid: TensorGrid, fields: ThermalFields, axis: int) -> np.ndarray:
+    """``out[i]``: cells ``i`` and ``i + 1`` along ``axis`` hold the same material, region, heat and faces."""
+    n = grid.shape[axis]
+    ok = _alike_arrays([grid.region, grid.material, fields.kx, fields.ky, fields.kz, fields.source], axis, n)
     # face fields that vary along this axis: axis 0 (x) in zmin/zmax (0) and ymin/ymax (0); axis 1
     # (y) in zmin/zmax (1) and xmin/xmax (0); axis 2 (z) in xmin/xmax (1) and ymin/ymax (1)
     along = {0: {"zmin": 0, "zmax": 0, "ymin": 0, "ymax": 0}, 1: {"zmin": 1, "zmax": 1, "xmin": 0, "xmax": 0},
@@ -801,15 +806,6 @@ def meet_target(stack, *, solve, heat_sources=(), mesh: dict | None = None, solv
 
 # ======================================================================================
 # warpage: the same estimate for the thermo-elastic solve (codesign.warpage)
-def _alike_arrays(arrays, axis: int, n: int) -> np.ndarray:
-    """``out[i]``: cells ``i`` and ``i + 1`` along ``axis`` are equal in every array of ``arrays``."""
-    ok = np.ones(n - 1, bool)
-    for a in arrays:
-        a = np.moveaxis(np.asarray(a), axis, 0)
-        ok &= np.all((a[1:] == a[:-1]).reshape(n - 1, -1), axis=1)
-    return ok
-
-
 @dataclass(frozen=True)
 class CoarseElastic:
     """A coarsened elastic problem: the grid, its fields, its open-space elements and the kept node indices."""
