@@ -86,6 +86,33 @@ def test_pictures_are_not_blank(written):
         assert n_colours(img) > 500, name
 
 
+
+def test_pictures_rendered_beside_other_work_are_the_same(written, tmp_path):
+    """`codesign report` renders the thermal pictures in a background thread (ReportPictures) while it
+    solves the warpage: the same files, pixel for pixel, and the same page; the pictures belong to one
+    report and folder."""
+    from PIL import Image
+
+    from codesign.viz.report import ReportPictures
+
+    index, report = written
+    run = LayoutRun(stack=report.model.stack, thermal=report)
+    pics = ReportPictures()
+    try:
+        with pytest.raises(ValueError, match="render"):
+            write_report(run, tmp_path / "early", pictures=pics)
+        pics.render(report, tmp_path / "bg")
+        with pytest.raises(ValueError, match="another report or folder"):
+            write_report(run, tmp_path / "elsewhere", pictures=pics)
+        index2 = write_report(run, tmp_path / "bg", pictures=pics)
+    finally:
+        pics.close()
+    for name in ("hotspots.png", "hotspots_exploded.png", "layer_maps.png"):
+        with Image.open(index.parent / name) as a, Image.open(index2.parent / name) as b:
+            assert np.array_equal(np.asarray(a), np.asarray(b)), name
+    strip = lambda t: t.split("written ", 1)[0] + t.split(" UTC", 1)[1]  # noqa: E731 - the time stamp differs
+    assert strip(index.read_text(encoding="utf-8")) == strip(index2.read_text(encoding="utf-8"))
+
 def test_html_table():
     assert "no rows" in html_table([])
     t = html_table([{"a": 1, "b": 2.5}, {"c": None}], row_class=["bad", ""])
