@@ -44,6 +44,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -586,6 +587,20 @@ def start(model, params=None, *, solver=None) -> Started:
     return Started(model, p, _coarse_solver(solver))
 
 
+def _both(solve) -> list:
+    """``[solve(0), solve(1)]``: the two coarse grids, solved at the same time on two threads.
+
+    The two solves are independent, and on grids this small (1/6 and 1/11 of the model's cells) a
+    CG iteration is bound by the overhead of its many small kernels, which one core runs, not by
+    arithmetic: on two threads the second grid's solve runs on the otherwise idle core (the
+    estimate's wall time on the idle 2-core machine: benchmarks/RESULTS.md). Each thread runs the
+    same program on the same inputs as a sequential loop would, so the answers are identical; an
+    error in either is raised here."""
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="codesign-coarse-grid") as pool:
+        futures = [pool.submit(solve, i) for i in range(2)]
+        return [f.result() for f in futures]
+
+
 def estimate(model, params, temperature, *, source=None, solver=None, axes=(0, 1, 2),
              temperature_dependent: bool = False, leakage: bool = False,
              contraction: float | None = None, started: Started | None = None) -> Accuracy:
@@ -612,7 +627,7 @@ def estimate(model, params, temperature, *, source=None, solver=None, axes=(0, 1
                              "this model and params on all three axes; start them with `accuracy.start(model, params)`")
         chain = started.result()
         solver = started.solver  # the coarse solver whose programs the thread made ready
-        temps = [_coarse_temperature(chain, i, params, solver, fine_temperature=temperature) for i in range(2)]
+        temps = _both(lambda i: _coarse_temperature(chain, i, params, solver, fine_temperature=temperature))
     else:
         solver = _coarse_solver(solver)
         fields = _numpy_fields(model.fields(params))
@@ -620,8 +635,9 @@ def estimate(model, params, temperature, *, source=None, solver=None, axes=(0, 1
             raise ModelError("`estimate(leakage=True)` needs the operating-point heat as `source` (see `solved_source`)")
         chain = _Chain(model, fields, axes, 2, source=source)
         kt = _kt_chain(model, chain) if temperature_dependent else [None, None]
-        temps = [_coarse_temperature(chain, i, params, solver, kt=kt[i], leakage=leakage, dynamic=fields.source,
-                                     fine=q1, fine_temperature=temperature, contraction=contraction) for i in range(2)]
+        temps = _both(lambda i: _coarse_temperature(chain, i, params, solver, kt=kt[i], leakage=leakage,
+                                                    dynamic=fields.source, fine=q1, fine_temperature=temperature,
+                                                    contraction=contraction))
     q2, q4 = (quantities(model, chain.levels[i][0].grid, temps[i]) for i in range(2))
     ratio = _ratios(model, [model.grid] + [c.grid for c, _ in chain.levels])
     est = {k: richardson(q1[k], q2[k], q4.get(k), *ratio.get(k, (2.0, 2.0))) for k in q1 if k in q2}
