@@ -113,6 +113,35 @@ def test_pictures_rendered_beside_other_work_are_the_same(written, tmp_path):
     strip = lambda t: t.split("written ", 1)[0] + t.split(" UTC", 1)[1]  # noqa: E731 - the time stamp differs
     assert strip(index.read_text(encoding="utf-8")) == strip(index2.read_text(encoding="utf-8"))
 
+
+@pytest.mark.parametrize("beside", [False, True])
+def test_a_failed_3d_rendering_costs_only_the_3d_pictures(written, tmp_path, monkeypatch, beside):
+    """No OpenGL: the page says why (a note and a warning from write_report, also when the pictures were
+    rendered in the background thread) and has the rest, the layer maps included."""
+    from codesign.viz import render
+    from codesign.viz.report import ReportPictures
+
+    def no_gl(*a, **k):
+        raise RuntimeError("no OpenGL here")
+
+    monkeypatch.setattr(render, "plot_hotspots", no_gl)
+    _, report = written
+    run = LayoutRun(stack=report.model.stack, thermal=report)
+    pics = None
+    if beside:
+        pics = ReportPictures()
+        pics.render(report, tmp_path)
+    try:
+        with pytest.warns(RuntimeWarning, match="3D pictures not rendered: RuntimeError: no OpenGL here"):
+            index = write_report(run, tmp_path, pictures=pics)
+    finally:
+        if pics is not None:
+            pics.close()
+    page = index.read_text(encoding="utf-8")
+    assert '<p class="note">3D pictures not rendered: RuntimeError: no OpenGL here</p>' in page
+    assert 'src="layer_maps.png"' in page and "hotspots.png" not in page
+    assert (tmp_path / "layer_maps.png").is_file() and not (tmp_path / "hotspots.png").exists()
+
 def test_html_table():
     assert "no rows" in html_table([])
     t = html_table([{"a": 1, "b": 2.5}, {"c": None}], row_class=["bad", ""])

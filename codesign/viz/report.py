@@ -323,6 +323,7 @@ class Section:
 
     title: str
     build: Callable[[ReportContext], "str | None"]
+    pictures: bool = False  # shows the thermal pictures (ctx.pictures): built once they are written
 
 
 #: The sections of the page after the summary cards, in order. Add one with :func:`add_section`
@@ -330,13 +331,16 @@ class Section:
 SECTIONS: list[Section] = []
 
 
-def add_section(title: str, build: Callable[[ReportContext], "str | None"], *, after: str | None = None) -> None:
+def add_section(title: str, build: Callable[[ReportContext], "str | None"], *, after: str | None = None,
+                pictures: bool = False) -> None:
     """Register a section of the report page (after the section titled ``after``, else last).
 
     ``build(ctx)`` returns the section's HTML (use :func:`html_table` for tables, with units in the
     column names) or None when the run has nothing for it. A title already registered is replaced.
+    ``pictures``: the section shows the thermal pictures (``ctx.pictures``) and is built after them;
+    the others are built while they are rendered beside (:class:`ReportPictures`).
     """
-    sec = Section(title, build)
+    sec = Section(title, build, pictures)
     for i, old in enumerate(SECTIONS):
         if old.title == title:
             SECTIONS[i] = sec
@@ -458,7 +462,7 @@ for _title, _build in (("Chiplet temperatures", _section_chiplets), ("Energy bal
                        ("Boundary conditions", _section_boundaries), ("Materials", _section_materials),
                        ("Mesh, solver and model assumptions", _section_model), ("Solver", _section_solver),
                        ("Layers (top first)", _section_layers)):
-    add_section(_title, _build)
+    add_section(_title, _build, pictures=_build is _section_chiplets)
 for _title in ("Links", "HBM stacks", "Leakage at the operating point", "Thermal derating", "PPAC"):
     add_section(_title, _run_table(_title))
 from . import warpage as _warpage  # noqa: E402,F401 - registers the "Warpage" section (codesign.viz.warpage)
@@ -651,13 +655,10 @@ def write_report(run: "LayoutRun", out_dir, *, title: str | None = None, picture
     ctx = ReportContext(run=run, folder=out, outputs=outputs)
 
     if pictures is None:  # rendered here, now
-        thermal_pictures, failure = _thermal_pictures(report, out, outputs, pictures_3d)
-    else:  # rendered beside the solves (ReportPictures): wait for them
-        thermal_pictures, failure = pictures.result(report, out)
-    if failure is not None:
-        warnings.warn(f"`write_report`: {failure}", RuntimeWarning, stacklevel=2)
-        ctx.notes.append(failure)
-    ctx.pictures = thermal_pictures
+        rendered = _thermal_pictures(report, out, outputs, pictures_3d)
+        thermal_pictures = lambda: rendered  # noqa: E731
+    else:  # being rendered beside (ReportPictures): waited for after the rest of the folder is written
+        thermal_pictures = lambda: pictures.result(report, out)  # noqa: E731
 
     data = run.to_dict()
     ctx.assumptions = data.get("assumptions") or run_assumptions(run)
@@ -692,12 +693,18 @@ def write_report(run: "LayoutRun", out_dir, *, title: str | None = None, picture
             "<div class=\"summary\">"
             + "".join(f"<div class=\"card{' bad' if bad else ''}\">{html.escape(k)}<b>{html.escape(v)}</b></div>"
                       for k, v, bad in cards) + "</div>"]
+    sections = list(SECTIONS)
+    built = {i: section.build(ctx) for i, section in enumerate(sections) if not section.pictures}
+    ctx.pictures, failure = thermal_pictures()
+    if failure is not None:
+        warnings.warn(f"`write_report`: {failure}", RuntimeWarning, stacklevel=2)
+        ctx.notes.append(failure)
+    built.update({i: section.build(ctx) for i, section in enumerate(sections) if section.pictures})
     for n in ctx.notes:
         body.append(f"<p class=\"note\">{html.escape(n)}</p>")
-    for section in list(SECTIONS):
-        content = section.build(ctx)
-        if content is not None:
-            body += [f"<h2>{html.escape(section.title)}</h2>", content]
+    for i, section in enumerate(sections):
+        if built[i] is not None:
+            body += [f"<h2>{html.escape(section.title)}</h2>", built[i]]
     files = [(FILES["json"], "the run (JSON: temperatures in °C, lengths in mm, powers in W; links, leakage, "
                              "derating and PPAC when computed; the assumptions: boundary conditions, materials, "
                              "mesh, solver, process nodes, defaults)"),
