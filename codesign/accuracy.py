@@ -595,10 +595,20 @@ def _both(solve) -> list:
     arithmetic: on two threads the second grid's solve runs on the otherwise idle core (the
     estimate's wall time on the idle 2-core machine: benchmarks/RESULTS.md). Each thread runs the
     same program on the same inputs as a sequential loop would, so the answers are identical; an
-    error in either is raised here."""
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="codesign-coarse-grid") as pool:
-        futures = [pool.submit(solve, i) for i in range(2)]
-        return [f.result() for f in futures]
+    error in either is raised here. Programs loaded or compiled on the two threads are counted
+    in this thread's stage, their compile times as overlapping (:func:`solvers._cache.add_parallel`)."""
+    counts = [solvers_cache.zeroed() for _ in range(2)]
+
+    def run(i):
+        with solvers_cache.counting(counts[i]):
+            return solve(i)
+
+    try:
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="codesign-coarse-grid") as pool:
+            futures = [pool.submit(run, i) for i in range(2)]
+            return [f.result() for f in futures]
+    finally:
+        solvers_cache.add_parallel(counts)
 
 
 def estimate(model, params, temperature, *, source=None, solver=None, axes=(0, 1, 2),

@@ -32,8 +32,9 @@ import threading
 import time
 from pathlib import Path
 
-__all__ = ["BACKGROUND", "ENV", "MAX_BYTES", "STATS", "background", "cache_dir", "count", "enable_compilation_cache",
-           "load", "program_key", "stats", "store"]
+__all__ = ["BACKGROUND", "ENV", "MAX_BYTES", "STATS", "add_parallel", "background", "cache_dir", "count", "counting",
+           "enable_compilation_cache",
+           "load", "program_key", "stats", "store", "zeroed"]
 
 #: Environment variable naming the cache folder, or ``off``.
 ENV = "CODESIGN_COMPILE_CACHE"
@@ -56,8 +57,10 @@ _LOCK = threading.Lock()
 
 
 def stats() -> dict:
-    """The counts of this thread: :data:`BACKGROUND` inside :func:`background`, else :data:`STATS`."""
-    return BACKGROUND if getattr(_LOCAL, "background", False) else STATS
+    """The counts of this thread: the dict of the innermost :func:`counting` (:data:`BACKGROUND`
+    inside :func:`background`), else :data:`STATS`."""
+    into = getattr(_LOCAL, "into", None)
+    return STATS if into is None else into
 
 
 def count(key: str, amount=1) -> None:
@@ -67,14 +70,35 @@ def count(key: str, amount=1) -> None:
 
 
 @contextlib.contextmanager
+def counting(into: dict):
+    """Count the programs made in this thread, inside this block, in ``into`` (a dict with the keys of
+    :data:`STATS`, e.g. ``dict(STATS, compile_s=0.0)`` zeroed): for work split over threads whose
+    compile times overlap, which the caller merges (:func:`add`)."""
+    before = getattr(_LOCAL, "into", None)
+    _LOCAL.into = into
+    try:
+        yield into
+    finally:
+        _LOCAL.into = before
+
+
 def background():
     """Count the programs made in this thread, inside this block, in :data:`BACKGROUND`."""
-    before = getattr(_LOCAL, "background", False)
-    _LOCAL.background = True
-    try:
-        yield
-    finally:
-        _LOCAL.background = before
+    return counting(BACKGROUND)
+
+
+def zeroed() -> dict:
+    """Counts of nothing yet, with the keys of :data:`STATS` (for :func:`counting`)."""
+    return {k: 0.0 if k == "compile_s" else 0 for k in STATS}
+
+
+def add_parallel(counts: list) -> None:
+    """Add to this thread's counts those of threads that ran at the same time (each from
+    :func:`counting`): programs add up; their compile times overlapped, so the wall time spent
+    compiling is taken as the longest of them (a sum would exceed the wall time of the work)."""
+    for key in STATS:
+        values = [c[key] for c in counts]
+        count(key, max(values) if key == "compile_s" else sum(values))
 
 
 def cache_dir() -> Path | None:

@@ -180,3 +180,33 @@ def test_import_codesign_is_light_and_every_public_name_resolves():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     assert out.stdout.splitlines() == ["[]", "[]"], out.stdout
+
+
+def test_programs_made_on_parallel_threads_count_once_in_the_wall_time():
+    """Two threads that load programs at the same time (the accuracy estimate's two coarse grids):
+    their programs add up in the caller's counts, their compile time is the longer one, not the sum
+    (a sum exceeds the wall time, and a stage printed as its wall time minus its compile time would
+    come out negative)."""
+    import threading
+
+    from solvers import _cache
+
+    counts = [_cache.zeroed() for _ in range(2)]
+
+    def work(i, seconds):
+        with _cache.counting(counts[i]):
+            _cache.count("loaded", 2)
+            _cache.count("compile_s", seconds)
+
+    threads = [threading.Thread(target=work, args=(i, s)) for i, s in enumerate((0.7, 0.4))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    into = _cache.zeroed()
+    with _cache.counting(into):
+        _cache.count("compile_s", 0.1)
+        _cache.add_parallel(counts)
+    assert into["loaded"] == 4 and into["traced"] == 0
+    assert into["compile_s"] == pytest.approx(0.1 + 0.7)
+    assert counts[0]["compile_s"] == pytest.approx(0.7) and counts[1]["compile_s"] == pytest.approx(0.4)
