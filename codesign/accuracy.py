@@ -415,10 +415,22 @@ class _Chain:
             c = coarsen(g, f, axes)  # pairs decided on the model's fields at every level (not on a carried heat)
             keep = [k[c_k] for k, c_k in zip(keep, c.keep)]  # the model's node indices of the coarse nodes
             g, f = c.grid, c.fields
-            if source is not None:  # the heat solved (leakage at an operating point) summed onto this grid
-                heat = self.restrict(keep, np.asarray(source) * model.grid.cell_volumes()) / c.grid.cell_volumes()
-                c = replace(c, fields=c.fields.with_(source=heat))
             self.levels.append((c, tuple(keep)))
+        if source is not None:
+            self.levels = self._carried(source)
+
+    def _carried(self, source) -> list:
+        """The levels with the heat ``source`` [W/m^3 per model element] (the heat solved: leakage at an
+        operating point) summed onto each coarse grid; the grids themselves do not depend on it."""
+        vol = np.asarray(source) * self.model.grid.cell_volumes()
+        return [(replace(c, fields=c.fields.with_(source=self.restrict(keep, vol) / c.grid.cell_volumes())), keep)
+                for c, keep in self.levels]
+
+    def with_source(self, source) -> "_Chain":
+        """The same coarse grids carrying the heat ``source`` (see :meth:`_carried`)."""
+        out = object.__new__(_Chain)
+        out.model, out.levels = self.model, self._carried(source)
+        return out
 
     @staticmethod
     def restrict(keep, per_element_heat) -> np.ndarray:
@@ -576,13 +588,15 @@ class Started:
 
 
 def start(model, params=None, *, solver=None) -> Started:
-    """Make the two coarse grids of the default estimate of a *linear* steady solve of ``model``
-    (no leakage, no k(T)) and get their programs ready (loaded or compiled) in a background thread,
-    beside the solve of the model itself. Pass the result to :func:`attach_estimate`
-    (``started=``): the coarse solves then run after the model's, from its solution (fewer
-    iterations than from nothing, measured faster warm than running them beside it), with no
-    program left to compile (cold, the compiles overlap the model's own on the 2-core machine;
-    benchmarks/RESULTS.md)."""
+    """Make the two coarse grids of the default estimate of a steady solve of ``model`` (linear, or
+    with leakage at an electro-thermal operating point; not k(T)) and get their programs ready
+    (loaded or compiled) in a background thread, beside the solve of the model itself. Pass the
+    result to :func:`attach_estimate` (``started=``): the coarse solves then run after the model's,
+    from its solution (fewer iterations than from nothing, measured faster warm than running them
+    beside it), with no program left to compile (cold, the compiles overlap the model's own on the
+    2-core machine; benchmarks/RESULTS.md). With leakage, the grids take the operating point's heat
+    when the estimate runs (the grids do not depend on it) and each finds its own operating point
+    with the same programs."""
     p = model.params if params is None else params
     return Started(model, p, _coarse_solver(solver))
 
@@ -626,28 +640,30 @@ def estimate(model, params, temperature, *, source=None, solver=None, axes=(0, 1
     the axes coarsened (all three by default). ``contraction``: the contraction of the model's own
     electro-thermal fixed point (``report.solver["contraction"]``): with it a coarse grid's loop may
     stop after its first update instead of measuring its own contraction from two. ``started``: the
-    coarse solves already running (:func:`start`; linear problems on all three axes only).
+    coarse grids made, and their programs made ready, beside the model's solve (:func:`start`; on
+    all three axes, without k(T); with ``leakage`` the grids carry ``source``).
     """
     t0 = time.perf_counter()
     q1 = quantities(model, model.grid, temperature)
+    if leakage and source is None:
+        raise ModelError("`estimate(leakage=True)` needs the operating-point heat as `source` (see `solved_source`)")
+    fields = _numpy_fields(model.fields(params)) if (leakage or started is None) else None
     if started is not None:
-        if leakage or temperature_dependent or source is not None or tuple(axes) != (0, 1, 2) \
-                or started.model is not model or started.params is not params:
-            raise ModelError("`estimate(started=...)`: the started coarse solves are those of the linear problem of "
-                             "this model and params on all three axes; start them with `accuracy.start(model, params)`")
+        if temperature_dependent or tuple(axes) != (0, 1, 2) or started.model is not model \
+                or started.params is not params:
+            raise ModelError("`estimate(started=...)`: the started coarse grids are those of this model and params "
+                             "on all three axes, without k(T); start them with `accuracy.start(model, params)`")
         chain = started.result()
+        if source is not None:
+            chain = chain.with_source(source)
         solver = started.solver  # the coarse solver whose programs the thread made ready
-        temps = _both(lambda i: _coarse_temperature(chain, i, params, solver, fine_temperature=temperature))
     else:
         solver = _coarse_solver(solver)
-        fields = _numpy_fields(model.fields(params))
-        if leakage and source is None:
-            raise ModelError("`estimate(leakage=True)` needs the operating-point heat as `source` (see `solved_source`)")
         chain = _Chain(model, fields, axes, 2, source=source)
-        kt = _kt_chain(model, chain) if temperature_dependent else [None, None]
-        temps = _both(lambda i: _coarse_temperature(chain, i, params, solver, kt=kt[i], leakage=leakage,
-                                                    dynamic=fields.source, fine=q1, fine_temperature=temperature,
-                                                    contraction=contraction))
+    kt = _kt_chain(model, chain) if temperature_dependent else [None, None]
+    temps = _both(lambda i: _coarse_temperature(chain, i, params, solver, kt=kt[i], leakage=leakage,
+                                                dynamic=None if fields is None else fields.source, fine=q1,
+                                                fine_temperature=temperature, contraction=contraction))
     q2, q4 = (quantities(model, chain.levels[i][0].grid, temps[i]) for i in range(2))
     ratio = _ratios(model, [model.grid] + [c.grid for c, _ in chain.levels])
     est = {k: richardson(q1[k], q2[k], q4.get(k), *ratio.get(k, (2.0, 2.0))) for k in q1 if k in q2}
@@ -704,11 +720,11 @@ def with_accuracy(report, acc: Accuracy):
 
 def attach_estimate(report, *, solver=None, target: bool = True, started: Started | None = None):
     """``report`` with Richardson estimates of its quantities (no refinement; the target, if any, judged).
-    ``started``: the coarse solves started beside the report's solve (:func:`start`), used when the
-    report's problem is the linear one they solve (else they are ignored and the estimate solves)."""
+    ``started``: the coarse grids started beside the report's solve (:func:`start`), used when they
+    are this report's model and params and it has no k(T) (else they are ignored and the estimate
+    makes its own)."""
     source, kt, leak = solved_source(report), solved_temperature_dependent(report), bool(report.leakage)
-    if started is not None and (source is not None or kt or leak or started.model is not report.model
-                                or started.params is not report.params):
+    if started is not None and (kt or started.model is not report.model or started.params is not report.params):
         started = None
     acc = estimate(report.model, report.params, report.temperature, source=source, solver=solver,
                    temperature_dependent=kt, leakage=leak, contraction=report.solver.get("contraction"),

@@ -151,8 +151,8 @@ def run_layout(stack: Stack, *, solver=None, phy_heat: bool = False, derating: b
             st.note(f"{model.n_cells:,} cells")
         seconds["mesh"] = st.seconds
         started = None
-        if estimate_only and not leaky and not temperature_dependent:
-            from .accuracy import start  # the estimate's coarse solves do not need this one: beside it
+        if estimate_only and not temperature_dependent:
+            from .accuracy import start  # the estimate's coarse grids and programs do not need this solve: beside it
 
             started = start(model, solver=solver)
         thermal = solve_one(model)

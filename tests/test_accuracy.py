@@ -82,7 +82,7 @@ def test_coarse_solves_started_beside_the_solve_give_the_same_estimate():
         assert (b.coarse, b.coarser, b.error) == pytest.approx((e.coarse, e.coarser, e.error), rel=1e-8, abs=1e-4)
     assert _cache.BACKGROUND["compile_s"] >= before["compile_s"]
     other = cd.build(_small_demo())
-    with pytest.raises(cd.ModelError, match="started coarse solves are those of the linear problem of this model"):
+    with pytest.raises(cd.ModelError, match="started coarse grids are those of this model and params"):
         acc.estimate(other, other.params, r.temperature, started=started)
 
 
@@ -391,6 +391,25 @@ def test_the_coarse_solve_of_the_estimate_is_a_direct_solve_of_that_grid(mode):
                              solver=ReferenceAMG())  # is a different problem, and this test tells them apart
         logic = direct.chiplet("logic").junction
         assert abs(fixed.get("junction", "logic").coarse - logic) > 3 * tol
+
+
+def test_coarse_grids_started_beside_an_electrothermal_solve_give_the_same_estimate():
+    """With leakage (`codesign run` of h100_cowos_s, mi300x_3d) the coarse grids are made and their
+    programs made ready beside the electro-thermal solve too; they take the operating point's heat
+    afterwards and each finds its own operating point: the same estimate as made after the solve."""
+    m = cd.build(_tiny(_leaky_demo()))
+    started = acc.start(m, solver=ReferenceAMG())
+    r = cd.analyse(m, accuracy=False, solver=ReferenceAMG(), leakage=True)
+    assert r.leakage and acc.solved_source(r) is not None
+    beside = acc.estimate(m, r.params, r.temperature, source=acc.solved_source(r), leakage=True,
+                          contraction=r.solver.get("contraction"), started=started)
+    after = acc.attach_estimate(r, solver=ReferenceAMG(), target=False).accuracy
+    assert beside.cells == after.cells and beside.estimates.keys() == after.estimates.keys()
+    for key, e in after.estimates.items():
+        b = beside.estimates[key]
+        assert (b.coarse, b.coarser, b.error) == pytest.approx((e.coarse, e.coarser, e.error), rel=1e-12, abs=1e-12)
+    via_report = acc.attach_estimate(r, started=started, target=False).accuracy  # what run_layout calls
+    assert via_report.chiplet_error == pytest.approx(after.chiplet_error, rel=1e-12)
 
 
 @pytest.mark.slow
