@@ -74,9 +74,8 @@ def analyse(stack_or_model: Stack | Model, *, params: Params | None = None,
         return report
     model = ensure_model(stack_or_model, heat_sources=heat_sources, call="analyse")
     started = None
-    linear = not temperature_dependent and not (leakage and any(c.leakage is not None for c in model.stack.chiplets))
-    if accuracy and linear:
-        from .accuracy import start  # the estimate's coarse solves do not need the model's: beside it
+    if accuracy and not temperature_dependent:  # linear, or leakage: the coarse grids are made beside the solve
+        from .accuracy import start  # the estimate's coarse grids and programs do not need the model's solve: beside it
 
         started = start(model, model.params if params is None else params, solver=solver)
     report = _analyse_model(model, **kw)
