@@ -7,7 +7,10 @@ room temperature (298.15 K) from the process's stress-free temperatures, free-fr
 removed, solved by the same steps as ``solvers.elasticity._core`` (stencil, ``_setup``, CG on the
 true residual) with the hierarchy options of the JSON argument: ``plane_nodes`` (coarsest level's
 nodes per z-plane), ``degree`` and ``ratio`` (Chebyshev smoother), ``single`` (float32 V-cycle),
-``lscale`` (scale of the smoother's eigenvalue bound). Prints levels, iterations, true relative
+``lscale`` (scale of the smoother's eigenvalue bound), ``mod`` (the finest level's sign-modulated
+coarse space, ``solvers.elasticity._modulate``; on by default as in the solver: ``{"mod": false}``
+gives the hierarchy before it), ``q1`` (the plain trilinear element instead of the incompatible
+modes: another operator, for the diagnosis only). Prints levels, iterations, true relative
 residual, the first call (compilation + solve) and one more solve (after compilation). Written for
 issue 15 (benchmarks/RESULTS.md, "iteration count against the mesh").
 """
@@ -40,17 +43,17 @@ def problem(stack, mm):
     return jnp.asarray(g.x), jnp.asarray(g.y), jnp.asarray(g.z), f, jnp.asarray(mask), jnp.asarray((~void).astype(float))
 
 
-def make(plane_nodes=130, degree=3, ratio=10.0, single=True, lscale=1.0, maxiter=1000):
+def make(plane_nodes=130, degree=3, ratio=10.0, single=True, lscale=1.0, maxiter=1000, mod=True, q1=False):
     def run(x, y, z, fields, mask, solid):
         N, G = el.stiffness(fields)
-        lev = el._Level(x, y, z, N * solid, G * solid, mask, incompatible=True)
+        lev = el._Level(x, y, z, N * solid, G * solid, mask, incompatible=not q1)
         b = mask * el._thermal_load(lev, fields.alpha_dT)
         lev = el.dataclasses.replace(lev, stencil=el._constrain_stencil(el._element_stencil(lev), lev.mask))
-        hier = el._setup(lev, plane_nodes=plane_nodes, degree=degree, ratio=ratio)
+        hier = el._setup(lev, plane_nodes=plane_nodes, degree=degree, ratio=ratio, modulated=mod)
         hier = el.dataclasses.replace(hier, lmax=tuple(v * lscale for v in hier.lmax))
         lev = el.dataclasses.replace(lev, stencil=None, half=el._half_stencil(lev.stencil))
         dt = jnp.float32 if single else jnp.float64
-        h = jax.tree_util.tree_map(lambda a: a.astype(dt) if jnp.issubdtype(a.dtype, jnp.floating) else a, hier)
+        h = el._single(hier) if single else hier
         _, k, _, rel = linear_solve(lambda v: el._apply_c(lev, v), lambda r: el._vcycle(h, r.astype(dt)).astype(r.dtype),
                                     b, rtol=1e-8, max_iterations=maxiter, history_size=1)
         return k, rel, len(hier.levels)

@@ -51,7 +51,11 @@ element loops. Prolongation is lateral linear interpolation and the coarse opera
 ``Pᵀ A P``, formed exactly from the fine stencil by sparse products along x, then y
 (:func:`_galerkin_axis`); the smoother is Chebyshev(3) on z-column 3x3-block tridiagonal solves
 (factored once per level), and the coarsest level (at most ``plane_nodes`` = 130 nodes per z-plane) is solved
-exactly as a block-tridiagonal system over its z-planes. For ``rtol >= SINGLE_PRECISION_RTOL`` the
+exactly as a block-tridiagonal system over its z-planes. The finest level has a second coarse space,
+the same interpolation with alternating signs on the in-plane components (:func:`_modulate`): in
+layers of a few µm under mm-wide cells the incompatible modes make node-by-node alternating in-plane
+patterns soft, and neither the column smoother nor the linear coarse space reached them (vcache_3d
+279-299 CG iterations, 49-76 with it; h100_cowos_s 78-101 -> 28-48). For ``rtol >= SINGLE_PRECISION_RTOL`` the
 V-cycle runs in float32 (set up in float64, then rounded); CG, its operator and its stopping test stay
 float64. ``maxiter`` is data, not compiled in. Void elements (open space, ``void=``) are removed:
 no stiffness, their own nodes held at zero.
@@ -683,6 +687,7 @@ class _Hierarchy:
     transfer: tuple        # _Transfer to each level from the next coarser one
     lmax: tuple            # largest eigenvalue estimate of S^-1 A per smoothed level
     coarse: tuple           # block LU (pivot inverses, upper blocks) of the coarsest level over its z-planes
+    mod: Any = None         # hierarchy of the finest level's sign-modulated coarse problem (:func:`_modulate`)
     degree: int = field(default=3, metadata=dict(static=True))
     ratio: float = field(default=10.0, metadata=dict(static=True))
 
@@ -756,6 +761,38 @@ def _galerkin(fine: _Level, coarse: _Level, tr: "_Transfer", ix, iy):
     return _constrain_stencil(S, coarse.mask)
 
 
+def _node_signs(shape):
+    """``D`` as (3, X, Y, 1) for nodes of ``shape`` (3, X, Y, Z): ``(-1)^i`` on u_x, ``(-1)^j`` on u_y, 1 on u_z."""
+    X, Y = shape[1], shape[2]
+    sx = np.broadcast_to((1.0 - 2.0 * (np.arange(X) % 2))[:, None, None], (X, Y, 1))
+    sy = np.broadcast_to((1.0 - 2.0 * (np.arange(Y) % 2))[None, :, None], (X, Y, 1))
+    return jnp.asarray(np.stack([sx, sy, np.ones((X, Y, 1))]))
+
+
+def _modulate(S, mask):
+    """The 27-block stencil of ``D A D``, ``D = diag(`` :func:`_node_signs` ``)``, from that of ``A``.
+
+    Why (issue 15, vcache_3d; benchmarks/RESULTS.md): the incompatible modes free the shear that a
+    bilinear pattern ``u_y ~ η ζ`` (``u_x ~ ξ ζ``) carries in an element, so in layers much thinner
+    than the cells are wide (2.5-5 µm bond and device layers under 2-5 mm cells) ``u_y`` alternating
+    node by node along y (``u_x`` along x), with a sign that alternates from one thin layer to the
+    next, costs only the layers' own bending energy. These soft modes sit at the highest lateral
+    frequency: the z-column smoother cannot reach them (a column moved alone shears its thin layers)
+    and linear interpolation cannot represent them. With the signs ``D`` they are smooth, so ``D P``
+    (P: the same linear interpolation) spans them and ``Pᵀ (D A D) P`` is an ordinary coarse problem.
+    On the plain trilinear element (``q1``) these modes are stiff (vcache_3d 8 mm: 37 iterations
+    against 279 with incompatible modes and no modulated space).
+    """
+    sg = jnp.broadcast_to(_node_signs(mask.shape).astype(S.dtype), mask.shape)
+    X, Y, Z = mask.shape[1:]
+    sp = jnp.pad(sg, ((0, 0), (1, 1), (1, 1), (1, 1)))
+    out = []
+    for o, (a, b, c) in enumerate(_OFFSETS):
+        so = sp[:, 1 + a:1 + a + X, 1 + b:1 + b + Y, 1 + c:1 + c + Z]
+        out.append(sg[:, None] * S[o] * so[None, :])
+    return jnp.stack(out)
+
+
 def _plane_blocks(lev: _Level):
     """The coarsest operator as a block-tridiagonal matrix over its z-planes of ``3 X Y`` DOFs.
 
@@ -790,7 +827,8 @@ def _plane_blocks(lev: _Level):
     return out[0][None, None], out[1][None, None]
 
 
-def _setup(fine: _Level, *, plane_nodes: int = 130, degree: int = 3, ratio: float = 10.0) -> _Hierarchy:
+def _setup(fine: _Level, *, plane_nodes: int = 130, degree: int = 3, ratio: float = 10.0,
+           modulated: bool = True) -> _Hierarchy:
     """The multigrid hierarchy: lateral semi-coarsening until a z-plane has at most ``plane_nodes`` nodes.
 
     The coarsest level is solved exactly over its z-planes (dense ``3 X Y`` blocks: ~390 DOFs per
@@ -800,6 +838,10 @@ def _setup(fine: _Level, *, plane_nodes: int = 130, degree: int = 3, ratio: floa
     represent the plate modes of the package poorly, and each extra level cost iterations (2 mm:
     130 with 5 levels, 78 with 3); stopping at ~10 x 10 nodes keeps the count flat and cuts the
     number of levels, so the compiled program is smaller as well.
+
+    ``modulated``: the finest level also gets the sign-modulated coarse space of :func:`_modulate`
+    (its Galerkin problem ``Pᵀ D A D P`` on the first coarse grid, with a hierarchy of its own),
+    added to the linear coarse correction in :func:`_vcycle`.
     """
     levels, px = [fine], []
     lev = fine
@@ -812,6 +854,13 @@ def _setup(fine: _Level, *, plane_nodes: int = 130, degree: int = 3, ratio: floa
         lev = dataclasses.replace(lev, stencil=_galerkin(f, lev, tr, ix, iy))
         levels.append(lev)
         px.append(tr)
+    mod = None
+    if modulated and len(levels) > 1:
+        f = dataclasses.replace(fine, stencil=_modulate(fine.stencil, fine.mask))
+        cm, tr = _coarsen(f)
+        cm = dataclasses.replace(cm, stencil=_galerkin(f, cm, tr, _coarse_nodes(f.x.shape[0]),
+                                                       _coarse_nodes(f.y.shape[0])))
+        mod = _setup(cm, plane_nodes=plane_nodes, degree=degree, ratio=ratio, modulated=False)
     pinv, upper, lmax = [], [], []
     for lv in levels[:-1]:
         p, u = _column_factors(*_column_blocks(lv))
@@ -822,8 +871,20 @@ def _setup(fine: _Level, *, plane_nodes: int = 130, degree: int = 3, ratio: floa
     coarse = _factor_columns(*_plane_blocks(levels[-1]))
     # the cycle applies each level's operator by its symmetric half
     levels = [dataclasses.replace(lv, stencil=None, half=_half_stencil(lv.stencil)) for lv in levels]
-    return _Hierarchy(tuple(levels), tuple(pinv), tuple(upper), tuple(px), tuple(lmax), coarse,
+    return _Hierarchy(tuple(levels), tuple(pinv), tuple(upper), tuple(px), tuple(lmax), coarse, mod,
                       degree, ratio)
+
+
+def _single(h: _Hierarchy) -> _Hierarchy:
+    """The hierarchy for a float32 V-cycle: every float array rounded, except the modulated coarse problem.
+
+    That one stays float64: its Galerkin operator holds both the soft modes and, sign-flipped, the
+    stiffest ones, and solved in float32 its correction could cost iterations instead of saving them
+    (a 2.5 µm Si/Cu pair on 200 µm organic, 20 x 20 cells: 155 iterations in float32 against 112 without
+    the modulated space; 48 against 85 in float64). It is a quarter of the finest level's size.
+    """
+    f32 = lambda a: a.astype(jnp.float32) if jnp.issubdtype(a.dtype, jnp.floating) else a  # noqa: E731
+    return dataclasses.replace(jax.tree_util.tree_map(f32, dataclasses.replace(h, mod=None)), mod=h.mod)
 
 
 def _chebyshev(h: _Hierarchy, l: int, r, x=None):
@@ -867,7 +928,17 @@ def _vcycle(h: _Hierarchy, r, l: int = 0):
     prolong = lambda v: _prolong(h.transfer[l], coarse, lev.mask, v)  # noqa: E731
     (rc,) = jax.linear_transpose(prolong, jnp.zeros(cshape, r.dtype))(res)
     xc = _vcycle(h, coarse.mask * rc, l + 1)
-    x = x + prolong(coarse.mask * xc)
+    dx = prolong(coarse.mask * xc)
+    if l == 0 and h.mod is not None:
+        # the sign-modulated coarse space D P, from the same residual: the two corrections are added,
+        # so the V-cycle stays symmetric (the spaces are nearly A-orthogonal: smooth against
+        # alternating node by node)
+        sg = _node_signs(lev.mask.shape).astype(r.dtype)
+        # in the precision it was set up in (float64: see _single)
+        (rm,) = jax.linear_transpose(prolong, jnp.zeros(cshape, r.dtype))(sg * res)
+        rm = (coarse.mask * rm).astype(h.mod.coarse[0].dtype)
+        dx = dx + sg * prolong(coarse.mask * _vcycle(h.mod, rm).astype(r.dtype))
+    x = x + dx
     return _chebyshev(h, l, r, x)
 
 
@@ -1082,14 +1153,14 @@ def _core(x, y, z, fields, mask, solid, *, rtol, maxiter, x0, incompatible, free
     # the operator as a 27-block node stencil, formed once: every later application is a few
     # shifted multiply-adds instead of element loops with the incompatible-mode condensation
     lev = dataclasses.replace(lev, stencil=_constrain_stencil(_element_stencil(lev), lev.mask))
-    hier = jax.lax.stop_gradient(_setup(lev))
+    # the sign-modulated coarse space is for the incompatible modes' soft patterns (see _modulate)
+    hier = jax.lax.stop_gradient(_setup(lev, modulated=incompatible))
     lev = dataclasses.replace(lev, stencil=None, half=_half_stencil(lev.stencil))
     A = lambda v: _apply_c(lev, v)  # noqa: E731
     if single:
         # the V-cycle in float32 (set up in float64, then rounded): half the memory traffic of every
         # stencil application; CG, its operator and its true-residual test stay in float64
-        h32 = jax.tree_util.tree_map(lambda a: a.astype(jnp.float32) if jnp.issubdtype(a.dtype, jnp.floating)
-                                     else a, hier)
+        h32 = _single(hier)
         M = lambda r: _vcycle(h32, r.astype(jnp.float32)).astype(r.dtype)  # noqa: E731
     else:
         M = lambda r: _vcycle(hier, r)  # noqa: E731
