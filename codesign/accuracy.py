@@ -53,6 +53,7 @@ import solvers
 from solvers import TensorGrid, ThermalFields
 from solvers import _cache as solvers_cache
 
+from ._background import Background
 from .errors import ModelError, SolveError, solve_error
 
 __all__ = ["DEFAULT_CELL_BUDGET", "DEFAULT_TARGET_FRACTION", "EXPECTED_ORDER", "Accuracy", "ErrorEstimate",
@@ -555,8 +556,9 @@ class Started:
         self.model, self.params, self.solver = model, params, solver
         self._done = threading.Event()
         self._result = self._error = None
-        self._thread = threading.Thread(target=self._run, name="codesign-accuracy-estimate", daemon=True)
-        self._thread.start()
+        # a daemon thread, waited for at exit (an exit while it is inside XLA would abort the process)
+        self._background = Background(self._run, name="codesign-accuracy-estimate")
+        self._background.start()
 
     def _run(self):
         try:
@@ -568,6 +570,8 @@ class Started:
                 warm = replace(self.solver, rtol=WARM_UP_RTOL) if isinstance(getattr(self.solver, "rtol", None),
                                                                              float) else self.solver
                 for c, _ in chain.levels:
+                    if self._background.cancelled.is_set():  # the process is exiting: the solves would not run
+                        break
                     key = (tuple(c.grid.node_shape), repr(warm))  # programs are per node counts and options
                     if key not in _WARMED:  # once per process: afterwards they are in memory
                         _solve(warm, c.grid, c.fields, initial=np.zeros(c.grid.node_shape), relative_to_load=True,
