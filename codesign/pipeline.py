@@ -65,7 +65,7 @@ class LayoutRun:
 
 def run_layout(stack: Stack, *, solver=None, phy_heat: bool = False, derating: bool = True,
                temperature_dependent: bool = False, ppac: bool = True, mesh: dict | None = None,
-               accuracy: bool | None = None) -> LayoutRun:
+               accuracy: bool | None = None, on_solved=None) -> LayoutRun:
     """Run the main job on a stack: links, the model, its solve, derating and PPAC.
 
     Parameters
@@ -90,6 +90,10 @@ def run_layout(stack: Stack, *, solver=None, phy_heat: bool = False, derating: b
         refine until it meets the target when the layout sets ``mesh.target_error``. ``True``:
         refine the mesh until the estimate of the chiplet temperatures meets the layout's target
         (or the cell budget). ``False``: solve the ``[mesh]`` as given, without estimates.
+    on_solved : callable, optional
+        Called with the thermal report as soon as its temperatures are final (after the solve, or
+        the last solve of the refinement), before the error estimate, derating and PPAC: the
+        command line starts writing the field there (``codesign run``).
     """
     import solvers
 
@@ -145,6 +149,8 @@ def run_layout(stack: Stack, *, solver=None, phy_heat: bool = False, derating: b
         model, thermal = meet_target(stack, solve=solve_one, heat_sources=heat, mesh=mesh, solver=solver)
         seconds["accuracy"] = time.perf_counter() - t0 - seconds.get("thermal", 0.0) - seconds.get("electrothermal", 0.0)
         seconds["mesh"] = 0.0
+        if on_solved is not None:
+            on_solved(thermal)
     else:
         with progress.stage("mesh") as st:
             model = build(stack, heat_sources=heat, **(mesh or {}))
@@ -156,6 +162,8 @@ def run_layout(stack: Stack, *, solver=None, phy_heat: bool = False, derating: b
 
             started = start(model, solver=solver)
         thermal = solve_one(model)
+        if on_solved is not None:  # the temperatures are final: e.g. written while the estimate and derating run
+            on_solved(thermal)
         if estimate_only:
             from .accuracy import attach_estimate
 

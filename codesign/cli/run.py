@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .._output import Outputs
+from .._output import OutputError, Outputs
 from ._common import add_mesh_flags, add_solver_flags, duration, mesh_controls, solver, write_json
 
 
@@ -69,25 +69,37 @@ def execute(args) -> int:
     out = Path(args.output) if args.output else Path("out") / stack.name
     if args.transient:
         return _transient(args, stack, out)
+    from concurrent.futures import ThreadPoolExecutor
+
     from ..mesh import export_vtu
 
-    run = main_job(args, stack)
     outputs = Outputs()
-    with progress.stage("write"):
-        js = write_json(out / f"{stack.name}.json", run.to_dict(), outputs)
-        vtu = out / f"{stack.name}.vtu"
-        export_vtu(run.thermal.model, vtu, temperature=run.thermal.temperature, outputs=outputs)
+    vtu = out / f"{stack.name}.vtu"
+    # the field is final once solved: its VTU is written on a thread while the error estimate, derating
+    # and PPAC run (the same bytes; a failure to write it is raised at the "write" stage below)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="codesign-write-vtu") as pool:
+        field = []
+        run = main_job(args, stack, on_solved=lambda t: field.append(
+            pool.submit(export_vtu, t.model, vtu, temperature=t.temperature, outputs=outputs)))
+        with progress.stage("write"):
+            js = write_json(out / f"{stack.name}.json", run.to_dict(), outputs)
+            for f in field:
+                try:
+                    f.result()
+                except OutputError as e:  # raised on the writing thread: name what is kept now (the JSON too)
+                    raise OutputError(e.path, e.cause, outputs.written) from None
     print(f"\nwrote {js}, {vtu}")
     return 0
 
 
-def main_job(args, stack):
-    """:func:`codesign.run_layout` with the flags of :func:`add_job_flags`; prints its tables."""
+def main_job(args, stack, *, on_solved=None):
+    """:func:`codesign.run_layout` with the flags of :func:`add_job_flags`; prints its tables.
+    ``on_solved``: as for :func:`codesign.run_layout`."""
     from ..pipeline import run_layout
 
     run = run_layout(stack, solver=solver(args), phy_heat=args.phy_heat, derating=not args.no_derate,
                      temperature_dependent=args.k_of_t, mesh=mesh_controls(args),
-                     accuracy=getattr(args, "accuracy", None))
+                     accuracy=getattr(args, "accuracy", None), on_solved=on_solved)
     t = run.thermal
     from ..plausibility import warn_results
 
