@@ -37,7 +37,6 @@ def execute(args) -> int:
         outputs = Outputs()
         with progress.stage("load"):
             stack = load_layout(args.layout)
-        warm = _WarpagePrograms(stack) if args.warpage else None
         run = main_job(args, stack)
         pictures.render(run.thermal, args.output, outputs)
         if args.warpage:  # warpage at room temperature, reflow peak and at this operating point
@@ -48,7 +47,6 @@ def execute(args) -> int:
             # on its own coarse lateral mesh (plate bending), at this run's operating temperatures
             from ..errors import CodesignError
 
-            warm.wait()  # its programs are ready: the warpage stage loads and compiles none
             with progress.stage("warpage"):
                 try:
                     run = dataclasses.replace(run, warpage=analyse_warpage(
@@ -64,43 +62,3 @@ def execute(args) -> int:
         pictures.close()  # stops its thread (an error left pictures unfinished: they end first)
     print(f"\nreport: {html} (open it in a browser; pictures, run.json and temperature.vtu beside it)")
     return 0
-
-
-class _WarpagePrograms:
-    """Get the programs of the report's warpage solve ready in a background thread, beside the
-    thermal solve: one CG iteration of the room state on the warpage model (its answer is not
-    used) loads or compiles the elastic solve and the strain and stress programs, and the
-    interpolation of the thermal field onto the warpage grid is imported. The warpage stage then
-    runs them (same programs: same grid, options and tolerance; its answers do not change)."""
-
-    def __init__(self, stack) -> None:
-        import threading
-
-        self._thread = threading.Thread(target=self._run, args=(stack,), name="codesign-warpage-programs",
-                                        daemon=True)
-        self._thread.start()
-
-    @staticmethod
-    def _run(stack) -> None:
-        try:
-            import scipy.interpolate  # noqa: F401 - the operating field is interpolated onto the warpage grid
-
-            from solvers import _cache
-
-            from ..mechanics import WarpageSpec
-            from ..warpage import REPORT_LATERAL_SIZE, solve_state, stress_free_temperature, warpage_model
-
-            with _cache.background():  # its compile time is not the main thread's stages'
-                model = warpage_model(stack, lateral_size=REPORT_LATERAL_SIZE)
-                spec = stack.warpage or WarpageSpec()
-                t0, _, _ = stress_free_temperature(model, spec)
-                sol = solve_state(model, None, spec.room_temperature, t0, support=spec.support, throw=False,
-                                  maxiter=1)
-                sol.von_mises()
-                sol.strain()
-        except Exception:  # noqa: BLE001 - the warpage stage solves (and reports) on its own
-            pass
-
-    def wait(self) -> None:
-        """Wait for the thread (the main thread then finds the programs in memory, loaded once)."""
-        self._thread.join()
