@@ -87,39 +87,10 @@ def test_pictures_are_not_blank(written):
 
 
 
-def test_pictures_rendered_beside_other_work_are_the_same(written, tmp_path):
-    """`codesign report` renders the thermal pictures in a background thread (ReportPictures) while it
-    solves the warpage: the same files, pixel for pixel, and the same page; the pictures belong to one
-    report and folder."""
-    from PIL import Image
-
-    from codesign.viz.report import ReportPictures
-
-    index, report = written
-    run = LayoutRun(stack=report.model.stack, thermal=report)
-    pics = ReportPictures()
-    try:
-        with pytest.raises(ValueError, match="render"):
-            write_report(run, tmp_path / "early", pictures=pics)
-        pics.render(report, tmp_path / "bg")
-        with pytest.raises(ValueError, match="another report or folder"):
-            write_report(run, tmp_path / "elsewhere", pictures=pics)
-        index2 = write_report(run, tmp_path / "bg", pictures=pics)
-    finally:
-        pics.close()
-    for name in ("hotspots.png", "hotspots_exploded.png", "layer_maps.png"):
-        with Image.open(index.parent / name) as a, Image.open(index2.parent / name) as b:
-            assert np.array_equal(np.asarray(a), np.asarray(b)), name
-    strip = lambda t: t.split("written ", 1)[0] + t.split(" UTC", 1)[1]  # noqa: E731 - the time stamp differs
-    assert strip(index.read_text(encoding="utf-8")) == strip(index2.read_text(encoding="utf-8"))
-
-
-@pytest.mark.parametrize("beside", [False, True])
-def test_a_failed_3d_rendering_costs_only_the_3d_pictures(written, tmp_path, monkeypatch, beside):
-    """No OpenGL: the page says why (a note and a warning from write_report, also when the pictures were
-    rendered in the background thread) and has the rest, the layer maps included."""
+def test_a_failed_3d_rendering_costs_only_the_3d_pictures(written, tmp_path, monkeypatch):
+    """No OpenGL: the page says why (a note, and a warning from write_report) and has the rest, the layer
+    maps included."""
     from codesign.viz import render
-    from codesign.viz.report import ReportPictures
 
     def no_gl(*a, **k):
         raise RuntimeError("no OpenGL here")
@@ -127,16 +98,8 @@ def test_a_failed_3d_rendering_costs_only_the_3d_pictures(written, tmp_path, mon
     monkeypatch.setattr(render, "plot_hotspots", no_gl)
     _, report = written
     run = LayoutRun(stack=report.model.stack, thermal=report)
-    pics = None
-    if beside:
-        pics = ReportPictures()
-        pics.render(report, tmp_path)
-    try:
-        with pytest.warns(RuntimeWarning, match="3D pictures not rendered: RuntimeError: no OpenGL here"):
-            index = write_report(run, tmp_path, pictures=pics)
-    finally:
-        if pics is not None:
-            pics.close()
+    with pytest.warns(RuntimeWarning, match="3D pictures not rendered: RuntimeError: no OpenGL here"):
+        index = write_report(run, tmp_path)
     page = index.read_text(encoding="utf-8")
     assert '<p class="note">3D pictures not rendered: RuntimeError: no OpenGL here</p>' in page
     assert 'src="layer_maps.png"' in page and "hotspots.png" not in page

@@ -26,39 +26,31 @@ def add_parser(sub) -> None:
 
 def execute(args) -> int:
     from ..layout_io import load_layout
-    from ..viz.report import ReportPictures, write_report
+    from ..viz.report import write_report
 
     from .. import progress
 
-    # the pictures are drawn in a background thread: it imports pyvista and matplotlib while JAX solves,
-    # then renders the thermal pictures while the warpage is solved (write_report waits for them)
-    pictures = ReportPictures(pictures_3d=not args.no_3d)
-    try:
-        outputs = Outputs()
-        with progress.stage("load"):
-            stack = load_layout(args.layout)
-        run = main_job(args, stack)
-        pictures.render(run.thermal, args.output, outputs)
-        if args.warpage:  # warpage at room temperature, reflow peak and at this operating point
-            import dataclasses
+    with progress.stage("load"):
+        stack = load_layout(args.layout)
+    run = main_job(args, stack)
+    if args.warpage:  # warpage at room temperature, reflow peak and at this operating point
+        import dataclasses
 
-            from ..warpage import REPORT_LATERAL_SIZE, analyse_warpage, warpage_model
+        from ..warpage import REPORT_LATERAL_SIZE, analyse_warpage, warpage_model
 
-            # on its own coarse lateral mesh (plate bending), at this run's operating temperatures
-            from ..errors import CodesignError
+        # on its own coarse lateral mesh (plate bending), at this run's operating temperatures
+        from ..errors import CodesignError
 
-            with progress.stage("warpage"):
-                try:
-                    run = dataclasses.replace(run, warpage=analyse_warpage(
-                        warpage_model(run.stack, lateral_size=REPORT_LATERAL_SIZE), temperature=run.thermal,
-                        accuracy=bool(getattr(args, "accuracy", None))))  # --accuracy: the warpage's ± too
-                except CodesignError as e:  # no mechanical data, or a solve that did not converge: report the rest
-                    import warnings
+        with progress.stage("warpage"):
+            try:
+                run = dataclasses.replace(run, warpage=analyse_warpage(
+                    warpage_model(run.stack, lateral_size=REPORT_LATERAL_SIZE), temperature=run.thermal,
+                    accuracy=bool(getattr(args, "accuracy", None))))  # --accuracy: the warpage's ± too
+            except CodesignError as e:  # no mechanical data, or a solve that did not converge: report the rest
+                import warnings
 
-                    warnings.warn(f"warpage not computed: {e}", RuntimeWarning, stacklevel=1)
-        with progress.stage("report"):
-            html = write_report(run, args.output, pictures_3d=not args.no_3d, outputs=outputs, pictures=pictures)
-    finally:
-        pictures.close()  # stops its thread (an error left pictures unfinished: they end first)
+                warnings.warn(f"warpage not computed: {e}", RuntimeWarning, stacklevel=1)
+    with progress.stage("report"):
+        html = write_report(run, args.output, pictures_3d=not args.no_3d, outputs=Outputs())
     print(f"\nreport: {html} (open it in a browser; pictures, run.json and temperature.vtu beside it)")
     return 0

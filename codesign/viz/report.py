@@ -23,7 +23,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..pipeline import LayoutRun
     from ..thermal import ThermalReport
 
-__all__ = ["SECTIONS", "ReportContext", "ReportPictures", "Section", "add_section", "html_table", "run_tables", "solver_rows",
+__all__ = ["SECTIONS", "ReportContext", "Section", "add_section", "html_table", "run_tables", "solver_rows",
            "write_report"]
 
 KELVIN = 273.15
@@ -323,7 +323,6 @@ class Section:
 
     title: str
     build: Callable[[ReportContext], "str | None"]
-    pictures: bool = False  # shows the thermal pictures (ctx.pictures): built once they are written
 
 
 #: The sections of the page after the summary cards, in order. Add one with :func:`add_section`
@@ -331,16 +330,13 @@ class Section:
 SECTIONS: list[Section] = []
 
 
-def add_section(title: str, build: Callable[[ReportContext], "str | None"], *, after: str | None = None,
-                pictures: bool = False) -> None:
+def add_section(title: str, build: Callable[[ReportContext], "str | None"], *, after: str | None = None) -> None:
     """Register a section of the report page (after the section titled ``after``, else last).
 
     ``build(ctx)`` returns the section's HTML (use :func:`html_table` for tables, with units in the
     column names) or None when the run has nothing for it. A title already registered is replaced.
-    ``pictures``: the section shows the thermal pictures (``ctx.pictures``) and is built after them;
-    the others are built while they are rendered beside (:class:`ReportPictures`).
     """
-    sec = Section(title, build, pictures)
+    sec = Section(title, build)
     for i, old in enumerate(SECTIONS):
         if old.title == title:
             SECTIONS[i] = sec
@@ -462,7 +458,7 @@ for _title, _build in (("Chiplet temperatures", _section_chiplets), ("Energy bal
                        ("Boundary conditions", _section_boundaries), ("Materials", _section_materials),
                        ("Mesh, solver and model assumptions", _section_model), ("Solver", _section_solver),
                        ("Layers (top first)", _section_layers)):
-    add_section(_title, _build, pictures=_build is _section_chiplets)
+    add_section(_title, _build)
 for _title in ("Links", "HBM stacks", "Leakage at the operating point", "Thermal derating", "PPAC"):
     add_section(_title, _run_table(_title))
 from . import warpage as _warpage  # noqa: E402,F401 - registers the "Warpage" section (codesign.viz.warpage)
@@ -497,113 +493,8 @@ def _copy_layout(stack, folder: Path, outputs) -> list[tuple[str, str]]:
     return out
 
 
-_CAPTIONS = {
-    "hotspots": "Temperature in 3D, the corner in front of the hottest die cut away through its hotspot; flags give "
-                "each chiplet's junction temperature and margin.",
-    "exploded": "The same with the layers pulled apart vertically.",
-    "layers": "Largest temperature through the thickness of each layer (top layer first); the layer's own chiplets "
-              "outlined and named (numbered when a name does not fit, with the key under the panel), other layers' "
-              "dies dashed, power blocks hatched, hotspots marked x.",
-}
-
-
-def _thermal_pictures(report: "ThermalReport", out: Path, outputs, pictures_3d: bool
-                      ) -> tuple[list[tuple[str, str]], "str | None"]:
-    """Write the thermal pictures (3D hotspots and exploded view, layer maps) into ``out``.
-
-    Returns ``(pictures, failure)``: ``(file name, caption)`` of each picture written, and why the 3D
-    pictures were not rendered (None when they were, or were not asked for).
-    """
-    from .._output import OutputError
-    from . import plots
-
-    pictures: list[tuple[str, str]] = []
-    failure = None
-    if pictures_3d:
-        try:
-            from .render import plot_hotspots
-
-            for key, kw in (("hotspots", {}), ("exploded", {"exploded": True})):
-                outputs.write(out / FILES[key],
-                              lambda tmp: plot_hotspots(report, screenshot=tmp, off_screen=True, **kw).close())
-                pictures.append((FILES[key], _CAPTIONS[key]))
-        except OutputError:  # the folder or the disk, not the rendering: the report cannot be written
-            raise
-        except Exception as exc:  # noqa: BLE001 - a missing OpenGL must not cost the rest of the report
-            failure = f"3D pictures not rendered: {type(exc).__name__}: {exc}"
-    outputs.write(out / FILES["layers"], lambda tmp: plots.plot_layer_maps(report, tmp))
-    pictures.append((FILES["layers"], _CAPTIONS["layers"]))
-    return pictures, failure
-
-
-def _import_picture_libraries(pictures_3d: bool) -> None:
-    """Import what the pictures need (pyvista's plotting, matplotlib's Agg figure and 3D axes)."""
-    try:
-        from matplotlib.backends import backend_agg  # noqa: F401
-        from matplotlib.figure import Figure  # noqa: F401
-        from mpl_toolkits import mplot3d  # noqa: F401
-
-        if pictures_3d:
-            from .render import _pyvista
-
-            _pyvista().Plotter  # noqa: B018 - pyvista imports its plotting module on first use
-    except Exception:  # noqa: BLE001 - rendering imports again and reports what fails
-        pass
-
-
-class ReportPictures:
-    """The thermal pictures of a report, rendered in a background thread beside other work.
-
-    ``codesign report`` makes one before it solves: the thread imports pyvista and matplotlib
-    while JAX compiles and solves, :meth:`render` starts the pictures as soon as the thermal
-    result is known (they are drawn while the warpage is solved), and :func:`write_report` waits
-    for them. The pictures are those :func:`write_report` renders itself, file for file. Python
-    threads share one interpreter lock: what overlaps is the time the main thread spends inside
-    JAX/XLA (loading, compiling and running programs), which releases it.
-
-    Examples
-    --------
-    >>> pics = ReportPictures()                                 # doctest: +SKIP
-    >>> run = cd.run_layout(cd.load_layout("demo"))              # doctest: +SKIP
-    >>> pics.render(run.thermal, "out/demo_report")              # doctest: +SKIP
-    >>> write_report(run, "out/demo_report", pictures=pics)      # doctest: +SKIP
-    """
-
-    def __init__(self, *, pictures_3d: bool = True) -> None:
-        from concurrent.futures import ThreadPoolExecutor
-
-        self.pictures_3d = pictures_3d
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="codesign-pictures")
-        self._pool.submit(_import_picture_libraries, pictures_3d)
-        self._job = None
-        self._for = None
-
-    def render(self, report: "ThermalReport", out_dir, outputs=None) -> None:
-        """Start writing the thermal pictures of ``report`` into ``out_dir`` (created if missing)."""
-        from .._output import Outputs
-
-        outputs = Outputs() if outputs is None else outputs
-        out = outputs.folder(out_dir)
-        self._for = (report, out.resolve())
-        self._job = self._pool.submit(_thermal_pictures, report, out, outputs, self.pictures_3d)
-
-    def result(self, report: "ThermalReport", out: Path) -> tuple[list[tuple[str, str]], "str | None"]:
-        """Wait for the pictures; ``(pictures, failure)`` as :func:`_thermal_pictures` returns them.
-
-        Raises ValueError when they were started for another report or folder."""
-        if self._job is None:
-            raise ValueError("`ReportPictures`: call render(report, folder) before write_report(..., pictures=...)")
-        if self._for[0] is not report or self._for[1] != Path(out).resolve():
-            raise ValueError("`write_report(pictures=...)`: the pictures were started for another report or folder")
-        return self._job.result()
-
-    def close(self) -> None:
-        """Let the thread end once its work is done (the pictures already started are finished)."""
-        self._pool.shutdown(wait=True)
-
-
 def write_report(run: "LayoutRun", out_dir, *, title: str | None = None, pictures_3d: bool = True,
-                 outputs=None, pictures: "ReportPictures | None" = None) -> Path:
+                 outputs=None) -> Path:
     """Write a self-contained report folder for a run and return the path of its ``index.html``.
 
     The folder holds ``hotspots.png`` and ``hotspots_exploded.png`` (3D,
@@ -632,9 +523,6 @@ def write_report(run: "LayoutRun", out_dir, *, title: str | None = None, picture
         or not at all; a folder that cannot be created or written, or a full disk, raises
         :class:`codesign._output.OutputError` (an :class:`OSError`) naming the file and the files
         already kept.
-    pictures : ReportPictures, optional
-        The thermal pictures, being rendered beside other work (``codesign report`` starts them
-        while it solves the warpage); default: rendered here. Its ``pictures_3d`` is the one used.
 
     Examples
     --------
@@ -644,9 +532,10 @@ def write_report(run: "LayoutRun", out_dir, *, title: str | None = None, picture
     >>> write_report(run, "out/demo_report")                   # doctest: +SKIP
     PosixPath('out/demo_report/index.html')
     """
-    from .._output import Outputs, json_text
+    from .._output import OutputError, Outputs, json_text
     from ..assumptions import run_assumptions
     from ..mesh import export_vtu
+    from . import plots
 
     outputs = Outputs() if outputs is None else outputs
     report = run.thermal
@@ -654,11 +543,30 @@ def write_report(run: "LayoutRun", out_dir, *, title: str | None = None, picture
     stack = run.stack
     ctx = ReportContext(run=run, folder=out, outputs=outputs)
 
-    if pictures is None:  # rendered here, now
-        rendered = _thermal_pictures(report, out, outputs, pictures_3d)
-        thermal_pictures = lambda: rendered  # noqa: E731
-    else:  # being rendered beside (ReportPictures): waited for after the rest of the folder is written
-        thermal_pictures = lambda: pictures.result(report, out)  # noqa: E731
+    pictures: list[tuple[str, str]] = []
+    if pictures_3d:
+        try:
+            from .render import plot_hotspots
+
+            for key, kw, caption in (
+                    ("hotspots", {}, "Temperature in 3D, the corner in front of the hottest die cut away through its "
+                                     "hotspot; flags give each chiplet's junction temperature and margin."),
+                    ("exploded", {"exploded": True}, "The same with the layers pulled apart vertically.")):
+                outputs.write(out / FILES[key],
+                              lambda tmp: plot_hotspots(report, screenshot=tmp, off_screen=True, **kw).close())
+                pictures.append((FILES[key], caption))
+        except OutputError:  # the folder or the disk, not the rendering: the report cannot be written
+            raise
+        except Exception as exc:  # noqa: BLE001 - a missing OpenGL must not cost the rest of the report
+            msg = f"3D pictures not rendered: {type(exc).__name__}: {exc}"
+            warnings.warn(f"`write_report`: {msg}", RuntimeWarning, stacklevel=2)
+            ctx.notes.append(msg)
+    outputs.write(out / FILES["layers"], lambda tmp: plots.plot_layer_maps(report, tmp))
+    pictures.append((FILES["layers"], "Largest temperature through the thickness of each layer (top layer first); "
+                                      "the layer's own chiplets outlined and named (numbered when a name does not "
+                                      "fit, with the key under the panel), other layers' dies dashed, power "
+                                      "blocks hatched, hotspots marked x."))
+    ctx.pictures = pictures
 
     data = run.to_dict()
     ctx.assumptions = data.get("assumptions") or run_assumptions(run)
@@ -693,18 +601,12 @@ def write_report(run: "LayoutRun", out_dir, *, title: str | None = None, picture
             "<div class=\"summary\">"
             + "".join(f"<div class=\"card{' bad' if bad else ''}\">{html.escape(k)}<b>{html.escape(v)}</b></div>"
                       for k, v, bad in cards) + "</div>"]
-    sections = list(SECTIONS)
-    built = {i: section.build(ctx) for i, section in enumerate(sections) if not section.pictures}
-    ctx.pictures, failure = thermal_pictures()
-    if failure is not None:
-        warnings.warn(f"`write_report`: {failure}", RuntimeWarning, stacklevel=2)
-        ctx.notes.append(failure)
-    built.update({i: section.build(ctx) for i, section in enumerate(sections) if section.pictures})
     for n in ctx.notes:
         body.append(f"<p class=\"note\">{html.escape(n)}</p>")
-    for i, section in enumerate(sections):
-        if built[i] is not None:
-            body += [f"<h2>{html.escape(section.title)}</h2>", built[i]]
+    for section in list(SECTIONS):
+        content = section.build(ctx)
+        if content is not None:
+            body += [f"<h2>{html.escape(section.title)}</h2>", content]
     files = [(FILES["json"], "the run (JSON: temperatures in °C, lengths in mm, powers in W; links, leakage, "
                              "derating and PPAC when computed; the assumptions: boundary conditions, materials, "
                              "mesh, solver, process nodes, defaults)"),
