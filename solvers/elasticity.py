@@ -841,7 +841,8 @@ def _setup(fine: _Level, *, plane_nodes: int = 130, degree: int = 3, ratio: floa
 
     ``modulated``: the finest level also gets the sign-modulated coarse space of :func:`_modulate`
     (its Galerkin problem ``Pᵀ D A D P`` on the first coarse grid, with a hierarchy of its own),
-    added to the linear coarse correction in :func:`_vcycle`.
+    added to the linear coarse correction in :func:`_vcycle`; in a float32 cycle that hierarchy's
+    coarsest level stays float64 (:func:`_single`).
     """
     levels, px = [fine], []
     lev = fine
@@ -876,15 +877,20 @@ def _setup(fine: _Level, *, plane_nodes: int = 130, degree: int = 3, ratio: floa
 
 
 def _single(h: _Hierarchy) -> _Hierarchy:
-    """The hierarchy for a float32 V-cycle: every float array rounded, except the modulated coarse problem.
+    """The hierarchy for a float32 V-cycle: every float array rounded, except the modulated coarse
+    problem's coarsest-level factors.
 
-    That one stays float64: its Galerkin operator holds both the soft modes and, sign-flipped, the
-    stiffest ones, and solved in float32 its correction could cost iterations instead of saving them
-    (a 2.5 µm Si/Cu pair on 200 µm organic, 20 x 20 cells: 155 iterations in float32 against 112 without
-    the modulated space; 48 against 85 in float64). It is a quarter of the finest level's size.
+    Those stay float64: the modulated Galerkin operator holds both the soft modes and, sign-flipped,
+    the stiffest ones, and its exact solve in float32 could cost iterations instead of saving them (a
+    2.5 µm Si/Cu pair on 200 µm organic, 20 x 20 cells: 155 iterations in float32 against 112 without
+    the modulated space, 78 with it in float64). Its smoothed levels in float64 cost more than they
+    saved (b200_cowos_l 4 mm: fastest solve 10.3 s against 6.3 s in float32, 6.7 s without the space).
     """
     f32 = lambda a: a.astype(jnp.float32) if jnp.issubdtype(a.dtype, jnp.floating) else a  # noqa: E731
-    return dataclasses.replace(jax.tree_util.tree_map(f32, dataclasses.replace(h, mod=None)), mod=h.mod)
+    out = jax.tree_util.tree_map(f32, h)
+    if h.mod is not None:
+        out = dataclasses.replace(out, mod=dataclasses.replace(out.mod, coarse=h.mod.coarse))
+    return out
 
 
 def _chebyshev(h: _Hierarchy, l: int, r, x=None):
@@ -919,8 +925,8 @@ def _vcycle(h: _Hierarchy, r, l: int = 0):
     lev = h.levels[l]
     if l == len(h.levels) - 1:
         n, Z = r.shape[0] * r.shape[1] * r.shape[2], r.shape[3]
-        y = _column_solve(*h.coarse, r.reshape(n, 1, 1, Z))
-        return y.reshape(r.shape)
+        y = _column_solve(*h.coarse, r.reshape(n, 1, 1, Z).astype(h.coarse[0].dtype))
+        return y.reshape(r.shape).astype(r.dtype)
     x = _chebyshev(h, l, r)
     res = r - _apply_c(lev, x)
     coarse = h.levels[l + 1]
@@ -934,10 +940,8 @@ def _vcycle(h: _Hierarchy, r, l: int = 0):
         # so the V-cycle stays symmetric (the spaces are nearly A-orthogonal: smooth against
         # alternating node by node)
         sg = _node_signs(lev.mask.shape).astype(r.dtype)
-        # in the precision it was set up in (float64: see _single)
         (rm,) = jax.linear_transpose(prolong, jnp.zeros(cshape, r.dtype))(sg * res)
-        rm = (coarse.mask * rm).astype(h.mod.coarse[0].dtype)
-        dx = dx + sg * prolong(coarse.mask * _vcycle(h.mod, rm).astype(r.dtype))
+        dx = dx + sg * prolong(coarse.mask * _vcycle(h.mod, coarse.mask * rm))
     x = x + dx
     return _chebyshev(h, l, r, x)
 
