@@ -55,7 +55,7 @@ exactly as a block-tridiagonal system over its z-planes. The finest level has a 
 the same interpolation with alternating signs on the in-plane components (:func:`_modulate`): in
 layers of a few µm under mm-wide cells the incompatible modes make node-by-node alternating in-plane
 patterns soft, and neither the column smoother nor the linear coarse space reached them (vcache_3d
-279-299 CG iterations, 49-76 with it; h100_cowos_s 78-101 -> 28-48). For ``rtol >= SINGLE_PRECISION_RTOL`` the
+279-299 CG iterations, 49-76 with it; h100_cowos_s 78-101 -> 26-48). For ``rtol >= SINGLE_PRECISION_RTOL`` the
 V-cycle runs in float32 (set up in float64, then rounded); CG, its operator and its stopping test stay
 float64. ``maxiter`` is data, not compiled in. Void elements (open space, ``void=``) are removed:
 no stiffness, their own nodes held at zero.
