@@ -154,3 +154,15 @@ def test_a_result_without_chiplets_still_renders(coarse_report, tmp_path):
     path = tmp_path / "bare.png"
     render.plot_hotspots(bare, screenshot=path, window_size=(400, 300)).close()
     assert n_colours(read_png(path)) > 100
+
+
+def test_a_reused_plotter_draws_the_same_picture(coarse_report, tmp_path):
+    """write_report draws both 3D pictures with one plotter: the second picture is the one a new plotter draws."""
+    fresh = tmp_path / "fresh.png"
+    render.plot_hotspots(coarse_report, screenshot=fresh, window_size=(500, 320), exploded=True).close()
+    pl = render.plot_hotspots(coarse_report, screenshot=tmp_path / "first.png", window_size=(500, 320))
+    again = render.plot_hotspots(coarse_report, screenshot=tmp_path / "again.png", window_size=(500, 320),
+                                 exploded=True, plotter=pl)
+    assert again is pl
+    pl.close()
+    np.testing.assert_array_equal(read_png(tmp_path / "again.png"), read_png(fresh))

@@ -23,13 +23,29 @@ KELVIN = 273.15
 CMAP = "turbo"
 
 
-def _figure(width: float, height: float, dpi: int):
+def _figure(width: float, height: float, dpi: int, *, layout: str | None = "constrained"):
+    """An Agg figure; ``layout=None`` for pictures that place their axes themselves (the constrained
+    layout measures every tick label and title before the real drawing: about half of a picture's
+    time)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(width, height), dpi=dpi, layout="constrained")
+    fig = Figure(figsize=(width, height), dpi=dpi, layout=layout)
     FigureCanvasAgg(fig)
     return fig
+
+
+def _fixed_grid(fig, nrows: int, ncols: int, *, left: float, right: float, bottom: float, top: float,
+                wgap: float, hgap: float, width: float | None = None):
+    """A GridSpec with margins and gaps in inches: ``left``/``bottom`` before the first column/row (tick
+    labels and axis label), ``right`` after the last column within ``width`` (default: the figure's
+    width), ``top`` above the first row (titles), ``wgap``/``hgap`` between panels."""
+    fw, fh = fig.get_size_inches()
+    width = fw if width is None else width
+    axw = (width - left - right - (ncols - 1) * wgap) / ncols
+    axh = (fh - bottom - top - (nrows - 1) * hgap) / nrows
+    return fig.add_gridspec(nrows, ncols, left=left / fw, right=(width - right) / fw, bottom=bottom / fh,
+                            top=1.0 - top / fh, wspace=wgap / axw, hspace=hgap / axh)
 
 
 def _save(fig, path) -> Path:
@@ -129,10 +145,23 @@ def plot_layer_maps(report: "ThermalReport", path, *, layers: Sequence[str] | No
     w_mm, h_mm = stack.package.width * 1e3, stack.package.height * 1e3
     panel_w = 3.6
     panel_h = panel_w * h_mm / w_mm + 0.6
-    fig = _figure(panel_w * ncols + (1.0 if shared_scale else 0.0), panel_h * nrows + 0.5, dpi)
-    gs = fig.add_gridspec(nrows, ncols)
+    # One colour scale (the report's picture): fixed margins (inches) instead of the constrained layout,
+    # which measures every label before drawing (about half the time): tick and axis labels left of and
+    # below each panel, its title above, the suptitle on top, the colour bar in the last inch. A scale
+    # per panel (a colour bar beside each) keeps the constrained layout.
+    fig = _figure(panel_w * ncols + (1.0 if shared_scale else 0.0), panel_h * nrows + 0.5, dpi,
+                  layout=None if shared_scale else "constrained")
+    if shared_scale:
+        gs = _fixed_grid(fig, nrows, ncols, left=0.55, right=0.1, bottom=0.45, top=0.8, wgap=0.65, hgap=0.75,
+                         width=panel_w * ncols)
+    else:
+        gs = fig.add_gridspec(nrows, ncols)
     axes = [fig.add_subplot(gs[i // ncols, i % ncols]) for i in range(n)]
     key_ax = fig.add_subplot(gs[n // ncols, n % ncols:])
+    fw, fh = fig.get_size_inches()
+    if shared_scale:  # the key has no ticks or title: it takes its whole cell, a panel's margins included
+        box = key_ax.get_position()
+        key_ax.set_position((box.x0 - 0.45 / fw, box.y0 - 0.35 / fh, box.width + 0.45 / fw, box.height + 0.6 / fh))
     t_all = np.asarray(report.temperature, dtype=float) - KELVIN
     vmin, vmax = float(t_all.min()), float(t_all.max())
     hot = {c.name: c for c in report.chiplets}
@@ -190,7 +219,9 @@ def plot_layer_maps(report: "ThermalReport", path, *, layers: Sequence[str] | No
         ax.set_ylabel("y [mm]", fontsize=8)
     _key_panel(key_ax, report, number, numbered, height_in=panel_h - 0.6)
     if shared_scale and image is not None:
-        fig.colorbar(image, ax=axes + [key_ax], shrink=0.9, label="Temperature [°C] (max through each layer)")
+        grid_h = fh - 0.45 - 0.8
+        cax = fig.add_axes(((panel_w * ncols + 0.1) / fw, (0.45 + 0.05 * grid_h) / fh, 0.2 / fw, 0.9 * grid_h / fh))
+        fig.colorbar(image, cax=cax, label="Temperature [°C] (max through each layer)")
     fig.suptitle(f"{stack.name}: {report.power_in:.0f} W, max {report.max_temperature - KELVIN:.1f} °C"
                  + (f" in {report.hottest.name}" if report.chiplets else ""), fontsize=11)
     return _save(fig, path)

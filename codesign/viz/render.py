@@ -243,7 +243,8 @@ def _chiplet_box(model: "Model", name: str, zmap: _ZMap) -> tuple[float, ...]:
 
 def plot_hotspots(report: "ThermalReport", *, screenshot=None, off_screen: bool | None = None,
                   z_scale: float | None = None, clip: bool = True, exploded: bool = False,
-                  slices: bool = False, window_size: Sequence[int] = (1400, 900)) -> "pv.Plotter":
+                  slices: bool = False, window_size: Sequence[int] = (1400, 900),
+                  plotter: "pv.Plotter | None" = None) -> "pv.Plotter":
     """Draw the temperature field of a thermal result in 3D, with the hotspot of every chiplet labelled.
 
     The picture: every layer coloured by temperature (degC, colour map :data:`CMAP`, one scale
@@ -279,6 +280,11 @@ def plot_hotspots(report: "ThermalReport", *, screenshot=None, off_screen: bool 
         outlines) instead of the solid layers; best with ``exploded=True``.
     window_size : (int, int)
         Picture size in pixels.
+    plotter : pyvista.Plotter, optional
+        A plotter returned by an earlier call to draw into instead of a new one: its actors are
+        removed and its camera replaced, and the picture is the same as from a new plotter. Reusing
+        one saves the set-up of a render window (an OpenGL context) per picture; ``off_screen`` is
+        then the plotter's own.
 
     Returns
     -------
@@ -305,7 +311,30 @@ def plot_hotspots(report: "ThermalReport", *, screenshot=None, off_screen: bool 
     hottest = report.hottest if report.chiplets else None
     clim = (float(temperature.min()) - KELVIN, float(temperature.max()) - KELVIN)
 
-    pl = pv.Plotter(off_screen=off_screen, window_size=list(window_size))
+    if plotter is None:
+        pl = pv.Plotter(off_screen=off_screen, window_size=list(window_size))
+    else:
+        pl = _cleared(plotter, pv, window_size)
+        off_screen = pl.off_screen
+        pl.suppress_rendering = True  # a window already shown renders on every add: once, at the end, is enough
+    try:
+        _draw(pl, pv, report, model, stack, temperature, zmap, hottest, clim, z_scale, clip, exploded, slices,
+              window_size)
+    finally:
+        pl.suppress_rendering = False
+    if plotter is not None:
+        pl.render()  # the window shows the last picture until it renders again (a new plotter renders on its screenshot)
+    if screenshot is not None:
+        if off_screen:
+            pl.screenshot(str(screenshot))
+        else:  # a window was asked for: show it, and save the picture when it is closed
+            pl.show(screenshot=str(screenshot), auto_close=False)
+    return pl
+
+
+def _draw(pl, pv, report, model, stack, temperature, zmap, hottest, clim, z_scale, clip, exploded, slices,
+          window_size) -> None:
+    """The scene of :func:`plot_hotspots` in ``pl``."""
     pl.set_background("white")
     blocks = _display_blocks(model, temperature, zmap, pv)
 
@@ -435,11 +464,21 @@ def plot_hotspots(report: "ThermalReport", *, screenshot=None, off_screen: bool 
     notes.append(f"ambient {stack.top.ambient - KELVIN:.0f} °C")
     pl.add_text("; ".join(notes), position="lower_left", font_size=10, color="#404040")
 
-    if screenshot is not None:
-        if off_screen:
-            pl.screenshot(str(screenshot))
-        else:  # a window was asked for: show it, and save the picture when it is closed
-            pl.show(screenshot=str(screenshot), auto_close=False)
+
+def _cleared(pl, pv, window_size) -> "pv.Plotter":
+    """A plotter of an earlier picture, emptied as if new: no actors or scalar bars, a fresh camera
+    (reset_camera, zoom and the legend's window shift of the last picture change the old one); the
+    render window, its OpenGL context and the lights stay."""
+    r = pl.renderer
+    r.clear_actors()
+    pl.scalar_bars.clear()
+    r._scalar_bar_slots = set(range(pv.MAX_N_COLOR_BARS))
+    r._scalar_bar_slot_lookup = {}
+    camera = pv.Camera(r)
+    r._camera = camera
+    r.SetActiveCamera(camera)
+    if list(pl.window_size) != list(window_size):
+        pl.window_size = list(window_size)
     return pl
 
 

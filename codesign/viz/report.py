@@ -545,15 +545,20 @@ def write_report(run: "LayoutRun", out_dir, *, title: str | None = None, picture
 
     pictures: list[tuple[str, str]] = []
     if pictures_3d:
+        plotter = []  # both pictures from one plotter: one render window (OpenGL context) set up, not two
         try:
-            from .render import plot_hotspots
+            from . import render
 
             for key, kw, caption in (
                     ("hotspots", {}, "Temperature in 3D, the corner in front of the hottest die cut away through its "
                                      "hotspot; flags give each chiplet's junction temperature and margin."),
                     ("exploded", {"exploded": True}, "The same with the layers pulled apart vertically.")):
-                outputs.write(out / FILES[key],
-                              lambda tmp: plot_hotspots(report, screenshot=tmp, off_screen=True, **kw).close())
+                def draw(tmp, kw=kw):
+                    pl = render.plot_hotspots(report, screenshot=tmp, off_screen=True,
+                                              plotter=plotter[0] if plotter else None, **kw)
+                    plotter[:] = [pl]
+
+                outputs.write(out / FILES[key], draw)
                 pictures.append((FILES[key], caption))
         except OutputError:  # the folder or the disk, not the rendering: the report cannot be written
             raise
@@ -561,6 +566,9 @@ def write_report(run: "LayoutRun", out_dir, *, title: str | None = None, picture
             msg = f"3D pictures not rendered: {type(exc).__name__}: {exc}"
             warnings.warn(f"`write_report`: {msg}", RuntimeWarning, stacklevel=2)
             ctx.notes.append(msg)
+        finally:
+            for pl in plotter:
+                pl.close()
     outputs.write(out / FILES["layers"], lambda tmp: plots.plot_layer_maps(report, tmp))
     pictures.append((FILES["layers"], "Largest temperature through the thickness of each layer (top layer first); "
                                       "the layer's own chiplets outlined and named (numbered when a name does not "

@@ -46,9 +46,23 @@ def plot_warpage_maps(report, path, *, dpi: int = 110, outputs=None) -> Path:
     model = report.model
     g = model.grid
     n = len(cases)
-    fig = _figure(4.6 * n, 4.2, dpi)
-    axes = fig.subplots(1, n, squeeze=False)[0]
-    for ax, c in zip(axes, cases):
+    # Fixed places (inches) instead of the constrained layout, which measures every label before drawing
+    # (about half the time): per state a cell 4.6 wide, the map (equal aspect) with tick and axis labels
+    # left of and below it and its two-line title above, its colour bar right of it; the suptitle on top.
+    fig = _figure(4.6 * n, 4.2, dpi, layout=None)
+    pkg = model.stack.package
+    box_w, box_h = 4.6 - 0.7 - 1.05, 4.2 - 0.55 - 0.85
+    aspect = pkg.width / pkg.height
+    w, h = (box_w, box_w / aspect) if aspect > box_w / box_h else (box_h * aspect, box_h)
+    y0 = 0.55 + 0.5 * (box_h - h)
+    bar_h = min(0.8 * box_h, 4.2 - 0.95)
+    axes, bars = [], []
+    for i in range(n):
+        x0 = 4.6 * i + 0.7 + 0.5 * (box_w - w)
+        axes.append(fig.add_axes((x0 / (4.6 * n), y0 / 4.2, w / (4.6 * n), h / 4.2)))
+        bars.append(fig.add_axes(((x0 + w + 0.15) / (4.6 * n), (y0 + 0.5 * h - 0.5 * bar_h) / 4.2, 0.16 / (4.6 * n),
+                                  bar_h / 4.2)))
+    for ax, cax, c in zip(axes, bars, cases):
         m = np.asarray(c.map) * 1e6
         lim = float(np.nanmax(np.abs(m))) or 1.0
         im = ax.pcolormesh(g.x * 1e3, g.y * 1e3, np.ma.masked_invalid(m.T), cmap=CMAP, vmin=-lim, vmax=lim,
@@ -58,7 +72,7 @@ def plot_warpage_maps(report, path, *, dpi: int = 110, outputs=None) -> Path:
         ax.set_xlabel("x [mm]")
         ax.set_ylabel("y [mm]")
         ax.set_title(f"{c.name}: {c.warpage * 1e6:+.0f} um, {c.shape}\n{c.temperature}", fontsize=9)
-        fig.colorbar(im, ax=ax, shrink=0.8, label="u_z - best-fit plane [um]")
+        fig.colorbar(im, cax=cax, label="u_z - best-fit plane [um]")
     fig.suptitle(f"{model.stack.name}: warpage of the package bottom (ball side), viewed from the lid side",
                  fontsize=10)
     return _write(fig, path, outputs)
