@@ -369,8 +369,8 @@ def _draw(pl, pv, report, model, stack, temperature, zmap, hottest, clim, z_scal
                 first = False
             pl.add_mesh(block.outline(), color="grey", line_width=1)
             continue
-        shown = block.clip_box(cut, invert=True) if clip else block
-        if shown.n_cells == 0:
+        shown = _cut_away(block, cut, pv) if clip else block
+        if shown is None or shown.n_cells == 0:
             continue
         if layer.name in cover:
             kw["opacity"] = COVER_OPACITY
@@ -463,6 +463,35 @@ def _draw(pl, pv, report, model, stack, temperature, zmap, hottest, clim, z_scal
     notes += unflagged_notes(report.chiplets, flagged)
     notes.append(f"ambient {stack.top.ambient - KELVIN:.0f} °C")
     pl.add_text("; ".join(notes), position="lower_left", font_size=10, color="#404040")
+
+
+def _cut_away(block, box, pv):
+    """``block.clip_box(box, invert=True)``, the part of ``block`` outside ``box``, clipping only by the
+    faces of the box that cross the block (pyvista clips by all six, and each clip is a pass over every
+    cell; here four of them lie far outside): the same cells, four times faster."""
+    from vtkmodules.vtkFiltersCore import vtkAppendFilter
+
+    b = block.bounds
+    inside, outside = block, []
+    for axis in range(3):
+        for sign, at in ((-1.0, box[2 * axis]), (1.0, box[2 * axis + 1])):
+            if (at <= b[2 * axis]) if sign < 0 else (at >= b[2 * axis + 1]):
+                continue  # the whole block lies on the box's side of this face
+            normal = [0.0, 0.0, 0.0]
+            normal[axis] = sign
+            origin = [0.0, 0.0, 0.0]
+            origin[axis] = at
+            inside, piece = inside.clip(normal=normal, origin=origin, invert=True, return_clipped=True)
+            if piece.n_cells:
+                outside.append(piece)
+    if not outside:
+        return None
+    append = vtkAppendFilter()
+    append.SetMergePoints(True)
+    for piece in outside:
+        append.AddInputData(piece)
+    append.Update()
+    return pv.wrap(append.GetOutput())
 
 
 def _cleared(pl, pv, window_size) -> "pv.Plotter":
