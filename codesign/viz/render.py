@@ -498,14 +498,10 @@ def _cleared(pl, pv, window_size) -> "pv.Plotter":
     """A plotter of an earlier picture, emptied as if new: no actors or scalar bars, a fresh camera
     (reset_camera, zoom and the legend's window shift of the last picture change the old one); the
     render window, its OpenGL context and the lights stay."""
-    r = pl.renderer
-    r.clear_actors()
-    pl.scalar_bars.clear()
-    r._scalar_bar_slots = set(range(pv.MAX_N_COLOR_BARS))
-    r._scalar_bar_slot_lookup = {}
-    camera = pv.Camera(r)
-    r._camera = camera
-    r.SetActiveCamera(camera)
+    for title in list(pl.scalar_bars.keys()):
+        pl.remove_scalar_bar(title, render=False)
+    pl.renderer.clear_actors()
+    pl.renderer.camera = pv.Camera(pl.renderer)
     if list(pl.window_size) != list(window_size):
         pl.window_size = list(window_size)
     return pl
