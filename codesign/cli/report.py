@@ -24,40 +24,7 @@ def add_parser(sub) -> None:
     p.set_defaults(execute=execute)
 
 
-def _preload_picture_libraries(pictures_3d: bool):
-    """Import pyvista (with its plotting module) and matplotlib on a background thread, while the
-    solves run in XLA (which releases the GIL): about 1 s of imports off the report stage. Only the
-    imports overlap; every picture is drawn later, on the main thread. Returns the thread."""
-    import threading
-
-    def work():
-        try:
-            import matplotlib.backends.backend_agg  # noqa: F401
-            import matplotlib.figure  # noqa: F401
-            import matplotlib.patches  # noqa: F401
-
-            if pictures_3d:
-                from ..viz.render import _pyvista
-
-                _pyvista().Plotter  # noqa: B018 - pyvista loads its plotting module on first use
-            import mpl_toolkits.mplot3d  # noqa: F401 - the warpage section's 3D view
-        except Exception:  # noqa: BLE001 - a failed import fails again, and is reported, where it is used
-            pass
-
-    thread = threading.Thread(target=work, name="codesign-preload-pictures", daemon=True)
-    thread.start()
-    return thread
-
-
 def execute(args) -> int:
-    preload = _preload_picture_libraries(pictures_3d=not args.no_3d)
-    try:
-        return _execute(args)
-    finally:
-        preload.join()  # never leave the interpreter while a thread is still importing (VTK)
-
-
-def _execute(args) -> int:
     from ..layout_io import load_layout
     from ..viz.report import write_report
 
