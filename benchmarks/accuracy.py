@@ -17,8 +17,9 @@ job ``codesign run`` does (the electro-thermal operating point where the layout 
   (:func:`codesign.accuracy.attach_estimate`: the two coarse-grid solves), and their ratio (the
   cost of the default estimate; issue 18 asks for at most ~30 %);
 * ``analyse s without / with``: ``codesign.analyse(stack, accuracy=False)`` against
-  ``codesign.analyse(stack)`` (the default: the estimate, its coarse solves beside the solve where
-  the problem is linear), warm, each the fastest of 3, and the time the estimate adds;
+  ``codesign.analyse(stack)`` (the default: the estimate), warm, interleaved in :data:`PAIRS`
+  pairs: the median time of each, and ``added``, the median over the pairs of the time the
+  estimate adds (:func:`_paired`);
 * the target (1 % of the largest rise unless the layout sets one) and whether the largest
   chiplet ± meets it;
 * the largest chiplet ± (junction or mean temperature) and the quantities flagged ``!``;
@@ -63,6 +64,27 @@ def _timed(f, repeat: int = 3):
         out = f()
         best = min(best, time.perf_counter() - t0)
     return out, best
+
+
+#: Pairs of (without, with) calls whose times give the cost of the estimate in the call (:func:`_paired`).
+PAIRS = 7
+
+
+def _paired(without, with_, pairs: int = PAIRS) -> tuple[float, float, float]:
+    """``(without s, with s, added)``: each function run once to compile, then ``pairs`` times each,
+    interleaved (the order alternating from pair to pair, so a drift of the machine's speed or a
+    neighbour's job falls on both); the medians of each, and the median over the pairs of
+    ``with / without - 1`` (one run of each, back to back: on the shared machine the ratio of
+    neighbours is steadier than the ratio of two separately taken minima, which moved by up to
+    ±20 points between runs of the same code)."""
+    without(), with_()
+    a, b = [], []
+    for i in range(pairs):
+        for f, out in ((without, a), (with_, b)) if i % 2 == 0 else ((with_, b), (without, a)):
+            t0 = time.perf_counter()
+            f()
+            out.append(time.perf_counter() - t0)
+    return statistics.median(a), statistics.median(b), statistics.median(y / x - 1 for x, y in zip(a, b))
 
 
 def _reference(stack, model, name: str, bisect: int, path: str | None) -> tuple[dict, int, float]:
@@ -138,13 +160,12 @@ def measure(name: str, reference_bisect: int, reference_file: str | None = None)
                    ratio_median=float(statistics.median(ratios)) if ratios else None)
         ref_txt = (f"{worst_diff:.3g}", f"{covered} of {len(q)}"
                    + (f" ({statistics.median(ratios):.2g})" if ratios else ""), f"{ref_cells:,}", f"{d_hot:+.3g}")
-    # what a user's call costs: analyse(stack) (the estimate's coarse solves beside the solve where it
-    # is linear) against analyse(stack, accuracy=False), both warm, the fastest of 3, interleaved
-    _, t_without = _timed(lambda: cd.analyse(stack, accuracy=False))
-    _, t_with = _timed(lambda: cd.analyse(stack))
-    row.update(analyse_without_s=t_without, analyse_with_s=t_with, analyse_added=t_with / t_without - 1)
+    # what a user's call costs: analyse(stack) (the estimate's coarse solves after the solve, their grids,
+    # set-ups and programs made beside it) against analyse(stack, accuracy=False), both warm
+    t_without, t_with, added = _paired(lambda: cd.analyse(stack, accuracy=False), lambda: cd.analyse(stack))
+    row.update(analyse_without_s=t_without, analyse_with_s=t_with, analyse_added=added)
     line = (f"| {name} | {model.grid.n_elements:,} | {t_solve:.2f} | {t_est:.2f} | {100 * t_est / t_solve:.0f} % | "
-            f"{t_without:.2f} / {t_with:.2f} | {100 * (t_with / t_without - 1):.0f} % | "
+            f"{t_without:.2f} / {t_with:.2f} | {100 * added:.0f} % | "
             f"{a.target:.3g} | {'yes' if a.met else 'NO'} | {a.chiplet_error:.3g} ({' '.join(worst_key)}"
             f"{'' if q[worst_key].trusted else ' !'}) | {len(a.flagged)} | {ref_txt[0]} | {ref_txt[1]} | {ref_txt[2]} | "
             f"{hot.name} {hot.junction - 273.15:.2f} ± {e_hot.error:.2g}{'' if e_hot.trusted else '!'} | {ref_txt[3]} |")
