@@ -151,8 +151,9 @@ def plot_layer_maps(report: "ThermalReport", path, *, layers: Sequence[str] | No
     # per panel (a colour bar beside each) keeps the constrained layout.
     fig = _figure(panel_w * ncols + (1.0 if shared_scale else 0.0), panel_h * nrows + 0.5, dpi,
                   layout=None if shared_scale else "constrained")
+    left, bottom, top = 0.55, 0.45, 0.8  # margins [in] of the fixed grid (one colour scale)
     if shared_scale:
-        gs = _fixed_grid(fig, nrows, ncols, left=0.55, right=0.1, bottom=0.45, top=0.8, wgap=0.65, hgap=0.75,
+        gs = _fixed_grid(fig, nrows, ncols, left=left, right=0.1, bottom=bottom, top=top, wgap=0.65, hgap=0.75,
                          width=panel_w * ncols)
     else:
         gs = fig.add_gridspec(nrows, ncols)
@@ -219,8 +220,8 @@ def plot_layer_maps(report: "ThermalReport", path, *, layers: Sequence[str] | No
         ax.set_ylabel("y [mm]", fontsize=8)
     _key_panel(key_ax, report, number, numbered, height_in=panel_h - 0.6)
     if shared_scale and image is not None:
-        grid_h = fh - 0.45 - 0.8
-        cax = fig.add_axes(((panel_w * ncols + 0.1) / fw, (0.45 + 0.05 * grid_h) / fh, 0.2 / fw, 0.9 * grid_h / fh))
+        grid_h = fh - bottom - top
+        cax = fig.add_axes(((panel_w * ncols + 0.1) / fw, (bottom + 0.05 * grid_h) / fh, 0.2 / fw, 0.9 * grid_h / fh))
         fig.colorbar(image, cax=cax, label="Temperature [°C] (max through each layer)")
     fig.suptitle(f"{stack.name}: {report.power_in:.0f} W, max {report.max_temperature - KELVIN:.1f} °C"
                  + (f" in {report.hottest.name}" if report.chiplets else ""), fontsize=11)
