@@ -21,14 +21,32 @@ import jax
 
 from . import _blas, _cache
 
-__all__ = ["JIT_CACHE", "jitted"]
+__all__ = ["JIT_CACHE", "FAST_COMPILE", "jitted"]
 
 # name -> _TrimAfterCompile; tests read the compiled-program counts from here
 JIT_CACHE: dict = {}
 _LOCK = threading.Lock()
 
+#: XLA options for a program that runs once per solve and compiles slowly: without XLA:CPU's (MLIR)
+#: fusion emitters the older emitters compile the multigrid set-up 30-40 % faster (2.7M cells:
+#: 8.0 -> 5.5 s; 614k: 5.4 -> 3.7-4.2 s; the demo: 4.8 -> 3.0 s) and it runs as fast (2.7M: 0.52-0.60 ->
+#: 0.52-0.54 s; 614k: 0.19-0.27 -> 0.16 s), to the same bits (benchmarks/RESULTS.md, "XLA:CPU fusion
+#: emitters"). Not for the solve programs: they run 3-25 % slower without them. CPU only (the option
+#: names XLA:CPU).
+FAST_COMPILE = {"xla_cpu_use_fusion_emitters": False}
 
-def jitted(name: str, fn, static) -> "_TrimAfterCompile":
+
+def _options(compiler_options):
+    """``compiler_options`` where the default backend is the CPU, else None (they name XLA:CPU options)."""
+    if not compiler_options:
+        return None
+    try:
+        return dict(compiler_options) if jax.default_backend() == "cpu" else None
+    except RuntimeError:  # no backend could be initialised: the compile will say why
+        return None
+
+
+def jitted(name: str, fn, static, *, compiler_options: dict | None = None) -> "_TrimAfterCompile":
     """The process-wide jitted version of ``fn`` stored under ``name``.
 
     Parameters
@@ -39,6 +57,9 @@ def jitted(name: str, fn, static) -> "_TrimAfterCompile":
         The function to compile.
     static : tuple of str
         Its static keyword arguments.
+    compiler_options : dict, optional
+        XLA options of its compiles on the CPU (e.g. :data:`FAST_COMPILE`); the first given under a
+        name is kept.
     """
     key = (name,)
     f = JIT_CACHE.get(key)
@@ -47,7 +68,9 @@ def jitted(name: str, fn, static) -> "_TrimAfterCompile":
         with _LOCK:  # two threads asking for a new name at once get one object
             f = JIT_CACHE.get(key)
             if f is None:
-                f = _TrimAfterCompile(jax.jit(fn, static_argnames=static), name=name, fn=fn, static=tuple(static))
+                options = _options(compiler_options)
+                f = _TrimAfterCompile(jax.jit(fn, static_argnames=static, compiler_options=options), name=name,
+                                      fn=fn, static=tuple(static), compiler_options=options)
                 JIT_CACHE[key] = f
     return f
 
@@ -74,11 +97,12 @@ class _TrimAfterCompile:
     ``_cache_size`` counts the programs of this name in the process.
     """
 
-    def __init__(self, f, *, name: str = "", fn=None, static: tuple = ()):
+    def __init__(self, f, *, name: str = "", fn=None, static: tuple = (), compiler_options: dict | None = None):
         self._f = f  # the plain jax.jit, for a signature that cannot be compiled ahead of time
         self._name = name
         self._fn = fn
         self._static = static
+        self._options = compiler_options
         self._programs: dict = {}  # signature -> (compiled, out_tree), or None: use the plain jit
 
     def _cache_size(self) -> int:
@@ -123,10 +147,11 @@ class _TrimAfterCompile:
             return out_leaves
 
         specs = [jax.ShapeDtypeStruct(a.shape, a.dtype, weak_type=a.weak_type) for a in avals]
+        options = self._options
         try:
             if _cache.cache_dir() is None:
                 _cache.count("traced")
-                return jax.jit(flat).lower(*specs).compile(), box["out_tree"]
+                return jax.jit(flat).lower(*specs).compile(options), box["out_tree"]
             _cache.enable_compilation_cache()
             key = _cache.program_key(self._name, static, in_tree, avals, getattr(self._fn, "__module__", "") or "")
             hit = _cache.load(key)
@@ -139,11 +164,11 @@ class _TrimAfterCompile:
                 except Exception:  # noqa: BLE001 - not exportable (e.g. a host callback): traced every process
                     _cache.count("unexportable")
                     _cache.count("traced")
-                    return jax.jit(flat).lower(*specs).compile(), box["out_tree"]
+                    return jax.jit(flat).lower(*specs).compile(options), box["out_tree"]
                 _cache.count("traced")
                 out_tree = box["out_tree"]
                 _cache.store(key, exported, out_tree)
-            return jax.jit(exported.call).lower(*specs).compile(), out_tree
+            return jax.jit(exported.call).lower(*specs).compile(options), out_tree
         except Exception:  # noqa: BLE001 - anything ahead-of-time cannot take: the plain jit decides (and raises)
             return None
 

@@ -29,7 +29,7 @@ import numpy as np
 
 from . import fem
 from . import _cache
-from ._jit import jitted
+from ._jit import FAST_COMPILE, jitted
 from ._pcg import linear_solve
 from .fem import FACES, from_work, to_work
 from .grid import GridGeometry, TensorGrid, ThermalFields, face_shape
@@ -256,7 +256,7 @@ def _steady_core(grid, fields, hierarchy, *, dtype, rtol, max_iterations, x0=Non
 def _setup_jit(grid, fields, *, dtype, smoothing_steps, coarse_size, capacity_scale=None, lumped=False):
     f = jitted("setup", lambda geom, fields, dtype, smoothing_steps, coarse_size, capacity_scale, lumped:
                 _setup(geom, fields, dtype, smoothing_steps, coarse_size, capacity_scale, lumped),
-                ("dtype", "smoothing_steps", "coarse_size", "lumped"))
+                ("dtype", "smoothing_steps", "coarse_size", "lumped"), compiler_options=FAST_COMPILE)
     return f(GridGeometry.of(grid), fields, dtype=dtype, smoothing_steps=smoothing_steps,
              coarse_size=coarse_size, capacity_scale=capacity_scale, lumped=lumped)
 
