@@ -16,23 +16,22 @@ if "CODESIGN_COMPILE_CACHE" not in os.environ:
     _SESSION_CACHE = tempfile.mkdtemp(prefix="codesign-test-cache-")
     os.environ["CODESIGN_COMPILE_CACHE"] = _SESSION_CACHE
     atexit.register(shutil.rmtree, _SESSION_CACHE, True)
-# The default suite is bound by XLA compiling its many small programs (issue 13: 5 minutes on 2 cores):
-# without LLVM's expensive passes a compile takes 22-50 % less (benchmarks/RESULTS.md, "Test-suite
-# speed, second pass"); the programs compute the same arithmetic (the 1e-13 Galerkin checks pass), only
-# slower to run. Optimisation level 1, not 0: at level 0 the programs ran up to 20x slower (one chunk of
-# the demo sweep: 6.7 s CPU against 0.37 s), which cost the run-bound tests (sweeps, transients, CLI
-# runs) more than the compile-bound ones saved. CPU seconds per file, level 0 -> 1, 2026-11-30 under
-# load: test_examples.py 87 -> 36, test_transient_domain.py 44 -> 16, test_cli.py 120 -> 106,
-# test_readme_commands.py 161 -> 148; test_multigrid.py 67 -> 71, test_model.py 74 -> 80,
-# test_elasticity.py 68 -> 73. Users' runs and the benchmarks keep XLA's defaults;
-# CODESIGN_TEST_XLA_OPT=full (or XLA_FLAGS set by the caller) runs the suite with them too.
-# Without XLA:CPU's (MLIR) fusion emitters, the older emitters compile the same fusions in about half
-# the time (the demo's two solver programs: 15.6 -> 8.1 CPU seconds at level 1; a 5x4x7-cell grid's:
-# 5.3 -> 2.1) and the programs solve 3-25 % slower (benchmarks/RESULTS.md, "XLA:CPU fusion
-# emitters"): a win for a suite that compiles ~150 programs and solves small grids, not for users.
-if os.environ.get("CODESIGN_TEST_XLA_OPT", "") != "full" and "XLA_FLAGS" not in os.environ:
-    os.environ["XLA_FLAGS"] = ("--xla_backend_optimization_level=1 --xla_llvm_disable_expensive_passes=true "
-                               "--xla_cpu_use_fusion_emitters=false")
+# XLA options of the suite (set in `pytest_configure`, before the first computation starts XLA; the
+# subprocesses the tests start inherit them). The default suite is bound by XLA compiling its ~150
+# programs (issue 13: 5 minutes on 2 cores), so it compiles them cheaply: XLA:CPU's older fusion
+# emitters instead of its (MLIR) fusion emitters, about half the compile time, and optimisation level 0.
+# With the fusion emitters, level 0 made programs run up to 20x slower and cost the run-bound tests more
+# than it saved; without them it costs 4-5x (the demo's solve 0.25 -> 1.1 s) and saves 3x in compile
+# (6.8 -> 2.4 CPU s for the demo's two programs). The idle 2-core machine, `pytest -q -n auto`, 859
+# passed each time: level 1 without LLVM's expensive passes 431 s wall (848 CPU s), the same without the
+# fusion emitters 338 s (662), level 0 without them 239 s (434) (benchmarks/RESULTS.md, "Test-suite
+# speed, third pass"). The programs compute the same arithmetic; every tolerance is met.
+# A selection with -m (slow refinement studies, GPU tests) solves larger grids and keeps level 1.
+# Users' runs and the benchmarks keep XLA's defaults; CODESIGN_TEST_XLA_OPT=full (or XLA_FLAGS set by
+# the caller) runs the suite with them too.
+DEFAULT_SUITE_XLA_FLAGS = "--xla_backend_optimization_level=0 --xla_cpu_use_fusion_emitters=false"
+SELECTED_XLA_FLAGS = ("--xla_backend_optimization_level=1 --xla_llvm_disable_expensive_passes=true "
+                      "--xla_cpu_use_fusion_emitters=false")
 os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
 # the CLI's progress lines on stderr would mix with the messages tests check (tests/test_progress.py checks them)
 os.environ.setdefault("CODESIGN_QUIET", "1")
@@ -57,15 +56,15 @@ def coarse_report():
 
 
 #: Files whose tests take the longest (seconds summed over the file's setup and calls: `pytest -n auto
-#: --durations=0` on the idle 2-core machine, 2026-11-30 20:59 UTC, XLA optimisation level 1; 929 s in
-#: all, 482 s wall). See `_two_halves`.
+#: --durations=0` on the idle 2-core machine, 2026-11-30 22:15 UTC, the default suite's XLA options;
+#: 428 s in all, 226 s wall). See `_two_halves`.
 HEAVY_FILES = {
-    "test_readme_commands.py": 132, "solvers/test_multigrid.py": 72, "solvers/test_fast_solve.py": 68,
-    "solvers/test_reference_steady.py": 68, "solvers/test_backends.py": 63, "solvers/test_elasticity.py": 59,
-    "test_partition.py": 56, "test_model.py": 55, "test_cli.py": 44, "test_placement.py": 36,
-    "solvers/test_reference_transient.py": 33, "test_accuracy.py": 28, "solvers/test_fast_transient.py": 26,
-    "test_cache.py": 20, "test_examples.py": 17, "test_fuzz_inputs.py": 16, "test_guards.py": 16, "test_sweep.py": 15,
-    "test_electrothermal.py": 12, "solvers/test_reference_nonlinear.py": 11, "solvers/test_one_steady_program.py": 11,
+    "test_readme_commands.py": 59, "test_partition.py": 37, "solvers/test_backends.py": 28,
+    "solvers/test_multigrid.py": 26, "test_cli.py": 25, "solvers/test_reference_steady.py": 24,
+    "solvers/test_elasticity.py": 23, "test_model.py": 22, "solvers/test_fast_solve.py": 20, "test_guards.py": 16,
+    "test_accuracy.py": 15, "solvers/test_reference_transient.py": 13, "test_placement.py": 12,
+    "test_examples.py": 11, "test_fuzz_inputs.py": 11, "solvers/test_fast_transient.py": 9, "test_cache.py": 7,
+    "test_electrothermal.py": 7, "test_fuzz_layouts.py": 7, "test_sweep.py": 6,
 }
 
 
@@ -99,6 +98,12 @@ def _two_halves(items: list) -> list:
     if not 0 <= need <= len(light):  # a selection of a few files: long ones first is all that can be done
         return halves[0] + halves[1] + light
     return halves[0] + light[:need] + halves[1] + light[need:]
+
+
+def pytest_configure(config):
+    """The suite's XLA options (see :data:`DEFAULT_SUITE_XLA_FLAGS`), unless the caller chose them."""
+    if os.environ.get("CODESIGN_TEST_XLA_OPT", "") != "full" and "XLA_FLAGS" not in os.environ:
+        os.environ["XLA_FLAGS"] = SELECTED_XLA_FLAGS if config.getoption("-m") else DEFAULT_SUITE_XLA_FLAGS
 
 
 def pytest_collection_modifyitems(config, items):
