@@ -48,10 +48,29 @@ def _fixed_grid(fig, nrows: int, ncols: int, *, left: float, right: float, botto
                             top=1.0 - top / fh, wspace=wgap / axw, hspace=hgap / axh)
 
 
+#: zlib level of the PNG pictures: 1 instead of Pillow's 6 writes a report's pictures in ~0.2 s less (the
+#: demo's layer maps 0.57 -> 0.44 s) for files ~20 % larger (420 -> 515 kB); the pixels are the same.
+PNG_COMPRESS_LEVEL = 1
+
+
+def savefig(fig, path) -> None:
+    """``fig.savefig(path)`` on a white background; a PNG at :data:`PNG_COMPRESS_LEVEL`."""
+    png = Path(path).suffix.lower() == ".png"
+    fig.savefig(path, facecolor="white", **({"pil_kwargs": {"compress_level": PNG_COMPRESS_LEVEL}} if png else {}))
+
+
+def save_image(image, path) -> None:
+    """An RGB(A) pixel array to ``path`` (format from the suffix); a PNG at :data:`PNG_COMPRESS_LEVEL`."""
+    from PIL import Image
+
+    png = Path(path).suffix.lower() == ".png"
+    Image.fromarray(image).save(path, **({"compress_level": PNG_COMPRESS_LEVEL} if png else {}))
+
+
 def _save(fig, path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, facecolor="white")
+    savefig(fig, path)
     return path
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
@@ -326,7 +327,13 @@ def plot_hotspots(report: "ThermalReport", *, screenshot=None, off_screen: bool 
         pl.render()  # the window shows the last picture until it renders again (a new plotter renders on its screenshot)
     if screenshot is not None:
         if off_screen:
-            pl.screenshot(str(screenshot))
+            shot = Path(screenshot)
+            if shot.suffix.lower() == ".png" and (shot.is_absolute() or not isinstance(pv.FIGURE_PATH, str)):
+                from .plots import save_image
+
+                save_image(pl.screenshot(None, return_img=True), shot)  # the same pixels, written faster
+            else:
+                pl.screenshot(str(screenshot))
         else:  # a window was asked for: show it, and save the picture when it is closed
             pl.show(screenshot=str(screenshot), auto_close=False)
     return pl

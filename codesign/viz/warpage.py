@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .plots import _figure
+from .plots import _figure, savefig
 
 __all__ = ["exaggeration", "plot_warpage_3d", "plot_warpage_maps"]
 
@@ -22,9 +22,9 @@ def _write(fig, path, outputs):
     if outputs is None:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, facecolor="white")
+        savefig(fig, path)
         return path
-    outputs.write(path, lambda tmp: fig.savefig(tmp, facecolor="white"))
+    outputs.write(path, lambda tmp: savefig(fig, tmp))
     return Path(path)
 
 
