@@ -24,7 +24,7 @@ if "CODESIGN_COMPILE_CACHE" not in os.environ:
 # than it saved; without them it costs 4-5x (the demo's solve 0.25 -> 1.1 s) and saves 3x in compile
 # (6.8 -> 2.4 CPU s for the demo's two programs). The idle 2-core machine, `pytest -q -n auto`, 859
 # passed each time: level 1 without LLVM's expensive passes 431 s wall (848 CPU s), the same without the
-# fusion emitters 338 s (662), level 0 without them 239 s (434) (benchmarks/RESULTS.md, "Test-suite
+# fusion emitters 338 s (662), level 0 without them 239 s (468) (benchmarks/RESULTS.md, "Test-suite
 # speed, third pass"). The programs compute the same arithmetic; every tolerance is met.
 # A selection with -m (slow refinement studies, GPU tests) solves larger grids and keeps level 1.
 # Users' runs and the benchmarks keep XLA's defaults; CODESIGN_TEST_XLA_OPT=full (or XLA_FLAGS set by
