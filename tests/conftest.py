@@ -27,8 +27,9 @@ if "CODESIGN_COMPILE_CACHE" not in os.environ:
 # fusion emitters 338 s (662), level 0 without them 239 s (468) (benchmarks/RESULTS.md, "Test-suite
 # speed, third pass"). The programs compute the same arithmetic; every tolerance is met.
 # A selection with -m (slow refinement studies, GPU tests) solves larger grids and keeps level 1.
-# Users' runs and the benchmarks keep XLA's defaults; CODESIGN_TEST_XLA_OPT=full (or XLA_FLAGS set by
-# the caller) runs the suite with them too.
+# Users' runs and the benchmarks keep XLA's defaults (the multigrid set-up alone compiles without the
+# fusion emitters, solvers._jit.FAST_COMPILE); CODESIGN_TEST_XLA_OPT=full (or XLA_FLAGS set by the
+# caller) runs the suite with them too.
 DEFAULT_SUITE_XLA_FLAGS = "--xla_backend_optimization_level=0 --xla_cpu_use_fusion_emitters=false"
 SELECTED_XLA_FLAGS = ("--xla_backend_optimization_level=1 --xla_llvm_disable_expensive_passes=true "
                       "--xla_cpu_use_fusion_emitters=false")
