@@ -52,6 +52,9 @@ def pcg(A, M, b, x0, *, rtol, max_iterations: int, bnorm, history_size: int | No
     rel0 = jnp.sqrt(dot(r0, r0)) / safe_bnorm
     hist0 = jnp.zeros((max_iterations + 1) if history_size is None else history_size, dtype).at[0].set(rel0)
 
+    if history_size is not None:  # a traced budget: compared in the loop counter's own integer type
+        max_iterations = jnp.asarray(max_iterations).astype(jnp.asarray(0).dtype)
+
     def cond(s):
         x, r, p, rz, k, rel, hist, fresh, done, ok = s
         return (k < max_iterations) & ~done & ok

@@ -218,8 +218,12 @@ def _plan(grid, coarse_size: int):
     return plan_coarsening((grid.z, grid.x, grid.y), coarse_size=coarse_size)
 
 
-def _steady_core(grid, fields, hierarchy, *, dtype, rtol, max_iterations, x0=None, use_x0=None, load_relative=None):
+def _steady_core(grid, fields, hierarchy, *, dtype, rtol, max_iterations, x0=None, use_x0=None, load_relative=None,
+                 history_size=None):
     """Traceable steady solve: returns a ThermalSolution (no timings, no raising).
+
+    ``history_size`` (static): the residual history's length; ``max_iterations`` may then be a
+    traced integer (:func:`solvers._pcg.pcg`).
 
     ``use_x0`` (a traced bool, with ``x0`` always given): start from ``x0`` where true, from
     nothing where false: one program for both (the correction ``x0 - t_ref`` is then exactly 0,
@@ -242,7 +246,7 @@ def _steady_core(grid, fields, hierarchy, *, dtype, rtol, max_iterations, x0=Non
     if base is not None and load_relative is not None:
         bnorm = jnp.where(load_relative, jnp.sqrt(jnp.sum(load * load)), jnp.sqrt(jnp.sum(b * b)))
     theta, k, hist, true_rel = linear_solve(op, lambda r: vcycle(hierarchy, r), b, rtol=rtol,
-                                            max_iterations=max_iterations, bnorm=bnorm)
+                                            max_iterations=max_iterations, bnorm=bnorm, history_size=history_size)
     if base is not None:
         theta = theta + base
     T = from_work(theta) + t_ref
@@ -261,22 +265,31 @@ def _setup_jit(grid, fields, *, dtype, smoothing_steps, coarse_size, capacity_sc
              coarse_size=coarse_size, capacity_scale=capacity_scale, lumped=lumped)
 
 
+def _history_size(max_iterations: int) -> int:
+    """The residual history's length in the compiled steady program: ``max_iterations + 1`` rounded up
+    to a power of two, at least 1024, so every iteration budget up to 1023 (the default 200, the
+    placement optimiser's 400, a user's larger budget after a `did not converge`) runs one program."""
+    return max(1024, 1 << int(max_iterations).bit_length())
+
+
 def _steady_jit(grid, fields, hierarchy, *, dtype, rtol, max_iterations, x0=None, load_relative=False):
     # one program whether or not the solve starts from a field (electro-thermal and derating loops
     # do, their first solve does not): a solve without one passes zeros and use_x0=False, which
     # gives the same iterates bit for bit (_steady_core), and the process loads one program per
-    # node count instead of two
-    f = jitted("steady", lambda geom, fields, hierarchy, dtype, rtol, max_iterations, x0, use_x0, load_relative:
-                _steady_core(geom, fields, hierarchy, dtype=dtype, rtol=rtol,
-                             max_iterations=max_iterations, x0=x0, use_x0=use_x0, load_relative=load_relative),
-                ("dtype", "max_iterations"))
+    # node count instead of two. The iteration budget is data, not compiled in (_history_size).
+    f = jitted("steady", lambda geom, fields, hierarchy, dtype, rtol, max_iterations, x0, use_x0, load_relative,
+                history_size:
+                _steady_core(geom, fields, hierarchy, dtype=dtype, rtol=rtol, max_iterations=max_iterations, x0=x0,
+                             use_x0=use_x0, load_relative=load_relative, history_size=history_size),
+                ("dtype", "history_size"))
     use = x0 is not None
     if use:
         x0 = jnp.asarray(x0, dtype) if isinstance(x0, jax.Array) else np.asarray(x0, dtype)
     else:
         x0 = np.zeros(grid.node_shape, dtype)
-    return f(GridGeometry.of(grid), fields, hierarchy, dtype=dtype, rtol=rtol, max_iterations=max_iterations,
-             x0=x0, use_x0=np.asarray(use), load_relative=np.asarray(bool(load_relative) and use))
+    return f(GridGeometry.of(grid), fields, hierarchy, dtype=dtype, rtol=rtol,
+             max_iterations=np.asarray(max_iterations, dtype=jnp.asarray(0).dtype), x0=x0, use_x0=np.asarray(use),
+             load_relative=np.asarray(bool(load_relative) and use), history_size=_history_size(max_iterations))
 
 
 def _raise_if_failed(sol: ThermalSolution, *, call: str, rtol: float, max_iterations: int,

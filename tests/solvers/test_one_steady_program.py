@@ -73,3 +73,20 @@ def test_the_set_up_program_compiles_with_its_own_xla_options_to_the_same_hierar
             np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12 * float(np.max(np.abs(a)) or 1.0))
         else:
             np.testing.assert_array_equal(a, b)
+
+
+def test_the_iteration_budget_is_data_so_another_budget_reuses_the_program():
+    """`max_iterations` is not compiled in: a solve that ran out of iterations and the retry with a
+    larger budget (the remedy its error names) run one program."""
+    g, f = _problem(8)
+    full = _SOLVER.solve(g, f)
+    programs = JIT_CACHE[("steady",)]._cache_size()
+    short = MultigridCG(rtol=1e-6, coarse_size=100, preconditioner_dtype="float64", max_iterations=1)
+    cut = short.solve(g, f, throw=False)
+    assert not bool(cut.converged) and int(cut.iterations) == 1 and cut.residuals.shape == (2,)
+    longer = MultigridCG(rtol=1e-6, coarse_size=100, preconditioner_dtype="float64", max_iterations=900)
+    again = longer.solve(g, f)
+    assert JIT_CACHE[("steady",)]._cache_size() == programs
+    assert int(again.iterations) == int(full.iterations) > 1
+    np.testing.assert_array_equal(np.asarray(again.temperature), np.asarray(full.temperature))
+    np.testing.assert_array_equal(again.residuals, full.residuals)
