@@ -70,6 +70,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .errors import ModelError
+from .units import finite_real
 
 __all__ = [
     "ASSEMBLY_FLOWS",
@@ -142,7 +143,7 @@ def _check(where: str, name: str, v, *, kind: str = "nonneg", unit: str = "", op
     if kind in ("count", "count1"):
         ok = isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= (1 if kind == "count1" else 0)
     else:
-        ok = _is_number(v) and math.isfinite(v) and (
+        ok = finite_real(v) and (
             v >= 0 if kind == "nonneg" else v > 0 if kind == "positive" else 0 <= v <= 1)
     if not ok:
         raise CostError(f"{where}: `{name}` = {v!r} is not valid; give {fix}{u}")
@@ -1017,7 +1018,7 @@ def nre_per_unit(dies: Sequence[DieCost | tuple[float, int]], volume: float, *, 
     """NRE share per unit [$]: ``(Σ design NRE / reuse + package NRE) / volume``.
 
     ``dies`` are :class:`DieCost` (reuse 1) or ``(nre, reuse)`` pairs."""
-    if not (_is_number(volume) and math.isfinite(volume) and volume > 0):
+    if not (finite_real(volume) and volume > 0):
         raise CostError(f"`volume` must be a positive number of units, got {volume!r}")
     _check("`nre_per_unit`", "package_nre", package_nre, unit="$")
     total = 0.0
@@ -1070,7 +1071,7 @@ def package_cost(dies: Sequence[DieSpec], package: PackageSpec = PackageSpec(), 
     if not isinstance(package, PackageSpec):
         raise CostError(f"`package_cost`: `package` must be a PackageSpec, got {type(package).__name__}")
     method = _check_method(method or p.dpw_method)
-    if not (_is_number(volume) and math.isfinite(volume) and volume > 0):
+    if not (finite_real(volume) and volume > 0):
         raise CostError(f"`volume` must be a positive number of units, got {volume!r}")
     dies = list(dies)
     for d in dies:

@@ -31,6 +31,7 @@ from typing import Any, Callable
 
 from .cost import (ASSEMBLY_FLOWS, DEFAULT_COST_PARAMS, DPW_METHODS, CostError, CostParams, NodeParams,
                    TechnologyParams)
+from .units import finite_real
 
 __all__ = ["COST_KEYS", "CostInputs", "read_cost_table", "check_node"]
 
@@ -113,7 +114,7 @@ def _sourced(raw: Any, path: str, err: Err, field_: str) -> tuple[Any, str] | No
         if not isinstance(v, bool):
             err(f"{path}.value", f"expected true or false, got {_show(v)}")
             return None
-    elif not _number(v) or not math.isfinite(float(v)):
+    elif not finite_real(v):
         err(f"{path}.value", f"expected a finite number (SI units), got {_show(v)}")
         return None
     elif not isinstance(v, bool):
@@ -159,7 +160,7 @@ def read_cost_table(raw: Any, path: str, err: Err, *, source_file: str = "") -> 
     volume = None
     if "volume" in raw:
         v = raw["volume"]
-        if not _number(v) or not math.isfinite(float(v)) or not 0 < v <= 1e12:
+        if not finite_real(v) or not 0 < v <= 1e12:
             e(f"{path}.volume", f"give the number of units (0 < volume <= 1e12), got {_show(v)}")
         else:
             volume = float(v)

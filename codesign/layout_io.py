@@ -52,7 +52,7 @@ from .stack import (
     Rect,
     Stack,
 )
-from .units import DIMENSIONS, MAX_UNIT_EXPONENT, UnitError, parse_quantity, split_quantity
+from .units import DIMENSIONS, MAX_UNIT_EXPONENT, UnitError, finite_real, parse_quantity, split_quantity
 
 __all__ = ["InputFileError", "LayoutError", "LayoutLimits", "PlausibilityWarning", "load_layout", "loads_layout",
            "shipped_layouts", "shipped_layout_path"]
@@ -331,7 +331,7 @@ def _number(ctx: _Ctx, tbl: dict, key: str, path: str, *, default: float, lo: fl
         return default
     v = tbl[key]
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not lo <= v <= hi:  # NaN fails the range
-        if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
+        if finite_real(v):
             ctx.err(p, f"must be between {lo} and {hi}, got {_show(v)}")
         else:
             ctx.err(p, f"expected a plain number between {lo} and {hi}, got {_show(v)}")

@@ -12,12 +12,13 @@ Every quantity in a layout file goes through :func:`parse_quantity`, once, at lo
 from __future__ import annotations
 
 import math
+import numbers
 import re
 from dataclasses import dataclass
 
 from .errors import ModelError
 
-__all__ = ["DIMENSIONS", "MAX_QUANTITY_LENGTH", "MAX_UNIT_EXPONENT", "Dimension", "UnitError", "format_quantity",
+__all__ = ["DIMENSIONS", "finite_real", "MAX_QUANTITY_LENGTH", "MAX_UNIT_EXPONENT", "Dimension", "UnitError", "format_quantity",
            "parse_quantity", "si_converter", "split_quantity"]
 
 
@@ -46,6 +47,20 @@ class Dimension:
     def __str__(self) -> str:
         parts = [f"{b}^{e}" if e != 1 else b for b, e in zip(_BASES, self.exponents) if e]
         return " ".join(parts) or "1"
+
+
+def finite_real(value: object) -> bool:
+    """``value`` is a real number (not a bool) that a float holds finitely.
+
+    An integer too large for a float (TOML and JSON readers give arbitrary-precision integers, e.g.
+    ``1e400`` written out in digits) is not: ``math.isfinite`` would raise ``OverflowError`` on it.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def _dim(**exps: int) -> Dimension:

@@ -98,6 +98,8 @@ def test_base_layout_is_valid():
         (lambda d: logic(d).update(active_thickness="2 mm"), r"active_thickness", r"exceeds the die.s thickness"),
         (lambda d: d["mesh"].update(max_lateral_size="1 um"), r"mesh", r"cells \(limit"),
         (lambda d: d["mesh"].update(grading=0.5), r"mesh\.grading", r"between 1.0 and 3.0"),
+        # an integer too large for a float (the slow fuzz test's case 504, seed 2024): an error, not OverflowError
+        (lambda d: d["mesh"].update(grading=10 ** 400), r"mesh\.grading", r"plain number between 1.0 and 3.0"),
         (lambda d: d["layers"][0].update(thickness="1e9 m"), r"layers\[0\]\.thickness", r"out of range"),
         (lambda d: d.setdefault("materials", {}).update(foo={"conductivity": ["1 W/m/K", "2 W/m/K"], "heat_capacity": "1 MJ/m^3/K"}),
          r"materials\.foo\.conductivity", r"\[kx, ky, kz\]"),

@@ -123,3 +123,12 @@ def test_si_converter_checks_the_unit_once():
         si_converter("mm", "power")
     with pytest.raises(UnitError, match="overflows"):
         si_converter("TW", "power")(1e300)
+
+
+def test_finite_real_takes_an_integer_too_large_for_a_float_as_not_finite():
+    from codesign.units import finite_real
+
+    assert finite_real(3) and finite_real(2.5) and finite_real(10 ** 300)
+    assert not finite_real(10 ** 400) and not finite_real(-(10 ** 400))  # math.isfinite would raise OverflowError
+    assert not finite_real(float("inf")) and not finite_real(float("nan"))
+    assert not finite_real(True) and not finite_real("1") and not finite_real(None)
