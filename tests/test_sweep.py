@@ -195,7 +195,12 @@ def test_resume_after_killing_a_sweep_process(full, spec_path, tmp_path):
     import time
 
     out = tmp_path / "killed.jsonl"
-    code = ("import sys; from codesign.cli import main; "
+    # each chunk of this tiny sweep solves in a few ms once its programs are loaded, faster than the
+    # loop below looks: the child pauses 0.3 s after writing each chunk (its results file is written
+    # as always), so the kill lands between chunks, after the second, whatever the machine's speed
+    code = ("import sys, time; import codesign.explore.sweep as s; from codesign.cli import main; "
+            "write = s._ResultsFile.append; "
+            "s._ResultsFile.append = lambda self, rows: (write(self, rows), time.sleep(0.3))[0]; "
             f"sys.exit(main(['sweep', {str(spec_path)!r}, '-o', {str(out)!r}, '--chunk-size', '1', '--no-plot']))")
     proc = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             cwd=os.path.dirname(os.path.dirname(__file__)))
