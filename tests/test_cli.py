@@ -59,10 +59,38 @@ def test_commands_that_need_the_batch_extra_say_so_in_their_help():
 
 
 def test_console_script_entry_point_is_cli_main():
+    """The console script runs `main` and exits quickly (`console`: exit handlers, flushed streams, os._exit)."""
     from importlib.metadata import entry_points
 
+    from codesign.cli.main import console
+
     (ep,) = [e for e in entry_points(group="console_scripts") if e.name == "codesign"]
-    assert ep.value == "codesign.cli:main" and ep.load() is main
+    assert ep.value == "codesign.cli.main:console" and ep.load() is console
+
+
+def test_the_console_script_exits_with_mains_status_after_its_output_and_exit_handlers():
+    """`console` ends the process with os._exit: the status is main's, everything printed arrives, and the
+    exit handlers ran first (a background thread is stopped and waited for, as on an ordinary exit)."""
+    code = ("import sys, time\n"
+            "import importlib\n"
+            "m = importlib.import_module('codesign.cli.main')  # the module (codesign.cli.main is also main)\n"
+            "from codesign._background import Background\n"
+            "def work():\n"
+            "    while not b.cancelled.is_set():\n"
+            "        time.sleep(0.01)\n"
+            "    time.sleep(0.3)\n"
+            "    sys.stderr.write('background step finished\\n')\n"
+            "b = Background(work, name='t')\n"
+            "def fake_main():\n"
+            "    b.start()\n"
+            "    sys.stdout.write('x' * 200000 + '\\n')\n"
+            "    return 1\n"
+            "m.main = fake_main\n"
+            "m.console()\n")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 1, p.stderr
+    assert p.stdout == "x" * 200000 + "\n"
+    assert "background step finished" in p.stderr
 
 
 # -- exit-code policy -----------------------------------------------------------------------------------

@@ -88,7 +88,7 @@ def test_pip_install_gives_every_command():
     deps = " ".join(meta["dependencies"])
     assert "optax" in deps  # codesign optimize
     assert any("dask" in d for d in meta["optional-dependencies"]["batch"])  # sweep --backend dask
-    assert meta["scripts"]["codesign"] == "codesign.cli:main"
+    assert meta["scripts"]["codesign"] == "codesign.cli.main:console"
 
 
 # -- the quick start: one report run, shared ----------------------------------------------------------------

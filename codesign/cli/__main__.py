@@ -1,7 +1,5 @@
 """``python -m codesign.cli``: the same as the ``codesign`` console script."""
 
-import sys
+from .main import console
 
-from .main import main
-
-sys.exit(main())
+console()
