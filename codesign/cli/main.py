@@ -20,6 +20,7 @@ statuses, the same for every command:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import traceback
@@ -181,8 +182,7 @@ def console() -> None:
         sys.exit(code)
     run_exit_handlers()
     for stream in (sys.stdout, sys.stderr):
-        try:
+        # a closed pipe (`codesign run ... | head`) or stream: nothing left to say
+        with contextlib.suppress(OSError, ValueError):
             stream.flush()
-        except (OSError, ValueError):  # a closed pipe (`codesign run ... | head`) or stream: nothing left to say
-            pass
     os._exit(code)
