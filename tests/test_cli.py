@@ -93,6 +93,18 @@ def test_the_console_script_exits_with_mains_status_after_its_output_and_exit_ha
     assert "background step finished" in p.stderr
 
 
+def test_a_reader_that_goes_away_does_not_stop_the_command_before_its_files(tmp_path):
+    """`codesign run demo | head`: the output is cut, the work and its files are not (exit 0, no traceback)."""
+    out = tmp_path / "r"
+    p = subprocess.Popen([sys.executable, "-m", "codesign.cli", "run", "demo", *COARSE, "-o", str(out)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p.stdout.close()  # the reader is gone before the first line
+    err = p.stderr.read()
+    assert p.wait(timeout=600) == 0, err
+    assert "BrokenPipeError" not in err
+    assert (out / "demo.json").is_file() and (out / "demo.vtu").is_file()
+
+
 # -- exit-code policy -----------------------------------------------------------------------------------
 
 def test_bad_layout_exits_1_with_one_message_and_no_traceback(tmp_path):

@@ -162,6 +162,36 @@ def _plain_warning(message, category, filename, lineno, line=None) -> str:
     return f"warning: {message}\n"
 
 
+class _ClosedPipeSafe:
+    """Standard output that goes quiet when its reader has gone (``codesign run demo | head``).
+
+    Without it the first print after ``head`` exits raised ``BrokenPipeError``, which stopped the
+    command before it wrote its result files (``BrokenPipeError: [Errno 32] Broken pipe``, exit 1).
+    Now the rest of the output is dropped and the command finishes its work and its files."""
+
+    def __init__(self, stream):
+        self._stream = stream
+        self.reader_gone = False
+
+    def write(self, text: str) -> int:
+        if not self.reader_gone:
+            try:
+                return self._stream.write(text)
+            except BrokenPipeError:
+                self.reader_gone = True
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.reader_gone:
+            try:
+                self._stream.flush()
+            except BrokenPipeError:
+                self.reader_gone = True
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
 def console() -> None:
     """The ``codesign`` console script (and ``python -m codesign.cli``): :func:`main`, then a quick exit.
 
@@ -176,6 +206,7 @@ def console() -> None:
     """
     import atexit
 
+    sys.stdout = _ClosedPipeSafe(sys.stdout)
     code = main()
     run_exit_handlers = getattr(atexit, "_run_exitfuncs", None)
     if run_exit_handlers is None:  # not CPython: the ordinary exit
