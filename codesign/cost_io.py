@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -83,10 +82,6 @@ def _show(v) -> str:
 def _near(key, options) -> str:
     m = difflib.get_close_matches(str(key), list(options), n=1)
     return f"; did you mean {m[0]!r}?" if m else ""
-
-
-def _number(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
 def _sourced(raw: Any, path: str, err: Err, field_: str) -> tuple[Any, str] | None:
