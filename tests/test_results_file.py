@@ -147,6 +147,8 @@ def test_writers_in_one_process_also_exclude_each_other(spec, fake, tmp_path):
     (b"\x00" * 5000, "NUL bytes from a crash of the file system"),
     (b"{" + b"x" * (sw.MAX_RESULT_LINE + 10), "an endless line"),
     (b'{"key": "0123456789abcdef"}\n{"key":', "an incomplete row and a torn line"),
+    (b'{"key": "0123456789abcdef", "params": {}, "max_temperature_C": 1' + b"0" * 400 + b', "total_power_W": 1}\n',
+     "a row whose temperature no float holds"),
 ])
 def test_resume_cuts_off_any_damaged_tail_and_says_what_was_kept(spec, fake, tmp_path, tail, what):
     """Invalid UTF-8 at the end of a results file used to crash `--resume` (UnicodeDecodeError)."""

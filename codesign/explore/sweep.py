@@ -57,6 +57,7 @@ from ..errors import CodesignError, InputFileError, ModelError
 from ..layout_io import load_layout
 from ..model import BOUNDARIES, Model, Params, build
 from ..results import KELVIN
+from ..units import finite_real
 from ..stack import Stack
 from ._checks import MAX_TEXT_CHARS, Checker, nearest, range_problem, show, typename
 
@@ -738,7 +739,8 @@ _KEY = re.compile(r"[0-9a-f]{16}")
 
 
 def _is_number(x) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool)
+    """A float (a failed variant's NaN included) or an integer a float holds (not a damaged 10^400)."""
+    return isinstance(x, float) or finite_real(x)
 
 
 def _row(line: bytes) -> dict | None:
