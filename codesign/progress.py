@@ -70,9 +70,12 @@ def _write(text: str, *, transient: bool = False) -> None:
 
 
 def _compile_seconds() -> tuple[float, int, int]:
+    """This thread's program counts (:func:`solvers._cache.stats`: a stage on a thread of its own that
+    counts apart, such as ``codesign report``'s warpage, gives its own compile time)."""
     from solvers import _cache  # light: no JAX import
 
-    return _cache.STATS["compile_s"], _cache.STATS["loaded"], _cache.STATS["traced"]
+    counts = _cache.stats()
+    return counts["compile_s"], counts["loaded"], counts["traced"]
 
 
 def _clock(seconds: float) -> str:

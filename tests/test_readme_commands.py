@@ -108,8 +108,12 @@ def test_quick_start_report_runs_and_says_where_the_page_is(quick_start):
     assert f"report: demo-report{os.sep}index.html" in p.stdout
     assert "demo: steady state, 116.00 W" in p.stdout
     for name in ("index.html", "hotspots.png", "hotspots_exploded.png", "layer_maps.png", "run.json",
-                 "temperature.vtu", "temperature.regions.json", "layout/demo.toml"):
+                 "temperature.vtu", "temperature.regions.json", "layout/demo.toml", "warpage_maps.png",
+                 "warpage_3d.png"):
         assert (out / name).is_file(), name
+    # the warpage, solved on a second thread beside the temperature pictures, is in the run and on the page
+    assert set(json.loads((out / "run.json").read_text())["warpage"]["cases"]) == {"room", "reflow", "operation"}
+    assert "<h2>Warpage" in (out / "index.html").read_text(encoding="utf-8")
 
 
 def test_quick_start_report_states_its_assumptions(quick_start):

@@ -2,6 +2,7 @@
 `write_report` takes a run and builds every table itself."""
 
 import json
+from concurrent.futures import Future
 from html.parser import HTMLParser
 
 import numpy as np
@@ -147,6 +148,38 @@ def test_write_report_takes_the_run_of_run_layout(tmp_path):
     assert data["thermal"]["power_in_W"] == pytest.approx(120.0) and "ppac" in data  # 116 W + the 4 W map
     shutil.rmtree(src)  # the copy stands alone: loading it needs nothing from the original folder
     assert cd.load_layout(out / "layout" / "mine.toml").total_power == pytest.approx(120.0)
+
+
+class _Pending(Future):
+    """A warpage still running: notes which files were written when the report first asked for it."""
+
+    def __init__(self, folder, outcome):
+        super().__init__()
+        self.folder, self.seen = folder, None
+        if isinstance(outcome, BaseException):
+            self.set_exception(outcome)
+        else:
+            self.set_result(outcome)
+
+    def result(self, timeout=None):
+        if self.seen is None:
+            self.seen = sorted(p.name for p in self.folder.iterdir())
+        return super().result(timeout)
+
+
+def test_pending_warpage_is_awaited_after_the_temperature_pictures(coarse_report, tmp_path):
+    """`codesign report` solves the warpage on a second thread: `write_report` draws the temperature
+    pictures first, then takes the warpage (here None: not computed) before anything reads it."""
+    run = LayoutRun(stack=coarse_report.model.stack, thermal=coarse_report)
+    pending = _Pending(tmp_path, None)
+    index = write_report(run, tmp_path, pictures_3d=False, warpage=pending)
+    assert pending.seen == ["layer_maps.png"]  # the pictures were drawn before the wait; run.json was not yet
+    assert json.loads((tmp_path / "run.json").read_text()).get("warpage") is None
+    assert "<h2>Warpage" not in index.read_text(encoding="utf-8")
+    failed = _Pending(tmp_path / "b", RuntimeError("the warpage thread failed"))
+    (tmp_path / "b").mkdir()
+    with pytest.raises(RuntimeError, match="the warpage thread failed"):  # not lost, not swallowed
+        write_report(run, tmp_path / "b", pictures_3d=False, warpage=failed)
 
 
 def test_report_sections_can_be_added():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .. import progress
 from .._output import Outputs
 from .run import add_job_flags, main_job
 
@@ -28,29 +29,47 @@ def execute(args) -> int:
     from ..layout_io import load_layout
     from ..viz.report import write_report
 
-    from .. import progress
-
     with progress.stage("load"):
         stack = load_layout(args.layout)
     run = main_job(args, stack)
-    if args.warpage:  # warpage at room temperature, reflow peak and at this operating point
-        import dataclasses
+    pool = pending = None
+    if args.warpage:  # warpage on a second thread, solved while the temperature pictures are drawn
+        from concurrent.futures import ThreadPoolExecutor
 
-        from ..warpage import REPORT_LATERAL_SIZE, analyse_warpage, warpage_model
-
-        # on its own coarse lateral mesh (plate bending), at this run's operating temperatures
-        from ..errors import CodesignError
-
-        with progress.stage("warpage"):
-            try:
-                run = dataclasses.replace(run, warpage=analyse_warpage(
-                    warpage_model(run.stack, lateral_size=REPORT_LATERAL_SIZE), temperature=run.thermal,
-                    accuracy=bool(getattr(args, "accuracy", None))))  # --accuracy: the warpage's ± too
-            except CodesignError as e:  # no mechanical data, or a solve that did not converge: report the rest
-                import warnings
-
-                warnings.warn(f"warpage not computed: {e}", RuntimeWarning, stacklevel=1)
-    with progress.stage("report"):
-        html = write_report(run, args.output, pictures_3d=not args.no_3d, outputs=Outputs())
+        pool = ThreadPoolExecutor(1, thread_name_prefix="codesign-warpage")
+        pending = pool.submit(_warpage, run, bool(getattr(args, "accuracy", None)))
+    try:
+        with progress.stage("report"):
+            html = write_report(run, args.output, pictures_3d=not args.no_3d, outputs=Outputs(), warpage=pending)
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
     print(f"\nreport: {html} (open it in a browser; pictures, run.json and temperature.vtu beside it)")
     return 0
+
+
+def _warpage(run, accuracy: bool):
+    """The warpage at room temperature, reflow peak and this run's operating point, on its own coarse
+    lateral mesh (plate bending); None, with a warning, when it cannot be computed (no mechanical
+    data, a solve that did not converge: the rest is reported). ``accuracy``: its ± too (--accuracy).
+
+    Runs on its own thread: its programs are counted apart (:func:`solvers._cache.counting`), so its
+    ``warpage`` line gives its own compile time and the report stage's line does not take it."""
+    from solvers import _cache
+
+    from ..errors import CodesignError
+    from ..warpage import REPORT_LATERAL_SIZE, analyse_warpage, warpage_model
+
+    counts = _cache.zeroed()
+    try:
+        with _cache.counting(counts), progress.stage("warpage"):
+            return analyse_warpage(warpage_model(run.stack, lateral_size=REPORT_LATERAL_SIZE),
+                                   temperature=run.thermal, accuracy=accuracy)
+    except CodesignError as e:
+        import warnings
+
+        warnings.warn(f"warpage not computed: {e}", RuntimeWarning, stacklevel=1)
+        return None
+    finally:
+        with _cache.background():
+            _cache.add_parallel([counts])
