@@ -52,6 +52,7 @@ import numpy as np
 import solvers
 from solvers import TensorGrid, ThermalFields
 from solvers import _cache as solvers_cache
+from solvers._jit import QUICK_COMPILE, compiling_with
 
 from ._background import Background
 from .errors import ModelError, SolveError, solve_error
@@ -376,21 +377,25 @@ def _coarse_solver(solver):
 
 
 def _solve(solver, grid, fields, kt=None, initial=None, state=None, relative_to_load=False, throw=True):
+    """A solve of a coarse grid; its programs compile quickly (:data:`solvers._jit.QUICK_COMPILE`)."""
     try:
-        if kt is not None:
-            sol = solver.solve_nonlinear(grid, fields, k_exponent=kt[0], reference_temperature=kt[1])
-        else:
-            sol = solver.solve(grid, fields, initial_temperature=initial, state=state,
-                               relative_to_load=relative_to_load, throw=throw)
-        return np.asarray(sol.temperature, dtype=float)
+        with compiling_with(QUICK_COMPILE):
+            if kt is not None:
+                sol = solver.solve_nonlinear(grid, fields, k_exponent=kt[0], reference_temperature=kt[1])
+            else:
+                sol = solver.solve(grid, fields, initial_temperature=initial, state=state,
+                                   relative_to_load=relative_to_load, throw=throw)
+            return np.asarray(sol.temperature, dtype=float)
     except solvers.SolveError as e:
         raise solve_error(e) from e
 
 
 def _init(solver, grid, fields):
-    """``solver.init(grid, fields)``: the set-up every solve of one operator can share."""
+    """``solver.init(grid, fields)``: the set-up every solve of one operator can share (a coarse grid's:
+    its program compiles quickly, :data:`solvers._jit.QUICK_COMPILE`)."""
     try:
-        return solver.init(grid, fields)
+        with compiling_with(QUICK_COMPILE):
+            return solver.init(grid, fields)
     except solvers.SolveError as e:
         raise solve_error(e) from e
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import os
 import threading
 import time
 
@@ -21,11 +22,28 @@ import jax
 
 from . import _blas, _cache
 
-__all__ = ["JIT_CACHE", "FAST_COMPILE", "jitted"]
+__all__ = ["JIT_CACHE", "FAST_COMPILE", "QUICK_COMPILE", "compiling_with", "jitted"]
 
 # name -> _TrimAfterCompile; tests read the compiled-program counts from here
 JIT_CACHE: dict = {}
 _LOCK = threading.Lock()
+_LOCAL = threading.local()  # .options: the compiler options of compiling_with in this thread
+
+
+@contextlib.contextmanager
+def compiling_with(options: dict | None):
+    """Programs made in this thread inside this block compile with ``options`` over their own (CPU only).
+
+    A program made this way is another program than the same signature made without them (each is
+    kept, in the process and in JAX's persistent cache, under its own options). ``None``: no change.
+    Used by the accuracy estimate's coarse grids (:data:`QUICK_COMPILE`).
+    """
+    before = getattr(_LOCAL, "options", None)
+    _LOCAL.options = before if options is None else {**(before or {}), **options}
+    try:
+        yield
+    finally:
+        _LOCAL.options = before
 
 #: XLA options for a program that runs once per solve and compiles slowly: without XLA:CPU's (MLIR)
 #: fusion emitters the older emitters compile the multigrid set-up 30-40 % faster (2.7M cells:
@@ -35,15 +53,30 @@ _LOCK = threading.Lock()
 #: names XLA:CPU).
 FAST_COMPILE = {"xla_cpu_use_fusion_emitters": False}
 
+#: XLA options for auxiliary programs whose compile costs more than their run (the coarse grids of
+#: the accuracy estimate, :mod:`codesign.accuracy`: each compiles as slowly as the model's own
+#: programs, whatever its size, and runs in ~0.1 s beside it): LLVM at level 1 without its expensive
+#: passes, and without the fusion emitters. Measured (benchmarks/RESULTS.md, "Cold runs"): a cold
+#: ``codesign run`` 22.8 -> 18.6 s (demo), 28.3 -> 21.8 s (ponte_vecchio), 29.0 -> 23.5 s
+#: (b200_cowos_l); the warm estimate as fast (0.36-0.44 against 0.37-0.41 s on ponte_vecchio). Level 0
+#: compiles faster still but made the warm estimate 3-4x slower (ponte_vecchio's warm run 3.2 -> 4.3 s).
+QUICK_COMPILE = {"xla_backend_optimization_level": 1, "xla_cpu_use_fusion_emitters": False,
+                 "xla_llvm_disable_expensive_passes": True}
+
 
 def _options(compiler_options):
-    """``compiler_options`` where the default backend is the CPU, else None (they name XLA:CPU options)."""
+    """``compiler_options`` where the default backend is the CPU, else None (they name XLA:CPU options),
+    less those the environment's ``XLA_FLAGS`` set (the user's, or the test suite's, choice wins)."""
     if not compiler_options:
         return None
     try:
-        return dict(compiler_options) if jax.default_backend() == "cpu" else None
+        if jax.default_backend() != "cpu":
+            return None
     except RuntimeError:  # no backend could be initialised: the compile will say why
         return None
+    flags = os.environ.get("XLA_FLAGS", "")
+    kept = {k: v for k, v in compiler_options.items() if f"--{k}=" not in flags and f"--{k} " not in f"{flags} "}
+    return kept or None
 
 
 def jitted(name: str, fn, static, *, compiler_options: dict | None = None) -> "_TrimAfterCompile":
@@ -118,11 +151,13 @@ class _TrimAfterCompile:
             except TypeError:  # a leaf that is not an array: the plain jit handles it
                 avals = None
             if avals is not None and not any(isinstance(x, jax.core.Tracer) for x in leaves):
+                extra = _options(getattr(_LOCAL, "options", None))
                 signature = (tuple(sorted((k, repr(v)) for k, v in static.items())), in_tree,
-                             tuple((a.shape, a.dtype, a.weak_type) for a in avals))
+                             tuple((a.shape, a.dtype, a.weak_type) for a in avals),
+                             tuple(sorted((extra or {}).items())))
                 if signature not in self._programs:
                     t0 = time.perf_counter()
-                    self._programs[signature] = self._program(static, in_tree, avals)
+                    self._programs[signature] = self._program(static, in_tree, avals, extra)
                     _cache.count("compile_s", time.perf_counter() - t0)
                     _release_compiler_memory()
                 program = self._programs[signature]
@@ -136,8 +171,12 @@ class _TrimAfterCompile:
             _release_compiler_memory()
         return out
 
-    def _program(self, static: dict, in_tree, avals):
-        """``(compiled, out_tree)`` for one signature: from the cache, or traced (and exported) now."""
+    def _program(self, static: dict, in_tree, avals, extra: dict | None = None):
+        """``(compiled, out_tree)`` for one signature: from the cache, or traced (and exported) now.
+
+        ``extra``: compiler options over this function's own (:func:`compiling_with`); the exported
+        program does not depend on them, the compiled one does (JAX's persistent cache keys it by them).
+        """
         fn = self._fn
         box = {}
 
@@ -147,7 +186,7 @@ class _TrimAfterCompile:
             return out_leaves
 
         specs = [jax.ShapeDtypeStruct(a.shape, a.dtype, weak_type=a.weak_type) for a in avals]
-        options = self._options
+        options = {**(self._options or {}), **extra} if extra else self._options
         try:
             if _cache.cache_dir() is None:
                 _cache.count("traced")

@@ -500,3 +500,26 @@ def test_the_warpage_estimate_covers_the_difference_to_a_bisected_grid():
     ref = analyse_warpage(warpage_model(stack, lateral_size=4e-3, bisect=(1, 1, 1)), cases=("room",)).cases["room"]
     assert w.error is not None and w.error.error >= abs(w.warpage - ref.warpage)
     assert w.error.error <= 0.1 * abs(w.warpage)  # a useful bound: within 10 % of the warpage
+
+
+def test_coarse_grid_programs_compile_with_quick_options():
+    """The coarse grids' set-up and solves make their programs under `QUICK_COMPILE` (a cold run's
+    compile, benchmarks/RESULTS.md "Cold runs"); the model's own solve does not."""
+    from types import SimpleNamespace
+
+    from solvers import _jit
+
+    seen = []
+
+    class Probe:
+        def init(self, grid, fields):
+            seen.append(getattr(_jit._LOCAL, "options", None))
+
+        def solve(self, grid, fields, **kw):
+            seen.append(getattr(_jit._LOCAL, "options", None))
+            return SimpleNamespace(temperature=np.zeros(2))
+
+    acc._init(Probe(), None, None)
+    acc._solve(Probe(), None, None)
+    assert seen == [_jit.QUICK_COMPILE, _jit.QUICK_COMPILE]
+    assert getattr(_jit._LOCAL, "options", None) is None  # restored after the block

@@ -59,7 +59,8 @@ def test_the_set_up_program_compiles_with_its_own_xla_options_to_the_same_hierar
 
     g, f = _problem(8)
     _SOLVER.solve(g, f)
-    assert JIT_CACHE[("setup",)]._options == (_jit.FAST_COMPILE if jax.default_backend() == "cpu" else None)
+    # FAST_COMPILE on the CPU, less what XLA_FLAGS sets (the suite turns the emitters off for every program)
+    assert JIT_CACHE[("setup",)]._options == (_jit._options(_jit.FAST_COMPILE) if jax.default_backend() == "cpu" else None)
     geom = GridGeometry.of(g)
     fn = jax.jit(lambda geom, f: steady._setup(geom, f, np.float64, 1, 100))
     lowered = fn.lower(geom, f)
@@ -90,3 +91,42 @@ def test_the_iteration_budget_is_data_so_another_budget_reuses_the_program():
     assert int(again.iterations) == int(full.iterations) > 1
     np.testing.assert_array_equal(np.asarray(again.temperature), np.asarray(full.temperature))
     np.testing.assert_array_equal(again.residuals, full.residuals)
+
+
+def test_compiling_with_makes_its_own_program_with_the_same_answer():
+    """`compiling_with(QUICK_COMPILE)` (the accuracy estimate's coarse grids) makes another program of the
+    same signature, compiled with those options over the function's own; it solves to the same answer
+    (other LLVM optimisations only reorder floating-point operations) and leaves the plain program alone."""
+    from solvers import _jit
+
+    g, f = _problem(8)
+    plain = _SOLVER.solve(g, f)
+    sizes = {k: JIT_CACHE[k]._cache_size() for k in (("setup",), ("steady",))}
+    expected = _jit._options(_jit.QUICK_COMPILE)  # less what XLA_FLAGS sets (the suite sets some)
+    new = 0 if expected is None else 1
+    with _jit.compiling_with(_jit.QUICK_COMPILE):
+        quick = _SOLVER.solve(g, f)
+        with _jit.compiling_with(None):  # None changes nothing
+            again = _SOLVER.solve(g, f)
+    assert {k: JIT_CACHE[k]._cache_size() for k in sizes} == {k: n + new for k, n in sizes.items()}
+    if expected is not None:
+        assert dict([sig[-1] for sig in JIT_CACHE[("steady",)]._programs if sig[-1]][-1]) == expected
+    assert int(quick.iterations) == int(plain.iterations)
+    rise = float(np.max(plain.temperature) - 300.0)
+    np.testing.assert_allclose(np.asarray(quick.temperature), np.asarray(plain.temperature), rtol=0, atol=1e-10 * rise)
+    np.testing.assert_array_equal(np.asarray(again.temperature), np.asarray(quick.temperature))
+    _SOLVER.solve(g, f)  # outside the block: the plain program again, no new one
+    assert {k: JIT_CACHE[k]._cache_size() for k in sizes} == {k: n + new for k, n in sizes.items()}
+
+
+def test_options_set_in_xla_flags_win_over_the_programs_own(monkeypatch):
+    from solvers import _jit
+
+    if jax.default_backend() != "cpu":
+        assert _jit._options(_jit.QUICK_COMPILE) is None  # XLA:CPU options: not for another backend
+        return
+    monkeypatch.setenv("XLA_FLAGS", "--xla_backend_optimization_level=0 --xla_cpu_use_fusion_emitters=false")
+    assert _jit._options(_jit.QUICK_COMPILE) == {"xla_llvm_disable_expensive_passes": True}
+    assert _jit._options(_jit.FAST_COMPILE) is None
+    monkeypatch.setenv("XLA_FLAGS", "")
+    assert _jit._options(_jit.QUICK_COMPILE) == _jit.QUICK_COMPILE
