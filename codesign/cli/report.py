@@ -62,7 +62,8 @@ def _warpage(run, accuracy: bool):
 
     counts = _cache.zeroed()
     try:
-        with _cache.counting(counts), progress.stage("warpage"):
+        with _cache.counting(counts), progress.stage("warpage") as stage:
+            stage.note("on a second thread, beside the pictures")
             return analyse_warpage(warpage_model(run.stack, lateral_size=REPORT_LATERAL_SIZE),
                                    temperature=run.thermal, accuracy=accuracy)
     except CodesignError as e:
