@@ -10,6 +10,7 @@ import pytest
 
 
 from _imaging import n_colours  # noqa: E402
+import codesign as cd  # noqa: E402
 from codesign.mesh import read_vtu  # noqa: E402
 from codesign.pipeline import LayoutRun  # noqa: E402
 from codesign.viz.report import html_table, write_report  # noqa: E402
@@ -196,3 +197,22 @@ def test_report_sections_can_be_added():
     finally:
         rep.SECTIONS[:] = [s for s in rep.SECTIONS if s.title in before]
     assert [s.title for s in rep.SECTIONS] == before
+
+
+def test_report_commands_warpage_thread_warns_and_reports_the_rest(coarse_report, monkeypatch):
+    """`codesign report`'s warpage runs on its own thread: a warpage that cannot be computed (no mechanical
+    data, a solve that did not converge) is a warning and None, so the rest is still reported; its
+    programs are counted apart from the main thread's stages."""
+    import codesign.warpage as warpage
+    from codesign.cli import report as report_command
+    from solvers import _cache
+
+    def fail(*a, **k):
+        raise cd.ModelError("no mechanical data for 'mystery'")
+
+    monkeypatch.setattr(warpage, "analyse_warpage", fail)
+    run = LayoutRun(stack=coarse_report.model.stack, thermal=coarse_report)
+    before = dict(_cache.STATS)
+    with pytest.warns(RuntimeWarning, match="warpage not computed: no mechanical data for 'mystery'"):
+        assert report_command._warpage(run, False) is None
+    assert _cache.STATS == before
