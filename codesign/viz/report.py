@@ -530,7 +530,7 @@ def write_report(run: "LayoutRun", out_dir, *, title: str | None = None, picture
         A warpage analysis still running, e.g. on a second thread as ``codesign report`` runs it
         (:func:`codesign.analyse_warpage`; its result is a ``WarpageReport``, or None when it could not
         be computed). The pictures of the temperatures are drawn while it runs (their work holds the
-        GIL, its solve does not: ``codesign report demo`` median 7.09 -> 5.81 s on two cores,
+        GIL, its solve does not: ``codesign report demo`` median 6.22 -> 5.11 s on two cores,
         benchmarks/RESULTS.md), then its
         result becomes the run's ``warpage`` before anything reads it. An exception it raised is
         raised here.
