@@ -468,13 +468,13 @@ def _write_vtu(path, mesh) -> None:
         packed = list(pool.map(lambda b: zlib.compress(b, 1), [b for bl, _ in split for b in bl]))
     out = [f'<?xml version="1.0"?>\n<VTKFile type="UnstructuredGrid" version="1.0" byte_order="LittleEndian" '
            f'header_type="UInt64" compressor="vtkZLibDataCompressor">\n<UnstructuredGrid>\n'
-           f'<Piece NumberOfPoints="{len(mesh.points)}" NumberOfCells="{len(conn)}">\n']
+           f'<Piece NumberOfPoints="{len(mesh.points)}" NumberOfCells="{len(conn)}">\n'.encode()]
     section, at = None, 0
     for (sec, name, a), (bl, n) in zip(arrays, split):
         if sec != section:
             if section is not None:
-                out.append(f"</{section}>\n")
-            out.append(f"<{sec}>\n")
+                out.append(f"</{section}>\n".encode())
+            out.append(f"<{sec}>\n".encode())
             section = sec
         comp = packed[at:at + len(bl)]
         at += len(bl)
@@ -482,12 +482,11 @@ def _write_vtu(path, mesh) -> None:
                           + [len(c) for c in comp], dtype="<u8")
         ncomp = f' NumberOfComponents="{a.shape[1]}"' if a.ndim == 2 else ""
         vtk_type = _VTK_TYPES[f"{a.dtype.kind}{a.dtype.itemsize}"]
-        out.append(f'<DataArray type="{vtk_type}" Name="{name}"{ncomp} format="binary">\n'
-                   + base64.b64encode(header.tobytes()).decode() + base64.b64encode(b"".join(comp)).decode()
-                   + "\n</DataArray>\n")
-    out.append(f"</{section}>\n</Piece>\n</UnstructuredGrid>\n</VTKFile>\n")
-    with open(path, "w") as fh:
-        fh.write("".join(out))
+        out += [f'<DataArray type="{vtk_type}" Name="{name}"{ncomp} format="binary">\n'.encode(),
+                base64.b64encode(header.tobytes()), base64.b64encode(b"".join(comp)), b"\n</DataArray>\n"]
+    out.append(f"</{section}>\n</Piece>\n</UnstructuredGrid>\n</VTKFile>\n".encode())
+    with open(path, "wb") as fh:  # ASCII: the base64 bytes as they are, not decoded and encoded again
+        fh.writelines(out)
 
 
 def read_vtu(path) -> dict:
