@@ -56,8 +56,8 @@ FAST_COMPILE = {"xla_cpu_use_fusion_emitters": False}
 #: XLA options for auxiliary programs whose compile costs more than their run (the coarse grids of
 #: the accuracy estimate, :mod:`codesign.accuracy`: each compiles as slowly as the model's own
 #: programs, whatever its size, and runs in ~0.1 s beside it): LLVM at level 1 without its expensive
-#: passes, and without the fusion emitters. Measured (benchmarks/RESULTS.md, "Cold runs"): a cold
-#: ``codesign run`` 22.8 -> 18.6 s (demo), 28.3 -> 21.8 s (ponte_vecchio), 29.0 -> 23.5 s
+#: passes, and without the fusion emitters. Measured (benchmarks/RESULTS.md, "The accuracy estimate's
+#: coarse grids"): a cold ``codesign run`` 22.8 -> 18.6 s (demo), 28.3 -> 21.8 s (ponte_vecchio), 29.0 -> 23.5 s
 #: (b200_cowos_l); the warm estimate as fast (0.36-0.44 against 0.37-0.41 s on ponte_vecchio). Level 0
 #: compiles faster still but made the warm estimate 3-4x slower (ponte_vecchio's warm run 3.2 -> 4.3 s).
 QUICK_COMPILE = {"xla_backend_optimization_level": 1, "xla_cpu_use_fusion_emitters": False,

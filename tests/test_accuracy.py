@@ -504,7 +504,7 @@ def test_the_warpage_estimate_covers_the_difference_to_a_bisected_grid():
 
 def test_coarse_grid_programs_compile_with_quick_options():
     """The coarse grids' set-up and solves make their programs under `QUICK_COMPILE` (a cold run's
-    compile, benchmarks/RESULTS.md "Cold runs"); the model's own solve does not."""
+    compile, benchmarks/RESULTS.md "The accuracy estimate's coarse grids"); the model's own solve does not."""
     from types import SimpleNamespace
 
     from solvers import _jit
