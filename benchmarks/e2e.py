@@ -106,6 +106,35 @@ def run_api(layout: str, mesh: dict, env: dict) -> dict:
     return out
 
 
+def machine_speed() -> str:
+    """Seconds of two fixed workloads (best of 3), to compare tables taken at different hours.
+
+    The shared machine's speed changes by up to ~1.6x from hour to hour with nothing else running
+    (the same steady solve took 0.35 s at one hour and 0.56 s at another): a Python loop (as
+    start-up and tracing are) and a NumPy 7-point stencil sweep (memory-bound, as the solves are).
+    Lower is faster; tables are comparable where these agree.
+    """
+    import numpy as np
+
+    def best(fn):
+        times = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+        return min(times)
+
+    a = np.random.default_rng(0).random((96, 128, 128))
+
+    def stencil():
+        for _ in range(10):
+            6.0 * a[1:-1, 1:-1, 1:-1] - a[:-2, 1:-1, 1:-1] - a[2:, 1:-1, 1:-1] - a[1:-1, :-2, 1:-1] \
+                - a[1:-1, 2:, 1:-1] - a[1:-1, 1:-1, :-2] - a[1:-1, 1:-1, 2:]
+
+    loop = best(lambda: sum(i * i for i in range(2_000_000)))
+    return f"machine speed: Python loop {loop:.3f} s, NumPy stencil {best(stencil):.3f} s"
+
+
 def median_of(runs: list[dict]) -> dict:
     keys = {k for r in runs for k in r}
     return {k: statistics.median(r.get(k, 0.0) for r in runs) for k in keys}
@@ -132,6 +161,8 @@ def main(argv=None) -> int:
         if name in ("--lateral-size", "--max-lateral-size"):
             v = codesign.parse_quantity(value, "length") if hasattr(codesign, "parse_quantity") else float(value)
             mesh = {"max_lateral_size": v, "min_lateral_size": v} if name == "--lateral-size" else {"max_lateral_size": v}
+    speed_before = machine_speed()
+    print(f"{speed_before} (before)", file=sys.stderr)
     rows = []
     base_env = dict(os.environ, JAX_PLATFORMS=os.environ.get("JAX_PLATFORMS", "cpu"))
     base_env.pop("CODESIGN_QUIET", None)
@@ -165,7 +196,9 @@ def main(argv=None) -> int:
                                          mode, *(f"{r[c]:.2f}" if c in r else "" for c in used),
                                          f"**{r['total']:.2f}**"]) + " |")
     table = "\n".join(lines)
+    speed = f"{speed_before} before the runs; {machine_speed().removeprefix('machine speed: ')} after"
     print(table)
+    print(speed)
     if args.append:
         stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
         load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
@@ -173,7 +206,7 @@ def main(argv=None) -> int:
         command = "python benchmarks/e2e.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
         with open(ROOT / "benchmarks" / "RESULTS.md", "a") as fh:
             fh.write(f"\n#### e2e latency, {stamp}; {machine}\n\n`{command}` (median of {args.repeat}; "
-                     f"seconds)\n\n{table}\n")
+                     f"seconds; {speed})\n\n{table}\n")
     return 0
 
 
