@@ -105,13 +105,19 @@ def measure(name: str, repeat: int, before: bool = False) -> dict:
                "energy residual": lim.energy_residual}
     med = {k: statistics.median(v) for k, v in rows.items()}
     out.update({f"{k} s": v for k, v in med.items()})
-    out["ET / steady"] = med["electro-thermal"] / med["steady"]
-    out["derating / steady"] = med["derating"] / med["steady"]
-    out["both / steady"] = (med["electro-thermal"] + med["derating"]) / med["steady"]
+
+    def ratio(*keys):
+        """Median over the runs of each run's own ratio: a run's steady solve and loops are seconds apart, so
+        a change of the shared machine's speed between runs does not enter it (as a ratio of medians it did)."""
+        return statistics.median(sum(rows[k][i] for k in keys) / rows["steady"][i] for i in range(len(rows["steady"])))
+
+    out["ET / steady"] = ratio("electro-thermal")
+    out["derating / steady"] = ratio("derating")
+    out["both / steady"] = ratio("electro-thermal", "derating")
     if before:
-        out["before: ET / steady"] = med["before: electro-thermal"] / med["steady"]
-        out["before: derating / steady"] = med["before: derating"] / med["steady"]
-        out["before: both / steady"] = (med["before: electro-thermal"] + med["before: derating"]) / med["steady"]
+        out["before: ET / steady"] = ratio("before: electro-thermal")
+        out["before: derating / steady"] = ratio("before: derating")
+        out["before: both / steady"] = ratio("before: electro-thermal", "before: derating")
     return out
 
 
@@ -144,7 +150,11 @@ def main() -> int:
     ap.add_argument("--label", default="", help="a label for the table (e.g. before / after)")
     ap.add_argument("--append", action="store_true", help="append the table to benchmarks/RESULTS.md")
     args = ap.parse_args()
+    from e2e import machine_speed  # benchmarks/ is the script's folder, first on sys.path
+
+    speed_before = machine_speed()
     results = [(name, measure(name, args.repeat, args.before)) for name in args.layouts]
+    speed = f"{speed_before} before the runs; {machine_speed().removeprefix('machine speed: ')} after"
     tables = []
     for columns in (COLUMNS, BEFORE if args.before else None):
         if columns is None:
@@ -155,6 +165,7 @@ def main() -> int:
         tables.append("\n".join(lines))
     table = "\n\n".join(tables)
     print(table)
+    print(speed)
     if args.append:
         load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
         when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -162,7 +173,7 @@ def main() -> int:
         with open(ROOT / "benchmarks" / "RESULTS.md", "a") as fh:
             fh.write(f"\n{args.label + ': ' if args.label else ''}`{command}`, {when}, {platform.machine()}, "
                      f"{os.cpu_count()} cores, load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} at the "
-                     f"end\n\n{table}\n")
+                     f"end; {speed}\n\n{table}\n")
     return 0
 
 

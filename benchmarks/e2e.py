@@ -109,9 +109,10 @@ def run_api(layout: str, mesh: dict, env: dict) -> dict:
 def machine_speed() -> str:
     """Seconds of two fixed workloads (best of 3), to compare tables taken at different hours.
 
-    The shared machine's speed changes by up to ~1.6x from hour to hour with nothing else running
-    (the same steady solve took 0.35 s at one hour and 0.56 s at another): a Python loop (as
-    start-up and tracing are) and a NumPy 7-point stencil sweep (memory-bound, as the solves are).
+    The shared machine's speed changes by up to ~2x within an hour with nothing else running (this
+    loop took 0.081-0.168 s between 03:20 and 04:10 UTC on 2026-12-01; the same steady solve 0.35 s at
+    one hour and 0.56 s at another): a Python loop (as start-up and tracing are) and a NumPy 7-point
+    stencil sweep (memory-bound, as the solves are). Also used by ``benchmarks/derating.py``.
     Lower is faster; tables are comparable where these agree.
     """
     import numpy as np
