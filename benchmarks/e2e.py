@@ -110,7 +110,7 @@ def machine_speed() -> str:
     """Seconds of two fixed workloads (best of 3), to compare tables taken at different hours.
 
     The shared machine's speed changes by up to ~2x within an hour with nothing else running (this
-    loop took 0.081-0.168 s between 03:20 and 04:10 UTC on 2026-12-01; the same steady solve 0.35 s at
+    loop took 0.081-0.168 s between 03:20 and 04:05 UTC on 2026-12-01; the same steady solve 0.35 s at
     one hour and 0.56 s at another): a Python loop (as start-up and tracing are) and a NumPy 7-point
     stencil sweep (memory-bound, as the solves are). Also used by ``benchmarks/derating.py``.
     Lower is faster; tables are comparable where these agree.
