@@ -7,7 +7,8 @@ Every stage of a job (load, links, mesh, solve, derating, writing, ...) ends wit
 
 Getting solver programs ready (tracing or loading them, compiling them) is reported on its own
 ``compile`` line and is not part of the stage's time, so "solve" is the solve. On a terminal a
-stage also shows what it is doing while it runs, and step loops (:func:`steps`: fixed-point
+stage also shows what it is doing while it runs (``codesign: solve ... compiling 'steady' (once per
+mesh size, then cached)`` while a first run compiles a solver program), and step loops (:func:`steps`: fixed-point
 iterations, derating evaluations, candidates) show ``k/total`` and an ETA on that line, rewritten
 in place; when stderr is not a terminal only the one line per stage is written. This follows the
 line ``codesign sweep`` prints (the standard library is all it needs).
@@ -21,6 +22,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+import threading
 import time
 
 __all__ = ["QUIET_ENV", "Stage", "Steps", "configure", "enabled", "quiet_from_environment", "stage", "steps"]
@@ -28,13 +30,28 @@ __all__ = ["QUIET_ENV", "Stage", "Steps", "configure", "enabled", "quiet_from_en
 #: Environment variable that silences the command line's progress lines (as ``-q`` does).
 QUIET_ENV = "CODESIGN_QUIET"
 
-_STATE = {"enabled": False, "stream": None, "open": False}
+_STATE = {"enabled": False, "stream": None, "open": False, "stage": None}  # stage: the main thread's open stage
 
 
 def configure(enabled: bool = True, stream=None) -> None:
     """Switch progress lines on or off; ``stream`` defaults to ``sys.stderr`` at the time of writing."""
     _STATE["enabled"] = bool(enabled)
     _STATE["stream"] = stream
+    if enabled:
+        from solvers import _cache  # light: no JAX import
+
+        if _compiling not in _cache.LISTENERS:
+            _cache.LISTENERS.append(_compiling)
+
+
+def _compiling(name: str) -> None:
+    """On a terminal, the open stage's line says that a solver program is being compiled (told by
+    :func:`solvers._cache.announce`): a first run on a mesh size waits seconds to tens of seconds
+    for it, which the line would otherwise leave unexplained. The main thread's stage only."""
+    if not (_STATE["enabled"] and _STATE["stage"]) or threading.current_thread() is not threading.main_thread():
+        return
+    # short: a line longer than the terminal wraps, and the next rewrite could not clear it
+    _write(f"codesign: {_STATE['stage']} ... compiling {name!r} (once per mesh size, then cached)", transient=True)
 
 
 def quiet_from_environment() -> bool:
@@ -110,10 +127,15 @@ class Stage:
     def __enter__(self) -> "Stage":
         self._t0 = time.perf_counter()
         self._c0 = _compile_seconds()
+        self._main = threading.current_thread() is threading.main_thread()
+        if self._main:
+            self._outer, _STATE["stage"] = _STATE["stage"], self.what
         _write(f"codesign: {self.what} ...", transient=True)
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
+        if self._main:
+            _STATE["stage"] = self._outer
         total = time.perf_counter() - self._t0
         c1 = _compile_seconds()
         self.compile_seconds = c1[0] - self._c0[0]

@@ -32,9 +32,8 @@ import threading
 import time
 from pathlib import Path
 
-__all__ = ["BACKGROUND", "ENV", "MAX_BYTES", "STATS", "add_parallel", "background", "cache_dir", "count", "counting",
-           "enable_compilation_cache",
-           "load", "program_key", "stats", "store", "zeroed"]
+__all__ = ["BACKGROUND", "ENV", "LISTENERS", "MAX_BYTES", "STATS", "add_parallel", "announce", "background", "cache_dir",
+           "count", "counting", "enable_compilation_cache", "load", "program_key", "stats", "store", "zeroed"]
 
 #: Environment variable naming the cache folder, or ``off``.
 ENV = "CODESIGN_COMPILE_CACHE"
@@ -54,6 +53,16 @@ BACKGROUND = dict.fromkeys(STATS, 0)
 BACKGROUND["compile_s"] = 0.0
 _LOCAL = threading.local()
 _LOCK = threading.Lock()
+#: Callables ``f(name)`` told, in the thread that makes it, that the program ``name`` was not in the
+#: cache and is being traced and compiled now (seconds to tens of seconds on a CPU), e.g. so that a
+#: progress line can say why a stage waits (:mod:`codesign.progress`).
+LISTENERS: list = []
+
+
+def announce(name: str) -> None:
+    """Tell :data:`LISTENERS` that the program ``name`` is being traced and compiled now."""
+    for listener in tuple(LISTENERS):
+        listener(name)
 
 
 def stats() -> dict:

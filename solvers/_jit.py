@@ -190,6 +190,7 @@ class _TrimAfterCompile:
         try:
             if _cache.cache_dir() is None:
                 _cache.count("traced")
+                _cache.announce(self._name)
                 return jax.jit(flat).lower(*specs).compile(options), box["out_tree"]
             _cache.enable_compilation_cache()
             key = _cache.program_key(self._name, static, in_tree, avals, getattr(self._fn, "__module__", "") or "")
@@ -198,6 +199,7 @@ class _TrimAfterCompile:
                 _cache.count("loaded")
                 exported, out_tree = hit
             else:
+                _cache.announce(self._name)
                 try:
                     exported = jax.export.export(jax.jit(flat))(*specs)
                 except Exception:  # noqa: BLE001 - not exportable (e.g. a host callback): traced every process

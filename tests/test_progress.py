@@ -82,3 +82,55 @@ def test_steps_on_a_terminal_rewrite_one_line_with_an_eta():
     assert "codesign: derating 2/4 coupled solves, ETA" in term.getvalue()
     assert term.getvalue().count("\r\x1b[K") >= 4 and term.getvalue().endswith(" s\n")
     assert re.fullmatch(r"codesign: derating [0-9.]+ s\n", pipe.getvalue())  # not a terminal: the stage line only
+
+
+def test_a_stage_that_compiles_a_program_says_so_on_a_terminal_only():
+    """A first run on a mesh size waits seconds to tens of seconds for its solver programs: the stage's line
+    says so on a terminal (solvers._cache.announce, called when a program is traced and compiled); not on a
+    pipe, not for a program made on another thread, not outside a stage."""
+    import threading
+
+    from solvers import _cache
+
+    term, pipe = _Terminal(), io.StringIO()
+    for stream in (term, pipe):
+        progress.configure(True, stream=stream)
+        try:
+            _cache.announce("outside")
+            with progress.stage("solve"):
+                _cache.announce("steady")
+                other = threading.Thread(target=_cache.announce, args=("beside",))
+                other.start()
+                other.join()
+        finally:
+            progress.configure(False)
+    assert "codesign: solve ... compiling 'steady' (once per mesh size, then cached)" in term.getvalue()
+    assert "outside" not in term.getvalue() and "beside" not in term.getvalue()
+    assert re.fullmatch(r"codesign: solve [0-9.]+ s\n", pipe.getvalue())
+    _cache.announce("steady")  # progress off: nothing written, nothing raised
+
+
+def test_programs_are_announced_when_traced_not_when_loaded(tmp_path, monkeypatch):
+    """solvers._jit tells solvers._cache.LISTENERS of each program it traces and compiles, in the thread that
+    makes it, and of none it loads from the per-user cache."""
+    import jax.numpy as jnp
+    import numpy as np
+
+    from solvers import _cache, _jit
+
+    heard = []
+    monkeypatch.setattr(_cache, "LISTENERS", [heard.append])
+    monkeypatch.setenv(_cache.ENV, str(tmp_path))
+
+    def twice(x, k):
+        return 2 * x + k
+
+    f = _jit.jitted("test_announce_twice", twice, ("k",))
+    x = np.arange(5.0)
+    assert np.allclose(f(x, k=1), 2 * x + 1) and heard == ["test_announce_twice"]
+    assert np.allclose(f(x, k=1), 2 * x + 1) and heard == ["test_announce_twice"]  # made once per process
+    _jit.JIT_CACHE.pop(("test_announce_twice",))
+    g = _jit.jitted("test_announce_twice", twice, ("k",))   # as a new process would: from the cache folder
+    loaded = _cache.stats()["loaded"]
+    assert np.allclose(g(jnp.asarray(x), k=1), 2 * x + 1)
+    assert _cache.stats()["loaded"] == loaded + 1 and heard == ["test_announce_twice"]
