@@ -54,6 +54,7 @@ from solvers import TensorGrid, ThermalFields
 from solvers import _cache as solvers_cache
 from solvers._jit import QUICK_COMPILE, compiling_with
 
+from . import progress
 from ._background import Background
 from .errors import ModelError, SolveError, solve_error
 
@@ -579,6 +580,7 @@ class Started:
         self.model, self.params, self.solver = model, params, solver
         self._done = threading.Event()
         self._result = self._error = None
+        self._traced = solvers_cache.BACKGROUND["traced"]  # programs traced beside, before this thread's
         # a daemon thread, waited for at exit (an exit while it is inside XLA would abort the process)
         self._background = Background(self._run, name="codesign-accuracy-estimate")
         self._background.start()
@@ -614,6 +616,8 @@ class Started:
 
     def result(self):
         """The coarse grids (a ``_Chain``), their programs ready; re-raises what the thread raised."""
+        if not self._done.is_set() and solvers_cache.BACKGROUND["traced"] > self._traced:
+            progress.compiling("the coarse grids' programs")  # a first run on this mesh size waits for them
         self._done.wait()
         if self._error is not None:
             raise self._error

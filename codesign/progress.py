@@ -25,7 +25,8 @@ import sys
 import threading
 import time
 
-__all__ = ["QUIET_ENV", "Stage", "Steps", "configure", "enabled", "quiet_from_environment", "stage", "steps"]
+__all__ = ["QUIET_ENV", "Stage", "Steps", "compiling", "configure", "enabled", "quiet_from_environment", "stage",
+           "steps"]
 
 #: Environment variable that silences the command line's progress lines (as ``-q`` does).
 QUIET_ENV = "CODESIGN_QUIET"
@@ -44,14 +45,19 @@ def configure(enabled: bool = True, stream=None) -> None:
             _cache.LISTENERS.append(_compiling)
 
 
-def _compiling(name: str) -> None:
-    """On a terminal, the open stage's line says that a solver program is being compiled (told by
-    :func:`solvers._cache.announce`): a first run on a mesh size waits seconds to tens of seconds
-    for it, which the line would otherwise leave unexplained. The main thread's stage only."""
+def compiling(what: str) -> None:
+    """On a terminal, the open stage's line says that it waits for ``what`` to compile: a first run on a
+    mesh size waits seconds to tens of seconds for its solver programs, which the line would otherwise
+    leave unexplained. Only in the main thread, inside a stage; nothing when progress is off."""
     if not (_STATE["enabled"] and _STATE["stage"]) or threading.current_thread() is not threading.main_thread():
         return
     # short: a line longer than the terminal wraps, and the next rewrite could not clear it
-    _write(f"codesign: {_STATE['stage']} ... compiling {name!r} (once per mesh size, then cached)", transient=True)
+    _write(f"codesign: {_STATE['stage']} ... compiling {what} (once per mesh size, then cached)", transient=True)
+
+
+def _compiling(name: str) -> None:
+    """The listener of :func:`solvers._cache.announce`: a solver program is being traced and compiled."""
+    compiling(repr(name))
 
 
 def quiet_from_environment() -> bool:

@@ -134,3 +134,34 @@ def test_programs_are_announced_when_traced_not_when_loaded(tmp_path, monkeypatc
     loaded = _cache.stats()["loaded"]
     assert np.allclose(g(jnp.asarray(x), k=1), 2 * x + 1)
     assert _cache.stats()["loaded"] == loaded + 1 and heard == ["test_announce_twice"]
+
+
+def test_the_estimate_says_when_it_waits_for_its_coarse_programs_to_compile(monkeypatch):
+    """``accuracy.Started.result`` in the main thread, while its thread still compiles (it traced a program):
+    the estimate's line says so on a terminal; once the thread is done, nothing is added."""
+    import threading
+
+    from codesign import accuracy
+    from solvers import _cache
+
+    def started(done: bool):
+        s = accuracy.Started.__new__(accuracy.Started)
+        s._done, s._result, s._error = threading.Event(), "grids", None
+        s._traced = _cache.BACKGROUND["traced"]
+        if done:
+            s._done.set()
+        else:
+            monkeypatch.setitem(_cache.BACKGROUND, "traced", s._traced + 1)
+            threading.Timer(0.05, s._done.set).start()
+        return s
+
+    for done, expected in ((False, True), (True, False)):
+        term = _Terminal()
+        progress.configure(True, stream=term)
+        try:
+            with progress.stage("accuracy estimate"):
+                assert started(done).result() == "grids"
+        finally:
+            progress.configure(False)
+        said = "accuracy estimate ... compiling the coarse grids' programs (once per mesh size, then cached)"
+        assert (said in term.getvalue()) is expected, term.getvalue()
