@@ -216,3 +216,34 @@ def test_report_commands_warpage_thread_warns_and_reports_the_rest(coarse_report
     with pytest.warns(RuntimeWarning, match="warpage not computed: no mechanical data for 'mystery'"):
         assert report_command._warpage(run, False) is None
     assert _cache.STATS == before
+
+
+def test_report_says_when_it_waits_for_the_warpage_programs_to_compile():
+    """`codesign report`'s wait for its warpage thread: on a terminal its line says so when that thread traced a
+    program and is not done (a first run on the mesh size); not when it is done or compiled nothing."""
+    import io
+    import threading
+    from concurrent.futures import Future
+
+    from codesign import progress
+    from codesign.cli.report import _Pending
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    said = "report ... compiling the warpage's programs (once per mesh size, then cached)"
+    for traced, finished, expected in ((1, False, True), (0, False, False), (1, True, False)):
+        future = Future()
+        if finished:
+            future.set_result("warpage")
+        else:
+            threading.Timer(0.05, future.set_result, ("warpage",)).start()
+        term = Terminal()
+        progress.configure(True, stream=term)
+        try:
+            with progress.stage("report"):
+                assert _Pending(future, {"traced": traced}).result() == "warpage"
+        finally:
+            progress.configure(False)
+        assert (said in term.getvalue()) is expected, (traced, finished, term.getvalue())

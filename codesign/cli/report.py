@@ -36,8 +36,11 @@ def execute(args) -> int:
     if args.warpage:  # warpage on a second thread, solved while the temperature pictures are drawn
         from concurrent.futures import ThreadPoolExecutor
 
+        from solvers import _cache
+
         pool = ThreadPoolExecutor(1, thread_name_prefix="codesign-warpage")
-        pending = pool.submit(_warpage, run, bool(getattr(args, "accuracy", None)))
+        counts = _cache.zeroed()
+        pending = _Pending(pool.submit(_warpage, run, bool(getattr(args, "accuracy", None)), counts), counts)
     try:
         with progress.stage("report"):
             html = write_report(run, args.output, pictures_3d=not args.no_3d, outputs=Outputs(), warpage=pending)
@@ -48,19 +51,34 @@ def execute(args) -> int:
     return 0
 
 
-def _warpage(run, accuracy: bool):
+class _Pending:
+    """The warpage thread's future for :func:`codesign.viz.write_report`, whose ``result()`` first says (on a
+    terminal) when the report waits for the warpage's programs to compile: a first run on a mesh size
+    waits ~15-20 s for them after its pictures, which the report's line would otherwise leave unexplained."""
+
+    def __init__(self, future, counts: dict):
+        self.future, self.counts = future, counts
+
+    def result(self, timeout=None):
+        if not self.future.done() and self.counts["traced"]:
+            progress.compiling("the warpage's programs")
+        return self.future.result(timeout)
+
+
+def _warpage(run, accuracy: bool, counts: dict | None = None):
     """The warpage at room temperature, reflow peak and this run's operating point, on its own coarse
     lateral mesh (plate bending); None, with a warning, when it cannot be computed (no mechanical
     data, a solve that did not converge: the rest is reported). ``accuracy``: its ± too (--accuracy).
 
-    Runs on its own thread: its programs are counted apart (:func:`solvers._cache.counting`), so its
-    ``warpage`` line gives its own compile time and the report stage's line does not take it."""
+    Runs on its own thread: its programs are counted apart (:func:`solvers._cache.counting`, in
+    ``counts``, which the main thread reads: :class:`_Pending`), so its ``warpage`` line gives its own
+    compile time and the report stage's line does not take it."""
     from solvers import _cache
 
     from ..errors import CodesignError
     from ..warpage import REPORT_LATERAL_SIZE, analyse_warpage, warpage_model
 
-    counts = _cache.zeroed()
+    counts = _cache.zeroed() if counts is None else counts
     try:
         with _cache.counting(counts), progress.stage("warpage") as stage:
             stage.note("on a second thread, beside the pictures")

@@ -526,7 +526,7 @@ def write_report(run: "LayoutRun", out_dir, *, title: str | None = None, picture
         or not at all; a folder that cannot be created or written, or a full disk, raises
         :class:`codesign._output.OutputError` (an :class:`OSError`) naming the file and the files
         already kept.
-    warpage : concurrent.futures.Future, optional
+    warpage : concurrent.futures.Future (or anything with its ``result()``), optional
         A warpage analysis still running, e.g. on a second thread as ``codesign report`` runs it
         (:func:`codesign.analyse_warpage`; its result is a ``WarpageReport``, or None when it could not
         be computed). The pictures of the temperatures are drawn while it runs (their work holds the
