@@ -7,10 +7,11 @@ Every stage of a job (load, links, mesh, solve, derating, writing, ...) ends wit
 
 Getting solver programs ready (tracing or loading them, compiling them) is reported on its own
 ``compile`` line and is not part of the stage's time, so "solve" is the solve. On a terminal a
-stage also shows what it is doing while it runs (``codesign: solve ... compiling 'steady' (once per
-mesh size, then cached)`` while a first run compiles a solver program), and step loops (:func:`steps`: fixed-point
-iterations, derating evaluations, candidates) show ``k/total`` and an ETA on that line, rewritten
-in place; when stderr is not a terminal only the one line per stage is written. This follows the
+stage also shows what it is doing while it runs (``codesign: solve ... compiling 'steady' (once
+per mesh size, then cached)`` while a first run compiles a solver program, :func:`compiling`),
+and step loops (:func:`steps`: fixed-point iterations, derating evaluations, candidates) show
+``k/total`` and an ETA on that line, rewritten in place; when stderr is not a terminal only the
+one line per stage is written. This follows the
 line ``codesign sweep`` prints (the standard library is all it needs).
 
 The command line switches it on (``-q``/``--quiet``, or the environment variable
