@@ -32,8 +32,9 @@ import threading
 import time
 from pathlib import Path
 
-__all__ = ["BACKGROUND", "ENV", "LISTENERS", "MAX_BYTES", "STATS", "add_parallel", "announce", "background", "cache_dir",
-           "count", "counting", "enable_compilation_cache", "load", "program_key", "stats", "store", "zeroed"]
+__all__ = ["BACKGROUND", "ENV", "LISTENERS", "MAX_BYTES", "STATS", "add_parallel", "announce", "background",
+           "cache_dir", "count", "counting", "enable_compilation_cache", "load", "program_key", "stats", "store",
+           "zeroed"]
 
 #: Environment variable naming the cache folder, or ``off``.
 ENV = "CODESIGN_COMPILE_CACHE"
