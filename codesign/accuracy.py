@@ -580,14 +580,14 @@ class Started:
         self.model, self.params, self.solver = model, params, solver
         self._done = threading.Event()
         self._result = self._error = None
-        self._traced = solvers_cache.BACKGROUND["traced"]  # programs traced beside, before this thread's
+        self._counts = solvers_cache.zeroed()  # this thread's programs (read by result(), then added to BACKGROUND)
         # a daemon thread, waited for at exit (an exit while it is inside XLA would abort the process)
         self._background = Background(self._run, name="codesign-accuracy-estimate")
         self._background.start()
 
     def _run(self):
         try:
-            with solvers_cache.background():  # its compile time is not the main thread's solve stage's
+            with solvers_cache.counting(self._counts):  # its compile time is not the main thread's solve stage's
                 fields = _numpy_fields(self.model.fields(self.params))
                 chain = _Chain(self.model, fields, (0, 1, 2), 2)
                 # the programs the coarse solves will run (set-up, and a solve from a start field
@@ -612,11 +612,13 @@ class Started:
         except BaseException as e:  # noqa: BLE001 - handed to the thread that asks for the result
             self._error = e
         finally:
+            with solvers_cache.background():
+                solvers_cache.add_parallel([self._counts])
             self._done.set()
 
     def result(self):
         """The coarse grids (a ``_Chain``), their programs ready; re-raises what the thread raised."""
-        if not self._done.is_set() and solvers_cache.BACKGROUND["traced"] > self._traced:
+        if not self._done.is_set() and self._counts["traced"]:
             progress.compiling("the coarse grids' programs")  # a first run on this mesh size waits for them
         self._done.wait()
         if self._error is not None:

@@ -136,7 +136,7 @@ def test_programs_are_announced_when_traced_not_when_loaded(tmp_path, monkeypatc
     assert _cache.stats()["loaded"] == loaded + 1 and heard == ["test_announce_twice"]
 
 
-def test_the_estimate_says_when_it_waits_for_its_coarse_programs_to_compile(monkeypatch):
+def test_the_estimate_says_when_it_waits_for_its_coarse_programs_to_compile():
     """``accuracy.Started.result`` in the main thread, while its thread still compiles (it traced a program):
     the estimate's line says so on a terminal; once the thread is done, nothing is added."""
     import threading
@@ -147,11 +147,10 @@ def test_the_estimate_says_when_it_waits_for_its_coarse_programs_to_compile(monk
     def started(done: bool):
         s = accuracy.Started.__new__(accuracy.Started)
         s._done, s._result, s._error = threading.Event(), "grids", None
-        s._traced = _cache.BACKGROUND["traced"]
+        s._counts = dict(_cache.zeroed(), traced=0 if done else 1)  # its thread traced a program, still compiling
         if done:
             s._done.set()
         else:
-            monkeypatch.setitem(_cache.BACKGROUND, "traced", s._traced + 1)
             threading.Timer(0.05, s._done.set).start()
         return s
 
